@@ -1,0 +1,17 @@
+//! The council's rules for day opportunities, free of storage and HTTP.
+//!
+//! Everything here is plain data and pure functions: reference data and its validation,
+//! effective-dated rate lookup, the audit chain's hashing. The persistence and HTTP crates
+//! call in; nothing here calls out.
+
+pub mod agreement;
+pub mod audit;
+pub mod calendar;
+pub mod canonical;
+pub mod contract;
+pub mod error;
+pub mod matrix;
+pub mod provider;
+pub mod types;
+
+pub use error::{FieldError, FieldErrors};

@@ -1,0 +1,253 @@
+//! The council's vocabulary: enumerations and exact quantities.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use utoipa::ToSchema;
+
+/// Declares a closed vocabulary as a snake_case enum with `as_str`/`parse`, so the same
+/// words are used in JSON, in the database and in CSV.
+macro_rules! vocabulary {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+vocabulary!(
+    /// Whether a provider may currently deliver and submit.
+    ProviderStatus { Active => "active", Suspended => "suspended" }
+);
+
+vocabulary!(
+    /// A contract is `active` while services are bought under it.
+    ContractStatus { Active => "active", Suspended => "suspended", Ended => "ended" }
+);
+
+vocabulary!(
+    /// The kind of day opportunity a contract buys.
+    ServiceType {
+        BuildingBased => "building_based",
+        Community => "community",
+        Specialist => "specialist",
+        Enablement => "enablement",
+        SupportedEmployment => "supported_employment",
+    }
+);
+
+vocabulary!(
+    /// How claims are periodised.
+    PaymentPeriod { Weekly => "weekly", FourWeekly => "four_weekly", Monthly => "monthly" }
+);
+
+vocabulary!(
+    /// Session types a day service runs.
+    SessionType { Am => "am", Pm => "pm", FullDay => "full_day", Evening => "evening" }
+);
+
+vocabulary!(
+    /// What a rate cell prices.
+    Item {
+        Session => "session",
+        OneToOneHour => "one_to_one_hour",
+        TransportJourney => "transport_journey",
+        Meal => "meal",
+    }
+);
+
+vocabulary!(
+    /// Day category a rate cell applies to; `any` is the fallback.
+    DayCategory { Weekday => "weekday", Weekend => "weekend", BankHoliday => "bank_holiday", Any => "any" }
+);
+
+vocabulary!(
+    /// Reasons an absence can be recorded with.
+    AbsenceReason {
+        Illness => "illness",
+        Hospital => "hospital",
+        Holiday => "holiday",
+        Family => "family",
+        Transport => "transport",
+        Unknown => "unknown",
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// The purpose of a placement.
+    Pathway { Enabling => "enabling", Therapeutic => "therapeutic" }
+);
+
+vocabulary!(
+    /// Days of the week, for planned sessions.
+    Weekday {
+        Monday => "monday",
+        Tuesday => "tuesday",
+        Wednesday => "wednesday",
+        Thursday => "thursday",
+        Friday => "friday",
+        Saturday => "saturday",
+        Sunday => "sunday",
+    }
+);
+
+impl Weekday {
+    pub fn of(date: chrono::NaiveDate) -> Self {
+        use chrono::Datelike;
+        match date.weekday() {
+            chrono::Weekday::Mon => Weekday::Monday,
+            chrono::Weekday::Tue => Weekday::Tuesday,
+            chrono::Weekday::Wed => Weekday::Wednesday,
+            chrono::Weekday::Thu => Weekday::Thursday,
+            chrono::Weekday::Fri => Weekday::Friday,
+            chrono::Weekday::Sat => Weekday::Saturday,
+            chrono::Weekday::Sun => Weekday::Sunday,
+        }
+    }
+}
+
+vocabulary!(
+    /// Roles a bearer token can carry (SPEC §2).
+    Role { Provider => "provider", Commissioner => "commissioner", Auditor => "auditor" }
+);
+
+/// A quantity of hours held exactly as a whole number of quarter-hours.
+///
+/// In JSON it is a decimal number of hours (`2.75`); every multiple of 0.25 is exact in
+/// binary floating point, so the round trip loses nothing. Anything else is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Hours(u32);
+
+impl utoipa::PartialSchema for Hours {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+            .minimum(Some(0.0))
+            .multiple_of(Some(0.25))
+            .description(Some(
+                "Hours, in steps of 0.25 (stored exactly as quarter-hours).",
+            ))
+            .examples([serde_json::json!(3.0)])
+            .into()
+    }
+}
+
+impl ToSchema for Hours {}
+
+impl Hours {
+    pub const ZERO: Hours = Hours(0);
+
+    pub fn from_quarters(quarters: u32) -> Self {
+        Hours(quarters)
+    }
+
+    pub fn quarters(self) -> u32 {
+        self.0
+    }
+
+    /// Exact conversion from a decimal number of hours; `None` unless it is a
+    /// non-negative multiple of 0.25 within range.
+    pub fn from_f64(hours: f64) -> Option<Self> {
+        if !hours.is_finite() || hours < 0.0 || hours > f64::from(u32::MAX / 4) {
+            return None;
+        }
+        let quarters = hours * 4.0;
+        if quarters.fract() != 0.0 {
+            return None;
+        }
+        // The range check above keeps this cast lossless.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        Some(Hours(quarters as u32))
+    }
+
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 4.0
+    }
+}
+
+impl fmt::Display for Hours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.as_f64())
+    }
+}
+
+impl Serialize for Hours {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hours {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let hours = f64::deserialize(deserializer)?;
+        Hours::from_f64(hours).ok_or_else(|| {
+            serde::de::Error::custom("hours must be a non-negative multiple of 0.25")
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_accept_only_quarter_steps() {
+        for (input, expected) in [
+            (0.0, Some(0)),
+            (0.25, Some(1)),
+            (2.75, Some(11)),
+            (24.0, Some(96)),
+            (0.1, None),
+            (-0.25, None),
+            (f64::NAN, None),
+            (f64::INFINITY, None),
+        ] {
+            assert_eq!(
+                Hours::from_f64(input).map(Hours::quarters),
+                expected,
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn hours_round_trip_through_json() {
+        let h: Hours = serde_json::from_str("3.25").unwrap();
+        assert_eq!(h.quarters(), 13);
+        assert_eq!(serde_json::to_string(&h).unwrap(), "3.25");
+        assert!(serde_json::from_str::<Hours>("3.3").is_err());
+    }
+
+    #[test]
+    fn vocabularies_round_trip() {
+        for s in SessionType::ALL {
+            assert_eq!(SessionType::parse(s.as_str()), Some(*s));
+            let json = serde_json::to_string(s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+        }
+        assert_eq!(Item::parse("one_to_one_hour"), Some(Item::OneToOneHour));
+        assert_eq!(DayCategory::parse("holiday"), None);
+    }
+}

@@ -1,0 +1,106 @@
+//! The dayops HTTP API: actix-web handlers, authentication, problem+json and the
+//! OpenAPI document generated from the same route registrations that serve requests.
+
+pub mod auth;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, Logger};
+use actix_web::{web, App, HttpRequest, HttpServer};
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use dayops_persistence::{Backend, DbConnection, Pool, StoreError};
+
+pub use auth::{Authenticator, VerificationKey};
+pub use extract::BodyLimit;
+use problem::ApiError;
+
+/// What every handler shares.
+pub struct AppState {
+    pub pool: Pool,
+    pub backend: Backend,
+    pub auth: Authenticator,
+    pub metrics: metrics::Metrics,
+    pub routes: openapi::RouteTable,
+}
+
+impl AppState {
+    pub fn new(pool: Pool, backend: Backend, auth: Authenticator) -> Self {
+        AppState {
+            pool,
+            backend,
+            auth,
+            metrics: metrics::Metrics::default(),
+            routes: openapi::RouteTable::of(&openapi::document()),
+        }
+    }
+}
+
+/// Runs synchronous diesel work on the blocking thread pool with a pooled connection, so
+/// no actix worker ever waits on the database.
+pub async fn run<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = state.pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(StoreError::from)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Unknown paths are 404; known paths with another method are 405 with `Allow`.
+async fn fallback(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    match state.routes.methods_for(req.path()) {
+        Some(methods) if !methods.is_empty() => Err(ApiError::method_not_allowed(methods)),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// The HTTP server on `listener`, with `workers` worker threads.
+pub fn server(
+    state: web::Data<AppState>,
+    limit: BodyLimit,
+    listener: TcpListener,
+    workers: usize,
+) -> std::io::Result<Server> {
+    let document = openapi::document();
+    let server = HttpServer::new(move || {
+        let (app, _) = App::new()
+            .into_utoipa_app()
+            .openapi(openapi::ApiDoc::base())
+            .configure(routes::configure)
+            .split_for_parts();
+        app.app_data(state.clone())
+            .app_data(limit)
+            .app_data(web::PathConfig::default().error_handler(|e, _| {
+                ApiError::with_errors(problem::ProblemKind::NotFound, e.to_string(), Vec::new())
+                    .into()
+            }))
+            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            .default_service(web::to(fallback))
+            .wrap(from_fn(metrics::record))
+            // Path only (%U): query strings and bodies may carry person references.
+            .wrap(
+                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
+    })
+    .workers(workers)
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

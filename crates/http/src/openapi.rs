@@ -1,0 +1,202 @@
+//! The OpenAPI 3.1 document, built from the registered routes.
+
+use std::borrow::Cow;
+
+use actix_web::App;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{OpenApi as Document, RefOr};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa_actix_web::AppExt;
+
+use dayops_domain::contract::ContractInput;
+use dayops_domain::provider::ProviderInput;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dayops: Day Opportunities Provider API",
+        description = "Registers, outcome workbooks and matrix-rate claims from adult social care \
+day-opportunity providers, validated against their contracts, rate matrices and service \
+agreements. Errors are RFC 9457 problem details (application/problem+json); input errors \
+carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into the body, or \
+`/query/<name>` for a query parameter.",
+        license(name = "MIT", identifier = "MIT"),
+    ),
+    security(("bearer" = [])),
+    modifiers(&SecurityScheme_),
+    components(schemas(crate::problem::Problem, dayops_domain::FieldError)),
+    tags(
+        (name = "operations", description = "Health, readiness and metrics"),
+        (name = "providers", description = "Providers (commissioner-managed)"),
+        (name = "contracts", description = "Contracts, their rate matrices and service agreements"),
+        (name = "audit", description = "The hash-chained audit trail"),
+    )
+)]
+pub struct ApiDoc;
+
+impl ApiDoc {
+    /// The document before routes are added.
+    pub fn base() -> Document {
+        let mut doc = <ApiDoc as OpenApi>::openapi();
+        doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+        doc
+    }
+}
+
+#[allow(non_camel_case_types)]
+struct SecurityScheme_;
+
+impl Modify for SecurityScheme_ {
+    fn modify(&self, openapi: &mut Document) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "A JWT with sub, role (provider, commissioner, auditor), iss, aud, exp; \
+                         provider_id for providers.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The complete document: exactly what `/openapi.json` serves and `dayops openapi` prints.
+pub fn document() -> Document {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::base())
+        .configure(crate::routes::configure)
+        .split_for_parts();
+    doc
+}
+
+/// The schema of `T` with no member required: the body of a JSON merge patch (RFC 7386)
+/// of `T`, without a second hand-kept copy of its fields.
+fn patch_schema<T: PartialSchema>(description: &str) -> RefOr<Schema> {
+    let mut schema = T::schema();
+    if let RefOr::T(Schema::Object(object)) = &mut schema {
+        object.required.clear();
+        object.description = Some(description.to_string());
+    }
+    schema
+}
+
+/// A merge patch of a provider: any subset of its fields; `null` clears an optional one.
+pub struct ProviderPatch;
+
+impl PartialSchema for ProviderPatch {
+    fn schema() -> RefOr<Schema> {
+        patch_schema::<ProviderInput>(
+            "Any subset of the provider's fields (JSON merge patch, RFC 7386).",
+        )
+    }
+}
+
+impl ToSchema for ProviderPatch {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ProviderPatch")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        ProviderInput::schemas(schemas);
+    }
+}
+
+/// A merge patch of a contract: any subset of its terms; `null` clears an optional one.
+pub struct ContractPatch;
+
+impl PartialSchema for ContractPatch {
+    fn schema() -> RefOr<Schema> {
+        patch_schema::<ContractInput>(
+            "Any subset of the contract's terms (JSON merge patch, RFC 7386); provider_id cannot change.",
+        )
+    }
+}
+
+impl ToSchema for ContractPatch {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("ContractPatch")
+    }
+
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        ContractInput::schemas(schemas);
+    }
+}
+
+/// Path templates and their methods, from the document, for telling 404 from 405.
+pub struct RouteTable {
+    routes: Vec<(Vec<String>, Vec<&'static str>)>,
+}
+
+impl RouteTable {
+    pub fn of(doc: &Document) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let segments = template.split('/').map(str::to_string).collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                (segments, methods)
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    /// The methods of the route template `path` matches, if any.
+    pub fn methods_for(&self, path: &str) -> Option<Vec<&'static str>> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.routes
+            .iter()
+            .find(|(template, _)| {
+                template.len() == segments.len()
+                    && template.iter().zip(&segments).all(|(t, s)| {
+                        (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
+                    })
+            })
+            .map(|(_, methods)| methods.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table_matches_templates() {
+        let table = RouteTable::of(&document());
+        assert_eq!(
+            table.methods_for("/v1/providers/abc"),
+            Some(vec!["GET", "PATCH"])
+        );
+        assert_eq!(
+            table.methods_for("/v1/providers"),
+            Some(vec!["GET", "POST"])
+        );
+        assert_eq!(table.methods_for("/v1/nothing"), None);
+        assert_eq!(table.methods_for("/v1/providers//"), None);
+    }
+
+    #[test]
+    fn document_is_openapi_3_1_with_problem_schema() {
+        let json = serde_json::to_value(document()).unwrap();
+        assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
+        assert!(json["components"]["schemas"]["Problem"].is_object());
+        assert!(json["components"]["schemas"]["ContractPatch"]["required"].is_null());
+    }
+}

@@ -1,0 +1,99 @@
+//! Service agreements: bulk upsert by commissioners, reads by the contract's provider.
+
+use actix_web::{get, put, web, HttpResponse};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use dayops_domain::agreement::{Agreement, AgreementInput};
+use dayops_persistence::agreements::{self, UpsertSummary};
+use dayops_persistence::{contracts, Page};
+
+use super::contracts::visible_contract;
+use super::{validate_query, PageQuery};
+use crate::auth::{Commissioner, Principal};
+use crate::extract::{JsonBody, Query};
+use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::{run, AppState};
+
+/// The nightly export from case management: agreements keyed by `person_ref`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgreementBatch {
+    pub agreements: Vec<AgreementInput>,
+}
+
+/// Create or update agreements in bulk, keyed by (contract, person_ref). One transaction:
+/// one invalid agreement stores nothing, and the problem names it.
+#[utoipa::path(
+    operation_id = "upsert_agreements",
+    tag = "contracts",
+    request_body = AgreementBatch,
+    responses((status = 200, body = UpsertSummary), WriteProblems)
+)]
+#[put("/v1/contracts/{id}/agreements")]
+pub async fn upsert(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(batch): JsonBody<AgreementBatch>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let actor = principal.actor();
+    let summary = run(&state, move |conn| {
+        Ok(agreements::upsert_batch(
+            conn,
+            &actor,
+            &id,
+            batch.agreements,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(summary))
+}
+
+/// List a contract's agreements.
+#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, body = Page<Agreement>), ReadProblems))]
+#[get("/v1/contracts/{id}/agreements")]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    Query(query): Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    validate_query(&query)?;
+    let id = id.into_inner();
+    let page = run(&state, move |conn| {
+        visible_contract(conn, &principal, &id)?;
+        Ok(agreements::list(
+            conn,
+            &id,
+            query.cursor.as_deref(),
+            query.limit(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Read an agreement.
+#[utoipa::path(operation_id = "get_agreement", tag = "contracts", responses((status = 200, body = Agreement), ReadProblems))]
+#[get("/v1/agreements/{id}")]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let agreement = run(&state, move |conn| {
+        let agreement = agreements::get(conn, &id)?.ok_or_else(ApiError::not_found)?;
+        let contract =
+            contracts::get(conn, &agreement.contract_id)?.ok_or_else(ApiError::not_found)?;
+        if principal.can_see(&contract.terms.provider_id) {
+            Ok(agreement)
+        } else {
+            Err(ApiError::not_found())
+        }
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(agreement))
+}

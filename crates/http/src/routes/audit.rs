@@ -1,0 +1,132 @@
+//! The audit trail: read and verified by auditors and commissioners.
+
+use actix_web::{get, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use dayops_persistence::audit::{self, AuditFilter};
+use dayops_persistence::Page;
+
+use super::validate_query;
+use crate::auth::Overseer;
+use crate::extract::Query;
+use crate::problem::{ApiError, ReadProblems};
+use crate::{run, AppState};
+
+/// One state change, chained to the one before it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    pub actor: AuditActor,
+    #[schema(example = "create")]
+    pub action: String,
+    #[schema(example = "contract")]
+    pub entity: String,
+    pub entity_id: String,
+    /// Submission version, for submission events.
+    pub version: Option<i32>,
+    /// SHA-256 of the canonical JSON of the entity as changed.
+    pub content_sha256: Option<String>,
+    pub prev_hash: String,
+    /// SHA-256 over `prev_hash` and this event.
+    pub hash: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditActor {
+    pub sub: String,
+    pub role: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// `provider`, `contract`, `rate_matrix_version`, `agreement`, …
+    pub entity: Option<String>,
+    pub entity_id: Option<String>,
+    /// The actor's `sub`.
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    /// Events at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Events before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// List audit events in sequence order.
+#[utoipa::path(operation_id = "list_audit_events", tag = "audit", params(AuditQuery), responses((status = 200, body = Page<AuditEvent>), ReadProblems))]
+#[get("/v1/audit-events")]
+pub async fn list(
+    _: Overseer,
+    state: web::Data<AppState>,
+    Query(query): Query<AuditQuery>,
+) -> Result<HttpResponse, ApiError> {
+    validate_query(&query)?;
+    let filter = AuditFilter {
+        entity: query.entity,
+        entity_id: query.entity_id,
+        actor_sub: query.actor,
+        action: query.action,
+        from: query.from,
+        to: query.to,
+    };
+    let limit = query.limit.unwrap_or(100);
+    let cursor = query.cursor;
+    let page = run(&state, move |conn| {
+        Ok(audit::list(conn, &filter, cursor, limit)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page.map(|e| AuditEvent {
+        seq: e.seq,
+        at: e.at,
+        actor: AuditActor {
+            sub: e.actor_sub,
+            role: e.actor_role,
+        },
+        action: e.action,
+        entity: e.entity,
+        entity_id: e.entity_id,
+        version: e.version,
+        content_sha256: e.content_sha256,
+        prev_hash: e.prev_hash,
+        hash: e.hash,
+    })))
+}
+
+/// The result of recomputing the chain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Verification {
+    /// True when every event links to the one before and its hash recomputes.
+    pub verified: bool,
+    /// Events verified (up to the first broken one).
+    pub events: u64,
+    /// Hash of the last verified event; keep a copy elsewhere to detect truncation.
+    pub head_hash: String,
+    pub head_seq: i64,
+    /// The first event that does not verify, if any.
+    pub first_broken_seq: Option<i64>,
+}
+
+/// Recompute the audit chain from the first event.
+#[utoipa::path(operation_id = "verify_audit_chain", tag = "audit", responses((status = 200, body = Verification), ReadProblems))]
+#[get("/v1/audit-events/verify")]
+pub async fn verify(_: Overseer, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let check = run(&state, |conn| Ok(audit::verify(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(Verification {
+        verified: check.first_broken_seq.is_none(),
+        events: check.events,
+        head_hash: check.head_hash,
+        head_seq: check.head_seq,
+        first_broken_seq: check.first_broken_seq,
+    }))
+}

@@ -1,0 +1,165 @@
+//! `/v1/contracts`: commissioners manage contracts; a provider sees only its own.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{get, patch, post, web, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::IntoParams;
+use validator::Validate;
+
+use dayops_domain::contract::{Contract, ContractInput};
+use dayops_domain::types::ContractStatus;
+use dayops_persistence::contracts::{self, ContractFilter};
+use dayops_persistence::{DbConnection, Page, StoreError};
+
+use super::{ensure_valid, patched, validate_query, PageQuery};
+use crate::auth::{Commissioner, Principal};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ContractPatch;
+use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::{run, AppState};
+
+/// Loads a contract the principal may see; anything else is the same 404.
+pub fn visible_contract(
+    conn: &mut DbConnection,
+    principal: &Principal,
+    id: &str,
+) -> Result<Contract, ApiError> {
+    match contracts::get(conn, id)? {
+        Some(contract) if principal.can_see(&contract.terms.provider_id) => Ok(contract),
+        _ => Err(ApiError::not_found()),
+    }
+}
+
+/// Create a contract for a provider.
+#[utoipa::path(
+    operation_id = "create_contract",
+    tag = "contracts",
+    request_body = ContractInput,
+    responses((status = 201, body = Contract, description = "Created"), WriteProblems)
+)]
+#[post("/v1/contracts")]
+pub async fn create(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    JsonBody(input): JsonBody<ContractInput>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_valid(input.validate())?;
+    let actor = principal.actor();
+    let contract = run(&state, move |conn| {
+        Ok(contracts::create(conn, &actor, input)?)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/v1/contracts/{}", contract.id)))
+        .json(contract))
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ContractListQuery {
+    /// Only this provider's contracts.
+    pub provider_id: Option<String>,
+    pub status: Option<ContractStatus>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// List contracts (a provider sees only its own).
+#[utoipa::path(operation_id = "list_contracts", tag = "contracts", params(ContractListQuery), responses((status = 200, body = Page<Contract>), ReadProblems))]
+#[get("/v1/contracts")]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    Query(query): Query<ContractListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    validate_query(&query)?;
+    let provider_id = match principal.own_provider() {
+        // A provider asking for another provider's contracts sees none of them.
+        Some(own)
+            if query
+                .provider_id
+                .as_deref()
+                .is_some_and(|asked| asked != own) =>
+        {
+            return Ok(HttpResponse::Ok().json(Page::<Contract> {
+                items: Vec::new(),
+                next_cursor: None,
+            }))
+        }
+        Some(own) => Some(own.to_string()),
+        None => query.provider_id.clone(),
+    };
+    let filter = ContractFilter {
+        provider_id,
+        status: query.status,
+    };
+    let paging = PageQuery {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    let page = run(&state, move |conn| {
+        Ok(contracts::list(
+            conn,
+            &filter,
+            paging.cursor.as_deref(),
+            paging.limit(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Read a contract.
+#[utoipa::path(operation_id = "get_contract", tag = "contracts", responses((status = 200, body = Contract), ReadProblems))]
+#[get("/v1/contracts/{id}")]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let contract = run(&state, move |conn| visible_contract(conn, &principal, &id)).await?;
+    Ok(HttpResponse::Ok().json(contract))
+}
+
+/// Change a contract's terms (JSON merge patch).
+#[utoipa::path(
+    operation_id = "update_contract",
+    tag = "contracts",
+    request_body(content = ContractPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, body = Contract), WriteProblems)
+)]
+#[patch("/v1/contracts/{id}")]
+pub async fn update(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(changes): JsonBody<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let actor = principal.actor();
+    let contract = run(&state, move |conn| {
+        Ok(contracts::update(conn, &actor, &id, |current| {
+            let terms: ContractInput = patched(&current.terms, &changes)?;
+            if terms.provider_id != current.terms.provider_id {
+                return Err(StoreError::invalid(
+                    "/provider_id",
+                    "cannot be changed; create a new contract",
+                ));
+            }
+            terms
+                .validate()
+                .into_result()
+                .map_err(StoreError::Invalid)?;
+            Ok(terms)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(contract))
+}

@@ -1,0 +1,109 @@
+//! `/v1/providers`: commissioners manage providers; a provider sees only itself.
+
+use actix_web::http::header::LOCATION;
+use actix_web::{get, patch, post, web, HttpResponse};
+use serde_json::Value;
+
+use dayops_domain::provider::{Provider, ProviderInput};
+use dayops_persistence::{providers, Page};
+
+use super::{ensure_valid, patched, validate_query, PageQuery};
+use crate::auth::{Commissioner, Principal};
+use crate::extract::{JsonBody, Query};
+use crate::openapi::ProviderPatch;
+use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::{run, AppState};
+
+/// Register a provider.
+#[utoipa::path(
+    operation_id = "create_provider",
+    tag = "providers",
+    request_body = ProviderInput,
+    responses((status = 201, body = Provider, description = "Created"), WriteProblems)
+)]
+#[post("/v1/providers")]
+pub async fn create(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    JsonBody(input): JsonBody<ProviderInput>,
+) -> Result<HttpResponse, ApiError> {
+    ensure_valid(input.validate())?;
+    let actor = principal.actor();
+    let provider = run(&state, move |conn| {
+        Ok(providers::create(conn, &actor, input)?)
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .insert_header((LOCATION, format!("/v1/providers/{}", provider.id)))
+        .json(provider))
+}
+
+/// List providers (a provider sees only itself).
+#[utoipa::path(operation_id = "list_providers", tag = "providers", params(PageQuery), responses((status = 200, body = Page<Provider>), ReadProblems))]
+#[get("/v1/providers")]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    Query(query): Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    validate_query(&query)?;
+    let only = principal.own_provider().map(str::to_string);
+    let page = run(&state, move |conn| {
+        Ok(providers::list(
+            conn,
+            only.as_deref(),
+            query.cursor.as_deref(),
+            query.limit(),
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// Read a provider.
+#[utoipa::path(operation_id = "get_provider", tag = "providers", responses((status = 200, body = Provider), ReadProblems))]
+#[get("/v1/providers/{id}")]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    if !principal.can_see(&id) {
+        return Err(ApiError::not_found());
+    }
+    let provider = run(&state, move |conn| Ok(providers::get(conn, &id)?)).await?;
+    provider
+        .map(|p| HttpResponse::Ok().json(p))
+        .ok_or_else(ApiError::not_found)
+}
+
+/// Change a provider (JSON merge patch).
+#[utoipa::path(
+    operation_id = "update_provider",
+    tag = "providers",
+    request_body(content = ProviderPatch, content_type = "application/merge-patch+json"),
+    responses((status = 200, body = Provider), WriteProblems)
+)]
+#[patch("/v1/providers/{id}")]
+pub async fn update(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(changes): JsonBody<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id.into_inner();
+    let actor = principal.actor();
+    let provider = run(&state, move |conn| {
+        Ok(providers::update(conn, &actor, &id, |current| {
+            let details = patched(&current.details, &changes)?;
+            details
+                .validate()
+                .into_result()
+                .map_err(dayops_persistence::StoreError::Invalid)?;
+            Ok(details)
+        })?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(provider))
+}

@@ -1,0 +1,280 @@
+//! Service agreements, upserted in bulk from the council's case-management export.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use dayops_domain::agreement::{validate_batch, Agreement, AgreementInput};
+use dayops_domain::audit::{Actor, NewEvent};
+use dayops_domain::canonical::content_sha256;
+use dayops_domain::types::{Hours, Pathway};
+
+use crate::contracts;
+use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
+use crate::schema::agreements;
+use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = agreements)]
+struct AgreementRow {
+    id: String,
+    contract_id: String,
+    person_ref: String,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    pathway: String,
+    need_bands: String,
+    planned_sessions: String,
+    one_to_one_quarter_hours_per_week: i32,
+    transport_journeys_per_week: i32,
+    meals: i32,
+    suspensions: String,
+    care_plan_review_due: Option<NaiveDate>,
+    content_sha256: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl AgreementRow {
+    fn from_domain(a: &Agreement, content_sha256: String) -> Result<Self, StoreError> {
+        let d = &a.details;
+        Ok(AgreementRow {
+            id: a.id.clone(),
+            contract_id: a.contract_id.clone(),
+            person_ref: d.person_ref.clone(),
+            start_date: d.start_date,
+            end_date: d.end_date,
+            pathway: d.pathway.as_str().to_string(),
+            need_bands: to_json(&d.need_bands)?,
+            planned_sessions: to_json(&d.planned_sessions)?,
+            one_to_one_quarter_hours_per_week: signed(
+                "one_to_one_hours_per_week",
+                d.one_to_one_hours_per_week.quarters(),
+            )?,
+            transport_journeys_per_week: signed(
+                "transport_journeys_per_week",
+                d.transport_journeys_per_week,
+            )?,
+            meals: signed("meals", d.meals)?,
+            suspensions: to_json(&d.suspensions)?,
+            care_plan_review_due: d.care_plan_review_due,
+            content_sha256,
+            created_at: a.created_at.naive_utc(),
+            updated_at: a.updated_at.naive_utc(),
+        })
+    }
+
+    fn into_domain(self) -> Result<Agreement, StoreError> {
+        Ok(Agreement {
+            id: self.id,
+            contract_id: self.contract_id,
+            details: AgreementInput {
+                person_ref: self.person_ref,
+                need_bands: from_json("agreements.need_bands", &self.need_bands)?,
+                planned_sessions: from_json("agreements.planned_sessions", &self.planned_sessions)?,
+                one_to_one_hours_per_week: Hours::from_quarters(unsigned(
+                    "agreements.one_to_one_quarter_hours_per_week",
+                    self.one_to_one_quarter_hours_per_week,
+                )?),
+                transport_journeys_per_week: unsigned(
+                    "agreements.transport_journeys_per_week",
+                    self.transport_journeys_per_week,
+                )?,
+                meals: unsigned("agreements.meals", self.meals)?,
+                start_date: self.start_date,
+                end_date: self.end_date,
+                suspensions: from_json("agreements.suspensions", &self.suspensions)?,
+                pathway: vocab("agreements.pathway", &self.pathway, Pathway::parse)?,
+                care_plan_review_due: self.care_plan_review_due,
+            },
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+        })
+    }
+}
+
+/// What a bulk upsert did to one agreement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsertResult {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UpsertedAgreement {
+    pub id: String,
+    pub person_ref: String,
+    pub result: UpsertResult,
+}
+
+/// The outcome of a bulk upsert, in the order the agreements were sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct UpsertSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub agreements: Vec<UpsertedAgreement>,
+}
+
+/// Rows a multi-row insert may carry: 16 columns each, under SQLite's 32,766 parameters.
+const INSERT_CHUNK: usize = 1_000;
+
+/// Upserts a batch keyed by `(contract_id, person_ref)` in one transaction: all of it is
+/// stored or none. Unchanged agreements (same content hash) are left alone and not
+/// audited, so the nightly export of the whole caseload writes only what changed.
+pub fn upsert_batch(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    contract_id: &str,
+    inputs: Vec<AgreementInput>,
+) -> Result<UpsertSummary, StoreError> {
+    write_transaction(conn, |conn| {
+        let contract = contracts::lock(conn, contract_id)?;
+        validate_batch(&inputs, &contract.terms)
+            .into_result()
+            .map_err(StoreError::Invalid)?;
+        let existing: HashMap<String, AgreementRow> = agreements::table
+            .filter(agreements::contract_id.eq(contract_id))
+            .load::<AgreementRow>(conn)?
+            .into_iter()
+            .map(|row| (row.person_ref.clone(), row))
+            .collect();
+        let at = now();
+        let mut summary = UpsertSummary {
+            created: 0,
+            updated: 0,
+            unchanged: 0,
+            agreements: Vec::new(),
+        };
+        let mut inserts = Vec::new();
+        let mut events = Vec::new();
+        for details in inputs {
+            let hash = content_sha256(&to_json_value(&details)?);
+            let person_ref = details.person_ref.clone();
+            let (id, result) = match existing.get(&details.person_ref) {
+                Some(row) if row.content_sha256 == hash => {
+                    (row.id.clone(), UpsertResult::Unchanged)
+                }
+                Some(row) => {
+                    let agreement = Agreement {
+                        id: row.id.clone(),
+                        contract_id: contract_id.to_string(),
+                        details,
+                        created_at: utc(row.created_at),
+                        updated_at: at,
+                    };
+                    let new_row = AgreementRow::from_domain(&agreement, hash)?;
+                    diesel::update(agreements::table.find(&row.id))
+                        .set((
+                            agreements::start_date.eq(new_row.start_date),
+                            agreements::end_date.eq(new_row.end_date),
+                            agreements::pathway.eq(&new_row.pathway),
+                            agreements::need_bands.eq(&new_row.need_bands),
+                            agreements::planned_sessions.eq(&new_row.planned_sessions),
+                            agreements::one_to_one_quarter_hours_per_week
+                                .eq(new_row.one_to_one_quarter_hours_per_week),
+                            agreements::transport_journeys_per_week
+                                .eq(new_row.transport_journeys_per_week),
+                            agreements::meals.eq(new_row.meals),
+                            agreements::suspensions.eq(&new_row.suspensions),
+                            agreements::care_plan_review_due.eq(new_row.care_plan_review_due),
+                            agreements::content_sha256.eq(&new_row.content_sha256),
+                            agreements::updated_at.eq(new_row.updated_at),
+                        ))
+                        .execute(conn)?;
+                    events.push(event("update", &agreement)?);
+                    (row.id.clone(), UpsertResult::Updated)
+                }
+                None => {
+                    let agreement = Agreement {
+                        id: new_id(),
+                        contract_id: contract_id.to_string(),
+                        details,
+                        created_at: at,
+                        updated_at: at,
+                    };
+                    inserts.push(AgreementRow::from_domain(&agreement, hash)?);
+                    events.push(event("create", &agreement)?);
+                    (agreement.id, UpsertResult::Created)
+                }
+            };
+            match result {
+                UpsertResult::Created => summary.created += 1,
+                UpsertResult::Updated => summary.updated += 1,
+                UpsertResult::Unchanged => summary.unchanged += 1,
+            }
+            summary.agreements.push(UpsertedAgreement {
+                id,
+                person_ref,
+                result,
+            });
+        }
+        for chunk in inserts.chunks(INSERT_CHUNK) {
+            crate::insert_rows!(conn, agreements::table, chunk)?;
+        }
+        audit::append(conn, actor, events)?;
+        Ok(summary)
+    })
+}
+
+fn event(action: &'static str, agreement: &Agreement) -> Result<NewEvent, StoreError> {
+    Ok(NewEvent {
+        action,
+        entity: "agreement",
+        entity_id: agreement.id.clone(),
+        version: None,
+        content_sha256: Some(content_sha256(&to_json_value(agreement)?)),
+    })
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Agreement>, StoreError> {
+    agreements::table
+        .find(id)
+        .first::<AgreementRow>(conn)
+        .optional()?
+        .map(AgreementRow::into_domain)
+        .transpose()
+}
+
+/// A contract's agreements in id order after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    contract_id: &str,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Page<Agreement>, StoreError> {
+    let mut query = agreements::table
+        .filter(agreements::contract_id.eq(contract_id.to_string()))
+        .into_boxed();
+    if let Some(after) = after {
+        query = query.filter(agreements::id.gt(after.to_string()));
+    }
+    let rows: Vec<AgreementRow> = query
+        .order(agreements::id.asc())
+        .limit(limit + 1)
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(AgreementRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(items, limit, |a| a.id.clone()))
+}
+
+/// Every agreement on a contract, for validating submissions against.
+pub fn all_for_contract(
+    conn: &mut DbConnection,
+    contract_id: &str,
+) -> Result<Vec<Agreement>, StoreError> {
+    agreements::table
+        .filter(agreements::contract_id.eq(contract_id))
+        .order(agreements::person_ref.asc())
+        .load::<AgreementRow>(conn)?
+        .into_iter()
+        .map(AgreementRow::into_domain)
+        .collect()
+}

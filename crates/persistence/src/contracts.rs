@@ -1,0 +1,303 @@
+//! Contracts.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+
+use dayops_domain::audit::{Actor, NewEvent};
+use dayops_domain::canonical::content_sha256;
+use dayops_domain::contract::{Contract, ContractInput};
+use dayops_domain::types::{ContractStatus, PaymentPeriod, ServiceType};
+
+use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
+use crate::schema::{contracts, providers};
+use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = contracts)]
+struct ContractRow {
+    id: String,
+    reference: String,
+    provider_id: String,
+    service_type: String,
+    start_date: NaiveDate,
+    end_date: Option<NaiveDate>,
+    need_bands: String,
+    session_hours: String,
+    capacity_per_session: i32,
+    allows_extras: bool,
+    over_delivery_tolerance_pct: i32,
+    register_deadline_days: i32,
+    correction_window_days: i32,
+    payment_period: String,
+    payment_anchor_date: Option<NaiveDate>,
+    absence_policy: String,
+    closure_dates: String,
+    bank_holidays: String,
+    kpi_targets: String,
+    annual_budget_pence: i64,
+    status: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl ContractRow {
+    fn from_domain(c: &Contract) -> Result<Self, StoreError> {
+        let t = &c.terms;
+        Ok(ContractRow {
+            id: c.id.clone(),
+            reference: t.reference.clone(),
+            provider_id: t.provider_id.clone(),
+            service_type: t.service_type.as_str().to_string(),
+            start_date: t.start_date,
+            end_date: t.end_date,
+            need_bands: to_json(&t.need_bands)?,
+            session_hours: to_json(&t.session_hours)?,
+            capacity_per_session: signed("capacity_per_session", t.capacity_per_session)?,
+            allows_extras: t.allows_extras,
+            over_delivery_tolerance_pct: signed(
+                "over_delivery_tolerance_pct",
+                t.over_delivery_tolerance_pct,
+            )?,
+            register_deadline_days: signed("register_deadline_days", t.register_deadline_days)?,
+            correction_window_days: signed("correction_window_days", t.correction_window_days)?,
+            payment_period: t.payment_period.as_str().to_string(),
+            payment_anchor_date: t.payment_anchor_date,
+            absence_policy: to_json(&t.absence_policy)?,
+            closure_dates: to_json(&t.closure_dates)?,
+            bank_holidays: to_json(&t.bank_holidays)?,
+            kpi_targets: to_json(&t.kpi_targets)?,
+            annual_budget_pence: t.annual_budget_pence,
+            status: t.status.as_str().to_string(),
+            created_at: c.created_at.naive_utc(),
+            updated_at: c.updated_at.naive_utc(),
+        })
+    }
+
+    fn into_domain(self) -> Result<Contract, StoreError> {
+        Ok(Contract {
+            id: self.id,
+            terms: ContractInput {
+                reference: self.reference,
+                provider_id: self.provider_id,
+                service_type: vocab(
+                    "contracts.service_type",
+                    &self.service_type,
+                    ServiceType::parse,
+                )?,
+                start_date: self.start_date,
+                end_date: self.end_date,
+                need_bands: from_json("contracts.need_bands", &self.need_bands)?,
+                session_hours: from_json("contracts.session_hours", &self.session_hours)?,
+                capacity_per_session: unsigned(
+                    "contracts.capacity_per_session",
+                    self.capacity_per_session,
+                )?,
+                allows_extras: self.allows_extras,
+                over_delivery_tolerance_pct: unsigned(
+                    "contracts.over_delivery_tolerance_pct",
+                    self.over_delivery_tolerance_pct,
+                )?,
+                register_deadline_days: unsigned(
+                    "contracts.register_deadline_days",
+                    self.register_deadline_days,
+                )?,
+                correction_window_days: unsigned(
+                    "contracts.correction_window_days",
+                    self.correction_window_days,
+                )?,
+                payment_period: vocab(
+                    "contracts.payment_period",
+                    &self.payment_period,
+                    PaymentPeriod::parse,
+                )?,
+                payment_anchor_date: self.payment_anchor_date,
+                absence_policy: from_json("contracts.absence_policy", &self.absence_policy)?,
+                closure_dates: from_json("contracts.closure_dates", &self.closure_dates)?,
+                bank_holidays: from_json("contracts.bank_holidays", &self.bank_holidays)?,
+                kpi_targets: from_json("contracts.kpi_targets", &self.kpi_targets)?,
+                annual_budget_pence: self.annual_budget_pence,
+                status: vocab("contracts.status", &self.status, ContractStatus::parse)?,
+            },
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+        })
+    }
+}
+
+fn event(action: &'static str, contract: &Contract) -> Result<NewEvent, StoreError> {
+    Ok(NewEvent {
+        action,
+        entity: "contract",
+        entity_id: contract.id.clone(),
+        version: None,
+        content_sha256: Some(content_sha256(&to_json_value(contract)?)),
+    })
+}
+
+/// A unique-key violation on the reference is a conflict the caller can act on.
+fn reference_conflict(error: StoreError, reference: &str) -> StoreError {
+    if error.is_unique_violation() {
+        StoreError::conflict(
+            format!("a contract with reference {reference} already exists"),
+            "/reference",
+            "is already used by another contract",
+        )
+    } else {
+        error
+    }
+}
+
+fn require_provider(conn: &mut DbConnection, provider_id: &str) -> Result<(), StoreError> {
+    let exists = providers::table
+        .find(provider_id)
+        .select(providers::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(StoreError::invalid(
+            "/provider_id",
+            "no provider has this id",
+        ))
+    }
+}
+
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    terms: ContractInput,
+) -> Result<Contract, StoreError> {
+    let at = now();
+    let contract = Contract {
+        id: new_id(),
+        terms,
+        created_at: at,
+        updated_at: at,
+    };
+    let row = ContractRow::from_domain(&contract)?;
+    write_transaction(conn, |conn| {
+        require_provider(conn, &contract.terms.provider_id)?;
+        diesel::insert_into(contracts::table)
+            .values(&row)
+            .execute(conn)
+            .map_err(|e| reference_conflict(e.into(), &contract.terms.reference))?;
+        audit::append(conn, actor, vec![event("create", &contract)?])
+    })?;
+    Ok(contract)
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Contract>, StoreError> {
+    contracts::table
+        .find(id)
+        .first::<ContractRow>(conn)
+        .optional()?
+        .map(ContractRow::into_domain)
+        .transpose()
+}
+
+/// Takes the contract's row lock for the rest of the transaction, so writes that depend
+/// on the contract (matrix versions, agreements, changes to it) are serialised across
+/// processes. Returns the contract, or `NotFound`.
+pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Contract, StoreError> {
+    let touched = diesel::update(contracts::table.find(id))
+        .set(contracts::updated_at.eq(contracts::updated_at))
+        .execute(conn)?;
+    if touched == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get(conn, id)?.ok_or(StoreError::NotFound)
+}
+
+/// Replaces the contract's terms with what `change` makes of the current contract.
+pub fn update(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    change: impl FnOnce(&Contract) -> Result<ContractInput, StoreError>,
+) -> Result<Contract, StoreError> {
+    write_transaction(conn, |conn| {
+        let current = lock(conn, id)?;
+        let terms = change(&current)?;
+        let updated = Contract {
+            terms,
+            updated_at: now(),
+            ..current
+        };
+        let row = ContractRow::from_domain(&updated)?;
+        diesel::update(contracts::table.find(id))
+            .set((
+                contracts::reference.eq(&row.reference),
+                contracts::service_type.eq(&row.service_type),
+                contracts::start_date.eq(row.start_date),
+                contracts::end_date.eq(row.end_date),
+                contracts::need_bands.eq(&row.need_bands),
+                contracts::session_hours.eq(&row.session_hours),
+                contracts::capacity_per_session.eq(row.capacity_per_session),
+                contracts::allows_extras.eq(row.allows_extras),
+                contracts::over_delivery_tolerance_pct.eq(row.over_delivery_tolerance_pct),
+                contracts::register_deadline_days.eq(row.register_deadline_days),
+                contracts::correction_window_days.eq(row.correction_window_days),
+                contracts::payment_period.eq(&row.payment_period),
+                contracts::payment_anchor_date.eq(row.payment_anchor_date),
+                contracts::absence_policy.eq(&row.absence_policy),
+                contracts::closure_dates.eq(&row.closure_dates),
+                contracts::bank_holidays.eq(&row.bank_holidays),
+                contracts::kpi_targets.eq(&row.kpi_targets),
+                contracts::annual_budget_pence.eq(row.annual_budget_pence),
+                contracts::status.eq(&row.status),
+                contracts::updated_at.eq(row.updated_at),
+            ))
+            .execute(conn)
+            .map_err(|e| reference_conflict(e.into(), &row.reference))?;
+        audit::append(conn, actor, vec![event("update", &updated)?])?;
+        Ok(updated)
+    })
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ContractFilter {
+    pub provider_id: Option<String>,
+    pub status: Option<ContractStatus>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &ContractFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Page<Contract>, StoreError> {
+    let mut query = contracts::table.into_boxed();
+    if let Some(provider_id) = &filter.provider_id {
+        query = query.filter(contracts::provider_id.eq(provider_id.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(contracts::status.eq(status.as_str()));
+    }
+    if let Some(after) = after {
+        query = query.filter(contracts::id.gt(after.to_string()));
+    }
+    let rows: Vec<ContractRow> = query
+        .order(contracts::id.asc())
+        .limit(limit + 1)
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(ContractRow::into_domain)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Page::from_rows(items, limit, |c| c.id.clone()))
+}
+
+/// Finds a contract by its council reference (used by the demo loader to stay idempotent).
+pub fn find_by_reference(
+    conn: &mut DbConnection,
+    reference: &str,
+) -> Result<Option<Contract>, StoreError> {
+    contracts::table
+        .filter(contracts::reference.eq(reference))
+        .first::<ContractRow>(conn)
+        .optional()?
+        .map(ContractRow::into_domain)
+        .transpose()
+}

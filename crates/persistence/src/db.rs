@@ -1,0 +1,191 @@
+//! One connection type for both back ends, its pool, migrations and write transactions.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::StoreError;
+
+/// A connection to whichever back end the URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgresql,
+    Sqlite,
+}
+
+impl Backend {
+    /// The back end is chosen by URL scheme; anything that is not PostgreSQL is a SQLite
+    /// path (optionally `sqlite://`-prefixed).
+    pub fn of_url(url: &str) -> Backend {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgresql
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgresql => "postgresql",
+            Backend::Sqlite => "sqlite",
+        }
+    }
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+fn sqlite_path(url: &str) -> &str {
+    url.strip_prefix("sqlite://").unwrap_or(url)
+}
+
+/// Opens one connection of the URL's back end. SQLite connections get WAL, foreign keys,
+/// a busy timeout (writers queue instead of failing) and NORMAL sync (safe under WAL).
+pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
+    match Backend::of_url(url) {
+        Backend::Postgresql => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
+        Backend::Sqlite => {
+            let mut conn = SqliteConnection::establish(sqlite_path(url))?;
+            conn.batch_execute(
+                "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
+                 PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+            )
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConnection::Sqlite(conn))
+        }
+    }
+}
+
+/// r2d2 manager that establishes the back end the URL names, so a connection failure is
+/// reported as that back end's own error.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: String,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::ConnectionError;
+
+    fn connect(&self) -> Result<DbConnection, diesel::ConnectionError> {
+        establish(&self.url)
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), diesel::ConnectionError> {
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        <DbConnection as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConnection = r2d2::PooledConnection<Manager>;
+
+/// Builds the pool. SQLite files get their folder created first.
+pub fn pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
+    if Backend::of_url(url) == Backend::Sqlite {
+        let path = std::path::Path::new(sqlite_path(url));
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+    }
+    r2d2::Pool::builder()
+        .max_size(max_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(Manager {
+            url: url.to_string(),
+        })
+        .map_err(StoreError::from)
+}
+
+/// Runs every pending migration of the connection's back end; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
+    let migrations = match conn {
+        DbConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
+        DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+    };
+    conn.run_pending_migrations(migrations)
+        .map(|done| done.len())
+        .map_err(|e| StoreError::Migration(e.to_string()))
+}
+
+/// Runs `work` in a write transaction, committed if it returns `Ok`.
+///
+/// On SQLite the transaction begins IMMEDIATE: it takes the write lock up front, so two
+/// writers queue on the busy timeout instead of deadlocking when both started as readers.
+/// PostgreSQL writers serialise on the rows they lock.
+pub fn write_transaction<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
+    }
+    match work(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            if let Err(rollback) = Manager::rollback_transaction(conn) {
+                log::error!("rollback failed after an aborted write: {rollback}");
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Multi-row `INSERT … VALUES (…), (…)` of `rows` into `table`.
+///
+/// diesel's multi-backend connection cannot batch inserts (SQLite has no DEFAULT keyword
+/// in VALUES), so the same statement is built for each concrete connection. It runs on
+/// the caller's connection, inside the caller's transaction.
+#[macro_export]
+macro_rules! insert_rows {
+    ($conn:expr, $table:expr, $rows:expr) => {
+        match $conn {
+            $crate::DbConnection::Postgresql(c) => {
+                diesel::insert_into($table).values($rows).execute(c)
+            }
+            $crate::DbConnection::Sqlite(c) => diesel::insert_into($table).values($rows).execute(c),
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_is_chosen_by_scheme() {
+        assert_eq!(
+            Backend::of_url("postgres://localhost/x"),
+            Backend::Postgresql
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://localhost/x"),
+            Backend::Postgresql
+        );
+        assert_eq!(Backend::of_url("./data/dayops.db"), Backend::Sqlite);
+        assert_eq!(Backend::of_url("sqlite://data/dayops.db"), Backend::Sqlite);
+        assert_eq!(sqlite_path("sqlite://data/dayops.db"), "data/dayops.db");
+    }
+}

@@ -1,0 +1,37 @@
+//! Storage for dayops on SQLite (the embedded default) and PostgreSQL, through one diesel
+//! code path. Every write that spans rows runs in one transaction with its audit events.
+
+pub mod agreements;
+pub mod audit;
+pub mod contracts;
+pub mod db;
+pub mod error;
+pub mod matrices;
+pub mod page;
+pub mod providers;
+pub mod schema;
+
+pub use db::{
+    establish, pool, run_migrations, write_transaction, Backend, DbConnection, Pool,
+    PooledConnection,
+};
+pub use error::StoreError;
+pub use page::Page;
+
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
+
+/// The current time at the microsecond precision both back ends store, so a value read
+/// back equals the value written (and hashed).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
+    at.and_utc()
+}
+
+/// A new identifier: UUID v7, so identifiers sort in creation order and cursor pages
+/// follow it.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

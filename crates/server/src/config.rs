@@ -1,0 +1,121 @@
+//! Configuration, from the environment only.
+//!
+//! | variable | default | meaning |
+//! |---|---|---|
+//! | `DAYOPS_DATABASE_URL` | `data/dayops.db` | SQLite file path, or `postgres://…` |
+//! | `DAYOPS_BIND` | `127.0.0.1:8080` | listen address |
+//! | `DAYOPS_JWT_SECRET` | — | HS256 shared secret (at least 32 bytes) |
+//! | `DAYOPS_JWT_PUBLIC_KEY` | — | path to a PEM public key (RSA: RS256, EC P-256: ES256); used instead of the secret |
+//! | `DAYOPS_JWT_ISSUER` | `dayops` | required `iss` |
+//! | `DAYOPS_JWT_AUDIENCE` | `dayops-api` | required `aud` |
+//! | `DAYOPS_MAX_BODY_BYTES` | `16777216` | request body limit (413 above it) |
+//! | `DAYOPS_DB_POOL_SIZE` | `16` | database connections per process |
+//! | `DAYOPS_WORKERS` | number of cores | HTTP worker threads |
+//! | `RUST_LOG` | `info` | log filter |
+
+use std::fmt;
+
+use dayops_http::VerificationKey;
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct Secret(pub Vec<u8>);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    Secret(Secret),
+    PublicKeyFile(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub bind: String,
+    pub jwt_key: Option<JwtKey>,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub max_body_bytes: usize,
+    pub pool_size: u32,
+    pub workers: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0} is not valid: {1}")]
+    Invalid(&'static str, String),
+    #[error("set DAYOPS_JWT_SECRET (HS256) or DAYOPS_JWT_PUBLIC_KEY (PEM file) to verify tokens")]
+    NoJwtKey,
+    #[error("cannot read DAYOPS_JWT_PUBLIC_KEY file {0}: {1}")]
+    KeyFile(String, std::io::Error),
+    #[error("token verification cannot be configured: {0}")]
+    Auth(#[from] dayops_http::auth::AuthConfigError),
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parsed<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    match var(name) {
+        Some(text) => text
+            .trim()
+            .parse()
+            .map_err(|e: T::Err| ConfigError::Invalid(name, e.to_string())),
+        None => Ok(default),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        let jwt_key = match (var("DAYOPS_JWT_PUBLIC_KEY"), var("DAYOPS_JWT_SECRET")) {
+            (Some(path), _) => Some(JwtKey::PublicKeyFile(path)),
+            (None, Some(secret)) => Some(JwtKey::Secret(Secret(secret.into_bytes()))),
+            (None, None) => None,
+        };
+        Ok(Config {
+            database_url: var("DAYOPS_DATABASE_URL")
+                .unwrap_or_else(|| "data/dayops.db".to_string()),
+            bind: var("DAYOPS_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
+            jwt_key,
+            jwt_issuer: var("DAYOPS_JWT_ISSUER").unwrap_or_else(|| "dayops".to_string()),
+            jwt_audience: var("DAYOPS_JWT_AUDIENCE").unwrap_or_else(|| "dayops-api".to_string()),
+            max_body_bytes: parsed("DAYOPS_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
+            pool_size: parsed("DAYOPS_DB_POOL_SIZE", 16)?,
+            workers: parsed(
+                "DAYOPS_WORKERS",
+                std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            )?,
+        })
+    }
+
+    /// The key tokens are verified with.
+    pub fn verification_key(&self) -> Result<VerificationKey, ConfigError> {
+        match &self.jwt_key {
+            Some(JwtKey::Secret(secret)) => Ok(VerificationKey::Secret(secret.0.clone())),
+            Some(JwtKey::PublicKeyFile(path)) => std::fs::read(path)
+                .map(VerificationKey::PublicKeyPem)
+                .map_err(|e| ConfigError::KeyFile(path.clone(), e)),
+            None => Err(ConfigError::NoJwtKey),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_do_not_print() {
+        let key = JwtKey::Secret(Secret(b"super-secret-value".to_vec()));
+        assert!(!format!("{key:?}").contains("super"));
+    }
+}

@@ -1,0 +1,385 @@
+//! A demo council that looks real: four providers of different service types, contracts
+//! priced over four need bands at the rates other councils publish, an annual uplift on
+//! 1 April 2026, and about 60 service agreements with planned sessions, band changes and
+//! suspensions. Loading is idempotent: a second run changes nothing.
+
+use std::fmt;
+
+use chrono::{Days, NaiveDate};
+use serde_json::json;
+
+use dayops_domain::agreement::AgreementInput;
+use dayops_domain::audit::Actor;
+use dayops_domain::contract::ContractInput;
+use dayops_domain::matrix::{RateCell, RateMatrixInput};
+use dayops_domain::provider::ProviderInput;
+use dayops_domain::types::{DayCategory, Item, ProviderStatus, Role, SessionType};
+use dayops_persistence::{agreements, contracts, matrices, providers, DbConnection, StoreError};
+
+/// What the loader did, printed by `dayops demo`.
+pub struct DemoSummary {
+    pub already_loaded: bool,
+    pub providers: Vec<(String, String)>,
+    pub contracts: Vec<(String, String)>,
+    pub agreements: usize,
+}
+
+impl fmt::Display for DemoSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.already_loaded {
+            return writeln!(f, "demo council already loaded");
+        }
+        writeln!(f, "demo council loaded: {} agreements", self.agreements)?;
+        for (id, name) in &self.providers {
+            writeln!(f, "provider {id}  {name}")?;
+        }
+        for (id, reference) in &self.contracts {
+            writeln!(f, "contract {id}  {reference}")?;
+        }
+        Ok(())
+    }
+}
+
+struct DemoService {
+    provider: &'static str,
+    cqc: Option<&'static str>,
+    reference: &'static str,
+    service_type: &'static str,
+    start: &'static str,
+    session_hours: serde_json::Value,
+    payment_period: &'static str,
+    /// Session prices per band (low, medium, high, complex) for each session type, in
+    /// pence, for 2025/26.
+    sessions: Vec<(SessionType, [i64; 4])>,
+    people: usize,
+    budget_pence: i64,
+}
+
+const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
+const FIRST_REFERENCE: &str = "NCC-DO-2023-001";
+
+fn services() -> Vec<DemoService> {
+    use SessionType::*;
+    vec![
+        DemoService {
+            provider: "Riverside Day Centre Ltd",
+            cqc: Some("1-4021187713"),
+            reference: FIRST_REFERENCE,
+            service_type: "building_based",
+            start: "2023-04-01",
+            session_hours: json!({"am": 3, "pm": 3, "full_day": 6}),
+            payment_period: "four_weekly",
+            // About £20 an hour building based, rising with need.
+            sessions: vec![
+                (Am, [2900, 3800, 5000, 6500]),
+                (Pm, [2900, 3800, 5000, 6500]),
+                (FullDay, [5400, 7200, 9600, 12600]),
+            ],
+            people: 20,
+            budget_pence: 265_000_000,
+        },
+        DemoService {
+            provider: "Northfield Community Connections CIC",
+            cqc: None,
+            reference: "NCC-DO-2023-002",
+            service_type: "community",
+            start: "2023-04-01",
+            session_hours: json!({"am": 3, "pm": 3, "evening": 3}),
+            payment_period: "weekly",
+            // £16 an hour in 3-hour sessions (£48) at medium need.
+            sessions: vec![
+                (Am, [4200, 4800, 5800, 7200]),
+                (Pm, [4200, 4800, 5800, 7200]),
+                (Evening, [4500, 5100, 6100, 7500]),
+            ],
+            people: 18,
+            budget_pence: 142_000_000,
+        },
+        DemoService {
+            provider: "Hollybank Dementia Day Service",
+            cqc: Some("1-5530981102"),
+            reference: "NCC-DO-2024-003",
+            service_type: "specialist",
+            start: "2024-04-01",
+            session_hours: json!({"full_day": 6}),
+            payment_period: "monthly",
+            // Tier 1 specialist: £35 to £70 a day.
+            sessions: vec![(FullDay, [3500, 4600, 5800, 7000])],
+            people: 12,
+            budget_pence: 98_000_000,
+        },
+        DemoService {
+            provider: "Pathways Supported Employment Trust",
+            cqc: None,
+            reference: "NCC-DO-2024-004",
+            service_type: "supported_employment",
+            start: "2024-04-01",
+            session_hours: json!({"am": 3.5, "pm": 3.5}),
+            payment_period: "four_weekly",
+            sessions: vec![
+                (Am, [3000, 3600, 4500, 5600]),
+                (Pm, [3000, 3600, 4500, 5600]),
+            ],
+            people: 10,
+            budget_pence: 61_000_000,
+        },
+    ]
+}
+
+fn date(text: &str) -> Result<NaiveDate, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("demo date {text}: {e}")))
+}
+
+/// Bank holidays in England for 2025/26 and 2026/27.
+const BANK_HOLIDAYS: [&str; 15] = [
+    "2025-04-18",
+    "2025-04-21",
+    "2025-05-05",
+    "2025-05-26",
+    "2025-08-25",
+    "2025-12-25",
+    "2025-12-26",
+    "2026-01-01",
+    "2026-04-03",
+    "2026-04-06",
+    "2026-05-04",
+    "2026-05-25",
+    "2026-08-31",
+    "2026-12-25",
+    "2026-12-28",
+];
+
+fn contract_terms(service: &DemoService, provider_id: &str) -> Result<ContractInput, StoreError> {
+    serde_json::from_value(json!({
+        "reference": service.reference,
+        "provider_id": provider_id,
+        "service_type": service.service_type,
+        "start_date": service.start,
+        "need_bands": BANDS,
+        "session_hours": service.session_hours,
+        "capacity_per_session": 24,
+        "allows_extras": service.service_type != "specialist",
+        "over_delivery_tolerance_pct": 10,
+        "register_deadline_days": 7,
+        "correction_window_days": 56,
+        "payment_period": service.payment_period,
+        "payment_anchor_date": "2025-03-31",
+        "absence_policy": {"chargeable_reasons": ["illness", "unknown"], "min_notice_hours": 24},
+        "closure_dates": ["2025-12-29", "2025-12-30", "2025-12-31"],
+        "bank_holidays": BANK_HOLIDAYS,
+        "kpi_targets": [
+            {"code": "community_access_pct", "target": 80, "amber_below": 60},
+            {"code": "care_plans_up_to_date_pct", "target": 95, "amber_below": 85},
+            {"code": "outcomes_progressing_pct", "target": 70, "amber_below": 50},
+        ],
+        "annual_budget_pence": service.budget_pence,
+    }))
+    .map_err(|e| StoreError::Corrupt(format!("demo contract: {e}")))
+}
+
+/// Applies an uplift in per mille, rounding half up to whole pence.
+fn uplift(pence: i64, per_mille: i64) -> i64 {
+    (pence * (1000 + per_mille) + 500) / 1000
+}
+
+fn matrix(
+    service: &DemoService,
+    from: &str,
+    to: Option<&str>,
+    per_mille: i64,
+) -> Result<RateMatrixInput, StoreError> {
+    let mut cells = Vec::new();
+    for (session_type, prices) in &service.sessions {
+        for (band, price) in BANDS.iter().zip(prices) {
+            cells.push(RateCell {
+                item: Item::Session,
+                need_band: (*band).to_string(),
+                session_type: Some(*session_type),
+                day_category: DayCategory::Any,
+                rate_pence: uplift(*price, per_mille),
+            });
+        }
+        // Bank holidays and weekends cost more to staff: every band at a premium.
+        cells.push(RateCell {
+            item: Item::Session,
+            need_band: "*".into(),
+            session_type: Some(*session_type),
+            day_category: DayCategory::BankHoliday,
+            rate_pence: uplift(prices[3] * 3 / 2, per_mille),
+        });
+        cells.push(RateCell {
+            item: Item::Session,
+            need_band: "complex".into(),
+            session_type: Some(*session_type),
+            day_category: DayCategory::Weekend,
+            rate_pence: uplift(prices[3] * 5 / 4, per_mille),
+        });
+    }
+    for (item, pence) in [
+        (Item::OneToOneHour, 1800),
+        (Item::TransportJourney, 850),
+        (Item::Meal, 450),
+    ] {
+        cells.push(RateCell {
+            item,
+            need_band: "*".into(),
+            session_type: None,
+            day_category: DayCategory::Any,
+            rate_pence: uplift(pence, per_mille),
+        });
+    }
+    Ok(RateMatrixInput {
+        effective_from: date(from)?,
+        effective_to: to.map(date).transpose()?,
+        cells,
+    })
+}
+
+/// A small deterministic sequence, so every load makes the same council.
+struct Sequence(u64);
+
+impl Sequence {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn agreements_for(
+    service: &DemoService,
+    first_person: usize,
+    seq: &mut Sequence,
+) -> Result<Vec<AgreementInput>, StoreError> {
+    const WEEKDAYS: [&str; 5] = ["monday", "tuesday", "wednesday", "thursday", "friday"];
+    let base = date("2025-04-01")?;
+    let session_types: Vec<&str> = service.sessions.iter().map(|(s, _)| s.as_str()).collect();
+    (0..service.people)
+        .map(|i| {
+            let person = first_person + i;
+            let start = base + Days::new(seq.next(120));
+            let band = usize::try_from(seq.next(4)).unwrap_or(0);
+            let mut need_bands = vec![json!({"from": start, "band": BANDS[band]})];
+            // Every fifth person was reassessed at a higher band during the year.
+            if person.is_multiple_of(5) && band < 3 {
+                need_bands.push(json!({"from": start + Days::new(90 + seq.next(60)), "band": BANDS[band + 1]}));
+            }
+            let days = 1 + seq.next(3);
+            let first_day = seq.next(5);
+            // Offsets 0, 2 and 4 (mod 5) never repeat a weekday.
+            let planned: Vec<_> = (0..days)
+                .map(|d| {
+                    let weekday = WEEKDAYS[usize::try_from((first_day + d * 2) % 5).unwrap_or(0)];
+                    let session_type = session_types[usize::try_from(seq.next(session_types.len() as u64)).unwrap_or(0)];
+                    json!({"weekday": weekday, "session_type": session_type})
+                })
+                .collect();
+            let suspensions = if person % 7 == 3 {
+                let from = start + Days::new(30 + seq.next(60));
+                vec![json!({"from": from, "to": from + Days::new(6 + seq.next(14)), "reason": "hospital admission"})]
+            } else {
+                Vec::new()
+            };
+            serde_json::from_value(json!({
+                "person_ref": format!("P{:06}", 100_000 + person * 37),
+                "need_bands": need_bands,
+                "planned_sessions": planned,
+                "one_to_one_hours_per_week": if band >= 2 { 2.5 } else { 0.0 },
+                "transport_journeys_per_week": days * 2,
+                "meals": days,
+                "start_date": start,
+                "end_date": if person % 11 == 4 { Some(start + Days::new(84)) } else { None },
+                "suspensions": suspensions,
+                "pathway": if service.service_type == "enablement" || person.is_multiple_of(3) { "enabling" } else { "therapeutic" },
+                "care_plan_review_due": start + Days::new(365),
+            }))
+            .map_err(|e| StoreError::Corrupt(format!("demo agreement: {e}")))
+        })
+        .collect()
+}
+
+/// Loads the demo council unless it is already there.
+pub fn load(conn: &mut DbConnection) -> Result<DemoSummary, StoreError> {
+    if contracts::find_by_reference(conn, FIRST_REFERENCE)?.is_some() {
+        return Ok(DemoSummary {
+            already_loaded: true,
+            providers: vec![],
+            contracts: vec![],
+            agreements: 0,
+        });
+    }
+    let actor = Actor {
+        sub: "dayops-demo".into(),
+        role: Role::Commissioner,
+    };
+    let mut summary = DemoSummary {
+        already_loaded: false,
+        providers: vec![],
+        contracts: vec![],
+        agreements: 0,
+    };
+    let mut seq = Sequence(20_260_401);
+    let mut first_person = 1;
+    for service in services() {
+        let provider = providers::create(
+            conn,
+            &actor,
+            ProviderInput {
+                name: service.provider.into(),
+                cqc_location_id: service.cqc.map(str::to_string),
+                status: ProviderStatus::Active,
+            },
+        )?;
+        let contract = contracts::create(conn, &actor, contract_terms(&service, &provider.id)?)?;
+        matrices::create(
+            conn,
+            &actor,
+            &contract.id,
+            matrix(&service, "2025-04-01", Some("2026-03-31"), 0)?,
+        )?;
+        // The annual uplift: 3.5% from 1 April 2026.
+        matrices::create(
+            conn,
+            &actor,
+            &contract.id,
+            matrix(&service, "2026-04-01", None, 35)?,
+        )?;
+        let batch = agreements_for(&service, first_person, &mut seq)?;
+        first_person += batch.len();
+        summary.agreements += agreements::upsert_batch(conn, &actor, &contract.id, batch)?.created;
+        summary.providers.push((provider.id, provider.details.name));
+        summary
+            .contracts
+            .push((contract.id, contract.terms.reference));
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uplift_rounds_to_whole_pence() {
+        assert_eq!(uplift(4800, 35), 4968);
+        assert_eq!(uplift(2900, 35), 3002); // 3001.5 rounds up
+        assert_eq!(uplift(450, 0), 450);
+    }
+
+    #[test]
+    fn demo_data_is_valid_for_its_contracts() {
+        let mut seq = Sequence(1);
+        for service in services() {
+            let terms = contract_terms(&service, "p").unwrap();
+            assert!(terms.validate().is_empty(), "{}", service.reference);
+            let m = matrix(&service, "2025-04-01", Some("2026-03-31"), 0).unwrap();
+            assert!(m.validate(&terms).is_empty(), "{}", service.reference);
+            let batch = agreements_for(&service, 1, &mut seq).unwrap();
+            let errors = dayops_domain::agreement::validate_batch(&batch, &terms);
+            assert!(errors.is_empty(), "{}: {errors:?}", service.reference);
+        }
+    }
+}

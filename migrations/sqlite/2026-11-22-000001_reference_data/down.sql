@@ -1,0 +1,9 @@
+DROP TABLE audit_head;
+DROP TRIGGER audit_events_no_delete;
+DROP TRIGGER audit_events_no_update;
+DROP TABLE audit_events;
+DROP TABLE agreements;
+DROP TABLE rate_cells;
+DROP TABLE rate_matrix_versions;
+DROP TABLE contracts;
+DROP TABLE providers;

@@ -1,0 +1,113 @@
+//! The audit chain: every reference-data change is an event, the chain verifies, and
+//! the database refuses to alter events.
+
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use crate::support::{agreement_body, TestApp};
+
+#[test]
+fn changes_are_chained_and_verified() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Riverside");
+    let contract = app.create_contract(&provider, "NCC-AU-1");
+    app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"capacity_per_session": 12}),
+    )
+    .expect(200);
+    app.post(
+        &format!("/v1/contracts/{contract}/rate-matrices"),
+        &c,
+        &json!({"effective_from": "2025-04-01", "cells": [{"item": "meal", "need_band": "*", "day_category": "any", "rate_pence": 450}]}),
+    )
+    .expect(201);
+    app.put(
+        &format!("/v1/contracts/{contract}/agreements"),
+        &c,
+        &json!({"agreements": [agreement_body("P1"), agreement_body("P2")]}),
+    )
+    .expect(200);
+    // A refused change leaves no event.
+    app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"capacity_per_session": 0}),
+    )
+    .expect(422);
+
+    let events = app.get("/v1/audit-events?limit=500", &app.auditor());
+    events.expect(200);
+    let items = events.body["items"].as_array().unwrap();
+    let summary: Vec<_> = items
+        .iter()
+        .map(|e| (e["action"].as_str().unwrap(), e["entity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("create", "provider"),
+            ("create", "contract"),
+            ("update", "contract"),
+            ("create", "rate_matrix_version"),
+            ("create", "agreement"),
+            ("create", "agreement"),
+        ]
+    );
+    assert_eq!(
+        items[1]["actor"],
+        json!({"sub": "commissioner-user", "role": "commissioner"})
+    );
+    for pair in items.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+        assert_eq!(
+            pair[1]["seq"].as_i64().unwrap(),
+            pair[0]["seq"].as_i64().unwrap() + 1
+        );
+    }
+    let filtered = app.get(
+        &format!("/v1/audit-events?entity=contract&entity_id={contract}"),
+        &c,
+    );
+    assert_eq!(filtered.body["items"].as_array().unwrap().len(), 2);
+
+    let verify = app.get("/v1/audit-events/verify", &app.auditor());
+    verify.expect(200);
+    assert_eq!(verify.body["verified"], json!(true));
+    assert_eq!(verify.body["events"], json!(6));
+    assert_eq!(verify.body["head_hash"], items[5]["hash"]);
+    assert!(verify.body["first_broken_seq"].is_null());
+
+    // The database itself refuses to alter or remove events.
+    let mut sql = app.sql();
+    assert!(sql
+        .batch_execute("UPDATE audit_events SET actor_sub = 'mallory' WHERE seq = 2")
+        .is_err());
+    assert!(sql
+        .batch_execute("DELETE FROM audit_events WHERE seq = 6")
+        .is_err());
+    let verify = app.get("/v1/audit-events/verify", &app.auditor());
+    assert_eq!(verify.body["verified"], json!(true));
+}
+
+#[test]
+fn concurrent_writers_keep_one_chain() {
+    let app = TestApp::spawn();
+    let provider = app.create_provider("Riverside");
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let app = &app;
+            let provider = provider.clone();
+            scope.spawn(move || {
+                for i in 0..5 {
+                    app.create_contract(&provider, &format!("NCC-CC-{t}-{i}"));
+                }
+            });
+        }
+    });
+    let verify = app.get("/v1/audit-events/verify", &app.auditor());
+    assert_eq!(verify.body["verified"], json!(true), "{}", verify.text);
+    assert_eq!(verify.body["events"], json!(41));
+}

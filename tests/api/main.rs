@@ -1,0 +1,14 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+//! End-to-end tests of the running API. They run on SQLite, or on PostgreSQL when
+//! `DAYOPS_TEST_POSTGRES_URL` is set (`.ci/run` runs them both ways).
+
+mod support;
+
+mod agreements;
+mod audit;
+mod auth;
+mod errors;
+mod matrices;
+mod operations;
+mod reference;

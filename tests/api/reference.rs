@@ -1,0 +1,207 @@
+//! Providers and contracts: create, read, list with cursor pages, merge-patch updates.
+
+use serde_json::json;
+
+use crate::support::{contract_body, TestApp};
+
+#[test]
+fn provider_lifecycle() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let created = app.post(
+        "/v1/providers",
+        &c,
+        &json!({"name": "Riverside Day Centre", "cqc_location_id": "1-101"}),
+    );
+    created.expect(201);
+    let id = created.body["id"].as_str().unwrap();
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/providers/{id}").as_str())
+    );
+    assert_eq!(created.body["status"], "active");
+
+    let patched = app.patch(
+        &format!("/v1/providers/{id}"),
+        &c,
+        &json!({"status": "suspended", "cqc_location_id": null}),
+    );
+    patched.expect(200);
+    assert_eq!(patched.body["status"], "suspended");
+    assert_eq!(patched.body["name"], "Riverside Day Centre");
+    assert!(
+        patched.body.get("cqc_location_id").is_none() || patched.body["cqc_location_id"].is_null()
+    );
+    let read = app.get(&format!("/v1/providers/{id}"), &c);
+    assert_eq!(read.body, patched.body);
+
+    let bad = app.patch(
+        &format!("/v1/providers/{id}"),
+        &c,
+        &json!({"status": "closed", "colour": "red"}),
+    );
+    bad.expect(422);
+    let bad = app.post(
+        "/v1/providers",
+        &c,
+        &json!({"name": " ", "cqc_location_id": "ABC"}),
+    );
+    bad.expect(422);
+    assert_eq!(bad.pointers(), ["/name", "/cqc_location_id"]);
+    app.patch("/v1/providers/nope", &c, &json!({"name": "X"}))
+        .expect(404);
+}
+
+#[test]
+fn contract_validation_points_at_fields() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Northfield CIC");
+    let mut body = contract_body(&provider, "NCC-DO-2025-001");
+    body["payment_period"] = json!("four_weekly");
+    body["need_bands"] = json!(["low", "low"]);
+    body["capacity_per_session"] = json!(0);
+    let r = app.post("/v1/contracts", &c, &body);
+    r.expect(422);
+    assert_eq!(
+        r.pointers(),
+        [
+            "/need_bands/1",
+            "/capacity_per_session",
+            "/payment_anchor_date"
+        ]
+    );
+
+    // Shape errors: unknown field, bad enum, wrong type, missing field.
+    for (mutate, pointer) in [
+        (json!({"surprise": 1}), "/surprise"),
+        (json!({"service_type": "bowling"}), "/service_type"),
+        (
+            json!({"capacity_per_session": "twenty"}),
+            "/capacity_per_session",
+        ),
+        (
+            json!({"absence_policy": {"chargeable_reasons": ["boredom"], "min_notice_hours": 1}}),
+            "/absence_policy/chargeable_reasons/0",
+        ),
+    ] {
+        let mut body = contract_body(&provider, "NCC-DO-2025-002");
+        for (k, v) in mutate.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let r = app.post("/v1/contracts", &c, &body);
+        r.expect(422);
+        assert_eq!(r.pointers(), [pointer], "{mutate}");
+    }
+    let mut missing = contract_body(&provider, "NCC-DO-2025-003");
+    missing.as_object_mut().unwrap().remove("start_date");
+    let r = app.post("/v1/contracts", &c, &missing);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/start_date"]);
+
+    // An unknown provider is named.
+    let r = app.post(
+        "/v1/contracts",
+        &c,
+        &contract_body("no-such-provider", "NCC-DO-2025-004"),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/provider_id"]);
+    assert_eq!(
+        app.get("/v1/contracts", &c).body["items"],
+        json!([]),
+        "nothing stored"
+    );
+}
+
+#[test]
+fn contract_reference_is_unique_and_patch_keeps_the_rest() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Hollybank");
+    let first = app.create_contract(&provider, "NCC-DO-2025-010");
+    let second = app.create_contract(&provider, "NCC-DO-2025-011");
+    let dup = app.post(
+        "/v1/contracts",
+        &c,
+        &contract_body(&provider, "NCC-DO-2025-010"),
+    );
+    dup.expect(409);
+    assert_eq!(dup.pointers(), ["/reference"]);
+    let clash = app.patch(
+        &format!("/v1/contracts/{second}"),
+        &c,
+        &json!({"reference": "NCC-DO-2025-010"}),
+    );
+    clash.expect(409);
+
+    let patched = app.patch(
+        &format!("/v1/contracts/{first}"),
+        &c,
+        &json!({"end_date": "2027-03-31", "closure_dates": ["2025-12-29"], "status": "suspended"}),
+    );
+    patched.expect(200);
+    assert_eq!(patched.body["end_date"], "2027-03-31");
+    assert_eq!(patched.body["status"], "suspended");
+    assert_eq!(
+        patched.body["need_bands"],
+        json!(["low", "medium", "high", "complex"])
+    );
+    assert_eq!(
+        patched.body["session_hours"],
+        json!({"am": 3.0, "full_day": 6.0, "pm": 3.0})
+    );
+    let moved = app.patch(
+        &format!("/v1/contracts/{first}"),
+        &c,
+        &json!({"provider_id": "someone-else"}),
+    );
+    moved.expect(422);
+    assert_eq!(moved.pointers(), ["/provider_id"]);
+    let bad = app.patch(
+        &format!("/v1/contracts/{first}"),
+        &c,
+        &json!({"end_date": "2020-01-01"}),
+    );
+    bad.expect(422);
+    assert_eq!(bad.pointers(), ["/end_date"]);
+    let not_object = app.patch(&format!("/v1/contracts/{first}"), &c, &json!([1]));
+    not_object.expect(422);
+}
+
+#[test]
+fn lists_page_with_cursors() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(app.create_provider(&format!("Provider {i}")));
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(cursor) => format!("/v1/providers?limit=3&cursor={cursor}"),
+            None => "/v1/providers?limit=3".to_string(),
+        };
+        let page = app.get(&path, &c);
+        page.expect(200);
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push(item["id"].as_str().unwrap().to_string());
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, created, "every provider once, in creation order");
+    let r = app.get("/v1/providers?limit=501", &c);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/limit"]);
+    let r = app.get("/v1/providers?limit=ten", &c);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/limit"]);
+    let r = app.get("/v1/providers?colour=red", &c);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/colour"]);
+}

@@ -1,0 +1,387 @@
+//! The end-to-end harness: a real `dayops` server on port 0 with a database of its own,
+//! SQLite by default, PostgreSQL when `DAYOPS_TEST_POSTGRES_URL` names a server (a fresh
+//! database is created for each test and dropped afterwards).
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::connection::SimpleConnection;
+use serde_json::{json, Value};
+
+use dayops_domain::types::Role;
+use dayops_http::auth::{mint, TokenClaims};
+use dayops_server::config::{JwtKey, Secret};
+use dayops_server::{open_database, start, Config};
+
+pub const SECRET: &str = "end-to-end-test-secret-0123456789abcdef";
+pub const ISSUER: &str = "dayops";
+pub const AUDIENCE: &str = "dayops-api";
+
+enum TestDb {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub database_url: String,
+    handle: Option<ServerHandle>,
+    thread: Option<JoinHandle<()>>,
+    db: TestDb,
+    agent: ureq::Agent,
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (without_query, query) = match url.split_once('?') {
+        Some((u, q)) => (u, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let authority_start = without_query.find("://").map_or(0, |i| i + 3);
+    let base = match without_query[authority_start..].find('/') {
+        Some(slash) => &without_query[..authority_start + slash],
+        None => without_query,
+    };
+    format!("{base}/{name}{query}")
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("DAYOPS_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+impl TestApp {
+    pub fn spawn() -> TestApp {
+        Self::spawn_with(|_| {})
+    }
+
+    pub fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let (db, database_url) = match postgres_admin_url() {
+            Some(admin_url) => {
+                let name = format!("dayops_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin =
+                    dayops_persistence::establish(&admin_url).expect("connect to PostgreSQL");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let url = with_database(&admin_url, &name);
+                (TestDb::Postgres { admin_url, name }, url)
+            }
+            None => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("dayops.db").to_string_lossy().into_owned();
+                (TestDb::Sqlite(dir), url)
+            }
+        };
+        let mut config = Config {
+            database_url: database_url.clone(),
+            bind: "127.0.0.1:0".into(),
+            jwt_key: Some(JwtKey::Secret(Secret(SECRET.as_bytes().to_vec()))),
+            jwt_issuer: ISSUER.into(),
+            jwt_audience: AUDIENCE.into(),
+            max_body_bytes: 16 * 1024 * 1024,
+            pool_size: 8,
+            workers: 2,
+        };
+        adjust(&mut config);
+        let pool = open_database(&config).expect("open and migrate the test database");
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local address").port();
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = start(&config, pool, listener).expect("start server");
+                tx.send(server.handle())
+                    .expect("hand over the server handle");
+                server.await.expect("server ran");
+            });
+        });
+        let handle = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("server started");
+        TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            database_url,
+            handle: Some(handle),
+            thread: Some(thread),
+            db,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(300))
+                .build(),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.db, TestDb::Postgres { .. })
+    }
+
+    /// A direct connection to the test database, for tests that go around the API.
+    pub fn sql(&self) -> dayops_persistence::DbConnection {
+        dayops_persistence::establish(&self.database_url).expect("connect to the test database")
+    }
+
+    pub fn token(&self, role: Role, provider_id: Option<&str>) -> String {
+        let now = u64::try_from(chrono::Utc::now().timestamp()).expect("clock after 1970");
+        mint(
+            &TokenClaims {
+                sub: format!("{role}-user"),
+                role,
+                iss: ISSUER.into(),
+                aud: AUDIENCE.into(),
+                exp: now + 600,
+                iat: now,
+                provider_id: provider_id.map(str::to_string),
+            },
+            SECRET.as_bytes(),
+        )
+        .expect("mint token")
+    }
+
+    pub fn commissioner(&self) -> String {
+        self.token(Role::Commissioner, None)
+    }
+
+    pub fn auditor(&self) -> String {
+        self.token(Role::Auditor, None)
+    }
+
+    pub fn provider(&self, provider_id: &str) -> String {
+        self.token(Role::Provider, Some(provider_id))
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
+        self.request_with(method, path, token, body, &[])
+    }
+
+    pub fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let mut request = self.agent.request(method, &format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.set("Authorization", &format!("Bearer {token}"));
+        }
+        for (name, value) in headers {
+            request = request.set(name, value);
+        }
+        let result = match body {
+            Some((content_type, bytes)) => {
+                request.set("Content-Type", content_type).send_bytes(&bytes)
+            }
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(response) | Err(ureq::Error::Status(_, response)) => response,
+            Err(e) => panic!("{method} {path}: transport error {e}"),
+        };
+        Resp::read(response, method, path)
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Resp {
+        self.request("GET", path, Some(token), None)
+    }
+
+    pub fn send_json(&self, method: &str, path: &str, token: &str, body: &Value) -> Resp {
+        self.request(
+            method,
+            path,
+            Some(token),
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send_json("POST", path, token, body)
+    }
+
+    pub fn put(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.send_json("PUT", path, token, body)
+    }
+
+    pub fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.request(
+            "PATCH",
+            path,
+            Some(token),
+            Some((
+                "application/merge-patch+json",
+                body.to_string().into_bytes(),
+            )),
+        )
+    }
+
+    // Reference data every test needs.
+
+    pub fn create_provider(&self, name: &str) -> String {
+        let r = self.post(
+            "/v1/providers",
+            &self.commissioner(),
+            &json!({"name": name}),
+        );
+        r.expect(201);
+        r.body["id"].as_str().expect("provider id").to_string()
+    }
+
+    pub fn create_contract(&self, provider_id: &str, reference: &str) -> String {
+        let r = self.post(
+            "/v1/contracts",
+            &self.commissioner(),
+            &contract_body(provider_id, reference),
+        );
+        r.expect(201);
+        r.body["id"].as_str().expect("contract id").to_string()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            actix_web::rt::System::new().block_on(handle.stop(false));
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        if let TestDb::Postgres { admin_url, name } = &self.db {
+            if let Ok(mut admin) = dayops_persistence::establish(admin_url) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub headers: Vec<(String, String)>,
+    pub text: String,
+    pub body: Value,
+}
+
+impl Resp {
+    fn read(response: ureq::Response, method: &str, path: &str) -> Resp {
+        let status = response.status();
+        let content_type = response.header("content-type").unwrap_or("").to_string();
+        let headers = response
+            .headers_names()
+            .into_iter()
+            .map(|name| {
+                let value = response.header(&name).unwrap_or("").to_string();
+                (name, value)
+            })
+            .collect();
+        let mut text = String::new();
+        response
+            .into_reader()
+            .read_to_string(&mut text)
+            .expect("read body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let resp = Resp {
+            status,
+            content_type,
+            headers,
+            text,
+            body,
+        };
+        if status >= 400 {
+            resp.assert_problem(method, path);
+        }
+        resp
+    }
+
+    /// Every error answer is RFC 9457 problem+json with the members the spec names.
+    fn assert_problem(&self, method: &str, path: &str) {
+        let context = format!("{method} {path} -> {}: {}", self.status, self.text);
+        assert_eq!(self.content_type, "application/problem+json", "{context}");
+        assert!(self.body["type"].is_string(), "type: {context}");
+        assert!(self.body["title"].is_string(), "title: {context}");
+        assert_eq!(self.body["status"], json!(self.status), "status: {context}");
+        assert!(self.body["detail"].is_string(), "detail: {context}");
+        if let Some(errors) = self.body.get("errors") {
+            let errors = errors.as_array().expect("errors is an array");
+            assert!(!errors.is_empty(), "{context}");
+            for e in errors {
+                assert!(
+                    e["pointer"].is_string() && e["detail"].is_string(),
+                    "{context}"
+                );
+            }
+        }
+    }
+
+    pub fn expect(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The pointers of the problem's `errors`.
+    pub fn pointers(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| {
+                errors
+                    .iter()
+                    .filter_map(|e| e["pointer"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+pub fn contract_body(provider_id: &str, reference: &str) -> Value {
+    json!({
+        "reference": reference,
+        "provider_id": provider_id,
+        "service_type": "building_based",
+        "start_date": "2025-04-01",
+        "need_bands": ["low", "medium", "high", "complex"],
+        "session_hours": {"am": 3, "pm": 3, "full_day": 6},
+        "capacity_per_session": 20,
+        "allows_extras": true,
+        "over_delivery_tolerance_pct": 10,
+        "register_deadline_days": 7,
+        "correction_window_days": 56,
+        "payment_period": "weekly",
+        "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24},
+        "bank_holidays": ["2025-12-25"],
+        "annual_budget_pence": 100_000_000
+    })
+}
+
+pub fn agreement_body(person_ref: &str) -> Value {
+    json!({
+        "person_ref": person_ref,
+        "need_bands": [{"from": "2025-04-01", "band": "medium"}],
+        "planned_sessions": [{"weekday": "monday", "session_type": "am"}],
+        "start_date": "2025-04-01",
+        "pathway": "therapeutic"
+    })
+}
