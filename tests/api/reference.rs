@@ -205,3 +205,63 @@ fn lists_page_with_cursors() {
     r.expect(422);
     assert_eq!(r.pointers(), ["/query/colour"]);
 }
+
+#[test]
+fn concurrent_patches_do_not_lose_updates() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Riverside");
+    let contract = app.create_contract(&provider, "NCC-LU-1");
+    // Each thread patches a different field; every change must survive.
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            app.patch(
+                &format!("/v1/providers/{provider}"),
+                &c,
+                &json!({"name": "Riverside Two"}),
+            )
+            .expect(200)
+            .status
+        });
+        scope.spawn(|| {
+            app.patch(
+                &format!("/v1/providers/{provider}"),
+                &c,
+                &json!({"status": "suspended"}),
+            )
+            .expect(200)
+            .status
+        });
+        scope.spawn(|| {
+            app.patch(
+                &format!("/v1/contracts/{contract}"),
+                &c,
+                &json!({"capacity_per_session": 7}),
+            )
+            .expect(200)
+            .status
+        });
+        scope.spawn(|| {
+            app.patch(
+                &format!("/v1/contracts/{contract}"),
+                &c,
+                &json!({"register_deadline_days": 3}),
+            )
+            .expect(200)
+            .status
+        });
+    });
+    let p = app.get(&format!("/v1/providers/{provider}"), &c);
+    assert_eq!(
+        (p.body["name"].clone(), p.body["status"].clone()),
+        (json!("Riverside Two"), json!("suspended"))
+    );
+    let k = app.get(&format!("/v1/contracts/{contract}"), &c);
+    assert_eq!(
+        (
+            k.body["capacity_per_session"].clone(),
+            k.body["register_deadline_days"].clone()
+        ),
+        (json!(7), json!(3))
+    );
+}

@@ -110,22 +110,6 @@ pub fn append(
     Ok(())
 }
 
-/// An audit event as the API shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub at: DateTime<Utc>,
-    pub actor_sub: String,
-    pub actor_role: String,
-    pub action: String,
-    pub entity: String,
-    pub entity_id: String,
-    pub version: Option<i32>,
-    pub content_sha256: Option<String>,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
 /// Filters for the audit listing; all optional.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -143,7 +127,7 @@ pub fn list(
     filter: &AuditFilter,
     after_seq: Option<i64>,
     limit: i64,
-) -> Result<Page<AuditEvent>, StoreError> {
+) -> Result<Page<StoredEvent>, StoreError> {
     let mut query = audit_events::table.into_boxed();
     if let Some(entity) = &filter.entity {
         query = query.filter(audit_events::entity.eq(entity.clone()));
@@ -170,23 +154,10 @@ pub fn list(
         .order(audit_events::seq.asc())
         .limit(limit + 1)
         .load(conn)?;
-    let events = rows
-        .into_iter()
-        .map(|row| AuditEvent {
-            seq: row.seq,
-            at: utc(row.at),
-            actor_sub: row.actor_sub,
-            actor_role: row.actor_role,
-            action: row.action,
-            entity: row.entity,
-            entity_id: row.entity_id,
-            version: row.version,
-            content_sha256: row.content_sha256,
-            prev_hash: row.prev_hash,
-            hash: row.hash,
-        })
-        .collect();
-    Ok(Page::from_rows(events, limit, |e| e.seq.to_string()))
+    let events = rows.into_iter().map(AuditRow::into_stored).collect();
+    Ok(Page::from_rows(events, limit, |e: &StoredEvent| {
+        e.record.seq.to_string()
+    }))
 }
 
 /// Recomputes the whole chain from the first event, in pages, and says where it breaks.

@@ -94,6 +94,14 @@ pub fn update(
     change: impl FnOnce(&Provider) -> Result<ProviderInput, StoreError>,
 ) -> Result<Provider, StoreError> {
     write_transaction(conn, |conn| {
+        // Lock the row first (a no-op UPDATE), so concurrent patches apply one after the
+        // other instead of the later overwriting the earlier.
+        let touched = diesel::update(providers::table.find(id))
+            .set(providers::updated_at.eq(providers::updated_at))
+            .execute(conn)?;
+        if touched == 0 {
+            return Err(StoreError::NotFound);
+        }
         let current = get(conn, id)?.ok_or(StoreError::NotFound)?;
         let details = change(&current)?;
         let updated = Provider {

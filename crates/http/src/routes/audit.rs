@@ -87,17 +87,17 @@ pub async fn list(
     })
     .await?;
     Ok(HttpResponse::Ok().json(page.map(|e| AuditEvent {
-        seq: e.seq,
-        at: e.at,
+        seq: e.record.seq,
+        at: e.record.at,
         actor: AuditActor {
-            sub: e.actor_sub,
-            role: e.actor_role,
+            sub: e.record.actor_sub,
+            role: e.record.actor_role,
         },
-        action: e.action,
-        entity: e.entity,
-        entity_id: e.entity_id,
-        version: e.version,
-        content_sha256: e.content_sha256,
+        action: e.record.action,
+        entity: e.record.entity,
+        entity_id: e.record.entity_id,
+        version: e.record.version,
+        content_sha256: e.record.content_sha256,
         prev_hash: e.prev_hash,
         hash: e.hash,
     })))
