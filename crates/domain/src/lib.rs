@@ -10,8 +10,10 @@ pub mod calendar;
 pub mod canonical;
 pub mod contract;
 pub mod error;
+pub mod finding;
 pub mod matrix;
 pub mod provider;
+pub mod register;
 pub mod types;
 
 pub use error::{FieldError, FieldErrors};

@@ -1,0 +1,92 @@
+//! Coded validation findings (SPEC §5) and the report they make.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One business-rule finding, pointing at the offending member of the submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Finding {
+    #[schema(example = "REG-002")]
+    pub code: String,
+    pub severity: Severity,
+    #[schema(example = "/lines/14/absence_reason")]
+    pub pointer: String,
+    pub message: String,
+}
+
+impl Finding {
+    pub fn error(code: &str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.to_string(),
+            severity: Severity::Error,
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn warning(code: &str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Finding {
+            code: code.to_string(),
+            severity: Severity::Warning,
+            pointer: pointer.into(),
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted,
+    AcceptedWithWarnings,
+    Rejected,
+}
+
+/// The validation report of a submission.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub outcome: Outcome,
+    pub findings: Vec<Finding>,
+}
+
+impl Report {
+    /// Errors reject; warnings only accept with warnings.
+    pub fn of(findings: Vec<Finding>) -> Self {
+        let outcome = if findings.iter().any(|f| f.severity == Severity::Error) {
+            Outcome::Rejected
+        } else if findings.is_empty() {
+            Outcome::Accepted
+        } else {
+            Outcome::AcceptedWithWarnings
+        };
+        Report { outcome, findings }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_follows_severity() {
+        assert_eq!(Report::of(vec![]).outcome, Outcome::Accepted);
+        assert_eq!(
+            Report::of(vec![Finding::warning("SUB-002", "", "late")]).outcome,
+            Outcome::AcceptedWithWarnings
+        );
+        let mixed = vec![
+            Finding::warning("SUB-002", "", "late"),
+            Finding::error("REG-002", "/lines/0", "x"),
+        ];
+        assert_eq!(Report::of(mixed).outcome, Outcome::Rejected);
+    }
+}
