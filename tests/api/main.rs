@@ -12,3 +12,4 @@ mod errors;
 mod matrices;
 mod operations;
 mod reference;
+mod registers;

@@ -25,7 +25,12 @@ pub const AUDIENCE: &str = "dayops-api";
 
 enum TestDb {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
+    /// Another server's database: dropped by that server, not this one.
+    Shared,
 }
 
 pub struct TestApp {
@@ -63,7 +68,18 @@ impl TestApp {
     }
 
     pub fn spawn_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-        let (db, database_url) = match postgres_admin_url() {
+        let (db, database_url) = Self::new_database();
+        Self::serve(db, database_url, adjust)
+    }
+
+    /// A second server process-alike (own pool, own workers) on this server's database,
+    /// as two `dayops serve` processes sharing one database are.
+    pub fn second_server(&self) -> TestApp {
+        Self::serve(TestDb::Shared, self.database_url.clone(), |_| {})
+    }
+
+    fn new_database() -> (TestDb, String) {
+        match postgres_admin_url() {
             Some(admin_url) => {
                 let name = format!("dayops_test_{}", uuid::Uuid::new_v4().simple());
                 let mut admin =
@@ -79,7 +95,12 @@ impl TestApp {
                 let url = dir.path().join("dayops.db").to_string_lossy().into_owned();
                 (TestDb::Sqlite(dir), url)
             }
-        };
+        }
+    }
+
+    fn serve(db: TestDb, database_url: String, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        // Server logs go to the test's captured output (RUST_LOG to choose the level).
+        let _ = env_logger::builder().is_test(true).try_init();
         let mut config = Config {
             database_url: database_url.clone(),
             bind: "127.0.0.1:0".into(),
@@ -384,4 +405,131 @@ pub fn agreement_body(person_ref: &str) -> Value {
         "start_date": "2025-04-01",
         "pathway": "therapeutic"
     })
+}
+
+/// The Monday of the last complete week: a register for it is due and not late.
+pub fn last_week() -> chrono::NaiveDate {
+    use chrono::Datelike;
+    let today = chrono::Utc::now().date_naive();
+    today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday()) + 7)
+}
+
+pub fn day(monday: chrono::NaiveDate, offset: u64) -> String {
+    (monday + chrono::Days::new(offset)).to_string()
+}
+
+/// A provider, a contract with a matrix, and two people: P1 planned Monday am and
+/// Wednesday full day, P2 planned Tuesday pm. Person references carry `tag` so that
+/// fixtures in one test do not share people.
+pub struct Fixture {
+    pub provider: String,
+    pub contract: String,
+    pub p1: String,
+    pub p2: String,
+    pub token: String,
+}
+
+impl Fixture {
+    pub fn new(app: &TestApp, tag: &str) -> Fixture {
+        let provider = app.create_provider(&format!("Provider {tag}"));
+        Self::for_provider(app, &provider, tag)
+    }
+
+    pub fn for_provider(app: &TestApp, provider: &str, tag: &str) -> Fixture {
+        let c = app.commissioner();
+        let mut body = contract_body(provider, &format!("NCC-R-{tag}"));
+        body["start_date"] = json!("2025-01-06");
+        let contract = {
+            let r = app.post("/v1/contracts", &c, &body);
+            r.expect(201);
+            r.body["id"].as_str().expect("id").to_string()
+        };
+        let cells: Vec<Value> = ["am", "pm", "full_day"]
+            .iter()
+            .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 5000}))
+            .collect();
+        app.post(
+            &format!("/v1/contracts/{contract}/rate-matrices"),
+            &c,
+            &json!({"effective_from": "2025-01-06", "cells": cells}),
+        )
+        .expect(201);
+        let p1 = format!("{tag}P1");
+        let p2 = format!("{tag}P2");
+        let agreement = |person: &str, planned: Value| {
+            json!({
+                "person_ref": person,
+                "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+                "planned_sessions": planned,
+                "one_to_one_hours_per_week": 2.0,
+                "transport_journeys_per_week": 4,
+                "start_date": "2025-01-06",
+                "pathway": "therapeutic"
+            })
+        };
+        app.put(
+            &format!("/v1/contracts/{contract}/agreements"),
+            &c,
+            &json!({"agreements": [
+                agreement(&p1, json!([{"weekday": "monday", "session_type": "am"}, {"weekday": "wednesday", "session_type": "full_day"}])),
+                agreement(&p2, json!([{"weekday": "tuesday", "session_type": "pm"}])),
+            ]}),
+        )
+        .expect(200);
+        Fixture {
+            token: app.provider(provider),
+            provider: provider.to_string(),
+            contract,
+            p1,
+            p2,
+        }
+    }
+
+    /// A clean register for the week starting `monday`.
+    pub fn register(&self, monday: chrono::NaiveDate) -> Value {
+        json!({
+            "contract_id": self.contract,
+            "period_start": monday.to_string(),
+            "period_end": day(monday, 6),
+            "lines": [
+                {"person_ref": self.p1, "date": day(monday, 0), "session_type": "am", "status": "attended", "outcome_tags": ["wellbeing"]},
+                {"person_ref": self.p1, "date": day(monday, 2), "session_type": "full_day", "status": "attended",
+                 "one_to_one_hours": 2.0, "transport_journeys": 2, "meal": true},
+                {"person_ref": self.p2, "date": day(monday, 1), "session_type": "pm", "status": "attended", "community_access": true}
+            ]
+        })
+    }
+
+    pub fn post(&self, app: &TestApp, body: &Value) -> Resp {
+        let key = uuid::Uuid::new_v4().to_string();
+        self.post_keyed(app, body, &key)
+    }
+
+    pub fn post_keyed(&self, app: &TestApp, body: &Value, key: &str) -> Resp {
+        app.request_with(
+            "POST",
+            "/v1/registers",
+            Some(&self.token),
+            Some(("application/json", body.to_string().into_bytes())),
+            &[("Idempotency-Key", key)],
+        )
+    }
+}
+
+/// (code, severity, pointer) of a receipt's findings.
+pub fn findings(resp: &Resp) -> Vec<(String, String, String)> {
+    resp.body["validation"]["findings"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .map(|f| {
+                    (
+                        f["code"].as_str().unwrap_or("").to_string(),
+                        f["severity"].as_str().unwrap_or("").to_string(),
+                        f["pointer"].as_str().unwrap_or("").to_string(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -14,6 +14,7 @@ pub mod finding;
 pub mod matrix;
 pub mod provider;
 pub mod register;
+pub mod submission;
 pub mod types;
 
 pub use error::{FieldError, FieldErrors};

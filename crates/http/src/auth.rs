@@ -232,6 +232,24 @@ impl FromRequest for Commissioner {
     }
 }
 
+/// A caller whose role is `provider`: only providers submit, amend and validate.
+pub struct Submitter(pub Principal);
+
+impl FromRequest for Submitter {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|p| {
+            if p.role == Role::Provider {
+                Ok(Submitter(p))
+            } else {
+                Err(ApiError::forbidden())
+            }
+        }))
+    }
+}
+
 /// A caller who may read the audit trail: an auditor or a commissioner.
 pub struct Overseer(pub Principal);
 

@@ -30,6 +30,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "operations", description = "Health, readiness and metrics"),
         (name = "providers", description = "Providers (commissioner-managed)"),
         (name = "contracts", description = "Contracts, their rate matrices and service agreements"),
+        (name = "registers", description = "Weekly attendance registers with outcomes alongside"),
         (name = "audit", description = "The hash-chained audit trail"),
     )
 )]

@@ -41,9 +41,11 @@ pub enum ProblemKind {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    PreconditionFailed,
     PayloadTooLarge,
     UnsupportedMediaType,
     Validation,
+    PreconditionRequired,
     Unavailable,
     Internal,
 }
@@ -56,9 +58,11 @@ impl ProblemKind {
         ProblemKind::NotFound,
         ProblemKind::MethodNotAllowed,
         ProblemKind::Conflict,
+        ProblemKind::PreconditionFailed,
         ProblemKind::PayloadTooLarge,
         ProblemKind::UnsupportedMediaType,
         ProblemKind::Validation,
+        ProblemKind::PreconditionRequired,
         ProblemKind::Unavailable,
         ProblemKind::Internal,
     ];
@@ -91,6 +95,16 @@ impl ProblemKind {
                 "conflict",
                 StatusCode::CONFLICT,
                 "Conflicts with stored data",
+            ),
+            ProblemKind::PreconditionFailed => (
+                "precondition-failed",
+                StatusCode::PRECONDITION_FAILED,
+                "If-Match does not name the current version",
+            ),
+            ProblemKind::PreconditionRequired => (
+                "precondition-required",
+                StatusCode::PRECONDITION_REQUIRED,
+                "If-Match is required",
             ),
             ProblemKind::PayloadTooLarge => (
                 "payload-too-large",
@@ -273,6 +287,17 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { detail, errors } => {
                 ApiError::with_errors(ProblemKind::Conflict, detail, errors)
             }
+            StoreError::Duplicate { existing_id } => ApiError::Problem {
+                kind: ProblemKind::Conflict,
+                detail: format!("a submission for this contract and period exists ({existing_id}); amend it with PUT"),
+                errors: Vec::new(),
+                existing_id: Some(existing_id),
+                allow: None,
+            },
+            StoreError::PreconditionFailed { current_version } => ApiError::new(
+                ProblemKind::PreconditionFailed,
+                format!("the current version is {current_version}; fetch it and send its ETag"),
+            ),
             StoreError::Unavailable(cause) => {
                 log::error!("database unavailable: {cause}");
                 ApiError::new(
@@ -385,6 +410,84 @@ pub enum WriteProblems {
         content_type = "application/problem+json"
     )]
     Validation(Problem),
+    #[response(
+        status = 500,
+        description = "Internal error",
+        content_type = "application/problem+json"
+    )]
+    Internal(Problem),
+    #[response(
+        status = 503,
+        description = "Database unavailable",
+        content_type = "application/problem+json"
+    )]
+    Unavailable(Problem),
+}
+
+/// Problems a submission write may answer with.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum SubmissionProblems {
+    #[response(
+        status = 400,
+        description = "Body is not well-formed, or the Idempotency-Key header is missing",
+        content_type = "application/problem+json"
+    )]
+    BadRequest(Problem),
+    #[response(
+        status = 401,
+        description = "Missing or invalid bearer token",
+        content_type = "application/problem+json"
+    )]
+    Unauthorized(Problem),
+    #[response(
+        status = 403,
+        description = "Only providers submit",
+        content_type = "application/problem+json"
+    )]
+    Forbidden(Problem),
+    #[response(
+        status = 404,
+        description = "No such contract or submission, or not the caller's",
+        content_type = "application/problem+json"
+    )]
+    NotFound(Problem),
+    #[response(
+        status = 409,
+        description = "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
+        content_type = "application/problem+json"
+    )]
+    Conflict(Problem),
+    #[response(
+        status = 412,
+        description = "If-Match does not name the current version",
+        content_type = "application/problem+json"
+    )]
+    PreconditionFailed(Problem),
+    #[response(
+        status = 413,
+        description = "Body larger than the limit",
+        content_type = "application/problem+json"
+    )]
+    PayloadTooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Body is neither JSON nor CSV",
+        content_type = "application/problem+json"
+    )]
+    UnsupportedMediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
+        content_type = "application/problem+json"
+    )]
+    Validation(Problem),
+    #[response(
+        status = 428,
+        description = "An amendment needs If-Match",
+        content_type = "application/problem+json"
+    )]
+    PreconditionRequired(Problem),
     #[response(
         status = 500,
         description = "Internal error",

@@ -13,6 +13,12 @@ pub enum StoreError {
         detail: String,
         errors: Vec<FieldError>,
     },
+    /// A submission for the same contract, kind and period exists already.
+    #[error("a submission for this period exists: {existing_id}")]
+    Duplicate { existing_id: String },
+    /// `If-Match` does not name the current version.
+    #[error("stale version")]
+    PreconditionFailed { current_version: i32 },
     /// The input breaks a rule that needs stored state to check.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),

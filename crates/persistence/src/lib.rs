@@ -6,10 +6,13 @@ pub mod audit;
 pub mod contracts;
 pub mod db;
 pub mod error;
+pub mod idempotency;
 pub mod matrices;
 pub mod page;
 pub mod providers;
+pub mod registers;
 pub mod schema;
+pub mod submissions;
 
 pub use db::{
     establish, pool, run_migrations, write_transaction, Backend, DbConnection, Pool,

@@ -112,6 +112,70 @@ diesel::joinable!(rate_matrix_versions -> contracts (contract_id));
 diesel::joinable!(rate_cells -> rate_matrix_versions (version_id));
 diesel::joinable!(agreements -> contracts (contract_id));
 
+diesel::table! {
+    submissions (id) {
+        id -> Text,
+        kind -> Text,
+        contract_id -> Text,
+        provider_id -> Text,
+        period_key -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        current_version -> Integer,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    submission_versions (submission_id, version) {
+        submission_id -> Text,
+        version -> Integer,
+        status -> Text,
+        body -> Text,
+        content_sha256 -> Text,
+        findings -> Text,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    register_lines (submission_id, version, line_no) {
+        submission_id -> Text,
+        version -> Integer,
+        line_no -> Integer,
+        person_ref -> Text,
+        date -> Date,
+        session_type -> Text,
+        status -> Text,
+        absence_reason -> Nullable<Text>,
+        notice_hours -> Nullable<Integer>,
+        one_to_one_quarter_hours -> Nullable<Integer>,
+        transport_journeys -> Integer,
+        meal -> Bool,
+        community_access -> Bool,
+        outcome_tags -> Text,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, idempotency_key) {
+        scope -> Text,
+        idempotency_key -> Text,
+        principal_sub -> Text,
+        request_sha256 -> Text,
+        state -> Text,
+        response_status -> Nullable<Integer>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(submission_versions -> submissions (submission_id));
+diesel::joinable!(register_lines -> submissions (submission_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -120,4 +184,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     agreements,
     audit_events,
     audit_head,
+    submissions,
+    submission_versions,
+    register_lines,
+    idempotency_keys,
 );

@@ -6,6 +6,8 @@ pub mod contracts;
 pub mod health;
 pub mod matrices;
 pub mod providers;
+pub mod registers;
+pub mod submissions;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -37,6 +39,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(agreements::upsert)
         .service(agreements::list)
         .service(agreements::get)
+        .service(registers::validate)
+        .service(registers::create)
+        .service(registers::list)
+        .service(registers::get)
+        .service(registers::get_version)
+        .service(registers::amend)
         .service(audit::list)
         .service(audit::verify);
 }

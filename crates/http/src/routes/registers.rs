@@ -1,0 +1,376 @@
+//! `/v1/registers`: weekly attendance registers, as JSON or CSV.
+
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use dayops_domain::finding::Report;
+use dayops_domain::register::{RegisterInput, RegisterLine};
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
+use dayops_persistence::submissions::{self, StoredVersion, SubmissionFilter, SubmissionSummary};
+use dayops_persistence::{idempotency, registers, Page, StoreError};
+
+use super::submissions::{
+    created_response, idempotency_key, if_match, keyed_request, refuse, today,
+    with_version_headers, Created, SubmissionReceipt,
+};
+use super::validate_query;
+use crate::auth::{Principal, Submitter};
+use crate::csv_register::{self, CsvRegisterQuery};
+use crate::extract::{media_type, parse_json, parse_query, read_body};
+use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
+use crate::{run, AppState};
+
+const KIND: SubmissionKind = SubmissionKind::Register;
+
+/// A register body as posted: JSON, or CSV with contract and period in the query.
+struct Posted {
+    register: RegisterInput,
+    csv: bool,
+}
+
+async fn read_register(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(Posted, web::BytesMut), ApiError> {
+    let mut payload = payload.into_inner();
+    let media = media_type(req);
+    let csv = match media.as_deref() {
+        Some("text/csv") => true,
+        Some("application/json") => false,
+        Some(m) => {
+            return Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                format!("expected application/json or text/csv, got {m}"),
+            ))
+        }
+        None => {
+            return Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                "a Content-Type of application/json or text/csv is required",
+            ))
+        }
+    };
+    let bytes = read_body(req, &mut payload).await?;
+    let register = if csv {
+        let query: CsvRegisterQuery = parse_query(req.query_string())?;
+        csv_register::parse(&query, &bytes)?
+    } else {
+        if !req.query_string().is_empty() {
+            return Err(ApiError::invalid(vec![dayops_domain::FieldError::new(
+                "/query",
+                "query parameters apply to CSV registers only",
+            )]));
+        }
+        parse_json(&bytes)?
+    };
+    Ok((Posted { register, csv }, bytes))
+}
+
+/// The receipt, with findings pointing at CSV rows and columns for a CSV body.
+fn receipt(stored: &StoredVersion, csv: bool) -> SubmissionReceipt {
+    let mut receipt = SubmissionReceipt::of(stored);
+    if csv {
+        let findings = std::mem::take(&mut receipt.envelope.validation.findings);
+        receipt.envelope.validation.findings = csv_register::repoint_findings(findings);
+    }
+    receipt
+}
+
+fn receipt_json(stored: &StoredVersion, csv: bool) -> Result<String, StoreError> {
+    serde_json::to_string(&receipt(stored, csv)).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Submit a week's register. It is stored whatever its findings (201); a second
+/// register for the same contract and week is 409 with the existing id.
+#[utoipa::path(
+    operation_id = "create_register",
+    tag = "registers",
+    params(
+        ("Idempotency-Key" = String, Header, description = "Required; replays the stored response for the same request"),
+        CsvRegisterQuery,
+    ),
+    request_body(
+        description = "A register as JSON, or as CSV (one line a row, the line fields as columns; contract_id, period_start and period_end in the query)",
+        content((RegisterInput = "application/json"), (String = "text/csv")),
+    ),
+    responses(
+        (status = 201, body = SubmissionReceipt, description = "Stored; `status` says how it validated",
+            headers(("ETag" = String, description = "The version's entity tag, for If-Match"), ("Location" = String))),
+        SubmissionProblems,
+    )
+)]
+#[post("/v1/registers")]
+pub async fn create(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let (posted, bytes) = read_register(&req, payload).await?;
+    let keyed = keyed_request(&req, &principal, key, &bytes);
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let created = run(&state, move |conn| {
+        if let Some(answer) = refuse(idempotency::reserve(conn, &keyed)?)? {
+            return Ok(answer);
+        }
+        let csv = posted.csv;
+        let render = move |stored: &StoredVersion| receipt_json(stored, csv);
+        match registers::submit(
+            conn,
+            &actor,
+            scope.as_deref(),
+            posted.register,
+            today,
+            Some((&keyed, &render)),
+        ) {
+            Ok(stored) => Ok(Created::New {
+                id: stored.envelope.id.clone(),
+                version: stored.envelope.version,
+                body: render(&stored)?,
+            }),
+            Err(error) => {
+                // Nothing was stored: free the key so the client may retry.
+                if let Err(release) = idempotency::release(conn, &keyed) {
+                    log::error!("cannot release an idempotency key: {release}");
+                }
+                Err(error.into())
+            }
+        }
+    })
+    .await?;
+    created_response(KIND, created)
+}
+
+/// Validate a register against the contract, matrix, agreements and other registers;
+/// nothing is stored.
+#[utoipa::path(
+    operation_id = "validate_register",
+    tag = "registers",
+    params(CsvRegisterQuery),
+    request_body(content((RegisterInput = "application/json"), (String = "text/csv"))),
+    responses((status = 200, body = Report), SubmissionProblems)
+)]
+#[post("/v1/registers/validate")]
+pub async fn validate(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (posted, _) = read_register(&req, payload).await?;
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let register = posted.register;
+    let mut report = run(&state, move |conn| {
+        Ok(registers::validate(
+            conn,
+            scope.as_deref(),
+            &register,
+            today,
+        )?)
+    })
+    .await?;
+    if posted.csv {
+        report.findings = csv_register::repoint_findings(report.findings);
+    }
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// Amend a register: stores the next version and revalidates it.
+#[utoipa::path(
+    operation_id = "amend_register",
+    tag = "registers",
+    params(("If-Match" = String, Header, description = "The ETag of the current version"), CsvRegisterQuery),
+    request_body(content((RegisterInput = "application/json"), (String = "text/csv"))),
+    responses(
+        (status = 200, body = SubmissionReceipt, headers(("ETag" = String))),
+        SubmissionProblems,
+    )
+)]
+#[put("/v1/registers/{id}")]
+pub async fn amend(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req)?;
+    let (posted, _) = read_register(&req, payload).await?;
+    let id = id.into_inner();
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let stored = run(&state, move |conn| {
+        Ok(registers::amend(
+            conn,
+            &actor,
+            scope.as_deref(),
+            &id,
+            &expected,
+            posted.register,
+            today,
+        )?)
+    })
+    .await?;
+    let body = receipt(&stored, posted.csv);
+    Ok(with_version_headers(
+        HttpResponse::Ok().json(&body),
+        KIND,
+        &stored.envelope.id,
+        stored.envelope.version,
+        false,
+    ))
+}
+
+/// A version of a register with its lines.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Register {
+    #[serde(flatten)]
+    pub receipt: SubmissionReceipt,
+    pub lines: Vec<RegisterLine>,
+    pub acknowledged_warnings: Vec<String>,
+}
+
+fn document(stored: StoredVersion) -> Result<Register, ApiError> {
+    let receipt = SubmissionReceipt::of(&stored);
+    let body: RegisterInput = serde_json::from_value(stored.body)
+        .map_err(|e| ApiError::Internal(format!("stored register body: {e}")))?;
+    Ok(Register {
+        receipt,
+        lines: body.lines,
+        acknowledged_warnings: body.acknowledged_warnings,
+    })
+}
+
+async fn read_version(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: String,
+    version: Option<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.own_provider().map(str::to_string);
+    let stored = run(&state, move |conn| {
+        submissions::get_version(conn, KIND, &id, version, scope.as_deref())?
+            .ok_or_else(ApiError::not_found)
+    })
+    .await?;
+    let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
+    Ok(with_version_headers(
+        HttpResponse::Ok().json(document(stored)?),
+        KIND,
+        &id,
+        version,
+        false,
+    ))
+}
+
+/// Read the current version of a register.
+#[utoipa::path(
+    operation_id = "get_register",
+    tag = "registers",
+    responses((status = 200, body = Register, headers(("ETag" = String))), ReadProblems)
+)]
+#[get("/v1/registers/{id}")]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    read_version(state, principal, id.into_inner(), None).await
+}
+
+/// Read one version of a register, as it was stored.
+#[utoipa::path(
+    operation_id = "get_register_version",
+    tag = "registers",
+    responses((status = 200, body = Register, headers(("ETag" = String))), ReadProblems)
+)]
+#[get("/v1/registers/{id}/versions/{version}")]
+pub async fn get_version(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    // A version that is not a positive number names nothing.
+    let version = version
+        .parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(ApiError::not_found)?;
+    read_version(state, principal, id, Some(version)).await
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RegisterListQuery {
+    pub contract_id: Option<String>,
+    /// Commissioners and auditors only; a provider sees its own.
+    pub provider_id: Option<String>,
+    pub status: Option<SubmissionStatus>,
+    /// Weeks starting on or after this date.
+    pub period_from: Option<NaiveDate>,
+    /// Weeks starting on or before this date.
+    pub period_to: Option<NaiveDate>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// List registers (a provider sees its own).
+#[utoipa::path(
+    operation_id = "list_registers",
+    tag = "registers",
+    params(RegisterListQuery),
+    responses((status = 200, body = Page<SubmissionSummary>), ReadProblems)
+)]
+#[get("/v1/registers")]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: crate::extract::Query<RegisterListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    validate_query(&query)?;
+    let provider_id = match principal.own_provider() {
+        Some(own)
+            if query
+                .provider_id
+                .as_deref()
+                .is_some_and(|asked| asked != own) =>
+        {
+            return Ok(HttpResponse::Ok().json(Page::<SubmissionSummary> {
+                items: Vec::new(),
+                next_cursor: None,
+            }))
+        }
+        Some(own) => Some(own.to_string()),
+        None => query.provider_id.clone(),
+    };
+    let filter = SubmissionFilter {
+        kind: Some(KIND),
+        provider_id,
+        contract_id: query.contract_id.clone(),
+        status: query.status,
+        period_from: query.period_from,
+        period_to: query.period_to,
+    };
+    let limit = query.limit.unwrap_or(100);
+    let cursor = query.cursor.clone();
+    let page = run(&state, move |conn| {
+        Ok(submissions::list(conn, &filter, cursor.as_deref(), limit)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}

@@ -1,0 +1,201 @@
+//! What every submission kind's routes share: reading JSON or CSV bodies, the
+//! Idempotency-Key and If-Match headers, and the receipt a write answers with.
+
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use dayops_domain::submission::{Envelope, SubmissionKind};
+use dayops_domain::FieldError;
+use dayops_persistence::idempotency::{KeyedRequest, Reservation};
+use dayops_persistence::submissions::StoredVersion;
+
+use crate::auth::Principal;
+use crate::problem::{ApiError, ProblemKind};
+
+/// What a write answers with: the envelope of the stored version and its slot.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SubmissionReceipt {
+    #[serde(flatten)]
+    pub envelope: Envelope,
+    pub contract_id: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+}
+
+impl SubmissionReceipt {
+    pub fn of(stored: &StoredVersion) -> Self {
+        SubmissionReceipt {
+            envelope: stored.envelope.clone(),
+            contract_id: stored.header.contract_id.clone(),
+            period_start: stored.header.period_start,
+            period_end: stored.header.period_end,
+        }
+    }
+}
+
+/// Today, for deadlines and periods (UTC).
+pub fn today() -> NaiveDate {
+    chrono::Utc::now().date_naive()
+}
+
+/// The `Idempotency-Key` a create needs: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
+    let missing = || {
+        ApiError::with_errors(
+            ProblemKind::BadRequest,
+            "creating a submission needs an Idempotency-Key header",
+            vec![FieldError::new(
+                "/headers/idempotency-key",
+                "is required: 1 to 255 visible ASCII characters",
+            )],
+        )
+    };
+    let value = req.headers().get("idempotency-key").ok_or_else(missing)?;
+    let key = value.to_str().map_err(|_| missing())?.trim();
+    if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(missing());
+    }
+    Ok(key.to_string())
+}
+
+/// The request a key stands for: principal, method, path, query, media type and body.
+pub fn keyed_request(
+    req: &HttpRequest,
+    principal: &Principal,
+    key: String,
+    body: &[u8],
+) -> KeyedRequest {
+    let mut hash = Sha256::new();
+    for part in [req.method().as_str(), req.path(), req.query_string()] {
+        hash.update(part.as_bytes());
+        hash.update([0]);
+    }
+    hash.update(
+        crate::extract::media_type(req)
+            .unwrap_or_default()
+            .as_bytes(),
+    );
+    hash.update([0]);
+    hash.update(body);
+    KeyedRequest {
+        scope: principal
+            .provider_id
+            .clone()
+            .unwrap_or_else(|| principal.sub.clone()),
+        key,
+        principal_sub: principal.sub.clone(),
+        request_sha256: hex::encode(hash.finalize()),
+    }
+}
+
+/// The `If-Match` an amendment needs.
+pub fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ApiError::new(
+                ProblemKind::PreconditionRequired,
+                "an amendment needs If-Match with the ETag of the current version",
+            )
+        })
+}
+
+/// The path of a submission of `kind`.
+pub fn location(kind: SubmissionKind, id: &str) -> String {
+    format!("/v1/{}s/{id}", kind.as_str())
+}
+
+/// A JSON response with the version's ETag (and Location, for a create).
+pub fn with_version_headers(
+    mut response: HttpResponse,
+    kind: SubmissionKind,
+    id: &str,
+    version: i32,
+    created: bool,
+) -> HttpResponse {
+    let headers = response.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(&dayops_domain::submission::etag(version)) {
+        headers.insert(header::ETAG, etag);
+    }
+    if created {
+        if let Ok(location) = HeaderValue::from_str(&location(kind, id)) {
+            headers.insert(header::LOCATION, location);
+        }
+    }
+    response
+}
+
+/// The answer to a create, first time or replayed.
+pub enum Created {
+    New {
+        id: String,
+        version: i32,
+        body: String,
+    },
+    Replay {
+        status: u16,
+        body: String,
+    },
+}
+
+/// Turns the key's reservation into an error for the cases that do not proceed.
+pub fn refuse(reservation: Reservation) -> Result<Option<Created>, ApiError> {
+    match reservation {
+        Reservation::Proceed => Ok(None),
+        Reservation::Replay { status, body } => Ok(Some(Created::Replay { status, body })),
+        Reservation::InFlight => Err(ApiError::new(
+            ProblemKind::Conflict,
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+        )),
+        Reservation::Mismatch => Err(ApiError::with_errors(
+            ProblemKind::Validation,
+            "this Idempotency-Key was used for a different request",
+            vec![FieldError::new(
+                "/headers/idempotency-key",
+                "was used for a different request body or principal",
+            )],
+        )),
+    }
+}
+
+/// The HTTP response to a create.
+pub fn created_response(kind: SubmissionKind, created: Created) -> Result<HttpResponse, ApiError> {
+    match created {
+        Created::New { id, version, body } => Ok(with_version_headers(
+            HttpResponse::Created()
+                .content_type("application/json")
+                .body(body),
+            kind,
+            &id,
+            version,
+            true,
+        )),
+        Created::Replay { status, body } => {
+            let status = actix_web::http::StatusCode::from_u16(status)
+                .map_err(|e| ApiError::Internal(format!("stored status: {e}")))?;
+            let stored: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let response = HttpResponse::build(status)
+                .content_type("application/json")
+                .body(body);
+            Ok(
+                match (
+                    stored["id"].as_str(),
+                    stored["version"]
+                        .as_i64()
+                        .and_then(|v| i32::try_from(v).ok()),
+                ) {
+                    (Some(id), Some(version)) => {
+                        with_version_headers(response, kind, id, version, true)
+                    }
+                    _ => response,
+                },
+            )
+        }
+    }
+}

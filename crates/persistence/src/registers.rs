@@ -1,0 +1,322 @@
+//! Registers: validated against the contract, its matrix, its agreements and every other
+//! current register, then stored with their lines in one transaction.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use dayops_domain::audit::Actor;
+use dayops_domain::contract::Contract;
+use dayops_domain::finding::Report;
+use dayops_domain::matrix::RateMatrixVersion;
+use dayops_domain::register::{
+    validate_register, AttendanceStatus, BookedSession, RegisterContext, RegisterInput,
+};
+use dayops_domain::submission::{
+    correction_window_finding, if_match_names, SubmissionKind, SubmissionStatus,
+};
+use dayops_domain::types::{Hours, SessionType};
+
+use crate::error::{to_json_value, vocab, StoreError};
+use crate::idempotency::{self, KeyedRequest};
+use crate::schema::register_lines;
+use crate::schema::submissions as submission_rows;
+use crate::submissions::{self, Draft, Header, StoredVersion};
+use crate::{agreements, contracts, matrices, write_transaction, DbConnection};
+
+/// Rows a multi-row insert may carry: 14 columns each, under SQLite's 32,766 parameters.
+const INSERT_CHUNK: usize = 2_000;
+/// People per `IN (…)` list when looking up other registers.
+const LOOKUP_CHUNK: usize = 5_000;
+
+#[derive(Insertable)]
+#[diesel(table_name = register_lines)]
+struct LineRow<'a> {
+    submission_id: &'a str,
+    version: i32,
+    line_no: i32,
+    person_ref: &'a str,
+    date: NaiveDate,
+    session_type: &'static str,
+    status: &'static str,
+    absence_reason: Option<&'static str>,
+    notice_hours: Option<i32>,
+    one_to_one_quarter_hours: Option<i32>,
+    transport_journeys: i32,
+    meal: bool,
+    community_access: bool,
+    outcome_tags: String,
+}
+
+fn status_str(status: AttendanceStatus) -> &'static str {
+    match status {
+        AttendanceStatus::Attended => "attended",
+        AttendanceStatus::Absent => "absent",
+        AttendanceStatus::ProviderCancelled => "provider_cancelled",
+    }
+}
+
+fn insert_lines(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    register: &RegisterInput,
+) -> Result<(), StoreError> {
+    let rows = register
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            Ok(LineRow {
+                submission_id: id,
+                version,
+                line_no: i32::try_from(i)
+                    .map_err(|_| StoreError::invalid("/lines", "too many lines"))?,
+                person_ref: &line.person_ref,
+                date: line.date,
+                session_type: line.session_type.as_str(),
+                status: status_str(line.status),
+                absence_reason: line.absence_reason.map(|r| r.as_str()),
+                notice_hours: line
+                    .notice_hours
+                    .map(|h| i32::try_from(h).unwrap_or(i32::MAX)),
+                // Hours that are not whole quarters are stored as absent; REG-004 rejected them.
+                one_to_one_quarter_hours: line
+                    .one_to_one_hours
+                    .and_then(Hours::from_f64)
+                    .and_then(|h| i32::try_from(h.quarters()).ok()),
+                transport_journeys: i32::try_from(line.transport_journeys).unwrap_or(i32::MAX),
+                meal: line.meal,
+                community_access: line.community_access,
+                outcome_tags: line
+                    .outcome_tags
+                    .iter()
+                    .map(|t| to_json_value(t).map(|v| v.as_str().unwrap_or_default().to_string()))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(","),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    for chunk in rows.chunks(INSERT_CHUNK) {
+        crate::insert_rows!(conn, register_lines::table, chunk)?;
+    }
+    Ok(())
+}
+
+/// Attended sessions of the register's people on its dates in the current version of
+/// every other register that is not rejected, under any provider.
+fn other_sessions(
+    conn: &mut DbConnection,
+    register: &RegisterInput,
+    exclude: Option<&str>,
+) -> Result<Vec<BookedSession>, StoreError> {
+    let people: Vec<&str> = register
+        .lines
+        .iter()
+        .map(|l| l.person_ref.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let Some(first) = register.lines.iter().map(|l| l.date).min() else {
+        return Ok(Vec::new());
+    };
+    let last = register.lines.iter().map(|l| l.date).max().unwrap_or(first);
+    let mut booked = Vec::new();
+    for chunk in people.chunks(LOOKUP_CHUNK) {
+        let mut query = register_lines::table
+            .inner_join(
+                submission_rows::table.on(submission_rows::id
+                    .eq(register_lines::submission_id)
+                    .and(submission_rows::current_version.eq(register_lines::version))),
+            )
+            .filter(submission_rows::kind.eq("register"))
+            .filter(submission_rows::status.ne("rejected"))
+            .filter(register_lines::status.eq("attended"))
+            .filter(register_lines::person_ref.eq_any(chunk))
+            .filter(register_lines::date.between(first, last))
+            .select((
+                register_lines::person_ref,
+                register_lines::date,
+                register_lines::session_type,
+            ))
+            .into_boxed();
+        if let Some(exclude) = exclude {
+            query = query.filter(submission_rows::id.ne(exclude.to_string()));
+        }
+        for (person_ref, date, session_type) in query.load::<(String, NaiveDate, String)>(conn)? {
+            booked.push(BookedSession {
+                person_ref,
+                date,
+                session_type: vocab(
+                    "register_lines.session_type",
+                    &session_type,
+                    SessionType::parse,
+                )?,
+            });
+        }
+    }
+    Ok(booked)
+}
+
+/// Runs every register rule against stored state.
+fn report(
+    conn: &mut DbConnection,
+    contract: &Contract,
+    register: &RegisterInput,
+    today: NaiveDate,
+    exclude: Option<&str>,
+) -> Result<Report, StoreError> {
+    let versions: Vec<_> = matrices::list(conn, &contract.id)?
+        .iter()
+        .map(RateMatrixVersion::for_lookup)
+        .collect();
+    let agreements: Vec<_> = agreements::all_for_contract(conn, &contract.id)?
+        .into_iter()
+        .map(|a| a.details)
+        .collect();
+    let other = other_sessions(conn, register, exclude)?;
+    let ctx = RegisterContext {
+        contract: &contract.terms,
+        matrix: &versions,
+        agreements: &agreements,
+        other_sessions: &other,
+        today,
+    };
+    Ok(Report::of(validate_register(register, &ctx)))
+}
+
+fn header(contract: &Contract, register: &RegisterInput) -> Header {
+    Header {
+        kind: SubmissionKind::Register,
+        contract_id: contract.id.clone(),
+        provider_id: contract.terms.provider_id.clone(),
+        period_key: register.period_start.to_string(),
+        period_start: register.period_start,
+        period_end: register.period_end,
+    }
+}
+
+fn draft(register: &RegisterInput, report: Report) -> Result<Draft, StoreError> {
+    let status = SubmissionStatus::of_report(&report, &register.acknowledged_warnings);
+    Ok(Draft {
+        body: to_json_value(register)?,
+        status,
+        report,
+    })
+}
+
+/// The contract a register names, if the caller (confined to `scope` when a provider)
+/// may submit against it; anything else is `NotFound`.
+fn visible_contract(
+    conn: &mut DbConnection,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<Contract, StoreError> {
+    match contracts::get(conn, id)? {
+        Some(c) if scope.is_none_or(|p| p == c.terms.provider_id) => Ok(c),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
+/// Validates a register against stored state and stores nothing.
+pub fn validate(
+    conn: &mut DbConnection,
+    scope: Option<&str>,
+    register: &RegisterInput,
+    today: NaiveDate,
+) -> Result<Report, StoreError> {
+    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    report(conn, &contract, register, today, None)
+}
+
+/// Renders the response a key's replay returns.
+pub type Render = dyn Fn(&StoredVersion) -> Result<String, StoreError>;
+
+/// Stores a new register (version 1) whatever its findings. With an idempotency key, the
+/// response `render` makes is stored in the same transaction.
+pub fn submit(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: Option<&str>,
+    register: RegisterInput,
+    today: NaiveDate,
+    keyed: Option<(&KeyedRequest, &Render)>,
+) -> Result<StoredVersion, StoreError> {
+    let result: Result<StoredVersion, StoreError> = write_transaction(conn, |conn| {
+        let contract = visible_contract(conn, &register.contract_id, scope)?;
+        let report = report(conn, &contract, &register, today, None)?;
+        let stored = submissions::insert_new(
+            conn,
+            actor,
+            &header(&contract, &register),
+            draft(&register, report)?,
+        )?;
+        insert_lines(conn, &stored.envelope.id, 1, &register)?;
+        if let Some((request, render)) = keyed {
+            idempotency::complete(conn, request, 201, &render(&stored)?)?;
+        }
+        Ok(stored)
+    });
+    match result {
+        // Another request took the period between our check and our insert.
+        Err(e) if e.is_unique_violation() => {
+            let contract = visible_contract(conn, &register.contract_id, scope)?;
+            match submissions::find_id(conn, &header(&contract, &register))? {
+                Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+/// Stores an amendment as the next version, if `if_match` names the current one.
+pub fn amend(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: Option<&str>,
+    id: &str,
+    if_match: &str,
+    register: RegisterInput,
+    today: NaiveDate,
+) -> Result<StoredVersion, StoreError> {
+    write_transaction(conn, |conn| {
+        let current = submissions::lock_current(conn, SubmissionKind::Register, id, scope)?;
+        if !if_match_names(if_match, current.envelope.current_version) {
+            return Err(StoreError::PreconditionFailed {
+                current_version: current.envelope.current_version,
+            });
+        }
+        let mut fixed = Vec::new();
+        if register.contract_id != current.header.contract_id {
+            fixed.push(dayops_domain::FieldError::new(
+                "/contract_id",
+                "cannot change in an amendment",
+            ));
+        }
+        if register.period_start != current.header.period_start {
+            fixed.push(dayops_domain::FieldError::new(
+                "/period_start",
+                "cannot change in an amendment",
+            ));
+        }
+        if !fixed.is_empty() {
+            return Err(StoreError::Invalid(fixed));
+        }
+        let contract = visible_contract(conn, &register.contract_id, scope)?;
+        let mut report = report(conn, &contract, &register, today, Some(id))?;
+        if let Some(late) = correction_window_finding(
+            current.header.period_end,
+            contract.terms.correction_window_days,
+            today,
+        ) {
+            report.findings.insert(0, late);
+            report = Report::of(report.findings);
+        }
+        let stored =
+            submissions::insert_amendment(conn, actor, &current, draft(&register, report)?)?;
+        insert_lines(conn, id, stored.envelope.version, &register)?;
+        Ok(stored)
+    })
+}

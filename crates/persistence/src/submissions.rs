@@ -1,0 +1,375 @@
+//! The envelope shared by registers, workbooks and claims: one submission per contract,
+//! kind and period, immutable versions, and the audit events of each.
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde_json::Value;
+
+use dayops_domain::audit::{Actor, NewEvent};
+use dayops_domain::canonical::{canonical_json, content_sha256, sha256_hex};
+use dayops_domain::finding::Report;
+use dayops_domain::submission::{Envelope, SubmissionKind, SubmissionStatus};
+
+use crate::error::{from_json, to_json, to_json_value, vocab, StoreError};
+use crate::schema::{submission_versions, submissions};
+use crate::{audit, new_id, now, utc, DbConnection, Page};
+
+/// What identifies a submission's slot: one per contract, kind and period.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub kind: SubmissionKind,
+    pub contract_id: String,
+    pub provider_id: String,
+    pub period_key: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+}
+
+/// A version about to be stored.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// The submitted content (stored as canonical JSON).
+    pub body: Value,
+    pub status: SubmissionStatus,
+    pub report: Report,
+}
+
+/// A stored version with its header.
+#[derive(Debug, Clone)]
+pub struct StoredVersion {
+    pub header: Header,
+    pub envelope: Envelope,
+    pub body: Value,
+}
+
+#[derive(Debug, Clone, Queryable)]
+struct SubmissionRow {
+    id: String,
+    kind: String,
+    contract_id: String,
+    provider_id: String,
+    period_key: String,
+    period_start: NaiveDate,
+    period_end: NaiveDate,
+    current_version: i32,
+    status: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = submission_versions)]
+struct VersionRow {
+    submission_id: String,
+    version: i32,
+    status: String,
+    body: String,
+    content_sha256: String,
+    findings: String,
+    submitted_by: String,
+    submitted_at: NaiveDateTime,
+}
+
+impl SubmissionRow {
+    fn header(&self) -> Result<Header, StoreError> {
+        Ok(Header {
+            kind: vocab("submissions.kind", &self.kind, SubmissionKind::parse)?,
+            contract_id: self.contract_id.clone(),
+            provider_id: self.provider_id.clone(),
+            period_key: self.period_key.clone(),
+            period_start: self.period_start,
+            period_end: self.period_end,
+        })
+    }
+}
+
+fn stored(row: &SubmissionRow, version: VersionRow) -> Result<StoredVersion, StoreError> {
+    let header = row.header()?;
+    Ok(StoredVersion {
+        envelope: Envelope {
+            id: row.id.clone(),
+            kind: header.kind,
+            version: version.version,
+            current_version: row.current_version,
+            status: vocab(
+                "submission_versions.status",
+                &version.status,
+                SubmissionStatus::parse,
+            )?,
+            submitted_by: version.submitted_by,
+            submitted_at: utc(version.submitted_at),
+            content_sha256: version.content_sha256,
+            validation: from_json("submission_versions.findings", &version.findings)?,
+        },
+        body: from_json("submission_versions.body", &version.body)?,
+        header,
+    })
+}
+
+/// Stores `draft` as `version` of submission `id`, with its audit events.
+fn insert_version(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    row: &SubmissionRow,
+    version: i32,
+    action: &'static str,
+    draft: Draft,
+) -> Result<StoredVersion, StoreError> {
+    let canonical = canonical_json(&draft.body);
+    let body_sha256 = sha256_hex(canonical.as_bytes());
+    let version_row = VersionRow {
+        submission_id: row.id.clone(),
+        version,
+        status: draft.status.as_str().to_string(),
+        body: canonical,
+        content_sha256: body_sha256.clone(),
+        findings: to_json(&draft.report)?,
+        submitted_by: actor.sub.clone(),
+        submitted_at: row.updated_at,
+    };
+    diesel::insert_into(submission_versions::table)
+        .values(&version_row)
+        .execute(conn)?;
+    let kind = vocab("submissions.kind", &row.kind, SubmissionKind::parse)?;
+    let entity = match kind {
+        SubmissionKind::Register => "register",
+        SubmissionKind::Workbook => "workbook",
+        SubmissionKind::Claim => "claim",
+    };
+    audit::append(
+        conn,
+        actor,
+        vec![
+            NewEvent {
+                action,
+                entity,
+                entity_id: row.id.clone(),
+                version: Some(version),
+                content_sha256: Some(body_sha256),
+            },
+            NewEvent {
+                action: "validate",
+                entity,
+                entity_id: row.id.clone(),
+                version: Some(version),
+                content_sha256: Some(content_sha256(&to_json_value(&draft.report)?)),
+            },
+        ],
+    )?;
+    stored(row, version_row)
+}
+
+/// Creates a submission at version 1. The unique key on (contract, kind, period) decides
+/// between concurrent creators; the loser learns the existing id.
+pub fn insert_new(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    header: &Header,
+    draft: Draft,
+) -> Result<StoredVersion, StoreError> {
+    if let Some(existing_id) = find_id(conn, header)? {
+        return Err(StoreError::Duplicate { existing_id });
+    }
+    let at = now().naive_utc();
+    let row = SubmissionRow {
+        id: new_id(),
+        kind: header.kind.as_str().to_string(),
+        contract_id: header.contract_id.clone(),
+        provider_id: header.provider_id.clone(),
+        period_key: header.period_key.clone(),
+        period_start: header.period_start,
+        period_end: header.period_end,
+        current_version: 1,
+        status: draft.status.as_str().to_string(),
+        created_at: at,
+        updated_at: at,
+    };
+    diesel::insert_into(submissions::table)
+        .values((
+            submissions::id.eq(&row.id),
+            submissions::kind.eq(&row.kind),
+            submissions::contract_id.eq(&row.contract_id),
+            submissions::provider_id.eq(&row.provider_id),
+            submissions::period_key.eq(&row.period_key),
+            submissions::period_start.eq(row.period_start),
+            submissions::period_end.eq(row.period_end),
+            submissions::current_version.eq(1),
+            submissions::status.eq(&row.status),
+            submissions::created_at.eq(at),
+            submissions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    insert_version(conn, actor, &row, 1, "create", draft)
+}
+
+/// The id of the submission in `header`'s slot, if any.
+pub fn find_id(conn: &mut DbConnection, header: &Header) -> Result<Option<String>, StoreError> {
+    Ok(submissions::table
+        .filter(submissions::contract_id.eq(&header.contract_id))
+        .filter(submissions::kind.eq(header.kind.as_str()))
+        .filter(submissions::period_key.eq(&header.period_key))
+        .select(submissions::id)
+        .first(conn)
+        .optional()?)
+}
+
+/// The submission `id` of `kind` with its current version, locked for the rest of the
+/// transaction (so amendments with the same ETag apply one at a time). `scope` confines a
+/// provider to its own submissions; anything else is `NotFound`.
+pub fn lock_current(
+    conn: &mut DbConnection,
+    kind: SubmissionKind,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<StoredVersion, StoreError> {
+    let touched = diesel::update(
+        submissions::table
+            .find(id)
+            .filter(submissions::kind.eq(kind.as_str())),
+    )
+    .set(submissions::updated_at.eq(submissions::updated_at))
+    .execute(conn)?;
+    if touched == 0 {
+        return Err(StoreError::NotFound);
+    }
+    get_version(conn, kind, id, None, scope)?.ok_or(StoreError::NotFound)
+}
+
+/// Stores `draft` as the next version of the locked `current`, and makes it current.
+pub fn insert_amendment(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    current: &StoredVersion,
+    draft: Draft,
+) -> Result<StoredVersion, StoreError> {
+    let next = current.envelope.current_version + 1;
+    let at = now().naive_utc();
+    let updated = diesel::update(
+        submissions::table
+            .find(&current.envelope.id)
+            .filter(submissions::current_version.eq(current.envelope.current_version)),
+    )
+    .set((
+        submissions::current_version.eq(next),
+        submissions::status.eq(draft.status.as_str()),
+        submissions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    if updated == 0 {
+        return Err(StoreError::PreconditionFailed {
+            current_version: current.envelope.current_version,
+        });
+    }
+    let row = submissions::table
+        .find(&current.envelope.id)
+        .first::<SubmissionRow>(conn)?;
+    insert_version(conn, actor, &row, next, "amend", draft)
+}
+
+/// A version of submission `id` (the current one when `version` is `None`).
+pub fn get_version(
+    conn: &mut DbConnection,
+    kind: SubmissionKind,
+    id: &str,
+    version: Option<i32>,
+    scope: Option<&str>,
+) -> Result<Option<StoredVersion>, StoreError> {
+    let Some(row) = submissions::table
+        .find(id)
+        .filter(submissions::kind.eq(kind.as_str()))
+        .first::<SubmissionRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if scope.is_some_and(|provider| provider != row.provider_id) {
+        return Ok(None);
+    }
+    let wanted = version.unwrap_or(row.current_version);
+    let Some(version_row) = submission_versions::table
+        .find((id, wanted))
+        .first::<VersionRow>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    stored(&row, version_row).map(Some)
+}
+
+/// A submission in a list: its envelope fields without the content.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct SubmissionSummary {
+    pub id: String,
+    pub kind: SubmissionKind,
+    pub contract_id: String,
+    pub provider_id: String,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub current_version: i32,
+    pub status: SubmissionStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubmissionFilter {
+    pub kind: Option<SubmissionKind>,
+    pub provider_id: Option<String>,
+    pub contract_id: Option<String>,
+    pub status: Option<SubmissionStatus>,
+    pub period_from: Option<NaiveDate>,
+    pub period_to: Option<NaiveDate>,
+}
+
+/// Submissions in id (creation) order after `after`.
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &SubmissionFilter,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Page<SubmissionSummary>, StoreError> {
+    let mut query = submissions::table.into_boxed();
+    if let Some(kind) = filter.kind {
+        query = query.filter(submissions::kind.eq(kind.as_str()));
+    }
+    if let Some(provider_id) = &filter.provider_id {
+        query = query.filter(submissions::provider_id.eq(provider_id.clone()));
+    }
+    if let Some(contract_id) = &filter.contract_id {
+        query = query.filter(submissions::contract_id.eq(contract_id.clone()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(submissions::status.eq(status.as_str()));
+    }
+    if let Some(from) = filter.period_from {
+        query = query.filter(submissions::period_start.ge(from));
+    }
+    if let Some(to) = filter.period_to {
+        query = query.filter(submissions::period_start.le(to));
+    }
+    if let Some(after) = after {
+        query = query.filter(submissions::id.gt(after.to_string()));
+    }
+    let rows: Vec<SubmissionRow> = query
+        .order(submissions::id.asc())
+        .limit(limit + 1)
+        .load(conn)?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            Ok(SubmissionSummary {
+                kind: vocab("submissions.kind", &row.kind, SubmissionKind::parse)?,
+                status: vocab("submissions.status", &row.status, SubmissionStatus::parse)?,
+                id: row.id,
+                contract_id: row.contract_id,
+                provider_id: row.provider_id,
+                period_start: row.period_start,
+                period_end: row.period_end,
+                current_version: row.current_version,
+                created_at: utc(row.created_at),
+                updated_at: utc(row.updated_at),
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(Page::from_rows(items, limit, |s| s.id.clone()))
+}
