@@ -68,13 +68,14 @@ fn clean_warning_and_error_registers() {
 }
 
 type Mutation = fn(&Fixture, &mut Value);
+type Expected = Vec<(&'static str, &'static str, &'static str)>;
 
 /// Every register rule of SPEC §5, produced through the API with its pointer.
 #[test]
 fn every_register_rule_through_the_api() {
     let app = TestApp::spawn();
     let monday = last_week();
-    let cases: Vec<(&str, Mutation, Vec<(&str, &str, &str)>)> = vec![
+    let cases: Vec<(&str, Mutation, Expected)> = vec![
         (
             "SUB-001",
             |_, r| r["period_start"] = json!(day(last_week(), 1)),
