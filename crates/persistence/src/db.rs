@@ -122,6 +122,8 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `work` in a write transaction, committed if it returns `Ok`.
 ///
 /// On SQLite the transaction begins IMMEDIATE: it takes the write lock up front, so two
@@ -133,6 +135,18 @@ where
     E: From<diesel::result::Error>,
 {
     type Manager = <DbConnection as Connection>::TransactionManager;
+    // SQLite has one writer at a time. Writers of this process queue here and are woken
+    // as soon as the lock is free, instead of polling in SQLite's busy handler with
+    // growing sleeps (which made the slowest writers wait seconds under load). The busy
+    // timeout still covers writers in other processes.
+    let _writer = match conn {
+        DbConnection::Sqlite(_) => Some(
+            SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ),
+        DbConnection::Postgresql(_) => None,
+    };
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?

@@ -235,6 +235,10 @@ pub type Render = dyn Fn(&StoredVersion) -> Result<String, StoreError>;
 
 /// Stores a new register (version 1) whatever its findings. With an idempotency key, the
 /// response `render` makes is stored in the same transaction.
+///
+/// The rules run before the write transaction opens, on what is committed: the write
+/// lock (SQLite) and the audit chain's lock are held only for the inserts. The unique
+/// key on the period still decides between concurrent creators.
 pub fn submit(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -243,35 +247,36 @@ pub fn submit(
     today: NaiveDate,
     keyed: Option<(&KeyedRequest, &Render)>,
 ) -> Result<StoredVersion, StoreError> {
-    let result: Result<StoredVersion, StoreError> = write_transaction(conn, |conn| {
-        let contract = visible_contract(conn, &register.contract_id, scope)?;
-        let report = report(conn, &contract, &register, today, None)?;
-        let stored = submissions::insert_new(
-            conn,
-            actor,
-            &header(&contract, &register),
-            draft(&register, report)?,
-        )?;
+    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    let header = header(&contract, &register);
+    if let Some(existing_id) = submissions::find_id(conn, &header)? {
+        return Err(StoreError::Duplicate { existing_id });
+    }
+    let report = report(conn, &contract, &register, today, None)?;
+    let draft = draft(&register, report)?;
+    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
         insert_lines(conn, &stored.envelope.id, 1, &register)?;
         if let Some((request, render)) = keyed {
-            idempotency::complete(conn, request, 201, &render(&stored)?)?;
+            idempotency::complete(conn, request, 201, &render(stored)?)?;
         }
-        Ok(stored)
+        Ok(())
+    };
+    let result: Result<StoredVersion, StoreError> = write_transaction(conn, |conn| {
+        submissions::insert_new(conn, actor, &header, draft, &finish)
     });
     match result {
         // Another request took the period between our check and our insert.
-        Err(e) if e.is_unique_violation() => {
-            let contract = visible_contract(conn, &register.contract_id, scope)?;
-            match submissions::find_id(conn, &header(&contract, &register))? {
-                Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
-                None => Err(e),
-            }
-        }
+        Err(e) if e.is_unique_violation() => match submissions::find_id(conn, &header)? {
+            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
+            None => Err(e),
+        },
         other => other,
     }
 }
 
-/// Stores an amendment as the next version, if `if_match` names the current one.
+/// Stores an amendment as the next version, if `if_match` names the current one. The
+/// rules run first on committed state; the write re-checks the version under the
+/// submission's row lock, so of concurrent amendments with one ETag exactly one wins.
 pub fn amend(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -281,42 +286,51 @@ pub fn amend(
     register: RegisterInput,
     today: NaiveDate,
 ) -> Result<StoredVersion, StoreError> {
+    let seen = submissions::get_version(conn, SubmissionKind::Register, id, None, scope)?
+        .ok_or(StoreError::NotFound)?;
+    let seen_version = seen.envelope.current_version;
+    if !if_match_names(if_match, seen_version) {
+        return Err(StoreError::PreconditionFailed {
+            current_version: seen_version,
+        });
+    }
+    let mut fixed = Vec::new();
+    if register.contract_id != seen.header.contract_id {
+        fixed.push(dayops_domain::FieldError::new(
+            "/contract_id",
+            "cannot change in an amendment",
+        ));
+    }
+    if register.period_start != seen.header.period_start {
+        fixed.push(dayops_domain::FieldError::new(
+            "/period_start",
+            "cannot change in an amendment",
+        ));
+    }
+    if !fixed.is_empty() {
+        return Err(StoreError::Invalid(fixed));
+    }
+    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    let mut report = report(conn, &contract, &register, today, Some(id))?;
+    if let Some(late) = correction_window_finding(
+        seen.header.period_end,
+        contract.terms.correction_window_days,
+        today,
+    ) {
+        report.findings.insert(0, late);
+        report = Report::of(report.findings);
+    }
+    let draft = draft(&register, report)?;
+    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
+        insert_lines(conn, id, stored.envelope.version, &register)
+    };
     write_transaction(conn, |conn| {
         let current = submissions::lock_current(conn, SubmissionKind::Register, id, scope)?;
-        if !if_match_names(if_match, current.envelope.current_version) {
+        if current.envelope.current_version != seen_version {
             return Err(StoreError::PreconditionFailed {
                 current_version: current.envelope.current_version,
             });
         }
-        let mut fixed = Vec::new();
-        if register.contract_id != current.header.contract_id {
-            fixed.push(dayops_domain::FieldError::new(
-                "/contract_id",
-                "cannot change in an amendment",
-            ));
-        }
-        if register.period_start != current.header.period_start {
-            fixed.push(dayops_domain::FieldError::new(
-                "/period_start",
-                "cannot change in an amendment",
-            ));
-        }
-        if !fixed.is_empty() {
-            return Err(StoreError::Invalid(fixed));
-        }
-        let contract = visible_contract(conn, &register.contract_id, scope)?;
-        let mut report = report(conn, &contract, &register, today, Some(id))?;
-        if let Some(late) = correction_window_finding(
-            current.header.period_end,
-            contract.terms.correction_window_days,
-            today,
-        ) {
-            report.findings.insert(0, late);
-            report = Report::of(report.findings);
-        }
-        let stored =
-            submissions::insert_amendment(conn, actor, &current, draft(&register, report)?)?;
-        insert_lines(conn, id, stored.envelope.version, &register)?;
-        Ok(stored)
+        submissions::insert_amendment(conn, actor, &current, draft, &finish)
     })
 }

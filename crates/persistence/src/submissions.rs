@@ -106,7 +106,12 @@ fn stored(row: &SubmissionRow, version: VersionRow) -> Result<StoredVersion, Sto
     })
 }
 
-/// Stores `draft` as `version` of submission `id`, with its audit events.
+/// Rows a kind keeps beside the version (register lines, claim lines, …) and anything
+/// else that belongs in the same transaction, such as the idempotent response.
+pub type Finish<'a> = &'a dyn Fn(&mut DbConnection, &StoredVersion) -> Result<(), StoreError>;
+
+/// Stores `draft` as `version` of submission `row`, then the kind's rows (`finish`), then
+/// the audit events: last, because appending locks the chain head until commit.
 fn insert_version(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -114,28 +119,41 @@ fn insert_version(
     version: i32,
     action: &'static str,
     draft: Draft,
+    finish: Finish<'_>,
 ) -> Result<StoredVersion, StoreError> {
     let canonical = canonical_json(&draft.body);
     let body_sha256 = sha256_hex(canonical.as_bytes());
-    let version_row = VersionRow {
-        submission_id: row.id.clone(),
-        version,
-        status: draft.status.as_str().to_string(),
-        body: canonical,
-        content_sha256: body_sha256.clone(),
-        findings: to_json(&draft.report)?,
-        submitted_by: actor.sub.clone(),
-        submitted_at: row.updated_at,
-    };
+    let report_sha256 = content_sha256(&to_json_value(&draft.report)?);
     diesel::insert_into(submission_versions::table)
-        .values(&version_row)
+        .values(VersionRow {
+            submission_id: row.id.clone(),
+            version,
+            status: draft.status.as_str().to_string(),
+            body: canonical,
+            content_sha256: body_sha256.clone(),
+            findings: to_json(&draft.report)?,
+            submitted_by: actor.sub.clone(),
+            submitted_at: row.updated_at,
+        })
         .execute(conn)?;
-    let kind = vocab("submissions.kind", &row.kind, SubmissionKind::parse)?;
-    let entity = match kind {
-        SubmissionKind::Register => "register",
-        SubmissionKind::Workbook => "workbook",
-        SubmissionKind::Claim => "claim",
+    let header = row.header()?;
+    let stored = StoredVersion {
+        envelope: Envelope {
+            id: row.id.clone(),
+            kind: header.kind,
+            version,
+            current_version: row.current_version,
+            status: draft.status,
+            submitted_by: actor.sub.clone(),
+            submitted_at: utc(row.updated_at),
+            content_sha256: body_sha256.clone(),
+            validation: draft.report,
+        },
+        body: draft.body,
+        header,
     };
+    finish(conn, &stored)?;
+    let entity = stored.header.kind.as_str();
     audit::append(
         conn,
         actor,
@@ -152,11 +170,11 @@ fn insert_version(
                 entity,
                 entity_id: row.id.clone(),
                 version: Some(version),
-                content_sha256: Some(content_sha256(&to_json_value(&draft.report)?)),
+                content_sha256: Some(report_sha256),
             },
         ],
     )?;
-    stored(row, version_row)
+    Ok(stored)
 }
 
 /// Creates a submission at version 1. The unique key on (contract, kind, period) decides
@@ -166,6 +184,7 @@ pub fn insert_new(
     actor: &Actor,
     header: &Header,
     draft: Draft,
+    finish: Finish<'_>,
 ) -> Result<StoredVersion, StoreError> {
     if let Some(existing_id) = find_id(conn, header)? {
         return Err(StoreError::Duplicate { existing_id });
@@ -199,7 +218,7 @@ pub fn insert_new(
             submissions::updated_at.eq(at),
         ))
         .execute(conn)?;
-    insert_version(conn, actor, &row, 1, "create", draft)
+    insert_version(conn, actor, &row, 1, "create", draft, finish)
 }
 
 /// The id of the submission in `header`'s slot, if any.
@@ -241,6 +260,7 @@ pub fn insert_amendment(
     actor: &Actor,
     current: &StoredVersion,
     draft: Draft,
+    finish: Finish<'_>,
 ) -> Result<StoredVersion, StoreError> {
     let next = current.envelope.current_version + 1;
     let at = now().naive_utc();
@@ -263,7 +283,7 @@ pub fn insert_amendment(
     let row = submissions::table
         .find(&current.envelope.id)
         .first::<SubmissionRow>(conn)?;
-    insert_version(conn, actor, &row, next, "amend", draft)
+    insert_version(conn, actor, &row, next, "amend", draft, finish)
 }
 
 /// A version of submission `id` (the current one when `version` is `None`).
