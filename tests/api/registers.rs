@@ -476,13 +476,14 @@ fn idempotency_keys() {
 #[test]
 fn concurrent_requests_with_one_key_store_one_version() {
     let app = TestApp::spawn();
-    let second = app.second_server();
+    let process = app.second_server();
+    let second = &process.app;
     let fx = Fixture::new(&app, "CC");
     let body = fx.register(last_week());
     let statuses: Vec<u16> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..20)
             .map(|i| {
-                let server = if i % 2 == 0 { &app } else { &second };
+                let server = if i % 2 == 0 { &app } else { second };
                 let body = &body;
                 let fx = &fx;
                 scope.spawn(move || fx.post_keyed(server, body, "same-key").status)
@@ -510,7 +511,7 @@ fn concurrent_requests_with_one_key_store_one_version() {
     let created = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..10)
             .map(|i| {
-                let server = if i % 2 == 0 { &app } else { &second };
+                let server = if i % 2 == 0 { &app } else { second };
                 let (body, fx) = (&body, &fx);
                 scope.spawn(move || fx.post_keyed(server, body, &format!("k{i}")).status)
             })
@@ -602,6 +603,43 @@ fn amendments_need_the_current_etag() {
     late.expect(200);
     assert_eq!(late.body["status"], "rejected");
     assert_eq!(findings(&late), [f("SUB-005", "error", "")]);
+
+    // Every version is in the audit trail, twice (content and validation), and the chain holds.
+    let events = app.get(
+        &format!("/v1/audit-events?entity=register&entity_id={id}"),
+        &app.auditor(),
+    );
+    let actions: Vec<_> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["version"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, i64)> = [
+        ("create", 1),
+        ("validate", 1),
+        ("amend", 2),
+        ("validate", 2),
+        ("amend", 3),
+        ("validate", 3),
+    ]
+    .into_iter()
+    .map(|(a, v)| (a.to_string(), v))
+    .collect();
+    assert_eq!(actions, expected);
+    assert_eq!(
+        events.body["items"][0]["content_sha256"],
+        first.body["content_sha256"]
+    );
+    assert_eq!(
+        app.get("/v1/audit-events/verify", &app.auditor()).body["verified"],
+        json!(true)
+    );
 
     // Acknowledged warnings accept.
     let fx = Fixture::new(&app, "W");

@@ -42,6 +42,64 @@ pub struct TestApp {
     agent: ureq::Agent,
 }
 
+/// A `dayops serve` child process, killed when dropped. It answers the same requests as
+/// a `TestApp` through `base`.
+pub struct ServeProcess {
+    child: std::process::Child,
+    pub app: TestApp,
+}
+
+impl ServeProcess {
+    fn start(database_url: &str) -> ServeProcess {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .expect("free port")
+            .local_addr()
+            .expect("address")
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_dayops"))
+            .arg("serve")
+            .env("DAYOPS_DATABASE_URL", database_url)
+            .env("DAYOPS_BIND", format!("127.0.0.1:{port}"))
+            .env("DAYOPS_JWT_SECRET", SECRET)
+            .env("DAYOPS_JWT_ISSUER", ISSUER)
+            .env("DAYOPS_JWT_AUDIENCE", AUDIENCE)
+            .env("DAYOPS_WORKERS", "2")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start dayops serve");
+        let app = TestApp {
+            base: format!("http://127.0.0.1:{port}"),
+            database_url: database_url.to_string(),
+            handle: None,
+            thread: None,
+            db: TestDb::Shared,
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(300))
+                .build(),
+        };
+        for _ in 0..100 {
+            if app
+                .agent
+                .get(&format!("{}/readyz", app.base))
+                .call()
+                .is_ok()
+            {
+                return ServeProcess { child, app };
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("dayops serve did not become ready");
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// `url` with its database name replaced by `name`.
 fn with_database(url: &str, name: &str) -> String {
     let (without_query, query) = match url.split_once('?') {
@@ -72,10 +130,9 @@ impl TestApp {
         Self::serve(db, database_url, adjust)
     }
 
-    /// A second server process-alike (own pool, own workers) on this server's database,
-    /// as two `dayops serve` processes sharing one database are.
-    pub fn second_server(&self) -> TestApp {
-        Self::serve(TestDb::Shared, self.database_url.clone(), |_| {})
+    /// A second `dayops serve` process on this server's database.
+    pub fn second_server(&self) -> ServeProcess {
+        ServeProcess::start(&self.database_url)
     }
 
     fn new_database() -> (TestDb, String) {
