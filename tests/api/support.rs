@@ -68,28 +68,34 @@ impl ServeProcess {
             .stdout(std::process::Stdio::null())
             .spawn()
             .expect("start dayops serve");
-        let app = TestApp {
-            base: format!("http://127.0.0.1:{port}"),
-            database_url: database_url.to_string(),
-            handle: None,
-            thread: None,
-            db: TestDb::Shared,
-            agent: ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(300))
-                .build(),
+        // Owned from here on, so the child is killed and reaped whatever happens next.
+        let process = ServeProcess {
+            child,
+            app: TestApp {
+                base: format!("http://127.0.0.1:{port}"),
+                database_url: database_url.to_string(),
+                handle: None,
+                thread: None,
+                db: TestDb::Shared,
+                agent: ureq::AgentBuilder::new()
+                    .timeout(Duration::from_secs(300))
+                    .build(),
+            },
         };
-        for _ in 0..100 {
-            if app
+        let ready = (0..100).any(|_| {
+            let up = process
+                .app
                 .agent
-                .get(&format!("{}/readyz", app.base))
+                .get(&format!("{}/readyz", process.app.base))
                 .call()
-                .is_ok()
-            {
-                return ServeProcess { child, app };
+                .is_ok();
+            if !up {
+                std::thread::sleep(Duration::from_millis(100));
             }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("dayops serve did not become ready");
+            up
+        });
+        assert!(ready, "dayops serve did not become ready");
+        process
     }
 }
 
