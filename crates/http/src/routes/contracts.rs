@@ -12,7 +12,7 @@ use dayops_domain::types::ContractStatus;
 use dayops_persistence::contracts::{self, ContractFilter};
 use dayops_persistence::{DbConnection, Page, StoreError};
 
-use super::{ensure_valid, patched, validate_query, PageQuery};
+use super::{empty_page, ensure_valid, patched, provider_filter, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
 use crate::extract::{JsonBody, Query};
 use crate::openapi::ContractPatch;
@@ -79,21 +79,8 @@ pub async fn list(
     Query(query): Query<ContractListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
-    let provider_id = match principal.own_provider() {
-        // A provider asking for another provider's contracts sees none of them.
-        Some(own)
-            if query
-                .provider_id
-                .as_deref()
-                .is_some_and(|asked| asked != own) =>
-        {
-            return Ok(HttpResponse::Ok().json(Page::<Contract> {
-                items: Vec::new(),
-                next_cursor: None,
-            }))
-        }
-        Some(own) => Some(own.to_string()),
-        None => query.provider_id.clone(),
+    let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
+        return Ok(empty_page::<Contract>());
     };
     let filter = ContractFilter {
         provider_id,

@@ -68,6 +68,28 @@ impl PageQuery {
     }
 }
 
+/// The provider filter a list runs with. A provider is confined to itself: asking for
+/// another provider's rows gives `None` (answer an empty page, revealing nothing);
+/// commissioners and auditors get the filter they asked for.
+pub fn provider_filter(
+    principal: &crate::auth::Principal,
+    asked: Option<String>,
+) -> Option<Option<String>> {
+    match principal.own_provider() {
+        Some(own) if asked.as_deref().is_some_and(|asked| asked != own) => None,
+        Some(own) => Some(Some(own.to_string())),
+        None => Some(asked),
+    }
+}
+
+/// An empty page, for a filter that can match nothing the caller may see.
+pub fn empty_page<T: serde::Serialize>() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(dayops_persistence::Page::<T> {
+        items: Vec::new(),
+        next_cursor: None,
+    })
+}
+
 /// Turns `validator` errors into field errors under `/query`.
 pub fn validate_query(query: &impl Validate) -> Result<(), ApiError> {
     query.validate().map_err(|errors| {

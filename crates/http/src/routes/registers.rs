@@ -16,7 +16,7 @@ use super::submissions::{
     created_response, idempotency_key, if_match, keyed_request, refuse, today,
     with_version_headers, Created, SubmissionReceipt,
 };
-use super::validate_query;
+use super::{empty_page, provider_filter, validate_query};
 use crate::auth::{Principal, Submitter};
 use crate::csv_register::{self, CsvRegisterQuery};
 use crate::extract::{media_type, parse_json, parse_query, read_body};
@@ -343,20 +343,8 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     validate_query(&query)?;
-    let provider_id = match principal.own_provider() {
-        Some(own)
-            if query
-                .provider_id
-                .as_deref()
-                .is_some_and(|asked| asked != own) =>
-        {
-            return Ok(HttpResponse::Ok().json(Page::<SubmissionSummary> {
-                items: Vec::new(),
-                next_cursor: None,
-            }))
-        }
-        Some(own) => Some(own.to_string()),
-        None => query.provider_id.clone(),
+    let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
+        return Ok(empty_page::<SubmissionSummary>());
     };
     let filter = SubmissionFilter {
         kind: Some(KIND),
