@@ -39,6 +39,37 @@ pub fn within(date: NaiveDate, from: NaiveDate, to: Option<NaiveDate>) -> bool {
     date >= from && to.is_none_or(|to| date <= to)
 }
 
+/// The payment period of `contract` that contains `date`: the Monday-to-Sunday week,
+/// the 28 days counted from the payment anchor (a Monday), or the calendar month.
+pub fn payment_period_containing(
+    period: crate::types::PaymentPeriod,
+    anchor: Option<NaiveDate>,
+    date: NaiveDate,
+) -> Option<(NaiveDate, NaiveDate)> {
+    use crate::types::PaymentPeriod;
+    match period {
+        PaymentPeriod::Weekly => {
+            let start = date - chrono::Days::new(u64::from(date.weekday().num_days_from_monday()));
+            Some((start, start + chrono::Days::new(6)))
+        }
+        PaymentPeriod::FourWeekly => {
+            let anchor = anchor?;
+            let offset = (date - anchor).num_days().rem_euclid(28);
+            let start = date - chrono::Days::new(u64::try_from(offset).ok()?);
+            Some((start, start + chrono::Days::new(27)))
+        }
+        PaymentPeriod::Monthly => {
+            let start = date.with_day(1)?;
+            let next = if start.month() == 12 {
+                NaiveDate::from_ymd_opt(start.year() + 1, 1, 1)?
+            } else {
+                NaiveDate::from_ymd_opt(start.year(), start.month() + 1, 1)?
+            };
+            Some((start, next.pred_opt()?))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +90,33 @@ mod tests {
         ] {
             assert_eq!(day_category(d(date), &bank), expected, "{date}");
         }
+    }
+
+    #[test]
+    fn payment_periods() {
+        use crate::types::PaymentPeriod::*;
+        let anchor = Some(d("2025-03-31"));
+        let cases = [
+            (Weekly, "2025-06-08", ("2025-06-02", "2025-06-08")),
+            (Weekly, "2025-06-09", ("2025-06-09", "2025-06-15")),
+            (FourWeekly, "2025-03-31", ("2025-03-31", "2025-04-27")),
+            (FourWeekly, "2025-04-28", ("2025-04-28", "2025-05-25")),
+            (FourWeekly, "2025-03-30", ("2025-03-03", "2025-03-30")),
+            (Monthly, "2025-02-14", ("2025-02-01", "2025-02-28")),
+            (Monthly, "2024-02-29", ("2024-02-01", "2024-02-29")),
+            (Monthly, "2025-12-31", ("2025-12-01", "2025-12-31")),
+        ];
+        for (period, date, (from, to)) in cases {
+            assert_eq!(
+                payment_period_containing(period, anchor, d(date)),
+                Some((d(from), d(to))),
+                "{period} {date}"
+            );
+        }
+        assert_eq!(
+            payment_period_containing(FourWeekly, None, d("2025-01-01")),
+            None
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod agreement;
 pub mod audit;
 pub mod calendar;
 pub mod canonical;
+pub mod claim;
 pub mod contract;
 pub mod error;
 pub mod finding;
