@@ -8,6 +8,7 @@ mod support;
 mod agreements;
 mod audit;
 mod auth;
+mod claims;
 mod errors;
 mod matrices;
 mod operations;

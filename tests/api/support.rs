@@ -507,10 +507,20 @@ impl Fixture {
             r.expect(201);
             r.body["id"].as_str().expect("id").to_string()
         };
-        let cells: Vec<Value> = ["am", "pm", "full_day"]
+        let mut cells: Vec<Value> = ["am", "pm", "full_day"]
             .iter()
             .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 5000}))
             .collect();
+        cells.push(json!({"item": "session", "need_band": "high", "session_type": "am", "day_category": "any", "rate_pence": 6500}));
+        for (item, pence) in [
+            ("one_to_one_hour", 1800),
+            ("transport_journey", 850),
+            ("meal", 450),
+        ] {
+            cells.push(
+                json!({"item": item, "need_band": "*", "day_category": "any", "rate_pence": pence}),
+            );
+        }
         app.post(
             &format!("/v1/contracts/{contract}/rate-matrices"),
             &c,

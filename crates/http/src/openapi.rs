@@ -31,6 +31,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "providers", description = "Providers (commissioner-managed)"),
         (name = "contracts", description = "Contracts, their rate matrices and service agreements"),
         (name = "registers", description = "Weekly attendance registers with outcomes alongside"),
+        (name = "claims", description = "Matrix-rate claims: priced by the council, decided and paid"),
         (name = "audit", description = "The hash-chained audit trail"),
     )
 )]

@@ -3,6 +3,7 @@
 
 pub mod agreements;
 pub mod audit;
+pub mod claims;
 pub mod contracts;
 pub mod db;
 pub mod error;

@@ -322,7 +322,15 @@ pub fn amend(
     }
     let draft = draft(&register, report)?;
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        insert_lines(conn, id, stored.envelope.version, &register)
+        insert_lines(conn, id, stored.envelope.version, &register)?;
+        // An approved claim priced from the old version no longer matches the register.
+        crate::claims::mark_needs_adjustment(
+            conn,
+            actor,
+            &stored.header.contract_id,
+            stored.header.period_start,
+            stored.header.period_end,
+        )
     };
     write_transaction(conn, |conn| {
         let current = submissions::lock_current(conn, SubmissionKind::Register, id, scope)?;

@@ -176,6 +176,58 @@ diesel::table! {
 diesel::joinable!(submission_versions -> submissions (submission_id));
 diesel::joinable!(register_lines -> submissions (submission_id));
 
+diesel::table! {
+    claim_lines (submission_id, version, line_no) {
+        submission_id -> Text,
+        version -> Integer,
+        line_no -> Integer,
+        person_ref -> Text,
+        date -> Date,
+        item -> Text,
+        session_type -> Nullable<Text>,
+        quantity_quarters -> BigInt,
+        need_band -> Text,
+        unit_price_pence -> BigInt,
+        amount_pence -> BigInt,
+        accepted_quantity_quarters -> BigInt,
+        accepted_unit_price_pence -> BigInt,
+        accepted_amount_pence -> BigInt,
+    }
+}
+
+diesel::table! {
+    claim_totals (submission_id, version) {
+        submission_id -> Text,
+        version -> Integer,
+        claimed_total_pence -> BigInt,
+        accepted_total_pence -> BigInt,
+    }
+}
+
+diesel::table! {
+    claimed_units (person_ref, date, session_key, item) {
+        person_ref -> Text,
+        date -> Date,
+        session_key -> Text,
+        item -> Text,
+        submission_id -> Text,
+    }
+}
+
+diesel::table! {
+    claim_states (submission_id) {
+        submission_id -> Text,
+        decision -> Nullable<Text>,
+        decision_reason -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        remittance_ref -> Nullable<Text>,
+        paid_on -> Nullable<Date>,
+        paid_by -> Nullable<Text>,
+        paid_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -188,4 +240,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     submission_versions,
     register_lines,
     idempotency_keys,
+    claim_lines,
+    claim_totals,
+    claimed_units,
+    claim_states,
 );

@@ -91,11 +91,17 @@ fn stored(row: &SubmissionRow, version: VersionRow) -> Result<StoredVersion, Sto
             kind: header.kind,
             version: version.version,
             current_version: row.current_version,
-            status: vocab(
-                "submission_versions.status",
-                &version.status,
-                SubmissionStatus::parse,
-            )?,
+            // The current version shows where the submission stands now (a claim may have
+            // been approved or paid since); earlier versions keep their own outcome.
+            status: if version.version == row.current_version {
+                vocab("submissions.status", &row.status, SubmissionStatus::parse)?
+            } else {
+                vocab(
+                    "submission_versions.status",
+                    &version.status,
+                    SubmissionStatus::parse,
+                )?
+            },
             submitted_by: version.submitted_by,
             submitted_at: utc(version.submitted_at),
             content_sha256: version.content_sha256,
@@ -314,6 +320,37 @@ pub fn get_version(
         return Ok(None);
     };
     stored(&row, version_row).map(Some)
+}
+
+/// Moves submission `id` to `status` (a claim's decision or payment, or a register
+/// amendment marking an approved claim), with its audit event.
+pub fn set_status(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: &str,
+    kind: SubmissionKind,
+    status: SubmissionStatus,
+    action: &'static str,
+    content_sha256: Option<String>,
+) -> Result<(), StoreError> {
+    let row = submissions::table.find(id).first::<SubmissionRow>(conn)?;
+    diesel::update(submissions::table.find(id))
+        .set((
+            submissions::status.eq(status.as_str()),
+            submissions::updated_at.eq(now().naive_utc()),
+        ))
+        .execute(conn)?;
+    audit::append(
+        conn,
+        actor,
+        vec![NewEvent {
+            action,
+            entity: kind.as_str(),
+            entity_id: id.to_string(),
+            version: Some(row.current_version),
+            content_sha256,
+        }],
+    )
 }
 
 /// A submission in a list: its envelope fields without the content.

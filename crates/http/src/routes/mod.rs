@@ -2,6 +2,7 @@
 
 pub mod agreements;
 pub mod audit;
+pub mod claims;
 pub mod contracts;
 pub mod health;
 pub mod matrices;
@@ -45,6 +46,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(registers::get)
         .service(registers::get_version)
         .service(registers::amend)
+        .service(claims::validate)
+        .service(claims::draft)
+        .service(claims::create)
+        .service(claims::list)
+        .service(claims::get)
+        .service(claims::get_version)
+        .service(claims::amend)
+        .service(claims::decide)
+        .service(claims::pay)
         .service(audit::list)
         .service(audit::verify);
 }

@@ -10,11 +10,11 @@ use dayops_domain::finding::Report;
 use dayops_domain::register::{RegisterInput, RegisterLine};
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_persistence::submissions::{self, StoredVersion, SubmissionFilter, SubmissionSummary};
-use dayops_persistence::{idempotency, registers, Page, StoreError};
+use dayops_persistence::{registers, Page, StoreError};
 
 use super::submissions::{
-    created_response, idempotency_key, if_match, keyed_request, refuse, today,
-    with_version_headers, Created, SubmissionReceipt,
+    create_idempotent, idempotency_key, if_match, keyed_request, today, with_version_headers,
+    SubmissionReceipt,
 };
 use super::{empty_page, provider_filter, validate_query};
 use crate::auth::{Principal, Submitter};
@@ -115,36 +115,24 @@ pub async fn create(
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
-    let created = run(&state, move |conn| {
-        if let Some(answer) = refuse(idempotency::reserve(conn, &keyed)?)? {
-            return Ok(answer);
-        }
+    create_idempotent(&state, KIND, keyed, move |conn, keyed| {
         let csv = posted.csv;
         let render = move |stored: &StoredVersion| receipt_json(stored, csv);
-        match registers::submit(
+        let stored = registers::submit(
             conn,
             &actor,
             scope.as_deref(),
             posted.register,
             today,
-            Some((&keyed, &render)),
-        ) {
-            Ok(stored) => Ok(Created::New {
-                id: stored.envelope.id.clone(),
-                version: stored.envelope.version,
-                body: render(&stored)?,
-            }),
-            Err(error) => {
-                // Nothing was stored: free the key so the client may retry.
-                if let Err(release) = idempotency::release(conn, &keyed) {
-                    log::error!("cannot release an idempotency key: {release}");
-                }
-                Err(error.into())
-            }
-        }
+            Some((keyed, &render)),
+        )?;
+        Ok((
+            stored.envelope.id.clone(),
+            stored.envelope.version,
+            render(&stored)?,
+        ))
     })
-    .await?;
-    created_response(KIND, created)
+    .await
 }
 
 /// Validate a register against the contract, matrix, agreements and other registers;

@@ -1,0 +1,462 @@
+//! `/v1/claims`: matrix-rate claims, priced by the council, decided and paid.
+
+use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use dayops_domain::claim::{ClaimInput, PricedClaim};
+use dayops_domain::finding::{Finding, Report};
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
+use dayops_domain::FieldError;
+use dayops_persistence::claims::{self, ClaimState, ClaimView, PricedClaimLine};
+use dayops_persistence::submissions::{self, SubmissionFilter, SubmissionSummary};
+use dayops_persistence::{Page, StoreError};
+
+use super::submissions::{
+    create_idempotent, idempotency_key, if_match, keyed_request, today, with_version_headers,
+    SubmissionReceipt,
+};
+use super::{empty_page, ensure_valid, provider_filter, validate_query};
+use crate::auth::{Commissioner, Principal, Submitter};
+use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
+use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems};
+use crate::{run, AppState};
+
+const KIND: SubmissionKind = SubmissionKind::Claim;
+
+/// A line with the council's price and the findings about it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimLineResult {
+    #[serde(flatten)]
+    pub line: PricedClaimLine,
+    pub findings: Vec<Finding>,
+}
+
+/// A version of a claim: the envelope, every line priced, the totals, and where it stands.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Claim {
+    #[serde(flatten)]
+    pub receipt: SubmissionReceipt,
+    /// `total_pence` as the provider claimed it.
+    pub claimed_total_pence: i64,
+    pub accepted_total_pence: i64,
+    pub lines: Vec<ClaimLineResult>,
+    #[serde(flatten)]
+    pub state: ClaimState,
+}
+
+/// What validating a claim gives, stored nowhere.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClaimPricing {
+    pub status: SubmissionStatus,
+    pub validation: Report,
+    pub claimed_total_pence: i64,
+    pub accepted_total_pence: i64,
+    pub lines: Vec<ClaimLineResult>,
+}
+
+/// The findings that point at line `i`.
+fn line_findings(findings: &[Finding], i: usize) -> Vec<Finding> {
+    let exact = format!("/lines/{i}");
+    let prefix = format!("/lines/{i}/");
+    findings
+        .iter()
+        .filter(|f| f.pointer == exact || f.pointer.starts_with(&prefix))
+        .cloned()
+        .collect()
+}
+
+fn document(view: ClaimView) -> Claim {
+    let findings = view.stored.envelope.validation.findings.clone();
+    Claim {
+        receipt: SubmissionReceipt::of(&view.stored),
+        claimed_total_pence: view.claimed_total_pence,
+        accepted_total_pence: view.accepted_total_pence,
+        lines: view
+            .lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, line)| ClaimLineResult {
+                findings: line_findings(&findings, i),
+                line,
+            })
+            .collect(),
+        state: view.state,
+    }
+}
+
+fn document_json(view: &ClaimView) -> Result<String, StoreError> {
+    serde_json::to_string(&document(view.clone())).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn pricing(claim: &ClaimInput, priced: PricedClaim) -> ClaimPricing {
+    let lines = claim
+        .lines
+        .iter()
+        .zip(priced.lines)
+        .enumerate()
+        .map(|(i, (claimed, accepted))| ClaimLineResult {
+            findings: line_findings(&priced.findings, i),
+            line: PricedClaimLine {
+                claimed: claimed.clone(),
+                accepted,
+            },
+        })
+        .collect();
+    ClaimPricing {
+        status: priced.status,
+        validation: Report::of(priced.findings),
+        claimed_total_pence: priced.claimed_total_pence,
+        accepted_total_pence: priced.accepted_total_pence,
+        lines,
+    }
+}
+
+/// Reads a JSON claim, refusing malformed quantities and session types (422).
+async fn read_claim(
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<(ClaimInput, web::BytesMut), ApiError> {
+    match media_type(req).as_deref() {
+        Some("application/json") => {}
+        other => {
+            return Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                format!(
+                    "expected application/json, got {}",
+                    other.unwrap_or("no content type")
+                ),
+            ))
+        }
+    }
+    let bytes = read_body(req, &mut payload.into_inner()).await?;
+    let claim: ClaimInput = parse_json(&bytes)?;
+    ensure_valid(claim.check_shape())?;
+    Ok((claim, bytes))
+}
+
+/// Submit a claim for one payment period. Every line is priced from the matrix at the
+/// band assessed on its date; the claim is stored whatever its findings (201).
+#[utoipa::path(
+    operation_id = "create_claim",
+    tag = "claims",
+    params(("Idempotency-Key" = String, Header, description = "Required; replays the stored response for the same request")),
+    request_body = ClaimInput,
+    responses(
+        (status = 201, body = Claim, headers(("ETag" = String), ("Location" = String))),
+        SubmissionProblems,
+    )
+)]
+#[post("/v1/claims")]
+pub async fn create(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let (claim, bytes) = read_claim(&req, payload).await?;
+    let keyed = keyed_request(&req, &principal, key, &bytes);
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    create_idempotent(&state, KIND, keyed, move |conn, keyed| {
+        let view = claims::submit(
+            conn,
+            &actor,
+            scope.as_deref(),
+            claim,
+            today,
+            Some((keyed, &document_json)),
+        )?;
+        Ok((
+            view.stored.envelope.id.clone(),
+            view.stored.envelope.version,
+            document_json(&view)?,
+        ))
+    })
+    .await
+}
+
+/// Price and check a claim; nothing is stored.
+#[utoipa::path(operation_id = "validate_claim", tag = "claims", request_body = ClaimInput, responses((status = 200, body = ClaimPricing), SubmissionProblems))]
+#[post("/v1/claims/validate")]
+pub async fn validate(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (claim, _) = read_claim(&req, payload).await?;
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let (claim, priced) = run(&state, move |conn| {
+        let priced = claims::validate(conn, scope.as_deref(), &claim, today)?;
+        Ok((claim, priced))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(pricing(&claim, priced)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DraftQuery {
+    pub contract_id: String,
+    /// The first day of one of the contract's payment periods.
+    pub period_start: NaiveDate,
+}
+
+/// A claim priced from the period's registers that are not rejected, ready to submit
+/// unchanged; nothing is stored.
+#[utoipa::path(operation_id = "draft_claim", tag = "claims", params(DraftQuery), responses((status = 200, body = ClaimInput), ReadProblems))]
+#[post("/v1/claims/draft")]
+pub async fn draft(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    Query(query): Query<DraftQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let claim = run(&state, move |conn| {
+        Ok(claims::draft_from_registers(
+            conn,
+            scope.as_deref(),
+            &query.contract_id,
+            query.period_start,
+            today,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(claim))
+}
+
+/// Amend a claim: stores the next version and prices it again. A paid claim cannot be
+/// amended (409, SUB-005).
+#[utoipa::path(
+    operation_id = "amend_claim",
+    tag = "claims",
+    params(("If-Match" = String, Header, description = "The ETag of the current version")),
+    request_body = ClaimInput,
+    responses((status = 200, body = Claim, headers(("ETag" = String))), SubmissionProblems)
+)]
+#[put("/v1/claims/{id}")]
+pub async fn amend(
+    Submitter(principal): Submitter,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let expected = if_match(&req)?;
+    let (claim, _) = read_claim(&req, payload).await?;
+    let id = id.into_inner();
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let view = run(&state, move |conn| {
+        Ok(claims::amend(
+            conn,
+            &actor,
+            scope.as_deref(),
+            &id,
+            &expected,
+            claim,
+            today,
+        )?)
+    })
+    .await?;
+    let (id, version) = (
+        view.stored.envelope.id.clone(),
+        view.stored.envelope.version,
+    );
+    Ok(with_version_headers(
+        HttpResponse::Ok().json(document(view)),
+        KIND,
+        &id,
+        version,
+        false,
+    ))
+}
+
+async fn read_version(
+    state: web::Data<AppState>,
+    principal: Principal,
+    id: String,
+    version: Option<i32>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.own_provider().map(str::to_string);
+    let view = run(&state, move |conn| {
+        claims::get(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)
+    })
+    .await?;
+    let (id, version) = (
+        view.stored.envelope.id.clone(),
+        view.stored.envelope.version,
+    );
+    Ok(with_version_headers(
+        HttpResponse::Ok().json(document(view)),
+        KIND,
+        &id,
+        version,
+        false,
+    ))
+}
+
+/// Read the current version of a claim.
+#[utoipa::path(operation_id = "get_claim", tag = "claims", responses((status = 200, body = Claim, headers(("ETag" = String))), ReadProblems))]
+#[get("/v1/claims/{id}")]
+pub async fn get(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    read_version(state, principal, id.into_inner(), None).await
+}
+
+/// Read one version of a claim, as it was priced.
+#[utoipa::path(operation_id = "get_claim_version", tag = "claims", responses((status = 200, body = Claim, headers(("ETag" = String))), ReadProblems))]
+#[get("/v1/claims/{id}/versions/{version}")]
+pub async fn get_version(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, version) = path.into_inner();
+    let version = version
+        .parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(ApiError::not_found)?;
+    read_version(state, principal, id, Some(version)).await
+}
+
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClaimListQuery {
+    pub contract_id: Option<String>,
+    /// Commissioners and auditors only; a provider sees its own.
+    pub provider_id: Option<String>,
+    pub status: Option<SubmissionStatus>,
+    /// Periods starting on or after this date.
+    pub period_from: Option<NaiveDate>,
+    /// Periods starting on or before this date.
+    pub period_to: Option<NaiveDate>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// List claims (a provider sees its own).
+#[utoipa::path(operation_id = "list_claims", tag = "claims", params(ClaimListQuery), responses((status = 200, body = Page<SubmissionSummary>), ReadProblems))]
+#[get("/v1/claims")]
+pub async fn list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    Query(query): Query<ClaimListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    validate_query(&query)?;
+    let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
+        return Ok(empty_page::<SubmissionSummary>());
+    };
+    let filter = SubmissionFilter {
+        kind: Some(KIND),
+        provider_id,
+        contract_id: query.contract_id.clone(),
+        status: query.status,
+        period_from: query.period_from,
+        period_to: query.period_to,
+    };
+    let limit = query.limit.unwrap_or(100);
+    let cursor = query.cursor.clone();
+    let page = run(&state, move |conn| {
+        Ok(submissions::list(conn, &filter, cursor.as_deref(), limit)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DecisionKind {
+    Approve,
+    Reject,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionInput {
+    pub decision: DecisionKind,
+    #[schema(min_length = 1, max_length = 1000)]
+    pub reason: String,
+}
+
+/// Approve or reject an accepted or partially accepted claim (`approved`, `declined`).
+#[utoipa::path(operation_id = "decide_claim", tag = "claims", request_body = DecisionInput, responses((status = 200, body = Claim), WriteProblems))]
+#[post("/v1/claims/{id}/decision")]
+pub async fn decide(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<DecisionInput>,
+) -> Result<HttpResponse, ApiError> {
+    let reason = input.reason.trim().to_string();
+    if reason.is_empty() || reason.chars().count() > 1000 {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/reason",
+            "must be 1 to 1000 characters",
+        )]));
+    }
+    let actor = principal.actor();
+    let id = id.into_inner();
+    let view = run(&state, move |conn| {
+        Ok(claims::decide(
+            conn,
+            &actor,
+            &id,
+            input.decision == DecisionKind::Approve,
+            &reason,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(document(view)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentInput {
+    #[schema(min_length = 1, max_length = 64, example = "BACS-2026-04-118")]
+    pub remittance_ref: String,
+    pub paid_on: NaiveDate,
+}
+
+/// Record payment of an approved claim (`paid`).
+#[utoipa::path(operation_id = "pay_claim", tag = "claims", request_body = PaymentInput, responses((status = 200, body = Claim), WriteProblems))]
+#[post("/v1/claims/{id}/payment")]
+pub async fn pay(
+    Commissioner(principal): Commissioner,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<PaymentInput>,
+) -> Result<HttpResponse, ApiError> {
+    let remittance = input.remittance_ref.trim().to_string();
+    if remittance.is_empty() || remittance.len() > 64 {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/remittance_ref",
+            "must be 1 to 64 characters",
+        )]));
+    }
+    let actor = principal.actor();
+    let id = id.into_inner();
+    let view = run(&state, move |conn| {
+        Ok(claims::pay(conn, &actor, &id, &remittance, input.paid_on)?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(document(view)))
+}

@@ -1,0 +1,504 @@
+//! Claims end to end: priced by the matrix at the assessed band, checked against
+//! registers and other claims, decided and paid.
+
+use serde_json::{json, Value};
+
+use crate::support::{day, findings, last_week, Fixture, TestApp};
+
+fn f(code: &str, severity: &str, pointer: &str) -> (String, String, String) {
+    (code.to_string(), severity.to_string(), pointer.to_string())
+}
+
+fn post_claim(app: &TestApp, fx: &Fixture, claim: &Value) -> crate::support::Resp {
+    app.request_with(
+        "POST",
+        "/v1/claims",
+        Some(&fx.token),
+        Some(("application/json", claim.to_string().into_bytes())),
+        &[("Idempotency-Key", &uuid::Uuid::new_v4().to_string())],
+    )
+}
+
+fn draft(app: &TestApp, fx: &Fixture, monday: chrono::NaiveDate) -> Value {
+    let r = app.request(
+        "POST",
+        &format!(
+            "/v1/claims/draft?contract_id={}&period_start={monday}",
+            fx.contract
+        ),
+        Some(&fx.token),
+        None,
+    );
+    r.expect(200);
+    r.body
+}
+
+/// The week's register, accepted, behind a fixture's claims.
+fn with_register(app: &TestApp, tag: &str) -> (Fixture, chrono::NaiveDate) {
+    let fx = Fixture::new(app, tag);
+    let monday = last_week();
+    let r = fx.post(app, &fx.register(monday));
+    assert_eq!(r.body["status"], "accepted", "{}", r.text);
+    (fx, monday)
+}
+
+#[test]
+fn a_draft_submitted_unchanged_is_accepted_then_approved_and_paid() {
+    let app = TestApp::spawn();
+    let (fx, monday) = with_register(&app, "D");
+    let claim = draft(&app, &fx, monday);
+    // Sessions, one-to-one hours, journeys and the meal of the register, at matrix prices.
+    assert_eq!(claim["lines"].as_array().unwrap().len(), 6, "{claim}");
+    assert_eq!(
+        claim["total_pence"],
+        json!(5000 * 3 + 2 * 1800 + 2 * 850 + 450)
+    );
+
+    let r = post_claim(&app, &fx, &claim);
+    r.expect(201);
+    assert_eq!(r.body["status"], "accepted", "{}", r.text);
+    assert_eq!(
+        r.body["accepted_total_pence"],
+        r.body["claimed_total_pence"]
+    );
+    assert_eq!(
+        r.body["lines"][0]["accepted_amount_pence"],
+        r.body["lines"][0]["amount_pence"]
+    );
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    // Only commissioners decide and pay.
+    let decision = json!({"decision": "approve", "reason": "matches the registers"});
+    for token in [&fx.token, &app.auditor()] {
+        app.post(&format!("/v1/claims/{id}/decision"), token, &decision)
+            .expect(403);
+        app.post(
+            &format!("/v1/claims/{id}/payment"),
+            token,
+            &json!({"remittance_ref": "R1", "paid_on": "2026-01-01"}),
+        )
+        .expect(403);
+    }
+    let c = app.commissioner();
+    // Paying before approval is an illegal transition.
+    app.post(
+        &format!("/v1/claims/{id}/payment"),
+        &c,
+        &json!({"remittance_ref": "R1", "paid_on": "2026-01-01"}),
+    )
+    .expect(409);
+    let approved = app.post(&format!("/v1/claims/{id}/decision"), &c, &decision);
+    approved.expect(200);
+    assert_eq!(approved.body["status"], "approved");
+    assert_eq!(approved.body["decision"], "approve");
+    app.post(&format!("/v1/claims/{id}/decision"), &c, &decision)
+        .expect(409);
+    let paid = app.post(
+        &format!("/v1/claims/{id}/payment"),
+        &c,
+        &json!({"remittance_ref": "BACS-118", "paid_on": day(monday, 14)}),
+    );
+    paid.expect(200);
+    assert_eq!(
+        (
+            paid.body["status"].clone(),
+            paid.body["remittance_ref"].clone()
+        ),
+        (json!("paid"), json!("BACS-118"))
+    );
+
+    // A paid claim cannot be amended (SUB-005).
+    let r = app.request_with(
+        "PUT",
+        &format!("/v1/claims/{id}"),
+        Some(&fx.token),
+        Some(("application/json", claim.to_string().into_bytes())),
+        &[("If-Match", "\"v1\"")],
+    );
+    r.expect(409);
+    assert!(r.body["detail"].as_str().unwrap().contains("SUB-005"));
+
+    // Every transition is in the audit trail.
+    let events = app.get(
+        &format!("/v1/audit-events?entity=claim&entity_id={id}"),
+        &app.auditor(),
+    );
+    let actions: Vec<_> = events.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["create", "validate", "approve", "pay"]);
+    assert_eq!(
+        app.get("/v1/audit-events/verify", &app.auditor()).body["verified"],
+        json!(true)
+    );
+}
+
+#[test]
+fn declined_claims_release_their_units_and_rejected_cannot_be_paid() {
+    let app = TestApp::spawn();
+    let (fx, monday) = with_register(&app, "R");
+    let claim = draft(&app, &fx, monday);
+    let id = post_claim(&app, &fx, &claim).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let c = app.commissioner();
+    let declined = app.post(
+        &format!("/v1/claims/{id}/decision"),
+        &c,
+        &json!({"decision": "reject", "reason": "duplicate invoice"}),
+    );
+    assert_eq!(declined.body["status"], "declined");
+    app.post(
+        &format!("/v1/claims/{id}/payment"),
+        &c,
+        &json!({"remittance_ref": "R", "paid_on": day(monday, 9)}),
+    )
+    .expect(409);
+    // Once declined, its units may be claimed again (amended) without CLM-003.
+    let r = app.request_with(
+        "PUT",
+        &format!("/v1/claims/{id}"),
+        Some(&fx.token),
+        Some(("application/json", claim.to_string().into_bytes())),
+        &[("If-Match", "\"v1\"")],
+    );
+    r.expect(200);
+    assert_eq!(r.body["status"], "accepted", "{}", r.text);
+    app.post(
+        &format!("/v1/claims/{id}/decision"),
+        &c,
+        &json!({"decision": "maybe", "reason": "x"}),
+    )
+    .expect(422);
+    app.post(
+        &format!("/v1/claims/{id}/decision"),
+        &c,
+        &json!({"decision": "approve", "reason": " "}),
+    )
+    .expect(422);
+}
+
+#[test]
+fn pricing_follows_the_assessed_band() {
+    let app = TestApp::spawn();
+    let (fx, monday) = with_register(&app, "B");
+    // P1 is reassessed as high from the start: the claim says medium at 5000.
+    let mut agreement = json!({"person_ref": fx.p1, "need_bands": [{"from": "2025-01-06", "band": "high"}],
+        "planned_sessions": [{"weekday": "monday", "session_type": "am"}, {"weekday": "wednesday", "session_type": "full_day"}],
+        "one_to_one_hours_per_week": 2.0, "transport_journeys_per_week": 4, "start_date": "2025-01-06", "pathway": "therapeutic"});
+    app.put(
+        &format!("/v1/contracts/{}/agreements", fx.contract),
+        &app.commissioner(),
+        &json!({"agreements": [agreement.clone()]}),
+    )
+    .expect(200);
+    agreement["person_ref"] = json!(fx.p2);
+    let claim = json!({"contract_id": fx.contract, "period_start": monday.to_string(), "period_end": day(monday, 6), "total_pence": 5000,
+        "lines": [{"person_ref": fx.p1, "date": day(monday, 0), "item": "session", "session_type": "am", "quantity": 1,
+                   "need_band": "medium", "unit_price_pence": 5000, "amount_pence": 5000}]});
+    let r = post_claim(&app, &fx, &claim);
+    r.expect(201);
+    assert_eq!(
+        findings(&r),
+        [
+            f("RATE-003", "warning", "/lines/0/need_band"),
+            f("RATE-002", "warning", "/lines/0/unit_price_pence")
+        ]
+    );
+    assert_eq!(r.body["status"], "accepted");
+    assert_eq!(r.body["lines"][0]["accepted_unit_price_pence"], 6500);
+    assert_eq!(
+        (
+            r.body["claimed_total_pence"].clone(),
+            r.body["accepted_total_pence"].clone()
+        ),
+        (json!(5000), json!(6500))
+    );
+    assert_eq!(r.body["lines"][0]["findings"].as_array().unwrap().len(), 2);
+}
+
+type Mutation = fn(&Fixture, chrono::NaiveDate, &mut Value);
+type Expected = Vec<(&'static str, &'static str, &'static str)>;
+
+fn line(
+    fx_person: &str,
+    date: String,
+    item: &str,
+    session: Option<&str>,
+    quantity: f64,
+    unit: i64,
+) -> Value {
+    let mut l = json!({"person_ref": fx_person, "date": date, "item": item, "quantity": quantity, "need_band": "medium",
+                       "unit_price_pence": unit, "amount_pence": (quantity * unit as f64).round() as i64});
+    if let Some(s) = session {
+        l["session_type"] = json!(s);
+    }
+    l
+}
+
+fn push(claim: &mut Value, line: Value) {
+    claim["total_pence"] =
+        json!(claim["total_pence"].as_i64().unwrap() + line["amount_pence"].as_i64().unwrap());
+    claim["lines"].as_array_mut().unwrap().push(line);
+}
+
+/// Every claim rule of SPEC §5 through the API, with its pointer.
+#[test]
+fn every_claim_rule_through_the_api() {
+    let app = TestApp::spawn();
+    let cases: Vec<(&str, Mutation, Expected)> = vec![
+        (
+            "CLM-001",
+            |fx, m, c| push(c, line(&fx.p2, day(m, 3), "session", Some("pm"), 1.0, 5000)),
+            vec![
+                ("CLM-007", "warning", "/lines/6"),
+                ("CLM-001", "error", "/lines/6"),
+            ],
+        ),
+        (
+            "CLM-005",
+            |_, _, c| c["total_pence"] = json!(1),
+            vec![("CLM-005", "warning", "/total_pence")],
+        ),
+        (
+            "CLM-006",
+            |fx, m, c| push(c, line(&fx.p1, day(m, 7), "session", Some("am"), 1.0, 5000)),
+            vec![
+                ("CLM-006", "error", "/lines/6/date"),
+                ("CLM-001", "error", "/lines/6"),
+            ],
+        ),
+        (
+            "CLM-003",
+            |_, _, c| {
+                let l = c["lines"][0].clone();
+                push(c, l)
+            },
+            vec![("CLM-003", "error", "/lines/6")],
+        ),
+        (
+            "RATE-004",
+            |_, _, c| {
+                c["lines"][0]["amount_pence"] = json!(4999);
+                c["total_pence"] = json!(c["total_pence"].as_i64().unwrap() - 1)
+            },
+            vec![("RATE-004", "warning", "/lines/0/amount_pence")],
+        ),
+        (
+            "AGR-001",
+            |_, m, c| push(c, line("NOBODY", day(m, 0), "meal", None, 1.0, 450)),
+            vec![
+                ("AGR-001", "error", "/lines/6/person_ref"),
+                ("CLM-001", "error", "/lines/6"),
+            ],
+        ),
+        (
+            "AGR-004",
+            |fx, m, c| {
+                push(
+                    c,
+                    line(&fx.p2, day(m, 1), "session", Some("evening"), 1.0, 5000),
+                )
+            },
+            vec![
+                ("AGR-004", "error", "/lines/6/session_type"),
+                ("CLM-007", "warning", "/lines/6"),
+                ("CLM-001", "error", "/lines/6"),
+            ],
+        ),
+        (
+            "SUB-001",
+            |_, m, c| c["period_end"] = json!(day(m, 5)),
+            vec![("SUB-001", "error", "/period_start")],
+        ),
+        (
+            "AGR-006",
+            |_, _, c| {
+                let hours = c["lines"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .position(|l| l["item"] == "one_to_one_hour")
+                    .unwrap();
+                c["lines"][hours]["quantity"] = json!(2.75);
+                c["lines"][hours]["amount_pence"] = json!(4950);
+            },
+            vec![
+                ("AGR-006", "error", "/lines/3/quantity"),
+                ("CLM-001", "error", "/lines/3"),
+                ("CLM-005", "warning", "/total_pence"),
+            ],
+        ),
+    ];
+    for (i, (name, mutate, expected)) in cases.into_iter().enumerate() {
+        let (fx, monday) = with_register(&app, &format!("Q{i}"));
+        let mut claim = draft(&app, &fx, monday);
+        mutate(&fx, monday, &mut claim);
+        let r = post_claim(&app, &fx, &claim);
+        r.expect(201);
+        let expected: Vec<_> = expected.into_iter().map(|(c, s, p)| f(c, s, p)).collect();
+        assert_eq!(findings(&r), expected, "{name}: {}", r.text);
+    }
+}
+
+#[test]
+fn absences_are_paid_by_the_policy_and_extras_warn() {
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "ABS");
+    let monday = last_week();
+    let mut register = fx.register(monday);
+    // P2 ill with 2 hours' notice (chargeable); P1's Wednesday a holiday booked weeks ahead.
+    register["lines"][2] = json!({"person_ref": fx.p2, "date": day(monday, 1), "session_type": "pm", "status": "absent", "absence_reason": "illness", "notice_hours": 2});
+    register["lines"][1] = json!({"person_ref": fx.p1, "date": day(monday, 2), "session_type": "full_day", "status": "absent", "absence_reason": "holiday", "notice_hours": 500});
+    // And P1 on an extra Thursday.
+    register["lines"].as_array_mut().unwrap().push(json!({"person_ref": fx.p1, "date": day(monday, 3), "session_type": "am", "status": "attended", "comment": "trip"}));
+    register["lines"].as_array_mut().unwrap().push(json!({"person_ref": fx.p1, "date": day(monday, 4), "session_type": "am", "status": "attended", "comment": "trip"}));
+    let r = fx.post(&app, &register);
+    assert_ne!(r.body["status"], "rejected", "{}", r.text);
+    // The draft pays the illness and not the holiday.
+    let claim = draft(&app, &fx, monday);
+    let sessions: Vec<_> = claim["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["item"] == "session")
+        .map(|l| l["date"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(sessions.len(), 4, "{claim}");
+    assert!(!sessions.contains(&day(monday, 2)));
+    let mut with_holiday = claim.clone();
+    push(
+        &mut with_holiday,
+        line(
+            &fx.p1,
+            day(monday, 2),
+            "session",
+            Some("full_day"),
+            1.0,
+            5000,
+        ),
+    );
+    let r = post_claim(&app, &fx, &with_holiday);
+    let codes = findings(&r);
+    assert!(
+        codes.contains(&f("CLM-002", "error", "/lines/4")),
+        "{codes:?}"
+    );
+    assert!(
+        codes.contains(&f("CLM-007", "warning", "/lines/2")),
+        "{codes:?}"
+    );
+    assert_eq!(r.body["status"], "partially_accepted");
+    assert_eq!(r.body["lines"][4]["accepted_amount_pence"], 0);
+}
+
+#[test]
+fn the_same_unit_is_paid_once_under_concurrency() {
+    let app = TestApp::spawn();
+    let process = app.second_server();
+    let servers = [&app, &process.app];
+    let monday = last_week();
+    // Two providers both have the person on a plan for Monday am.
+    let a = Fixture::new(&app, "PA");
+    let b = Fixture::new(&app, "PB");
+    let shared = "SHARED1";
+    for fx in [&a, &b] {
+        app.put(
+            &format!("/v1/contracts/{}/agreements", fx.contract),
+            &app.commissioner(),
+            &json!({"agreements": [{"person_ref": shared, "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+                "planned_sessions": [{"weekday": "monday", "session_type": "am"}], "start_date": "2025-01-06", "pathway": "enabling"}]}),
+        )
+        .expect(200);
+    }
+    // Provider A's register records the person (B's would be REG-006), so only A's claim has a register behind it;
+    // to race on CLM-003 alone, both claims name a unit priced and recorded for each: use the meal, recorded on both.
+    let mut ra = a.register(monday);
+    ra["lines"].as_array_mut().unwrap().push(json!({"person_ref": shared, "date": day(monday, 0), "session_type": "am", "status": "attended", "outcome_tags": ["wellbeing"]}));
+    a.post(&app, &ra).expect(201);
+    let mut rb = b.register(monday);
+    rb["lines"].as_array_mut().unwrap().push(json!({"person_ref": shared, "date": day(monday, 0), "session_type": "am", "status": "attended", "outcome_tags": ["wellbeing"]}));
+    b.post(&app, &rb).expect(201);
+    let claim = |fx: &Fixture, week_offset: u64| {
+        let mut c = json!({"contract_id": fx.contract, "period_start": (monday - chrono::Days::new(week_offset)).to_string(),
+            "period_end": day(monday - chrono::Days::new(week_offset), 6), "total_pence": 0, "lines": []});
+        push(
+            &mut c,
+            line(shared, day(monday, 0), "session", Some("am"), 1.0, 5000),
+        );
+        c
+    };
+    let accepted_lines: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let fx = if i % 2 == 0 { &a } else { &b };
+                let server = servers[i % 2];
+                let body = claim(fx, 0);
+                scope.spawn(move || {
+                    let r = post_claim(server, fx, &body);
+                    assert!(r.status == 201 || r.status == 409, "{}", r.text);
+                    if r.status == 201 {
+                        r.body["lines"][0]["accepted_amount_pence"]
+                            .as_i64()
+                            .unwrap_or(0)
+                    } else {
+                        0
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .filter(|amount| *amount > 0)
+            .count()
+    });
+    assert_eq!(
+        accepted_lines, 1,
+        "exactly one claim line is paid for the unit"
+    );
+}
+
+#[test]
+fn amending_a_register_marks_its_approved_claim() {
+    let app = TestApp::spawn();
+    let (fx, monday) = with_register(&app, "N");
+    let claim = draft(&app, &fx, monday);
+    let id = post_claim(&app, &fx, &claim).body["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/claims/{id}/decision"),
+        &app.commissioner(),
+        &json!({"decision": "approve", "reason": "ok"}),
+    )
+    .expect(200);
+    let register_id = app.get("/v1/registers", &fx.token).body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut amended = fx.register(monday);
+    amended["lines"][0]["comment"] = json!("arrived late");
+    app.request_with(
+        "PUT",
+        &format!("/v1/registers/{register_id}"),
+        Some(&fx.token),
+        Some(("application/json", amended.to_string().into_bytes())),
+        &[("If-Match", "\"v1\"")],
+    )
+    .expect(200);
+    let now = app.get(&format!("/v1/claims/{id}"), &fx.token);
+    assert_eq!(now.body["status"], "needs_adjustment");
+    let v1 = app.get(&format!("/v1/claims/{id}/versions/1"), &app.auditor());
+    v1.expect(200);
+    // Another provider sees nothing of it.
+    let other = Fixture::new(&app, "NO");
+    app.get(&format!("/v1/claims/{id}"), &other.token)
+        .expect(404);
+    assert_eq!(app.get("/v1/claims", &other.token).body["items"], json!([]));
+}
