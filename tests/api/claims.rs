@@ -502,3 +502,99 @@ fn amending_a_register_marks_its_approved_claim() {
         .expect(404);
     assert_eq!(app.get("/v1/claims", &other.token).body["items"], json!([]));
 }
+
+/// The claim rules that need reference data changed after the register was accepted.
+#[test]
+fn claim_rules_that_depend_on_reference_data() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+
+    // SUB-003: the contract was suspended.
+    let (fx, monday) = with_register(&app, "S3");
+    let claim = draft(&app, &fx, monday);
+    app.patch(
+        &format!("/v1/contracts/{}", fx.contract),
+        &c,
+        &json!({"status": "suspended"}),
+    )
+    .expect(200);
+    let r = post_claim(&app, &fx, &claim);
+    assert_eq!(findings(&r), [f("SUB-003", "error", "/contract_id")]);
+    assert_eq!(
+        (
+            r.body["status"].clone(),
+            r.body["accepted_total_pence"].clone()
+        ),
+        (json!("rejected"), json!(0))
+    );
+
+    // AGR-002 and AGR-003: the agreement now ends before Wednesday, the other is suspended.
+    let (fx, monday) = with_register(&app, "A23");
+    let claim = draft(&app, &fx, monday);
+    let agreement = |person: &str, end: Option<String>, suspensions: Value| {
+        json!({"person_ref": person, "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+               "planned_sessions": [{"weekday": "monday", "session_type": "am"}, {"weekday": "wednesday", "session_type": "full_day"}],
+               "one_to_one_hours_per_week": 2.0, "transport_journeys_per_week": 4, "start_date": "2025-01-06",
+               "end_date": end, "suspensions": suspensions, "pathway": "therapeutic"})
+    };
+    app.put(
+        &format!("/v1/contracts/{}/agreements", fx.contract),
+        &c,
+        &json!({"agreements": [
+            agreement(&fx.p1, Some(day(monday, 1)), json!([])),
+            agreement(&fx.p2, None, json!([{"from": day(monday, 1), "to": day(monday, 1), "reason": "hospital admission"}])),
+        ]}),
+    )
+    .expect(200);
+    let r = post_claim(&app, &fx, &claim);
+    let codes = findings(&r);
+    // Draft lines: the sessions (P1 Monday, P1 Wednesday, P2 Tuesday), then P1's Wednesday
+    // hours, journeys and meal.
+    for pointer in [
+        "/lines/1/date",
+        "/lines/3/date",
+        "/lines/4/date",
+        "/lines/5/date",
+    ] {
+        assert!(
+            codes.contains(&f("AGR-002", "error", pointer)),
+            "{pointer}: {codes:?}"
+        );
+    }
+    assert!(
+        codes.contains(&f("AGR-003", "error", "/lines/2/date")),
+        "{codes:?}"
+    );
+    assert_eq!(r.body["status"], "partially_accepted");
+
+    // RATE-001: full days are priced for the high band only; P1 is medium.
+    let session = |st: &str, band: &str, pence: i64| json!({"item": "session", "need_band": band, "session_type": st, "day_category": "any", "rate_pence": pence});
+    let fx = Fixture::with_cells(
+        &app,
+        "R1",
+        vec![
+            session("am", "*", 5000),
+            session("pm", "*", 5000),
+            session("full_day", "high", 9000),
+        ],
+    );
+    let monday = last_week();
+    let mut register = fx.register(monday);
+    register["lines"][1] = json!({"person_ref": fx.p1, "date": day(monday, 2), "session_type": "full_day", "status": "attended"});
+    assert_eq!(fx.post(&app, &register).body["status"], "accepted");
+    let mut claim = json!({"contract_id": fx.contract, "period_start": monday.to_string(), "period_end": day(monday, 6), "total_pence": 0, "lines": []});
+    push(
+        &mut claim,
+        line(
+            &fx.p1,
+            day(monday, 2),
+            "session",
+            Some("full_day"),
+            1.0,
+            9000,
+        ),
+    );
+    let r = post_claim(&app, &fx, &claim);
+    assert_eq!(findings(&r), [f("RATE-001", "error", "/lines/0/need_band")]);
+    assert_eq!(r.body["status"], "rejected");
+}

@@ -499,6 +499,21 @@ impl Fixture {
     }
 
     pub fn for_provider(app: &TestApp, provider: &str, tag: &str) -> Fixture {
+        Self::build(app, provider, tag, None)
+    }
+
+    /// A fixture whose matrix has `cells` instead of the default prices.
+    pub fn with_cells(app: &TestApp, tag: &str, cells: Vec<Value>) -> Fixture {
+        let provider = app.create_provider(&format!("Provider {tag}"));
+        Self::build(app, &provider, tag, Some(cells))
+    }
+
+    fn build(
+        app: &TestApp,
+        provider: &str,
+        tag: &str,
+        custom_cells: Option<Vec<Value>>,
+    ) -> Fixture {
         let c = app.commissioner();
         let mut body = contract_body(provider, &format!("NCC-R-{tag}"));
         body["start_date"] = json!("2025-01-06");
@@ -521,6 +536,7 @@ impl Fixture {
                 json!({"item": item, "need_band": "*", "day_category": "any", "rate_pence": pence}),
             );
         }
+        let cells = custom_cells.unwrap_or(cells);
         app.post(
             &format!("/v1/contracts/{contract}/rate-matrices"),
             &c,
