@@ -239,6 +239,14 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         .map(|a| (a.person_ref.as_str(), a))
         .collect();
     let others: BTreeSet<&ClaimedUnit> = ctx.other_claims.iter().collect();
+    // Register lines by person and day, looked up once per claim line.
+    let mut registers: BTreeMap<(&str, NaiveDate), Vec<&RegisterFact>> = BTreeMap::new();
+    for fact in ctx.registers {
+        registers
+            .entry((fact.person_ref.as_str(), fact.date))
+            .or_default()
+            .push(fact);
+    }
     let mut seen = BTreeSet::new();
     let mut sessions_per_week: BTreeMap<(&str, NaiveDate), u64> = BTreeMap::new();
     let mut weekly: BTreeMap<(&str, NaiveDate), (u64, u64)> = BTreeMap::new();
@@ -427,7 +435,10 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                 "the amount is not quantity × unit price",
             ));
         }
-        check_registers(i, line, q, ctx, &mut line_findings);
+        let facts = registers
+            .get(&(line.person_ref.as_str(), line.date))
+            .map_or(&[][..], Vec::as_slice);
+        check_registers(i, line, q, contract, facts, &mut line_findings);
         let rejected = line_findings.iter().any(|f| f.severity == Severity::Error);
         priced.push(match (rejected || claim_level_error, price) {
             (false, Some(unit)) => accepted(unit),
@@ -469,17 +480,15 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
 
 /// CLM-001 and CLM-002: every line stands on an attended session or a chargeable absence
 /// in the register.
-fn check_registers<Id>(
+fn check_registers(
     i: usize,
     line: &ClaimLine,
     q: u64,
-    ctx: &ClaimContext<'_, Id>,
+    contract: &ContractInput,
+    facts: &[&RegisterFact],
     findings: &mut Vec<Finding>,
 ) {
-    let facts = ctx
-        .registers
-        .iter()
-        .filter(|f| f.person_ref == line.person_ref && f.date == line.date);
+    let facts = facts.iter().copied();
     let missing = || {
         Finding::error(
             "CLM-001",
@@ -494,7 +503,7 @@ fn check_registers<Id>(
         {
             Some(f) if f.status == AttendanceStatus::Attended => {}
             Some(f) if f.status == AttendanceStatus::Absent => {
-                if !chargeable(ctx.contract, f.absence_reason, f.notice_hours) {
+                if !chargeable(contract, f.absence_reason, f.notice_hours) {
                     findings.push(Finding::error(
                         "CLM-002",
                         at(i, ""),

@@ -57,19 +57,24 @@ pub struct ClaimPricing {
     pub lines: Vec<ClaimLineResult>,
 }
 
-/// The findings that point at line `i`.
-fn line_findings(findings: &[Finding], i: usize) -> Vec<Finding> {
-    let exact = format!("/lines/{i}");
-    let prefix = format!("/lines/{i}/");
-    findings
-        .iter()
-        .filter(|f| f.pointer == exact || f.pointer.starts_with(&prefix))
-        .cloned()
-        .collect()
+/// The findings of each line, by line index (`/lines/<i>` and below), in report order.
+fn findings_by_line(findings: &[Finding], lines: usize) -> Vec<Vec<Finding>> {
+    let mut by_line = vec![Vec::new(); lines];
+    for finding in findings {
+        let index = finding
+            .pointer
+            .strip_prefix("/lines/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|i| i.parse::<usize>().ok());
+        if let Some(slot) = index.and_then(|i| by_line.get_mut(i)) {
+            slot.push(finding.clone());
+        }
+    }
+    by_line
 }
 
 fn document(view: ClaimView) -> Claim {
-    let findings = view.stored.envelope.validation.findings.clone();
+    let by_line = findings_by_line(&view.stored.envelope.validation.findings, view.lines.len());
     Claim {
         receipt: SubmissionReceipt::of(&view.stored),
         claimed_total_pence: view.claimed_total_pence,
@@ -77,11 +82,8 @@ fn document(view: ClaimView) -> Claim {
         lines: view
             .lines
             .into_iter()
-            .enumerate()
-            .map(|(i, line)| ClaimLineResult {
-                findings: line_findings(&findings, i),
-                line,
-            })
+            .zip(by_line)
+            .map(|(line, findings)| ClaimLineResult { findings, line })
             .collect(),
         state: view.state,
     }
@@ -92,13 +94,14 @@ fn document_json(view: &ClaimView) -> Result<String, StoreError> {
 }
 
 fn pricing(claim: &ClaimInput, priced: PricedClaim) -> ClaimPricing {
+    let by_line = findings_by_line(&priced.findings, claim.lines.len());
     let lines = claim
         .lines
         .iter()
         .zip(priced.lines)
-        .enumerate()
-        .map(|(i, (claimed, accepted))| ClaimLineResult {
-            findings: line_findings(&priced.findings, i),
+        .zip(by_line)
+        .map(|((claimed, accepted), findings)| ClaimLineResult {
+            findings,
             line: PricedClaimLine {
                 claimed: claimed.clone(),
                 accepted,

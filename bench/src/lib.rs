@@ -1,0 +1,153 @@
+//! What the benchmarks share: a real server in-process on a fresh database, tokens, and
+//! a JSON client.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::net::TcpListener;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::connection::SimpleConnection;
+use serde_json::Value;
+
+use dayops_domain::types::Role;
+use dayops_http::auth::{mint, TokenClaims};
+use dayops_server::config::{JwtKey, Secret};
+use dayops_server::{open_database, start, Config};
+
+const SECRET: &str = "bench-secret-bench-secret-0123456789abcdef";
+
+/// A server on its own database, stopped (and the database dropped) on `finish`.
+pub struct Bench {
+    pub base: String,
+    pub database_url: String,
+    pub backend: &'static str,
+    pub agent: ureq::Agent,
+    handle: ServerHandle,
+    cleanup: Option<(String, String)>,
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    /// SQLite in a temporary folder, or a fresh database on the PostgreSQL server `postgres`.
+    pub fn start(postgres: Option<&str>) -> Bench {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (database_url, cleanup) = match postgres {
+            Some(admin) => {
+                let name = format!("dayops_bench_{}", uuid::Uuid::new_v4().simple());
+                dayops_persistence::establish(admin)
+                    .unwrap()
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
+                let base = &admin[..admin.rfind('/').unwrap()];
+                (format!("{base}/{name}"), Some((admin.to_string(), name)))
+            }
+            None => (
+                dir.path().join("bench.db").to_string_lossy().into_owned(),
+                None,
+            ),
+        };
+        let config = Config {
+            database_url: database_url.clone(),
+            bind: "127.0.0.1:0".into(),
+            jwt_key: Some(JwtKey::Secret(Secret(SECRET.as_bytes().to_vec()))),
+            jwt_issuer: "dayops".into(),
+            jwt_audience: "dayops-api".into(),
+            max_body_bytes: 64 * 1024 * 1024,
+            pool_size: 16,
+            workers: 2,
+        };
+        let pool = open_database(&config).expect("database");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let server = start(&config, pool, listener).unwrap();
+                tx.send(server.handle()).unwrap();
+                server.await.unwrap();
+            })
+        });
+        Bench {
+            backend: dayops_persistence::Backend::of_url(&database_url).name(),
+            handle: rx.recv().unwrap(),
+            agent: ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(600))
+                .build(),
+            base,
+            database_url,
+            cleanup,
+            _dir: dir,
+        }
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        token: &str,
+        body: Option<&Value>,
+        key: Option<&str>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {token}"));
+        if let Some(key) = key {
+            request = request.set("Idempotency-Key", key);
+        }
+        let result = match body {
+            Some(body) => request
+                .set("Content-Type", "application/json")
+                .send_string(&body.to_string()),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = response.status();
+        (status, response.into_json().unwrap_or(Value::Null))
+    }
+
+    pub fn finish(self) {
+        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        if let Some((admin, name)) = self.cleanup {
+            if let Ok(mut admin) = dayops_persistence::establish(&admin) {
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+pub fn token(role: Role, provider_id: Option<&str>) -> String {
+    let now = u64::try_from(chrono::Utc::now().timestamp()).unwrap();
+    mint(
+        &TokenClaims {
+            sub: format!("bench-{role}"),
+            role,
+            iss: "dayops".into(),
+            aud: "dayops-api".into(),
+            exp: now + 3600,
+            iat: now,
+            provider_id: provider_id.map(str::to_string),
+        },
+        SECRET.as_bytes(),
+    )
+    .unwrap()
+}
+
+/// `--name value` options.
+pub fn option(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
