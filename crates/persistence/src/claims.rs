@@ -18,9 +18,7 @@ use dayops_domain::contract::Contract;
 use dayops_domain::finding::{Finding, Report};
 use dayops_domain::matrix::RateMatrixVersion;
 use dayops_domain::register::AttendanceStatus;
-use dayops_domain::submission::{
-    correction_window_finding, if_match_names, SubmissionKind, SubmissionStatus,
-};
+use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
 
 use crate::error::{to_json_value, vocab, StoreError};
@@ -238,17 +236,6 @@ fn span(claim: &ClaimInput) -> (NaiveDate, NaiveDate) {
     (from, to)
 }
 
-fn visible_contract(
-    conn: &mut DbConnection,
-    id: &str,
-    scope: Option<&str>,
-) -> Result<Contract, StoreError> {
-    match contracts::get(conn, id)? {
-        Some(c) if scope.is_none_or(|p| p == c.terms.provider_id) => Ok(c),
-        _ => Err(StoreError::NotFound),
-    }
-}
-
 fn header(contract: &Contract, claim: &ClaimInput) -> Header {
     Header {
         kind: KIND,
@@ -403,7 +390,7 @@ pub fn validate(
     claim: &ClaimInput,
     today: NaiveDate,
 ) -> Result<PricedClaim, StoreError> {
-    let contract = visible_contract(conn, &claim.contract_id, scope)?;
+    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
     price(conn, &contract, claim, today, None)
 }
 
@@ -416,7 +403,7 @@ pub fn submit(
     today: NaiveDate,
     keyed: Option<(&KeyedRequest, &Render)>,
 ) -> Result<ClaimView, StoreError> {
-    let contract = visible_contract(conn, &claim.contract_id, scope)?;
+    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
     let header = header(&contract, &claim);
     with_retries(conn, |conn| {
         if let Some(existing_id) = submissions::find_id(conn, &header)? {
@@ -493,11 +480,7 @@ pub fn amend(
     let seen =
         submissions::get_version(conn, KIND, id, None, scope)?.ok_or(StoreError::NotFound)?;
     let seen_version = seen.envelope.current_version;
-    if !if_match_names(if_match, seen_version) {
-        return Err(StoreError::PreconditionFailed {
-            current_version: seen_version,
-        });
-    }
+    submissions::check_amendment(&seen, if_match, &claim.contract_id, claim.period_start)?;
     if seen.envelope.status == SubmissionStatus::Paid {
         return Err(StoreError::conflict(
             "SUB-005: a paid claim cannot be amended",
@@ -505,23 +488,7 @@ pub fn amend(
             "the claim is paid",
         ));
     }
-    let mut fixed = Vec::new();
-    if claim.contract_id != seen.header.contract_id {
-        fixed.push(dayops_domain::FieldError::new(
-            "/contract_id",
-            "cannot change in an amendment",
-        ));
-    }
-    if claim.period_start != seen.header.period_start {
-        fixed.push(dayops_domain::FieldError::new(
-            "/period_start",
-            "cannot change in an amendment",
-        ));
-    }
-    if !fixed.is_empty() {
-        return Err(StoreError::Invalid(fixed));
-    }
-    let contract = visible_contract(conn, &claim.contract_id, scope)?;
+    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
     with_retries(conn, |conn| {
         let priced = price(conn, &contract, &claim, today, Some(id))?;
         let late = correction_window_finding(
@@ -696,7 +663,7 @@ pub fn draft_from_registers(
     period_start: NaiveDate,
     today: NaiveDate,
 ) -> Result<ClaimInput, StoreError> {
-    let contract = visible_contract(conn, contract_id, scope)?;
+    let contract = contracts::visible(conn, contract_id, scope)?;
     let period = payment_period_containing(
         contract.terms.payment_period,
         contract.terms.payment_anchor_date,

@@ -197,6 +197,19 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Contract>, StoreE
         .transpose()
 }
 
+/// The contract `id` if the caller may submit against it (`scope` confines a provider to
+/// its own); anything else is `NotFound`, the same as an id that does not exist.
+pub fn visible(
+    conn: &mut DbConnection,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<Contract, StoreError> {
+    match get(conn, id)? {
+        Some(c) if scope.is_none_or(|p| p == c.terms.provider_id) => Ok(c),
+        _ => Err(StoreError::NotFound),
+    }
+}
+
 /// Takes the contract's row lock for the rest of the transaction, so writes that depend
 /// on the contract (matrix versions, agreements, changes to it) are serialised across
 /// processes. Returns the contract, or `NotFound`.

@@ -13,9 +13,7 @@ use dayops_domain::matrix::RateMatrixVersion;
 use dayops_domain::register::{
     validate_register, AttendanceStatus, BookedSession, RegisterContext, RegisterInput,
 };
-use dayops_domain::submission::{
-    correction_window_finding, if_match_names, SubmissionKind, SubmissionStatus,
-};
+use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{Hours, SessionType};
 
 use crate::error::{to_json_value, vocab, StoreError};
@@ -206,19 +204,6 @@ fn draft(register: &RegisterInput, report: Report) -> Result<Draft, StoreError> 
     })
 }
 
-/// The contract a register names, if the caller (confined to `scope` when a provider)
-/// may submit against it; anything else is `NotFound`.
-fn visible_contract(
-    conn: &mut DbConnection,
-    id: &str,
-    scope: Option<&str>,
-) -> Result<Contract, StoreError> {
-    match contracts::get(conn, id)? {
-        Some(c) if scope.is_none_or(|p| p == c.terms.provider_id) => Ok(c),
-        _ => Err(StoreError::NotFound),
-    }
-}
-
 /// Validates a register against stored state and stores nothing.
 pub fn validate(
     conn: &mut DbConnection,
@@ -226,7 +211,7 @@ pub fn validate(
     register: &RegisterInput,
     today: NaiveDate,
 ) -> Result<Report, StoreError> {
-    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    let contract = contracts::visible(conn, &register.contract_id, scope)?;
     report(conn, &contract, register, today, None)
 }
 
@@ -247,7 +232,7 @@ pub fn submit(
     today: NaiveDate,
     keyed: Option<(&KeyedRequest, &Render)>,
 ) -> Result<StoredVersion, StoreError> {
-    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    let contract = contracts::visible(conn, &register.contract_id, scope)?;
     let header = header(&contract, &register);
     if let Some(existing_id) = submissions::find_id(conn, &header)? {
         return Err(StoreError::Duplicate { existing_id });
@@ -289,28 +274,13 @@ pub fn amend(
     let seen = submissions::get_version(conn, SubmissionKind::Register, id, None, scope)?
         .ok_or(StoreError::NotFound)?;
     let seen_version = seen.envelope.current_version;
-    if !if_match_names(if_match, seen_version) {
-        return Err(StoreError::PreconditionFailed {
-            current_version: seen_version,
-        });
-    }
-    let mut fixed = Vec::new();
-    if register.contract_id != seen.header.contract_id {
-        fixed.push(dayops_domain::FieldError::new(
-            "/contract_id",
-            "cannot change in an amendment",
-        ));
-    }
-    if register.period_start != seen.header.period_start {
-        fixed.push(dayops_domain::FieldError::new(
-            "/period_start",
-            "cannot change in an amendment",
-        ));
-    }
-    if !fixed.is_empty() {
-        return Err(StoreError::Invalid(fixed));
-    }
-    let contract = visible_contract(conn, &register.contract_id, scope)?;
+    submissions::check_amendment(
+        &seen,
+        if_match,
+        &register.contract_id,
+        register.period_start,
+    )?;
+    let contract = contracts::visible(conn, &register.contract_id, scope)?;
     let mut report = report(conn, &contract, &register, today, Some(id))?;
     if let Some(late) = correction_window_finding(
         seen.header.period_end,

@@ -260,6 +260,38 @@ pub fn lock_current(
     get_version(conn, kind, id, None, scope)?.ok_or(StoreError::NotFound)
 }
 
+/// What an amendment must satisfy before it is priced or validated: `If-Match` names the
+/// current version, and the body keeps the submission's contract and period.
+pub fn check_amendment(
+    seen: &StoredVersion,
+    if_match: &str,
+    contract_id: &str,
+    period_start: NaiveDate,
+) -> Result<(), StoreError> {
+    let current_version = seen.envelope.current_version;
+    if !dayops_domain::submission::if_match_names(if_match, current_version) {
+        return Err(StoreError::PreconditionFailed { current_version });
+    }
+    let mut fixed = Vec::new();
+    if contract_id != seen.header.contract_id {
+        fixed.push(dayops_domain::FieldError::new(
+            "/contract_id",
+            "cannot change in an amendment",
+        ));
+    }
+    if period_start != seen.header.period_start {
+        fixed.push(dayops_domain::FieldError::new(
+            "/period_start",
+            "cannot change in an amendment",
+        ));
+    }
+    if fixed.is_empty() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(fixed))
+    }
+}
+
 /// Stores `draft` as the next version of the locked `current`, and makes it current.
 pub fn insert_amendment(
     conn: &mut DbConnection,

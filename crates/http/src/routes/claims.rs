@@ -4,21 +4,20 @@ use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
 
 use dayops_domain::claim::{ClaimInput, PricedClaim};
 use dayops_domain::finding::{Finding, Report};
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::FieldError;
 use dayops_persistence::claims::{self, ClaimState, ClaimView, PricedClaimLine};
-use dayops_persistence::submissions::{self, SubmissionFilter, SubmissionSummary};
+use dayops_persistence::submissions::SubmissionSummary;
 use dayops_persistence::{Page, StoreError};
 
+use super::ensure_valid;
 use super::submissions::{
-    create_idempotent, idempotency_key, if_match, keyed_request, today, with_version_headers,
-    SubmissionReceipt,
+    create_idempotent, idempotency_key, if_match, keyed_request, list_kind, today, version_number,
+    with_version_headers, SubmissionListQuery, SubmissionReceipt,
 };
-use super::{empty_page, ensure_valid, provider_filter, validate_query};
 use crate::auth::{Commissioner, Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems};
@@ -328,61 +327,19 @@ pub async fn get_version(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, version) = path.into_inner();
-    let version = version
-        .parse::<i32>()
-        .ok()
-        .filter(|v| *v >= 1)
-        .ok_or_else(ApiError::not_found)?;
+    let version = version_number(&version)?;
     read_version(state, principal, id, Some(version)).await
 }
 
-#[derive(Debug, Deserialize, IntoParams, Validate)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ClaimListQuery {
-    pub contract_id: Option<String>,
-    /// Commissioners and auditors only; a provider sees its own.
-    pub provider_id: Option<String>,
-    pub status: Option<SubmissionStatus>,
-    /// Periods starting on or after this date.
-    pub period_from: Option<NaiveDate>,
-    /// Periods starting on or before this date.
-    pub period_to: Option<NaiveDate>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 500 (default 100).
-    #[param(minimum = 1, maximum = 500)]
-    #[validate(range(min = 1, max = 500))]
-    pub limit: Option<i64>,
-}
-
 /// List claims (a provider sees its own).
-#[utoipa::path(operation_id = "list_claims", tag = "claims", params(ClaimListQuery), responses((status = 200, body = Page<SubmissionSummary>), ReadProblems))]
+#[utoipa::path(operation_id = "list_claims", tag = "claims", params(SubmissionListQuery), responses((status = 200, body = Page<SubmissionSummary>), ReadProblems))]
 #[get("/v1/claims")]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    Query(query): Query<ClaimListQuery>,
+    Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    validate_query(&query)?;
-    let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
-        return Ok(empty_page::<SubmissionSummary>());
-    };
-    let filter = SubmissionFilter {
-        kind: Some(KIND),
-        provider_id,
-        contract_id: query.contract_id.clone(),
-        status: query.status,
-        period_from: query.period_from,
-        period_to: query.period_to,
-    };
-    let limit = query.limit.unwrap_or(100);
-    let cursor = query.cursor.clone();
-    let page = run(&state, move |conn| {
-        Ok(submissions::list(conn, &filter, cursor.as_deref(), limit)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    list_kind(principal, &state, query, KIND).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]

@@ -1,25 +1,22 @@
 //! `/v1/registers`: weekly attendance registers, as JSON or CSV.
 
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
-use chrono::NaiveDate;
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
-use validator::Validate;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use dayops_domain::finding::Report;
 use dayops_domain::register::{RegisterInput, RegisterLine};
-use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
-use dayops_persistence::submissions::{self, StoredVersion, SubmissionFilter, SubmissionSummary};
+use dayops_domain::submission::SubmissionKind;
+use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
 use dayops_persistence::{registers, Page, StoreError};
 
 use super::submissions::{
-    create_idempotent, idempotency_key, if_match, keyed_request, today, with_version_headers,
-    SubmissionReceipt,
+    create_idempotent, idempotency_key, if_match, keyed_request, list_kind, today, version_number,
+    with_version_headers, SubmissionListQuery, SubmissionReceipt,
 };
-use super::{empty_page, provider_filter, validate_query};
 use crate::auth::{Principal, Submitter};
 use crate::csv_register::{self, CsvRegisterQuery};
-use crate::extract::{media_type, parse_json, parse_query, read_body};
+use crate::extract::{media_type, parse_json, parse_query, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
 use crate::{run, AppState};
 
@@ -287,66 +284,22 @@ pub async fn get_version(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (id, version) = path.into_inner();
-    // A version that is not a positive number names nothing.
-    let version = version
-        .parse::<i32>()
-        .ok()
-        .filter(|v| *v >= 1)
-        .ok_or_else(ApiError::not_found)?;
+    let version = version_number(&version)?;
     read_version(state, principal, id, Some(version)).await
-}
-
-#[derive(Debug, Deserialize, IntoParams, Validate)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct RegisterListQuery {
-    pub contract_id: Option<String>,
-    /// Commissioners and auditors only; a provider sees its own.
-    pub provider_id: Option<String>,
-    pub status: Option<SubmissionStatus>,
-    /// Weeks starting on or after this date.
-    pub period_from: Option<NaiveDate>,
-    /// Weeks starting on or before this date.
-    pub period_to: Option<NaiveDate>,
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Items per page, 1 to 500 (default 100).
-    #[param(minimum = 1, maximum = 500)]
-    #[validate(range(min = 1, max = 500))]
-    pub limit: Option<i64>,
 }
 
 /// List registers (a provider sees its own).
 #[utoipa::path(
     operation_id = "list_registers",
     tag = "registers",
-    params(RegisterListQuery),
+    params(SubmissionListQuery),
     responses((status = 200, body = Page<SubmissionSummary>), ReadProblems)
 )]
 #[get("/v1/registers")]
 pub async fn list(
     principal: Principal,
     state: web::Data<AppState>,
-    query: crate::extract::Query<RegisterListQuery>,
+    Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
-    validate_query(&query)?;
-    let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
-        return Ok(empty_page::<SubmissionSummary>());
-    };
-    let filter = SubmissionFilter {
-        kind: Some(KIND),
-        provider_id,
-        contract_id: query.contract_id.clone(),
-        status: query.status,
-        period_from: query.period_from,
-        period_to: query.period_to,
-    };
-    let limit = query.limit.unwrap_or(100);
-    let cursor = query.cursor.clone();
-    let page = run(&state, move |conn| {
-        Ok(submissions::list(conn, &filter, cursor.as_deref(), limit)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    list_kind(principal, &state, query, KIND).await
 }

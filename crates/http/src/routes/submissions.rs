@@ -234,3 +234,66 @@ pub fn created_response(kind: SubmissionKind, created: Created) -> Result<HttpRe
         }
     }
 }
+
+/// Filters and paging of a submission list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams, validator::Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SubmissionListQuery {
+    pub contract_id: Option<String>,
+    /// Commissioners and auditors only; a provider sees its own.
+    pub provider_id: Option<String>,
+    pub status: Option<dayops_domain::submission::SubmissionStatus>,
+    /// Periods starting on or after this date.
+    pub period_from: Option<NaiveDate>,
+    /// Periods starting on or before this date.
+    pub period_to: Option<NaiveDate>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
+}
+
+/// Lists submissions of `kind` the principal may see.
+pub async fn list_kind(
+    principal: Principal,
+    state: &actix_web::web::Data<crate::AppState>,
+    query: SubmissionListQuery,
+    kind: SubmissionKind,
+) -> Result<HttpResponse, ApiError> {
+    use dayops_persistence::submissions::{SubmissionFilter, SubmissionSummary};
+    super::validate_query(&query)?;
+    let Some(provider_id) = super::provider_filter(&principal, query.provider_id.clone()) else {
+        return Ok(super::empty_page::<SubmissionSummary>());
+    };
+    let filter = SubmissionFilter {
+        kind: Some(kind),
+        provider_id,
+        contract_id: query.contract_id,
+        status: query.status,
+        period_from: query.period_from,
+        period_to: query.period_to,
+    };
+    let limit = query.limit.unwrap_or(100);
+    let cursor = query.cursor;
+    let page = crate::run(state, move |conn| {
+        Ok(dayops_persistence::submissions::list(
+            conn,
+            &filter,
+            cursor.as_deref(),
+            limit,
+        )?)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// A version number from a path: anything but a positive number names nothing (404).
+pub fn version_number(text: &str) -> Result<i32, ApiError> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|v| *v >= 1)
+        .ok_or_else(ApiError::not_found)
+}
