@@ -9,14 +9,19 @@ COPY crates/domain/Cargo.toml crates/domain/Cargo.toml
 COPY crates/persistence/Cargo.toml crates/persistence/Cargo.toml
 COPY crates/http/Cargo.toml crates/http/Cargo.toml
 COPY crates/server/Cargo.toml crates/server/Cargo.toml
+COPY bench/Cargo.toml bench/Cargo.toml
+# Stand-in sources so that the dependency layer builds before the real sources arrive.
 RUN for c in domain persistence http server; do mkdir -p crates/$c/src && echo "" > crates/$c/src/lib.rs; done \
     && echo "fn main() {}" > crates/server/src/main.rs \
-    && mkdir -p tests/api && echo "" > tests/api/main.rs \
-    && cargo build --release --locked --bin dayops || true
+    && mkdir -p tests/api bench/src/bin && echo "" > tests/api/main.rs \
+    && echo "" > bench/src/lib.rs && echo "fn main() {}" > bench/src/main.rs \
+    && echo "fn main() {}" > bench/src/bin/claim-bench.rs \
+    && cargo build --release --locked -p dayops-server --bin dayops || true
 COPY crates crates
 COPY migrations migrations
 COPY tests tests
-RUN touch crates/*/src/*.rs && cargo build --release --locked --bin dayops
+COPY bench bench
+RUN touch crates/*/src/*.rs && cargo build --release --locked -p dayops-server --bin dayops
 
 # Runtime stage: the binary, its CA certificates and libssl, a non-root user.
 FROM debian:bookworm-slim
