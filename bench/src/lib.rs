@@ -57,6 +57,7 @@ impl Bench {
             max_body_bytes: 64 * 1024 * 1024,
             pool_size: 16,
             workers: 2,
+            rate_limit_per_minute: 0,
         };
         let pool = open_database(&config).expect("database");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -82,3 +82,25 @@ fn default_body_limit_is_sixteen_mebibytes() {
     )
     .expect(413);
 }
+
+#[test]
+fn each_principal_has_a_rate_limit() {
+    let app = TestApp::spawn_with(|config| config.rate_limit_per_minute = 3);
+    let c = app.commissioner();
+    for _ in 0..3 {
+        app.get("/v1/contracts", &c).expect(200);
+    }
+    let limited = app.get("/v1/contracts", &c);
+    limited.expect(429);
+    let retry: u64 = limited
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!((1..=20).contains(&retry), "{retry}");
+    // Another principal has a bucket of its own; health checks need no token and no bucket.
+    app.get("/v1/contracts", &app.auditor()).expect(200);
+    for _ in 0..5 {
+        app.request("GET", "/healthz", None, None).expect(200);
+    }
+}

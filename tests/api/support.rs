@@ -173,6 +173,7 @@ impl TestApp {
             max_body_bytes: 16 * 1024 * 1024,
             pool_size: 8,
             workers: 2,
+            rate_limit_per_minute: 0,
         };
         adjust(&mut config);
         let pool = open_database(&config).expect("open and migrate the test database");

@@ -201,7 +201,16 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
             ))
         }
     };
-    state.auth.verify(token)
+    let principal = state.auth.verify(token)?;
+    // Every authenticated request spends from its principal's bucket.
+    let key = format!(
+        "{}|{}|{}",
+        principal.role,
+        principal.sub,
+        principal.provider_id.as_deref().unwrap_or("")
+    );
+    state.limiter.check(&key).map_err(ApiError::RateLimited)?;
+    Ok(principal)
 }
 
 impl FromRequest for Principal {

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 
 use std::net::TcpListener;
@@ -30,14 +31,22 @@ pub struct AppState {
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,
     pub routes: openapi::RouteTable,
+    pub limiter: ratelimit::RateLimiter,
 }
 
 impl AppState {
-    pub fn new(pool: Pool, backend: Backend, auth: Authenticator) -> Self {
+    /// `requests_per_minute` per principal; 0 for no limit.
+    pub fn new(
+        pool: Pool,
+        backend: Backend,
+        auth: Authenticator,
+        requests_per_minute: u32,
+    ) -> Self {
         AppState {
             pool,
             backend,
             auth,
+            limiter: ratelimit::RateLimiter::new(requests_per_minute),
             metrics: metrics::Metrics::default(),
             routes: openapi::RouteTable::of(&openapi::document()),
         }

@@ -46,6 +46,7 @@ pub enum ProblemKind {
     UnsupportedMediaType,
     Validation,
     PreconditionRequired,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -63,6 +64,7 @@ impl ProblemKind {
         ProblemKind::UnsupportedMediaType,
         ProblemKind::Validation,
         ProblemKind::PreconditionRequired,
+        ProblemKind::TooManyRequests,
         ProblemKind::Unavailable,
         ProblemKind::Internal,
     ];
@@ -105,6 +107,11 @@ impl ProblemKind {
                 "precondition-required",
                 StatusCode::PRECONDITION_REQUIRED,
                 "If-Match is required",
+            ),
+            ProblemKind::TooManyRequests => (
+                "too-many-requests",
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
             ),
             ProblemKind::PayloadTooLarge => (
                 "payload-too-large",
@@ -158,6 +165,9 @@ pub enum ApiError {
         existing_id: Option<String>,
         allow: Option<String>,
     },
+    /// The principal's rate limit is spent; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited(u64),
     /// Logged with its cause and answered as a plain 500.
     #[error("internal error: {0}")]
     Internal(String),
@@ -225,6 +235,7 @@ impl ApiError {
     fn kind(&self) -> ProblemKind {
         match self {
             ApiError::Problem { kind, .. } => *kind,
+            ApiError::RateLimited(_) => ProblemKind::TooManyRequests,
             ApiError::Internal(_) => ProblemKind::Internal,
         }
     }
@@ -238,6 +249,11 @@ impl ApiError {
                 existing_id,
                 ..
             } => (detail.clone(), errors.clone(), existing_id.clone()),
+            ApiError::RateLimited(seconds) => (
+                format!("the request rate limit for this principal is spent; retry in {seconds} s"),
+                Vec::new(),
+                None,
+            ),
             ApiError::Internal(_) => (
                 "the request could not be completed".to_string(),
                 Vec::new(),
@@ -266,6 +282,9 @@ impl ResponseError for ApiError {
         }
         let mut response = HttpResponse::build(self.status_code());
         response.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON)));
+        if let ApiError::RateLimited(seconds) = self {
+            response.insert_header((header::RETRY_AFTER, seconds.to_string()));
+        }
         if let ApiError::Problem { kind, allow, .. } = self {
             if *kind == ProblemKind::Unauthorized {
                 response
@@ -345,6 +364,12 @@ pub enum ReadProblems {
     )]
     Validation(Problem),
     #[response(
+        status = 429,
+        description = "Rate limit for this principal spent; see Retry-After",
+        content_type = "application/problem+json"
+    )]
+    TooManyRequests(Problem),
+    #[response(
         status = 500,
         description = "Internal error",
         content_type = "application/problem+json"
@@ -410,6 +435,12 @@ pub enum WriteProblems {
         content_type = "application/problem+json"
     )]
     Validation(Problem),
+    #[response(
+        status = 429,
+        description = "Rate limit for this principal spent; see Retry-After",
+        content_type = "application/problem+json"
+    )]
+    TooManyRequests(Problem),
     #[response(
         status = 500,
         description = "Internal error",
@@ -488,6 +519,12 @@ pub enum SubmissionProblems {
         content_type = "application/problem+json"
     )]
     PreconditionRequired(Problem),
+    #[response(
+        status = 429,
+        description = "Rate limit for this principal spent; see Retry-After",
+        content_type = "application/problem+json"
+    )]
+    TooManyRequests(Problem),
     #[response(
         status = 500,
         description = "Internal error",

@@ -11,6 +11,7 @@
 //! | `DAYOPS_MAX_BODY_BYTES` | `16777216` | request body limit (413 above it) |
 //! | `DAYOPS_DB_POOL_SIZE` | `16` | database connections per process |
 //! | `DAYOPS_WORKERS` | number of cores | HTTP worker threads |
+//! | `DAYOPS_RATE_LIMIT_PER_MINUTE` | `1200` | requests per principal a minute (bursts up to it); 0 turns it off |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::fmt;
@@ -43,6 +44,7 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub pool_size: u32,
     pub workers: usize,
+    pub rate_limit_per_minute: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,7 @@ impl Config {
             jwt_audience: var("DAYOPS_JWT_AUDIENCE").unwrap_or_else(|| "dayops-api".to_string()),
             max_body_bytes: parsed("DAYOPS_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             pool_size: parsed("DAYOPS_DB_POOL_SIZE", 16)?,
+            rate_limit_per_minute: parsed("DAYOPS_RATE_LIMIT_PER_MINUTE", 1200)?,
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),

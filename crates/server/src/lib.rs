@@ -47,6 +47,7 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
         pool,
         Backend::of_url(&config.database_url),
         auth,
+        config.rate_limit_per_minute,
     ));
     let address = listener
         .local_addr()
