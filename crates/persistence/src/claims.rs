@@ -16,7 +16,6 @@ use dayops_domain::claim::{
 };
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::{Finding, Report};
-use dayops_domain::matrix::RateMatrixVersion;
 use dayops_domain::register::AttendanceStatus;
 use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
@@ -26,7 +25,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{claim_lines, claim_states, claim_totals, claimed_units, register_lines};
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{agreements, contracts, matrices, now, utc, write_transaction, DbConnection};
+use crate::{contracts, now, utc, write_transaction, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
 const INSERT_CHUNK: usize = 2_000;
@@ -188,14 +187,7 @@ fn price(
     today: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<PricedClaim, StoreError> {
-    let versions: Vec<_> = matrices::list(conn, &contract.id)?
-        .iter()
-        .map(RateMatrixVersion::for_lookup)
-        .collect();
-    let agreements: Vec<_> = agreements::all_for_contract(conn, &contract.id)?
-        .into_iter()
-        .map(|a| a.details)
-        .collect();
+    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
     let (from, to) = span(claim);
     let registers = register_facts(conn, &contract.id, from, to)?;
     let persons: Vec<&str> = claim
@@ -679,14 +671,7 @@ pub fn draft_from_registers(
             ),
         )
     })?;
-    let versions: Vec<_> = matrices::list(conn, &contract.id)?
-        .iter()
-        .map(RateMatrixVersion::for_lookup)
-        .collect();
-    let agreements: Vec<_> = agreements::all_for_contract(conn, &contract.id)?
-        .into_iter()
-        .map(|a| a.details)
-        .collect();
+    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
     let registers = register_facts(conn, &contract.id, period.0, period.1)?;
     let persons: Vec<&str> = registers
         .iter()

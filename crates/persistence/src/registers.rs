@@ -9,7 +9,6 @@ use diesel::prelude::*;
 use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
-use dayops_domain::matrix::RateMatrixVersion;
 use dayops_domain::register::{
     validate_register, AttendanceStatus, BookedSession, RegisterContext, RegisterInput,
 };
@@ -21,7 +20,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::register_lines;
 use crate::schema::submissions as submission_rows;
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{agreements, contracts, matrices, write_transaction, DbConnection};
+use crate::{contracts, write_transaction, DbConnection};
 
 /// Rows a multi-row insert may carry: 14 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 2_000;
@@ -165,14 +164,7 @@ fn report(
     today: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<Report, StoreError> {
-    let versions: Vec<_> = matrices::list(conn, &contract.id)?
-        .iter()
-        .map(RateMatrixVersion::for_lookup)
-        .collect();
-    let agreements: Vec<_> = agreements::all_for_contract(conn, &contract.id)?
-        .into_iter()
-        .map(|a| a.details)
-        .collect();
+    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
     let other = other_sessions(conn, register, exclude)?;
     let ctx = RegisterContext {
         contract: &contract.terms,
