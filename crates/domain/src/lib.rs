@@ -12,10 +12,12 @@ pub mod claim;
 pub mod contract;
 pub mod error;
 pub mod finding;
+pub mod identifiers;
 pub mod matrix;
 pub mod provider;
 pub mod register;
 pub mod submission;
 pub mod types;
+pub mod workbook;
 
 pub use error::{FieldError, FieldErrors};
