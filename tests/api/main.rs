@@ -14,3 +14,4 @@ mod matrices;
 mod operations;
 mod reference;
 mod registers;
+mod workbooks;

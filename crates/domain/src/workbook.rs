@@ -288,6 +288,9 @@ pub struct WorkbookContext<'a> {
     pub today: NaiveDate,
 }
 
+/// The template version the council currently issues (WBK-007).
+pub const CURRENT_TEMPLATE_VERSION: &str = "2025.1";
+
 /// Working days after the quarter end by which a workbook is due (SPEC §5, SUB-002).
 pub const WORKBOOK_DEADLINE_WORKING_DAYS: u32 = 15;
 

@@ -32,6 +32,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "contracts", description = "Contracts, their rate matrices and service agreements"),
         (name = "registers", description = "Weekly attendance registers with outcomes alongside"),
         (name = "claims", description = "Matrix-rate claims: priced by the council, decided and paid"),
+        (name = "workbooks", description = "Quarterly outcome workbooks"),
         (name = "audit", description = "The hash-chained audit trail"),
     )
 )]

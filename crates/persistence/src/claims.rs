@@ -472,7 +472,13 @@ pub fn amend(
     let seen =
         submissions::get_version(conn, KIND, id, None, scope)?.ok_or(StoreError::NotFound)?;
     let seen_version = seen.envelope.current_version;
-    submissions::check_amendment(&seen, if_match, &claim.contract_id, claim.period_start)?;
+    submissions::check_amendment(
+        &seen,
+        if_match,
+        &claim.contract_id,
+        claim.period_start,
+        "/period_start",
+    )?;
     if seen.envelope.status == SubmissionStatus::Paid {
         return Err(StoreError::conflict(
             "SUB-005: a paid claim cannot be amended",

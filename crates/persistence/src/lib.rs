@@ -14,6 +14,7 @@ pub mod providers;
 pub mod registers;
 pub mod schema;
 pub mod submissions;
+pub mod workbooks;
 
 pub use db::{
     establish, pool, run_migrations, write_transaction, Backend, DbConnection, Pool,

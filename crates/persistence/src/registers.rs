@@ -271,6 +271,7 @@ pub fn amend(
         if_match,
         &register.contract_id,
         register.period_start,
+        "/period_start",
     )?;
     let contract = contracts::visible(conn, &register.contract_id, scope)?;
     let mut report = report(conn, &contract, &register, today, Some(id))?;

@@ -228,6 +228,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    workbook_kpis (submission_id, version, code) {
+        submission_id -> Text,
+        version -> Integer,
+        code -> Text,
+        value -> Double,
+        target -> Double,
+        amber_below -> Double,
+        rag -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -244,4 +256,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     claim_totals,
     claimed_units,
     claim_states,
+    workbook_kpis,
 );

@@ -267,6 +267,7 @@ pub fn check_amendment(
     if_match: &str,
     contract_id: &str,
     period_start: NaiveDate,
+    period_pointer: &str,
 ) -> Result<(), StoreError> {
     let current_version = seen.envelope.current_version;
     if !dayops_domain::submission::if_match_names(if_match, current_version) {
@@ -281,7 +282,7 @@ pub fn check_amendment(
     }
     if period_start != seen.header.period_start {
         fixed.push(dayops_domain::FieldError::new(
-            "/period_start",
+            period_pointer,
             "cannot change in an amendment",
         ));
     }

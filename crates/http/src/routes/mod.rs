@@ -9,6 +9,7 @@ pub mod matrices;
 pub mod providers;
 pub mod registers;
 pub mod submissions;
+pub mod workbooks;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -55,6 +56,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(claims::amend)
         .service(claims::decide)
         .service(claims::pay)
+        .service(workbooks::validate)
+        .service(workbooks::create)
+        .service(workbooks::list)
+        .service(workbooks::get)
+        .service(workbooks::get_version)
+        .service(workbooks::amend)
         .service(audit::list)
         .service(audit::verify);
 }

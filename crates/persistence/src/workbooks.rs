@@ -1,0 +1,256 @@
+//! Quarterly workbooks: validated against the contract, its agreements and the quarter's
+//! registers, stored with their KPI results.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use dayops_domain::audit::Actor;
+use dayops_domain::contract::Contract;
+use dayops_domain::finding::Report;
+use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
+use dayops_domain::workbook::{
+    kpi_results, validate_workbook, KpiResult, Quarter, Rag, WorkbookContext, WorkbookInput,
+    CURRENT_TEMPLATE_VERSION,
+};
+
+use crate::error::{to_json_value, StoreError};
+use crate::idempotency::{self, KeyedRequest};
+use crate::schema::submissions as submission_rows;
+use crate::schema::{register_lines, workbook_kpis};
+use crate::submissions::{self, Draft, Header, StoredVersion};
+use crate::{contracts, write_transaction, DbConnection};
+
+const KIND: SubmissionKind = SubmissionKind::Workbook;
+
+/// The quarter a workbook names, or 422: without it there is no period to store it under.
+pub fn quarter_of(workbook: &WorkbookInput) -> Result<Quarter, StoreError> {
+    Quarter::parse(&workbook.quarter).ok_or_else(|| {
+        StoreError::invalid(
+            "/quarter",
+            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
+        )
+    })
+}
+
+/// People who attended in the contract's current, not rejected registers of the quarter.
+fn attenders(
+    conn: &mut DbConnection,
+    contract_id: &str,
+    quarter: Quarter,
+) -> Result<BTreeSet<String>, StoreError> {
+    let people: Vec<String> = register_lines::table
+        .inner_join(
+            submission_rows::table.on(submission_rows::id
+                .eq(register_lines::submission_id)
+                .and(submission_rows::current_version.eq(register_lines::version))),
+        )
+        .filter(submission_rows::kind.eq("register"))
+        .filter(submission_rows::contract_id.eq(contract_id))
+        .filter(submission_rows::status.ne("rejected"))
+        .filter(register_lines::status.eq("attended"))
+        .filter(register_lines::date.between(quarter.start(), quarter.end()))
+        .select(register_lines::person_ref)
+        .distinct()
+        .load(conn)?;
+    Ok(people.into_iter().collect())
+}
+
+/// Findings and KPI results of a workbook against stored state.
+fn assess(
+    conn: &mut DbConnection,
+    contract: &Contract,
+    workbook: &WorkbookInput,
+    quarter: Quarter,
+    today: NaiveDate,
+) -> Result<(Report, Vec<KpiResult>), StoreError> {
+    let (_, agreements) = contracts::rules_reference(conn, &contract.id)?;
+    let attenders = attenders(conn, &contract.id, quarter)?;
+    let ctx = WorkbookContext {
+        contract: &contract.terms,
+        agreements: &agreements,
+        attenders: &attenders,
+        current_template_version: CURRENT_TEMPLATE_VERSION,
+        today,
+    };
+    Ok((
+        Report::of(validate_workbook(workbook, &ctx)),
+        kpi_results(workbook, &contract.terms),
+    ))
+}
+
+fn write_kpis(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    kpis: &[KpiResult],
+) -> Result<(), StoreError> {
+    for kpi in kpis {
+        let rag = match kpi.rag {
+            Rag::Red => "red",
+            Rag::Amber => "amber",
+            Rag::Green => "green",
+        };
+        diesel::insert_into(workbook_kpis::table)
+            .values((
+                workbook_kpis::submission_id.eq(id),
+                workbook_kpis::version.eq(version),
+                workbook_kpis::code.eq(&kpi.code),
+                workbook_kpis::value.eq(kpi.value),
+                workbook_kpis::target.eq(kpi.target),
+                workbook_kpis::amber_below.eq(kpi.amber_below),
+                workbook_kpis::rag.eq(rag),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The KPI results stored with a version.
+pub fn kpis(conn: &mut DbConnection, id: &str, version: i32) -> Result<Vec<KpiResult>, StoreError> {
+    let rows: Vec<(String, f64, f64, f64, String)> = workbook_kpis::table
+        .filter(workbook_kpis::submission_id.eq(id))
+        .filter(workbook_kpis::version.eq(version))
+        .order(workbook_kpis::code.asc())
+        .select((
+            workbook_kpis::code,
+            workbook_kpis::value,
+            workbook_kpis::target,
+            workbook_kpis::amber_below,
+            workbook_kpis::rag,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(code, value, target, amber_below, rag)| KpiResult {
+            code,
+            value,
+            target,
+            amber_below,
+            rag: match rag.as_str() {
+                "red" => Rag::Red,
+                "amber" => Rag::Amber,
+                _ => Rag::Green,
+            },
+        })
+        .collect())
+}
+
+fn header(contract: &Contract, quarter: Quarter) -> Header {
+    Header {
+        kind: KIND,
+        contract_id: contract.id.clone(),
+        provider_id: contract.terms.provider_id.clone(),
+        period_key: quarter.to_string(),
+        period_start: quarter.start(),
+        period_end: quarter.end(),
+    }
+}
+
+fn draft(workbook: &WorkbookInput, report: Report) -> Result<Draft, StoreError> {
+    let status = SubmissionStatus::of_report(&report, &workbook.acknowledged_warnings);
+    Ok(Draft {
+        body: to_json_value(workbook)?,
+        status,
+        report,
+    })
+}
+
+/// Validates a workbook against stored state; stores nothing.
+pub fn validate(
+    conn: &mut DbConnection,
+    scope: Option<&str>,
+    workbook: &WorkbookInput,
+    today: NaiveDate,
+) -> Result<Report, StoreError> {
+    let quarter = quarter_of(workbook)?;
+    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
+    Ok(assess(conn, &contract, workbook, quarter, today)?.0)
+}
+
+pub type Render = dyn Fn(&StoredVersion, &[KpiResult]) -> Result<String, StoreError>;
+
+/// Stores a new workbook (version 1) whatever its findings, with its KPI results.
+pub fn submit(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: Option<&str>,
+    workbook: WorkbookInput,
+    today: NaiveDate,
+    keyed: Option<(&KeyedRequest, &Render)>,
+) -> Result<(StoredVersion, Vec<KpiResult>), StoreError> {
+    let quarter = quarter_of(&workbook)?;
+    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
+    let header = header(&contract, quarter);
+    if let Some(existing_id) = submissions::find_id(conn, &header)? {
+        return Err(StoreError::Duplicate { existing_id });
+    }
+    let (report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
+    let draft = draft(&workbook, report)?;
+    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
+        write_kpis(conn, &stored.envelope.id, 1, &kpis)?;
+        if let Some((request, render)) = keyed {
+            idempotency::complete(conn, request, 201, &render(stored, &kpis)?)?;
+        }
+        Ok(())
+    };
+    let result = write_transaction(conn, |conn| {
+        submissions::insert_new(conn, actor, &header, draft, &finish)
+    });
+    match result {
+        Ok(stored) => Ok((stored, kpis)),
+        Err(e) if e.is_unique_violation() => match submissions::find_id(conn, &header)? {
+            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+/// Stores an amendment as the next version, if `if_match` names the current one.
+pub fn amend(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: Option<&str>,
+    id: &str,
+    if_match: &str,
+    workbook: WorkbookInput,
+    today: NaiveDate,
+) -> Result<(StoredVersion, Vec<KpiResult>), StoreError> {
+    let seen =
+        submissions::get_version(conn, KIND, id, None, scope)?.ok_or(StoreError::NotFound)?;
+    let quarter = quarter_of(&workbook)?;
+    submissions::check_amendment(
+        &seen,
+        if_match,
+        &workbook.contract_id,
+        quarter.start(),
+        "/quarter",
+    )?;
+    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
+    let (mut report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
+    if let Some(late) = correction_window_finding(
+        seen.header.period_end,
+        contract.terms.correction_window_days,
+        today,
+    ) {
+        report.findings.insert(0, late);
+        report = Report::of(report.findings);
+    }
+    let draft = draft(&workbook, report)?;
+    let seen_version = seen.envelope.current_version;
+    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
+        write_kpis(conn, id, stored.envelope.version, &kpis)
+    };
+    let stored = write_transaction(conn, |conn| {
+        let current = submissions::lock_current(conn, KIND, id, scope)?;
+        if current.envelope.current_version != seen_version {
+            return Err(StoreError::PreconditionFailed {
+                current_version: current.envelope.current_version,
+            });
+        }
+        submissions::insert_amendment(conn, actor, &current, draft, &finish)
+    })?;
+    Ok((stored, kpis))
+}
