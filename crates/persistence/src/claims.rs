@@ -421,17 +421,9 @@ pub fn submit(
             }
             Ok(())
         };
-        let stored = write_transaction(conn, |conn| {
-            submissions::insert_new(conn, actor, &header, draft, &finish)
-        })?;
+        // A lost race for the period is Duplicate; one for a unit is retried above.
+        let stored = submissions::create(conn, actor, &header, draft, &finish)?;
         Ok(view(stored, &claim, &priced, ClaimState::default()))
-    })
-    .or_else(|e| match e {
-        e if e.is_unique_violation() => match submissions::find_id(conn, &header)? {
-            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
-            None => Err(e),
-        },
-        e => Err(e),
     })
 }
 
@@ -502,15 +494,8 @@ pub fn amend(
             diesel::delete(claim_states::table.find(id)).execute(conn)?;
             Ok(())
         };
-        let stored = write_transaction(conn, |conn| {
-            let current = submissions::lock_current(conn, KIND, id, scope)?;
-            if current.envelope.current_version != seen_version {
-                return Err(StoreError::PreconditionFailed {
-                    current_version: current.envelope.current_version,
-                });
-            }
-            submissions::insert_amendment(conn, actor, &current, draft, &finish)
-        })?;
+        let stored =
+            submissions::amend(conn, actor, KIND, id, scope, seen_version, draft, &finish)?;
         Ok(view(stored, &claim, &priced, ClaimState::default()))
     })
 }

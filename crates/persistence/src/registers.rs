@@ -20,7 +20,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::register_lines;
 use crate::schema::submissions as submission_rows;
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, write_transaction, DbConnection};
+use crate::{contracts, DbConnection};
 
 /// Rows a multi-row insert may carry: 14 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 2_000;
@@ -238,17 +238,7 @@ pub fn submit(
         }
         Ok(())
     };
-    let result: Result<StoredVersion, StoreError> = write_transaction(conn, |conn| {
-        submissions::insert_new(conn, actor, &header, draft, &finish)
-    });
-    match result {
-        // Another request took the period between our check and our insert.
-        Err(e) if e.is_unique_violation() => match submissions::find_id(conn, &header)? {
-            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
-            None => Err(e),
-        },
-        other => other,
-    }
+    submissions::create(conn, actor, &header, draft, &finish)
 }
 
 /// Stores an amendment as the next version, if `if_match` names the current one. The
@@ -295,13 +285,14 @@ pub fn amend(
             stored.header.period_end,
         )
     };
-    write_transaction(conn, |conn| {
-        let current = submissions::lock_current(conn, SubmissionKind::Register, id, scope)?;
-        if current.envelope.current_version != seen_version {
-            return Err(StoreError::PreconditionFailed {
-                current_version: current.envelope.current_version,
-            });
-        }
-        submissions::insert_amendment(conn, actor, &current, draft, &finish)
-    })
+    submissions::amend(
+        conn,
+        actor,
+        SubmissionKind::Register,
+        id,
+        scope,
+        seen_version,
+        draft,
+        &finish,
+    )
 }

@@ -185,16 +185,13 @@ fn insert_version(
 
 /// Creates a submission at version 1. The unique key on (contract, kind, period) decides
 /// between concurrent creators; the loser learns the existing id.
-pub fn insert_new(
+fn insert_new(
     conn: &mut DbConnection,
     actor: &Actor,
     header: &Header,
     draft: Draft,
     finish: Finish<'_>,
 ) -> Result<StoredVersion, StoreError> {
-    if let Some(existing_id) = find_id(conn, header)? {
-        return Err(StoreError::Duplicate { existing_id });
-    }
     let at = now().naive_utc();
     let row = SubmissionRow {
         id: new_id(),
@@ -225,6 +222,50 @@ pub fn insert_new(
         ))
         .execute(conn)?;
     insert_version(conn, actor, &row, 1, "create", draft, finish)
+}
+
+/// Creates a submission at version 1 in a write transaction of its own. The unique key on
+/// (contract, kind, period) decides between concurrent creators; the loser learns the
+/// existing id. Other unique violations (a claim's units) are returned as they are.
+pub fn create(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    header: &Header,
+    draft: Draft,
+    finish: Finish<'_>,
+) -> Result<StoredVersion, StoreError> {
+    match crate::write_transaction(conn, |conn| insert_new(conn, actor, header, draft, finish)) {
+        Err(e) if e.is_unique_violation() => match find_id(conn, header)? {
+            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
+/// Stores `draft` as the next version of submission `id` in a write transaction of its
+/// own, if the submission is still at `seen_version` once its row lock is held: of
+/// concurrent amendments with one ETag exactly one wins, the others get 412.
+#[allow(clippy::too_many_arguments)]
+pub fn amend(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    kind: SubmissionKind,
+    id: &str,
+    scope: Option<&str>,
+    seen_version: i32,
+    draft: Draft,
+    finish: Finish<'_>,
+) -> Result<StoredVersion, StoreError> {
+    crate::write_transaction(conn, |conn| {
+        let current = lock_current(conn, kind, id, scope)?;
+        if current.envelope.current_version != seen_version {
+            return Err(StoreError::PreconditionFailed {
+                current_version: current.envelope.current_version,
+            });
+        }
+        insert_amendment(conn, actor, &current, draft, finish)
+    })
 }
 
 /// The id of the submission in `header`'s slot, if any.
@@ -294,7 +335,7 @@ pub fn check_amendment(
 }
 
 /// Stores `draft` as the next version of the locked `current`, and makes it current.
-pub fn insert_amendment(
+fn insert_amendment(
     conn: &mut DbConnection,
     actor: &Actor,
     current: &StoredVersion,

@@ -20,7 +20,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{register_lines, workbook_kpis};
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, write_transaction, DbConnection};
+use crate::{contracts, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
 
@@ -195,17 +195,8 @@ pub fn submit(
         }
         Ok(())
     };
-    let result = write_transaction(conn, |conn| {
-        submissions::insert_new(conn, actor, &header, draft, &finish)
-    });
-    match result {
-        Ok(stored) => Ok((stored, kpis)),
-        Err(e) if e.is_unique_violation() => match submissions::find_id(conn, &header)? {
-            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
-            None => Err(e),
-        },
-        Err(e) => Err(e),
-    }
+    let stored = submissions::create(conn, actor, &header, draft, &finish)?;
+    Ok((stored, kpis))
 }
 
 /// Stores an amendment as the next version, if `if_match` names the current one.
@@ -243,14 +234,6 @@ pub fn amend(
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
         write_kpis(conn, id, stored.envelope.version, &kpis)
     };
-    let stored = write_transaction(conn, |conn| {
-        let current = submissions::lock_current(conn, KIND, id, scope)?;
-        if current.envelope.current_version != seen_version {
-            return Err(StoreError::PreconditionFailed {
-                current_version: current.envelope.current_version,
-            });
-        }
-        submissions::insert_amendment(conn, actor, &current, draft, &finish)
-    })?;
+    let stored = submissions::amend(conn, actor, KIND, id, scope, seen_version, draft, &finish)?;
     Ok((stored, kpis))
 }
