@@ -357,6 +357,8 @@ pub struct Resp {
     pub content_type: String,
     pub headers: Vec<(String, String)>,
     pub text: String,
+    /// The body as received (for binary answers such as spreadsheets).
+    pub bytes: Vec<u8>,
     pub body: Value,
 }
 
@@ -372,17 +374,19 @@ impl Resp {
                 (name, value)
             })
             .collect();
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         response
             .into_reader()
-            .read_to_string(&mut text)
+            .read_to_end(&mut bytes)
             .expect("read body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         let resp = Resp {
             status,
             content_type,
             headers,
             text,
+            bytes,
             body,
         };
         if status >= 400 {

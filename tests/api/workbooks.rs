@@ -163,7 +163,11 @@ fn every_workbook_rule_with_its_pointer() {
             f("WBK-001", "error", "/measures/volunteers"),
             f("WBK-002", "error", "/measures/staff_leavers"),
             f("WBK-003", "warning", "/measures/people_supported"),
-            f("WBK-004", "warning", "/measures"),
+            f(
+                "WBK-004",
+                "warning",
+                "/measures/people_accessing_community_weekly",
+            ),
             f("WBK-005", "error", "/person_outcomes/1/person_ref"),
             f("WBK-006", "warning", "/person_outcomes"),
             f("WBK-008", "warning", "/case_studies/0/summary"),
@@ -181,4 +185,393 @@ fn every_workbook_rule_with_its_pointer() {
     let r = post(&app, &fx, &malformed);
     r.expect(422);
     assert_eq!(r.pointers(), ["/quarter"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The XLSX template
+
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+/// A spreadsheet as a program sees it: sheets in order, each a map of (row, column) to a
+/// cell value (0-based, as calamine counts).
+type Cells = std::collections::BTreeMap<(u32, u32), Cell>;
+type Sheets = Vec<(String, Cells)>;
+
+#[derive(Clone, Debug)]
+enum Cell {
+    Text(String),
+    Number(f64),
+}
+
+fn read_sheets(bytes: &[u8]) -> Sheets {
+    use calamine::{Data, Reader};
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let names = book.sheet_names();
+    names
+        .into_iter()
+        .map(|name| {
+            let range = book.worksheet_range(&name).unwrap();
+            let mut cells = Cells::new();
+            for (row, col, value) in range.used_cells() {
+                let (r0, c0) = range.start().unwrap();
+                let at = (r0 + row as u32, c0 + col as u32);
+                match value {
+                    Data::String(s) => cells.insert(at, Cell::Text(s.clone())),
+                    Data::Float(f) => cells.insert(at, Cell::Number(*f)),
+                    Data::Int(i) => cells.insert(at, Cell::Number(*i as f64)),
+                    other => panic!("unexpected cell {other:?}"),
+                };
+            }
+            (name, cells)
+        })
+        .collect()
+}
+
+/// Writes cell values only, as a program filling in the template would.
+fn write_sheets(sheets: &[(String, Cells)]) -> Vec<u8> {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for (name, cells) in sheets {
+        let sheet = book.add_worksheet();
+        sheet.set_name(name).unwrap();
+        for (&(row, col), cell) in cells {
+            match cell {
+                Cell::Text(s) => sheet.write_string(row, col as u16, s).unwrap(),
+                Cell::Number(n) => sheet.write_number(row, col as u16, *n).unwrap(),
+            };
+        }
+    }
+    book.save_to_buffer().unwrap()
+}
+
+fn sheet<'a>(sheets: &'a mut [(String, Cells)], name: &str) -> &'a mut Cells {
+    &mut sheets.iter_mut().find(|(n, _)| n == name).unwrap().1
+}
+
+fn row_of(cells: &Cells, key: &str) -> Option<u32> {
+    cells.iter().find_map(|(&(row, col), cell)| match cell {
+        Cell::Text(s) if col == 0 && s == key => Some(row),
+        _ => None,
+    })
+}
+
+/// The template filled in with the content of a JSON workbook.
+fn fill(template: &[u8], workbook: &Value) -> Vec<u8> {
+    let mut sheets = read_sheets(template);
+    let about = sheet(&mut sheets, "template");
+    for key in ["template_version", "contract_id", "quarter"] {
+        let row = row_of(about, key).unwrap();
+        about.insert((row, 1), Cell::Text(workbook[key].as_str().unwrap().into()));
+    }
+    let acknowledged: Vec<&str> = workbook["acknowledged_warnings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let row = row_of(about, "acknowledged_warnings").unwrap();
+    about.insert((row, 1), Cell::Text(acknowledged.join(", ")));
+    let measures = sheet(&mut sheets, "measures");
+    for (name, value) in workbook["measures"].as_object().unwrap() {
+        let row = row_of(measures, name).unwrap();
+        measures.insert((row, 1), Cell::Number(value.as_f64().unwrap()));
+    }
+    let outcomes = sheet(&mut sheets, "person_outcomes");
+    for outcome in workbook["person_outcomes"].as_array().unwrap() {
+        let person = outcome["person_ref"].as_str().unwrap();
+        let row = row_of(outcomes, person).unwrap_or_else(|| {
+            let row = outcomes.keys().map(|(r, _)| r + 1).max().unwrap();
+            outcomes.insert((row, 0), Cell::Text(person.into()));
+            row
+        });
+        let col = outcomes
+            .iter()
+            .find_map(|(&(r, c), cell)| match cell {
+                Cell::Text(s) if r == 0 && s == outcome["domain"].as_str().unwrap() => Some(c),
+                _ => None,
+            })
+            .unwrap();
+        outcomes.insert(
+            (row, col),
+            Cell::Text(outcome["status"].as_str().unwrap().into()),
+        );
+    }
+    let studies = sheet(&mut sheets, "case_studies");
+    for (i, study) in workbook["case_studies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
+        let row = i as u32 + 1;
+        studies.insert(
+            (row, 0),
+            Cell::Text(study["title"].as_str().unwrap().into()),
+        );
+        studies.insert(
+            (row, 1),
+            Cell::Text(study["summary"].as_str().unwrap().into()),
+        );
+    }
+    write_sheets(&sheets)
+}
+
+fn template(app: &TestApp, token: &str, fx: &Fixture, quarter: Quarter) -> crate::support::Resp {
+    app.get(
+        &format!(
+            "/v1/workbooks/template?contract_id={}&quarter={quarter}",
+            fx.contract
+        ),
+        token,
+    )
+}
+
+fn post_xlsx(app: &TestApp, fx: &Fixture, path: &str, bytes: Vec<u8>) -> crate::support::Resp {
+    app.request_with(
+        "POST",
+        path,
+        Some(&fx.token),
+        Some((XLSX, bytes)),
+        &[("Idempotency-Key", &uuid::Uuid::new_v4().to_string())],
+    )
+}
+
+#[test]
+fn a_template_filled_in_by_a_program_is_accepted() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WX");
+    let r = template(&app, &fx.token, &fx, quarter);
+    r.expect(200);
+    assert_eq!(r.content_type, XLSX);
+    assert!(r
+        .header("content-disposition")
+        .is_some_and(|d| d.starts_with("attachment") && d.contains(&quarter.to_string())));
+
+    // Pre-filled by the council: a row per measure with its KPI target, a row per person
+    // on an agreement, a column per outcome domain, and a hidden sheet naming it all.
+    let sheets = read_sheets(&r.bytes);
+    let names: Vec<&str> = sheets.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["measures", "person_outcomes", "case_studies", "template"]
+    );
+    {
+        use calamine::Reader;
+        let book = calamine::Xlsx::new(std::io::Cursor::new(r.bytes.clone())).unwrap();
+        let hidden: Vec<String> = book
+            .sheets_metadata()
+            .iter()
+            .filter(|s| s.visible != calamine::SheetVisible::Visible)
+            .map(|s| s.name.clone())
+            .collect();
+        assert_eq!(hidden, ["template"]);
+    }
+    let mut sheets = sheets;
+    let measures = sheet(&mut sheets, "measures").clone();
+    let row = row_of(&measures, "people_accessing_community_weekly").unwrap();
+    assert!(
+        matches!(&measures[&(row, 2)], Cell::Text(t) if t.contains("community_access_pct") && t.contains("80"))
+    );
+    assert_eq!(
+        measures.keys().filter(|(_, c)| *c == 0).count(),
+        16,
+        "a heading and 15 measures"
+    );
+    let people = sheet(&mut sheets, "person_outcomes").clone();
+    assert!(row_of(&people, &fx.p1).is_some() && row_of(&people, &fx.p2).is_some());
+    assert!(matches!(&people[&(0, 1)], Cell::Text(t) if t == "independence"));
+    let about = sheet(&mut sheets, "template").clone();
+    let version_row = row_of(&about, "template_version").unwrap();
+    assert!(matches!(&about[&(version_row, 1)], Cell::Text(t) if t == "2025.1"));
+
+    // Filled in and posted back.
+    let body = fill(&r.bytes, &workbook(&fx, quarter));
+    let posted = post_xlsx(&app, &fx, "/v1/workbooks", body);
+    posted.expect(201);
+    assert_eq!(posted.body["status"], "accepted", "{}", posted.text);
+    assert_eq!(posted.body["kpis"][0]["rag"], "green");
+    assert_eq!(posted.body["measures"]["staff_fte"], json!(4.5));
+    assert_eq!(
+        posted.body["person_outcomes"],
+        workbook(&fx, quarter)["person_outcomes"]
+    );
+
+    // Access: another provider cannot see the contract; an auditor can; a quarter that is
+    // not one is 422 at its parameter.
+    let other = Fixture::new(&app, "WY");
+    template(&app, &other.token, &fx, quarter).expect(404);
+    template(&app, &app.auditor(), &fx, quarter).expect(200);
+    let r = app.get(
+        &format!(
+            "/v1/workbooks/template?contract_id={}&quarter=2025-Q9",
+            fx.contract
+        ),
+        &fx.token,
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/quarter"]);
+}
+
+#[test]
+fn json_and_xlsx_give_the_same_findings_pointing_at_cells() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WJ");
+    let mut bad = workbook(&fx, quarter);
+    bad["template_version"] = json!("2024.2");
+    bad["measures"]
+        .as_object_mut()
+        .unwrap()
+        .remove("volunteers");
+    bad["measures"]["staff_leavers"] = json!(7);
+    bad["measures"]["people_supported"] = json!(9);
+    bad["person_outcomes"][1]["person_ref"] = json!("STRANGER");
+    bad["case_studies"][0]["summary"] = json!("Call her on 07700 900123 about the allotment");
+    let blank = template(&app, &fx.token, &fx, quarter).bytes;
+    let xlsx = fill(&blank, &bad);
+
+    let json_report = app.post("/v1/workbooks/validate", &fx.token, &bad);
+    json_report.expect(200);
+    let xlsx_report = post_xlsx(&app, &fx, "/v1/workbooks/validate", xlsx.clone());
+    xlsx_report.expect(200);
+    let without_pointers = |findings: &Value| -> Vec<(Value, Value, Value)> {
+        findings
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["code"].clone(),
+                    f["severity"].clone(),
+                    f["message"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        without_pointers(&json_report.body["findings"]),
+        without_pointers(&xlsx_report.body["findings"])
+    );
+    let people = read_sheets(&blank)
+        .into_iter()
+        .find(|(n, _)| n == "person_outcomes")
+        .unwrap()
+        .1;
+    let row = |person: &str| row_of(&people, person).unwrap() + 1;
+    let stranger_row = people.keys().map(|(r, _)| r + 1).max().unwrap() + 1;
+    let at = |sheet: &str, row: u32, col: &str| format!("/sheets/{sheet}/rows/{row}/columns/{col}");
+    let expected = [
+        ("SUB-002", at("template", 4, "B")),
+        ("WBK-007", at("template", 1, "B")),
+        ("WBK-001", at("measures", 13, "B")),
+        ("WBK-002", at("measures", 12, "B")),
+        ("WBK-003", at("measures", 2, "B")),
+        ("WBK-004", at("measures", 4, "B")),
+        ("WBK-005", at("person_outcomes", stranger_row, "A")),
+        ("WBK-006", at("person_outcomes", row(&fx.p2), "A")),
+        ("WBK-008", at("case_studies", 2, "B")),
+    ];
+    let found: Vec<(String, String)> = xlsx_report.body["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["code"].as_str().unwrap().to_string(),
+                f["pointer"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = expected
+        .into_iter()
+        .map(|(c, p)| (c.to_string(), p))
+        .collect();
+    assert_eq!(found, expected);
+    assert!(
+        !xlsx_report.text.contains("07700"),
+        "never echoes the phone number"
+    );
+
+    // Stored as posted: the receipt points at cells, the stored JSON body is the same
+    // workbook, and it reads back like the JSON one.
+    let stored = post_xlsx(&app, &fx, "/v1/workbooks", xlsx);
+    stored.expect(201);
+    assert_eq!(stored.body["status"], "rejected");
+    let pointers: Vec<&str> = stored.body["validation"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.iter().all(|p| p.starts_with("/sheets/")),
+        "{pointers:?}"
+    );
+    let mut measures = bad["measures"].clone();
+    measures["volunteers"] = Value::Null;
+    assert_eq!(stored.body["measures"], measures);
+}
+
+#[test]
+fn unreadable_spreadsheets_are_refused_naming_sheet_row_and_column() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WE");
+    let blank = template(&app, &fx.token, &fx, quarter).bytes;
+    let good = workbook(&fx, quarter);
+    let edited = |edit: &dyn Fn(&mut Sheets)| {
+        let mut sheets = read_sheets(&fill(&blank, &good));
+        edit(&mut sheets);
+        write_sheets(&sheets)
+    };
+    let cases: Vec<(&str, Vec<u8>, Vec<&str>)> = vec![
+        (
+            "a non-whole count",
+            edited(&|s| {
+                sheet(s, "measures").insert((1, 1), Cell::Number(2.5));
+            }),
+            vec!["/sheets/measures/rows/2/columns/B"],
+        ),
+        (
+            "text in a number cell",
+            edited(&|s| {
+                sheet(s, "measures").insert((12, 1), Cell::Text("three".into()));
+            }),
+            vec!["/sheets/measures/rows/13/columns/B"],
+        ),
+        (
+            "a status that is not one",
+            edited(&|s| {
+                sheet(s, "person_outcomes").insert((1, 3), Cell::Text("great".into()));
+            }),
+            vec!["/sheets/person_outcomes/rows/2/columns/D"],
+        ),
+        (
+            "a missing sheet",
+            edited(&|s| s.retain(|(n, _)| n != "case_studies")),
+            vec!["/sheets/case_studies"],
+        ),
+        (
+            "not a spreadsheet",
+            b"person_ref,domain,status\nP1,wellbeing,achieved\n".to_vec(),
+            vec![""],
+        ),
+    ];
+    for (name, bytes, pointers) in cases {
+        let r = post_xlsx(&app, &fx, "/v1/workbooks", bytes);
+        assert_eq!(r.status, 422, "{name}: {}", r.text);
+        assert_eq!(r.pointers(), pointers, "{name}");
+        if let Some(cell) = pointers[0].rsplit('/').next().filter(|c| c.len() == 1) {
+            let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+            assert!(detail.contains(&format!("cell {cell}")), "{name}: {detail}");
+        }
+    }
+    let r = app.request_with(
+        "POST",
+        "/v1/workbooks",
+        Some(&fx.token),
+        Some(("application/pdf", b"%PDF-1.7".to_vec())),
+        &[("Idempotency-Key", "pdf-1")],
+    );
+    assert_eq!(r.status, 415);
+    assert_eq!(
+        app.get("/v1/workbooks", &fx.token).body["items"],
+        json!([]),
+        "nothing stored"
+    );
 }

@@ -134,32 +134,61 @@ impl Measures {
             ("compliments", c(self.compliments)),
         ]
     }
+
+    /// Whether a measure is a count of whole things (every measure but staff FTE).
+    pub fn is_count(name: &str) -> bool {
+        name != "staff_fte"
+    }
+
+    /// The slot of a count measure by name; `None` for staff FTE or an unknown name.
+    pub fn count_mut(&mut self, name: &str) -> Option<&mut Option<u32>> {
+        Some(match name {
+            "people_supported" => &mut self.people_supported,
+            "people_moved_on" => &mut self.people_moved_on,
+            "people_accessing_community_weekly" => &mut self.people_accessing_community_weekly,
+            "people_reporting_social_inclusion" => &mut self.people_reporting_social_inclusion,
+            "people_reporting_independence" => &mut self.people_reporting_independence,
+            "people_accessing_health_activities_weekly" => {
+                &mut self.people_accessing_health_activities_weekly
+            }
+            "people_in_employment_volunteering_education" => {
+                &mut self.people_in_employment_volunteering_education
+            }
+            "care_plans_up_to_date" => &mut self.care_plans_up_to_date,
+            "staff_headcount" => &mut self.staff_headcount,
+            "staff_leavers" => &mut self.staff_leavers,
+            "volunteers" => &mut self.volunteers,
+            "safeguarding_concerns" => &mut self.safeguarding_concerns,
+            "complaints" => &mut self.complaints,
+            "compliments" => &mut self.compliments,
+            _ => return None,
+        })
+    }
 }
 
-/// Outcome domains reported per person.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeDomain {
-    Independence,
-    SocialInclusion,
-    Wellbeing,
-    LifeGoals,
-    EmploymentVolunteeringEducation,
-    CarePlan,
-    CommunityAccess,
-    CommunityNetworks,
-}
+crate::types::vocabulary!(
+    /// Outcome domains reported per person.
+    OutcomeDomain {
+        Independence => "independence",
+        SocialInclusion => "social_inclusion",
+        Wellbeing => "wellbeing",
+        LifeGoals => "life_goals",
+        EmploymentVolunteeringEducation => "employment_volunteering_education",
+        CarePlan => "care_plan",
+        CommunityAccess => "community_access",
+        CommunityNetworks => "community_networks",
+    }
+);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeStatus {
-    Achieved,
-    Progressing,
-    NotStarted,
-    Declined,
-}
+crate::types::vocabulary!(
+    /// Where a person stands on an outcome domain.
+    OutcomeStatus {
+        Achieved => "achieved",
+        Progressing => "progressing",
+        NotStarted => "not_started",
+        Declined => "declined",
+    }
+);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -215,43 +244,101 @@ pub struct KpiResult {
     pub rag: Rag,
 }
 
+/// The percentage KPIs the council's contracts set targets on, each with the measure it
+/// counts as a share of `people_supported`.
+const PERCENT_KPIS: [(&str, &str); 5] = [
+    ("community_access_pct", "people_accessing_community_weekly"),
+    ("care_plans_up_to_date_pct", "care_plans_up_to_date"),
+    ("social_inclusion_pct", "people_reporting_social_inclusion"),
+    ("independence_pct", "people_reporting_independence"),
+    (
+        "employment_volunteering_education_pct",
+        "people_in_employment_volunteering_education",
+    ),
+];
+
+/// The KPI that is the share of person outcomes achieved or progressing.
+const OUTCOMES_PROGRESSING: &str = "outcomes_progressing_pct";
+
+/// The measure a KPI code is read from (a measure is its own KPI); `None` for the
+/// person-outcomes KPI and unknown codes.
+pub fn kpi_measure(code: &str) -> Option<&'static str> {
+    PERCENT_KPIS
+        .iter()
+        .find(|(kpi, _)| *kpi == code)
+        .map(|(_, measure)| *measure)
+        .or_else(|| {
+            Measures::default()
+                .by_name()
+                .into_iter()
+                .map(|(name, _)| name)
+                .find(|name| *name == code)
+        })
+}
+
 /// The value of a KPI code: a measure by name, or one of the percentages the council's
 /// contracts set targets on.
 pub fn kpi_value(code: &str, workbook: &WorkbookInput) -> Option<f64> {
     let m = &workbook.measures;
-    let pct = |part: Option<u32>| {
-        let whole = f64::from(m.people_supported?);
-        part.filter(|_| whole > 0.0)
-            .map(|p| 100.0 * f64::from(p) / whole)
-    };
-    match code {
-        "community_access_pct" => pct(m.people_accessing_community_weekly),
-        "care_plans_up_to_date_pct" => pct(m.care_plans_up_to_date),
-        "social_inclusion_pct" => pct(m.people_reporting_social_inclusion),
-        "independence_pct" => pct(m.people_reporting_independence),
-        "employment_volunteering_education_pct" => {
-            pct(m.people_in_employment_volunteering_education)
-        }
-        "outcomes_progressing_pct" => {
-            let all = workbook.person_outcomes.len();
-            let moving = workbook
-                .person_outcomes
-                .iter()
-                .filter(|o| {
-                    matches!(
-                        o.status,
-                        OutcomeStatus::Achieved | OutcomeStatus::Progressing
-                    )
-                })
-                .count();
-            (all > 0).then(|| 100.0 * moving as f64 / all as f64)
-        }
-        measure => m
-            .by_name()
-            .into_iter()
-            .find(|(name, _)| *name == measure)
-            .and_then(|(_, v)| v),
+    if code == OUTCOMES_PROGRESSING {
+        let all = workbook.person_outcomes.len();
+        let moving = workbook
+            .person_outcomes
+            .iter()
+            .filter(|o| {
+                matches!(
+                    o.status,
+                    OutcomeStatus::Achieved | OutcomeStatus::Progressing
+                )
+            })
+            .count();
+        return (all > 0).then(|| 100.0 * moving as f64 / all as f64);
     }
+    let measure = kpi_measure(code)?;
+    let value = m
+        .by_name()
+        .into_iter()
+        .find(|(name, _)| *name == measure)
+        .and_then(|(_, v)| v)?;
+    if measure == code {
+        return Some(value);
+    }
+    let whole = f64::from(m.people_supported?);
+    (whole > 0.0).then(|| 100.0 * value / whole)
+}
+
+/// Where a KPI's finding points: the measure it is read from, or the person outcomes.
+fn kpi_pointer(code: &str) -> String {
+    match kpi_measure(code) {
+        Some(measure) => format!("/measures/{measure}"),
+        None if code == OUTCOMES_PROGRESSING => "/person_outcomes".to_string(),
+        None => "/measures".to_string(),
+    }
+}
+
+/// People with an agreement on the contract at some time in the quarter, in order.
+pub fn people_in_quarter(agreements: &[AgreementInput], quarter: Quarter) -> BTreeSet<&str> {
+    agreements
+        .iter()
+        .filter(|a| {
+            ranges_overlap(
+                a.start_date,
+                a.end_date,
+                quarter.start(),
+                Some(quarter.end()),
+            )
+        })
+        .map(|a| a.person_ref.as_str())
+        .collect()
+}
+
+const UNRECORDED: &str = " attended in the quarter but has no outcome record";
+
+/// The person a WBK-006 finding is about (so a spreadsheet can point at their row).
+pub fn unrecorded_attender(finding: &Finding) -> Option<&str> {
+    (finding.code == "WBK-006")
+        .then(|| finding.message.strip_suffix(UNRECORDED))
+        .flatten()
 }
 
 /// Every KPI target of the contract the workbook measures, with its traffic light.
@@ -405,7 +492,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
         match kpi.rag {
             Rag::Red => findings.push(Finding::warning(
                 "WBK-004",
-                "/measures",
+                kpi_pointer(&kpi.code),
                 format!(
                     "{} is {:.1}, below {} (red)",
                     kpi.code, kpi.value, kpi.amber_below
@@ -413,7 +500,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             )),
             Rag::Amber => findings.push(Finding::warning(
                 "WBK-004",
-                "/measures",
+                kpi_pointer(&kpi.code),
                 format!(
                     "{} is {:.1}, below its target of {} (amber)",
                     kpi.code, kpi.value, kpi.target
@@ -422,15 +509,9 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             Rag::Green => {}
         }
     }
-    let in_quarter: BTreeSet<&str> = match quarter {
-        Some(q) => ctx
-            .agreements
-            .iter()
-            .filter(|a| ranges_overlap(a.start_date, a.end_date, q.start(), Some(q.end())))
-            .map(|a| a.person_ref.as_str())
-            .collect(),
-        None => BTreeSet::new(),
-    };
+    let in_quarter = quarter
+        .map(|q| people_in_quarter(ctx.agreements, q))
+        .unwrap_or_default();
     let mut recorded = BTreeSet::new();
     for (i, outcome) in workbook.person_outcomes.iter().enumerate() {
         recorded.insert(outcome.person_ref.as_str());
@@ -447,7 +528,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             findings.push(Finding::warning(
                 "WBK-006",
                 "/person_outcomes",
-                format!("{person} attended in the quarter but has no outcome record"),
+                format!("{person}{UNRECORDED}"),
             ));
         }
     }
@@ -619,7 +700,7 @@ mod tests {
                 |s| s.workbook.measures.people_supported = Some(5),
                 vec![
                     ("WBK-003", W, "/measures/people_supported"),
-                    ("WBK-004", W, "/measures"),
+                    ("WBK-004", W, "/measures/people_accessing_community_weekly"),
                 ],
             ),
             (
@@ -685,7 +766,14 @@ mod tests {
         s.workbook.measures.people_supported = Some(2);
         s.workbook.measures.people_accessing_community_weekly = Some(1);
         let found = codes(&s);
-        assert_eq!(found, [("WBK-004".to_string(), W, "/measures".to_string())]);
+        assert_eq!(
+            found,
+            [(
+                "WBK-004".to_string(),
+                W,
+                "/measures/people_accessing_community_weekly".to_string()
+            )]
+        );
         let message_free_of_number = !validate_workbook(
             &{
                 let mut w = workbook();
@@ -706,5 +794,62 @@ mod tests {
             message_free_of_number,
             "the warning never echoes the number"
         );
+    }
+
+    #[test]
+    fn kpi_codes_read_their_measures() {
+        let cases = [
+            (
+                "community_access_pct",
+                Some("people_accessing_community_weekly"),
+            ),
+            ("care_plans_up_to_date_pct", Some("care_plans_up_to_date")),
+            ("volunteers", Some("volunteers")),
+            ("staff_fte", Some("staff_fte")),
+            ("outcomes_progressing_pct", None),
+            ("no_such_kpi", None),
+        ];
+        for (code, measure) in cases {
+            assert_eq!(kpi_measure(code), measure, "{code}");
+        }
+        assert_eq!(kpi_pointer("outcomes_progressing_pct"), "/person_outcomes");
+        assert_eq!(kpi_pointer("no_such_kpi"), "/measures");
+    }
+
+    #[test]
+    fn every_count_measure_has_a_slot() {
+        let mut m = Measures::default();
+        for (name, _) in Measures::default().by_name() {
+            assert_eq!(
+                m.count_mut(name).is_some(),
+                Measures::is_count(name),
+                "{name}"
+            );
+        }
+        assert!(m.count_mut("no_such_measure").is_none());
+        if let Some(slot) = m.count_mut("volunteers") {
+            *slot = Some(4);
+        }
+        assert_eq!(m.volunteers, Some(4));
+    }
+
+    #[test]
+    fn a_missing_outcome_record_names_its_person() {
+        let mut s = scenario();
+        s.workbook.person_outcomes.pop();
+        let found = validate_workbook(
+            &s.workbook,
+            &WorkbookContext {
+                contract: &s.contract,
+                agreements: &s.agreements,
+                attenders: &s.attenders,
+                current_template_version: "2025.1",
+                today: s.today,
+            },
+        );
+        let people: Vec<_> = found.iter().filter_map(unrecorded_attender).collect();
+        assert_eq!(people.len(), 1);
+        assert!(s.attenders.contains(people[0]));
+        assert!(found.iter().all(|f| f.code == "WBK-006"));
     }
 }

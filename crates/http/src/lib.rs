@@ -9,6 +9,7 @@ pub mod openapi;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
+pub mod xlsx_workbook;
 
 use std::net::TcpListener;
 

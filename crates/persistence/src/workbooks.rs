@@ -11,8 +11,8 @@ use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
 use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
 use dayops_domain::workbook::{
-    kpi_results, validate_workbook, KpiResult, Quarter, Rag, WorkbookContext, WorkbookInput,
-    CURRENT_TEMPLATE_VERSION,
+    kpi_results, people_in_quarter, validate_workbook, KpiResult, Quarter, Rag, WorkbookContext,
+    WorkbookInput, CURRENT_TEMPLATE_VERSION,
 };
 
 use crate::error::{to_json_value, StoreError};
@@ -155,6 +155,26 @@ fn draft(workbook: &WorkbookInput, report: Report) -> Result<Draft, StoreError> 
         status,
         report,
     })
+}
+
+/// What the council pre-fills in a quarter's template: the contract (if the caller may
+/// see it) and the people with an agreement on it in the quarter, in order.
+pub fn template_content(
+    conn: &mut DbConnection,
+    scope: Option<&str>,
+    contract_id: &str,
+    quarter: Quarter,
+) -> Result<(Contract, Vec<String>), StoreError> {
+    let contract = contracts::visible(conn, contract_id, scope)?;
+    let agreements: Vec<_> = crate::agreements::all_for_contract(conn, contract_id)?
+        .into_iter()
+        .map(|a| a.details)
+        .collect();
+    let people = people_in_quarter(&agreements, quarter)
+        .into_iter()
+        .map(str::to_string)
+        .collect();
+    Ok((contract, people))
 }
 
 /// Validates a workbook against stored state; stores nothing.

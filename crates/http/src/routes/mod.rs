@@ -57,6 +57,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(claims::decide)
         .service(claims::pay)
         .service(workbooks::validate)
+        .service(workbooks::template)
         .service(workbooks::create)
         .service(workbooks::list)
         .service(workbooks::get)

@@ -1,12 +1,17 @@
-//! `/v1/workbooks`: quarterly monitoring returns (JSON; the XLSX template is to come).
+//! `/v1/workbooks`: quarterly monitoring returns, as JSON or as the council's XLSX template
+//! filled in.
 
+use actix_web::http::header;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
-use serde::Serialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::finding::Report;
 use dayops_domain::submission::SubmissionKind;
-use dayops_domain::workbook::{CaseStudy, KpiResult, Measures, PersonOutcome, WorkbookInput};
+use dayops_domain::workbook::{
+    CaseStudy, KpiResult, Measures, PersonOutcome, Quarter, WorkbookInput,
+};
+use dayops_domain::FieldError;
 use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
 use dayops_persistence::{workbooks, Page, StoreError};
 
@@ -17,6 +22,7 @@ use super::submissions::{
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
+use crate::xlsx_workbook::{self, SheetMap, TemplateContent, XLSX_MEDIA_TYPE};
 use crate::{run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
@@ -36,11 +42,33 @@ pub struct Workbook {
     pub kpis: Vec<KpiResult>,
 }
 
-fn document(stored: &StoredVersion, kpis: Vec<KpiResult>) -> Result<Workbook, StoreError> {
+/// An XLSX file.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct XlsxFile(pub Vec<u8>);
+
+/// A workbook as posted: JSON, or the XLSX template filled in (with where each part of it
+/// stands in the spreadsheet).
+struct Posted {
+    workbook: WorkbookInput,
+    sheets: Option<SheetMap>,
+}
+
+/// The workbook version; for a spreadsheet its findings point at sheet, row and column.
+fn document(
+    stored: &StoredVersion,
+    kpis: Vec<KpiResult>,
+    sheets: Option<&SheetMap>,
+) -> Result<Workbook, StoreError> {
     let body: WorkbookInput = serde_json::from_value(stored.body.clone())
         .map_err(|e| StoreError::Corrupt(format!("stored workbook body: {e}")))?;
+    let mut receipt = SubmissionReceipt::of(stored);
+    if let Some(sheets) = sheets {
+        let findings = std::mem::take(&mut receipt.envelope.validation.findings);
+        receipt.envelope.validation.findings = sheets.repoint(findings);
+    }
     Ok(Workbook {
-        receipt: SubmissionReceipt::of(stored),
+        receipt,
         quarter: body.quarter,
         template_version: body.template_version,
         measures: body.measures,
@@ -51,37 +79,56 @@ fn document(stored: &StoredVersion, kpis: Vec<KpiResult>) -> Result<Workbook, St
     })
 }
 
-fn document_json(stored: &StoredVersion, kpis: &[KpiResult]) -> Result<String, StoreError> {
-    serde_json::to_string(&document(stored, kpis.to_vec())?)
+fn document_json(
+    stored: &StoredVersion,
+    kpis: &[KpiResult],
+    sheets: Option<&SheetMap>,
+) -> Result<String, StoreError> {
+    serde_json::to_string(&document(stored, kpis.to_vec(), sheets)?)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 async fn read_workbook(
     req: &HttpRequest,
     payload: web::Payload,
-) -> Result<(WorkbookInput, web::BytesMut), ApiError> {
-    match media_type(req).as_deref() {
-        Some("application/json") => {}
+) -> Result<(Posted, web::BytesMut), ApiError> {
+    let xlsx = match media_type(req).as_deref() {
+        Some("application/json") => false,
+        Some(XLSX_MEDIA_TYPE) => true,
         other => {
             return Err(ApiError::new(
                 ProblemKind::UnsupportedMediaType,
                 format!(
-                    "expected application/json, got {}",
+                    "expected application/json or {XLSX_MEDIA_TYPE}, got {}",
                     other.unwrap_or("no content type")
                 ),
             ))
         }
-    }
+    };
     let bytes = read_body(req, &mut payload.into_inner()).await?;
-    Ok((parse_json(&bytes)?, bytes))
+    let posted = if xlsx {
+        let (workbook, sheets) = xlsx_workbook::read(&bytes)?;
+        Posted {
+            workbook,
+            sheets: Some(sheets),
+        }
+    } else {
+        Posted {
+            workbook: parse_json(&bytes)?,
+            sheets: None,
+        }
+    };
+    Ok((posted, bytes))
 }
+
+const WORKBOOK_BODY: &str = "A workbook as JSON, or the council's XLSX template (`GET /v1/workbooks/template`) filled in; findings on a spreadsheet point at `/sheets/<sheet>/rows/<row>/columns/<column>`";
 
 /// Submit a quarter's workbook; stored whatever its findings (201), with its KPI results.
 #[utoipa::path(
     operation_id = "create_workbook",
     tag = "workbooks",
     params(("Idempotency-Key" = String, Header, description = "Required; replays the stored response for the same request")),
-    request_body = WorkbookInput,
+    request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
     responses((status = 201, body = Workbook, headers(("ETag" = String), ("Location" = String))), SubmissionProblems)
 )]
 #[post("/v1/workbooks")]
@@ -92,31 +139,40 @@ pub async fn create(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let (workbook, bytes) = read_workbook(&req, payload).await?;
+    let (posted, bytes) = read_workbook(&req, payload).await?;
     let keyed = keyed_request(&req, &principal, key, &bytes);
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
     create_idempotent(&state, KIND, keyed, move |conn, keyed| {
+        let sheets = posted.sheets;
+        let render = move |stored: &StoredVersion, kpis: &[KpiResult]| {
+            document_json(stored, kpis, sheets.as_ref())
+        };
         let (stored, kpis) = workbooks::submit(
             conn,
             &actor,
             scope.as_deref(),
-            workbook,
+            posted.workbook,
             today,
-            Some((keyed, &document_json)),
+            Some((keyed, &render)),
         )?;
         Ok((
             stored.envelope.id.clone(),
             stored.envelope.version,
-            document_json(&stored, &kpis)?,
+            render(&stored, &kpis)?,
         ))
     })
     .await
 }
 
 /// Validate a workbook; nothing is stored.
-#[utoipa::path(operation_id = "validate_workbook", tag = "workbooks", request_body = WorkbookInput, responses((status = 200, body = Report), SubmissionProblems))]
+#[utoipa::path(
+    operation_id = "validate_workbook",
+    tag = "workbooks",
+    request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+    responses((status = 200, body = Report), SubmissionProblems)
+)]
 #[post("/v1/workbooks/validate")]
 pub async fn validate(
     Submitter(principal): Submitter,
@@ -124,10 +180,11 @@ pub async fn validate(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (workbook, _) = read_workbook(&req, payload).await?;
+    let (posted, _) = read_workbook(&req, payload).await?;
     let scope = principal.provider_id.clone();
     let today = today();
-    let report = run(&state, move |conn| {
+    let workbook = posted.workbook;
+    let mut report = run(&state, move |conn| {
         Ok(workbooks::validate(
             conn,
             scope.as_deref(),
@@ -136,6 +193,9 @@ pub async fn validate(
         )?)
     })
     .await?;
+    if let Some(sheets) = &posted.sheets {
+        report.findings = sheets.repoint(report.findings);
+    }
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -144,7 +204,7 @@ pub async fn validate(
     operation_id = "amend_workbook",
     tag = "workbooks",
     params(("If-Match" = String, Header, description = "The ETag of the current version")),
-    request_body = WorkbookInput,
+    request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
     responses((status = 200, body = Workbook, headers(("ETag" = String))), SubmissionProblems)
 )]
 #[put("/v1/workbooks/{id}")]
@@ -156,7 +216,7 @@ pub async fn amend(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
-    let (workbook, _) = read_workbook(&req, payload).await?;
+    let (posted, _) = read_workbook(&req, payload).await?;
     let id = id.into_inner();
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
@@ -168,14 +228,14 @@ pub async fn amend(
             scope.as_deref(),
             &id,
             &expected,
-            workbook,
+            posted.workbook,
             today,
         )?)
     })
     .await?;
     let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
     Ok(with_version_headers(
-        HttpResponse::Ok().json(document(&stored, kpis)?),
+        HttpResponse::Ok().json(document(&stored, kpis, posted.sheets.as_ref())?),
         KIND,
         &id,
         version,
@@ -205,7 +265,7 @@ async fn read_version(
     .await?;
     let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
     Ok(with_version_headers(
-        HttpResponse::Ok().json(document(&stored, kpis)?),
+        HttpResponse::Ok().json(document(&stored, kpis, None)?),
         KIND,
         &id,
         version,
@@ -246,4 +306,77 @@ pub async fn list(
     Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     list_kind(principal, &state, query, KIND).await
+}
+
+/// The contract and quarter of a workbook template.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TemplateQuery {
+    pub contract_id: String,
+    /// `YYYY-Qn` of the UK financial year.
+    #[param(example = "2025-Q3")]
+    pub quarter: String,
+}
+
+/// Download the council's pre-filled XLSX template for a contract's quarter: a measures
+/// sheet (a row per measure, with the contract's KPI targets), a person-outcomes sheet (a
+/// row per person on an agreement in the quarter, a column per outcome domain, with a
+/// list of statuses to pick from), a case-studies sheet and a hidden sheet naming the
+/// contract, quarter and template version. Fill in values and post it to `/v1/workbooks`.
+#[utoipa::path(
+    operation_id = "get_workbook_template",
+    tag = "workbooks",
+    params(TemplateQuery),
+    responses(
+        (status = 200, description = "The template", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = XlsxFile,
+            headers(("Content-Disposition" = String, description = "attachment, with a file name naming the contract and quarter"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/workbooks/template")]
+pub async fn template(
+    principal: Principal,
+    state: web::Data<AppState>,
+    Query(query): Query<TemplateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let quarter = Quarter::parse(&query.quarter).ok_or_else(|| {
+        ApiError::invalid(vec![FieldError::new(
+            "/query/quarter",
+            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
+        )])
+    })?;
+    let scope = principal.own_provider().map(str::to_string);
+    let (contract, people) = run(&state, move |conn| {
+        Ok(workbooks::template_content(
+            conn,
+            scope.as_deref(),
+            &query.contract_id,
+            quarter,
+        )?)
+    })
+    .await?;
+    let file = xlsx_workbook::template(&TemplateContent {
+        contract: &contract,
+        quarter,
+        people: &people,
+    })
+    .map_err(|e| ApiError::Internal(format!("writing a workbook template: {e}")))?;
+    let name: String = format!("workbook-{}-{quarter}.xlsx", contract.terms.reference)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type(XLSX_MEDIA_TYPE)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .body(file))
 }
