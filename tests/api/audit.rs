@@ -111,3 +111,95 @@ fn concurrent_writers_keep_one_chain() {
     assert_eq!(verify.body["verified"], json!(true), "{}", verify.text);
     assert_eq!(verify.body["events"], json!(41));
 }
+
+/// Someone with database access drops the guard and edits an event: `verify` (API and
+/// command line) names the event. Then they cut the chain's end and fix the head row to
+/// match: the chain verifies on its own, but not against a checkpoint kept elsewhere.
+#[test]
+fn tampering_is_found_at_its_seq_and_truncation_by_the_checkpoint() {
+    let app = TestApp::spawn();
+    let provider = app.create_provider("Tamper Ltd");
+    for i in 0..4 {
+        app.create_contract(&provider, &format!("NCC-TA-{i}"));
+    }
+    // Events 1..=5. A checkpoint of the head, kept outside the database.
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoint = dir.path().join("checkpoint.json");
+    let out = app.dayops(&["audit", "checkpoint", "--out", checkpoint.to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let kept: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&checkpoint).unwrap()).unwrap();
+    assert_eq!(kept["seq"], json!(5));
+    let out = app.dayops(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+
+    let mut sql = app.sql();
+    let (drop_guard, restore_guard) = if app.is_postgres() {
+        (
+            "ALTER TABLE audit_events DISABLE TRIGGER USER",
+            "ALTER TABLE audit_events ENABLE TRIGGER USER",
+        )
+    } else {
+        (
+            "DROP TRIGGER audit_events_no_update; DROP TRIGGER audit_events_no_delete",
+            "SELECT 1",
+        )
+    };
+    sql.batch_execute(drop_guard).unwrap();
+    sql.batch_execute("UPDATE audit_events SET actor_sub = 'mallory' WHERE seq = 3")
+        .unwrap();
+    let verify = app.get("/v1/audit-events/verify", &app.auditor());
+    assert_eq!(verify.body["verified"], json!(false));
+    assert_eq!(verify.body["first_broken_seq"], json!(3));
+    assert_eq!(verify.body["events"], json!(2));
+    let out = app.dayops(&["audit", "verify"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("broken at seq 3"));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["first_broken_seq"], json!(3));
+    sql.batch_execute("UPDATE audit_events SET actor_sub = 'commissioner-user' WHERE seq = 3")
+        .unwrap();
+    assert_eq!(
+        app.get("/v1/audit-events/verify", &app.auditor()).body["verified"],
+        json!(true)
+    );
+
+    // Truncation covered up: the last two events removed and the head row rewound.
+    sql.batch_execute(
+        "DELETE FROM audit_events WHERE seq > 3; \
+         UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_events WHERE seq = 3)",
+    )
+    .unwrap();
+    sql.batch_execute(restore_guard).unwrap();
+    let alone = app.get("/v1/audit-events/verify", &app.auditor());
+    assert_eq!(alone.body["verified"], json!(true), "{}", alone.text);
+    assert_eq!(alone.body["head_seq"], json!(3));
+    let against = app.get(
+        &format!(
+            "/v1/audit-events/verify?checkpoint_seq=5&checkpoint_hash={}",
+            kept["hash"].as_str().unwrap()
+        ),
+        &app.auditor(),
+    );
+    assert_eq!(against.body["verified"], json!(false));
+    assert_eq!(against.body["checkpoint"], json!("missing"));
+    let out = app.dayops(&[
+        "audit",
+        "verify",
+        "--checkpoint",
+        checkpoint.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("events were removed"),
+        "{out:?}"
+    );
+    let r = app.get("/v1/audit-events/verify?checkpoint_seq=5", &app.auditor());
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/checkpoint_hash"]);
+}

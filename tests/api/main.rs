@@ -12,6 +12,8 @@ mod claims;
 mod errors;
 mod matrices;
 mod operations;
+mod queries;
 mod reference;
 mod registers;
+mod reports;
 mod workbooks;

@@ -208,6 +208,16 @@ impl TestApp {
     }
 
     /// A direct connection to the test database, for tests that go around the API.
+    /// Runs the `dayops` binary against this app's database.
+    pub fn dayops(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(env!("CARGO_BIN_EXE_dayops"))
+            .args(args)
+            .env("DAYOPS_DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run dayops")
+    }
+
     pub fn sql(&self) -> dayops_persistence::DbConnection {
         dayops_persistence::establish(&self.database_url).expect("connect to the test database")
     }

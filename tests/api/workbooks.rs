@@ -575,3 +575,54 @@ fn unreadable_spreadsheets_are_refused_naming_sheet_row_and_column() {
         "nothing stored"
     );
 }
+
+#[test]
+fn the_kpi_report_shows_each_return_against_its_targets() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WK");
+    let mut amber = workbook(&fx, quarter);
+    amber["measures"]["people_supported"] = json!(10);
+    amber["measures"]["people_accessing_community_weekly"] = json!(7);
+    amber["acknowledged_warnings"] = json!(["SUB-002", "WBK-003", "WBK-004"]);
+    post(&app, &fx, &amber).expect(201);
+    let other = Fixture::new(&app, "WL");
+    let path = format!("/v1/reports/kpis?quarter={quarter}");
+    let report = app.get(&path, &app.commissioner());
+    report.expect(200);
+    let items = report.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["contract_id"], fx.contract.as_str());
+    assert_eq!(items[0]["code"], "community_access_pct");
+    assert_eq!(items[0]["value"], json!(70.0));
+    assert_eq!(items[0]["target"], json!(80.0));
+    assert_eq!(items[0]["rag"], "amber");
+    assert_eq!(
+        app.get(&path, &fx.token).body["items"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(app.get(&path, &other.token).body["items"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let csv = app.request_with(
+        "GET",
+        &path,
+        Some(&app.auditor()),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    csv.expect(200);
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.bytes.as_slice())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(&rows[0][6], "community_access_pct");
+    assert_eq!(&rows[0][10], "amber");
+    let r = app.get("/v1/reports/kpis?quarter=2025-Q5", &app.auditor());
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/quarter"]);
+}

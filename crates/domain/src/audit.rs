@@ -2,7 +2,8 @@
 //! altering, inserting or removing any event breaks every hash after it.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::canonical::{canonical_json, sha256_hex};
 
@@ -80,6 +81,41 @@ pub struct ChainCheck {
     pub head_seq: i64,
     /// The first event whose link or hash does not hold.
     pub first_broken_seq: Option<i64>,
+}
+
+/// The chain's head at a moment, kept outside the database (a file, an email to the
+/// council's auditors) so that rewriting or truncating the chain is detectable even by
+/// someone who can also rewrite the head row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Checkpoint {
+    /// The last event's sequence number when the checkpoint was taken.
+    pub seq: i64,
+    /// That event's hash.
+    pub hash: String,
+    pub taken_at: DateTime<Utc>,
+}
+
+/// How the stored chain stands against a checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointMatch {
+    /// The event the checkpoint names is stored with the same hash.
+    Matches,
+    /// The chain is shorter than the checkpoint: events were removed.
+    Missing,
+    /// The event is stored with another hash: the chain was rewritten up to it.
+    Differs,
+}
+
+impl CheckpointMatch {
+    /// Compares the hash stored for the checkpoint's event (if any) with the checkpoint.
+    pub fn of(checkpoint: &Checkpoint, stored_hash: Option<&str>) -> Self {
+        match stored_hash {
+            None => CheckpointMatch::Missing,
+            Some(h) if h == checkpoint.hash => CheckpointMatch::Matches,
+            Some(_) => CheckpointMatch::Differs,
+        }
+    }
 }
 
 /// Incremental verifier: feed events in `seq` order, in pages if need be.

@@ -147,6 +147,10 @@ pub struct PricedLine {
     pub accepted_quantity: f64,
     pub accepted_unit_price_pence: i64,
     pub accepted_amount_pence: i64,
+    /// The band the council prices the line at: the one assessed on its date. Absent when
+    /// no agreement is in force that day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_need_band: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -258,10 +262,12 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
     for (i, line) in claim.lines.iter().enumerate() {
         let mut line_findings: Vec<Finding> = Vec::new();
         let q = quarters(line).unwrap_or(0);
-        let accepted = |unit: i64| PricedLine {
+        let mut assessed_band: Option<String> = None;
+        let accepted = |unit: i64, band: Option<String>| PricedLine {
             accepted_quantity: q as f64 / 4.0,
             accepted_unit_price_pence: unit,
             accepted_amount_pence: amount_of(q, unit),
+            accepted_need_band: band,
         };
         if line.date < claim.period_start || line.date > claim.period_end {
             line_findings.push(Finding::error(
@@ -301,6 +307,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                 let band = agreement
                     .band_on(line.date)
                     .filter(|_| agreement.in_force_on(line.date));
+                assessed_band = band.map(str::to_string);
                 if band.is_none() {
                     line_findings.push(Finding::error(
                         "AGR-002",
@@ -441,13 +448,14 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         check_registers(i, line, q, contract, facts, &mut line_findings);
         let rejected = line_findings.iter().any(|f| f.severity == Severity::Error);
         priced.push(match (rejected || claim_level_error, price) {
-            (false, Some(unit)) => accepted(unit),
+            (false, Some(unit)) => accepted(unit, assessed_band),
             _ => {
                 rejected_lines += 1;
                 PricedLine {
                     accepted_quantity: 0.0,
                     accepted_unit_price_pence: price.unwrap_or(0),
                     accepted_amount_pence: 0,
+                    accepted_need_band: assessed_band,
                 }
             }
         });

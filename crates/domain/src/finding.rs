@@ -3,14 +3,10 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-}
+crate::types::vocabulary!(
+    /// An error rejects the submission; a warning does not.
+    Severity { Error => "error", Warning => "warning" }
+);
 
 /// One business-rule finding, pointing at the offending member of the submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -16,6 +16,7 @@ pub mod identifiers;
 pub mod matrix;
 pub mod provider;
 pub mod register;
+pub mod report;
 pub mod submission;
 pub mod types;
 pub mod workbook;

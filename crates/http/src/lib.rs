@@ -2,6 +2,7 @@
 //! OpenAPI document generated from the same route registrations that serve requests.
 
 pub mod auth;
+pub mod csv_export;
 pub mod csv_register;
 pub mod extract;
 pub mod metrics;

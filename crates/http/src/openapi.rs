@@ -34,6 +34,8 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "claims", description = "Matrix-rate claims: priced by the council, decided and paid"),
         (name = "workbooks", description = "Quarterly outcome workbooks"),
         (name = "audit", description = "The hash-chained audit trail"),
+        (name = "submissions", description = "Every submission of every kind, for auditors and commissioners"),
+        (name = "reports", description = "Spend against budget, KPIs against targets, compliance per provider"),
     )
 )]
 pub struct ApiDoc;

@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use dayops_domain::audit::{
-    chain_hash, Actor, AuditRecord, ChainCheck, ChainVerifier, NewEvent, StoredEvent,
+    chain_hash, Actor, AuditRecord, ChainCheck, ChainVerifier, Checkpoint, CheckpointMatch,
+    NewEvent, StoredEvent, GENESIS_HASH,
 };
 
 use crate::error::StoreError;
@@ -193,4 +194,34 @@ pub fn verify(conn: &mut DbConnection) -> Result<ChainCheck, StoreError> {
         check.first_broken_seq = Some(check.head_seq + 1);
     }
     Ok(check)
+}
+
+/// The head of the chain as a checkpoint to keep elsewhere.
+pub fn checkpoint(conn: &mut DbConnection) -> Result<Checkpoint, StoreError> {
+    let (seq, hash): (i64, String) = audit_head::table
+        .find(1)
+        .select((audit_head::seq, audit_head::hash))
+        .first(conn)?;
+    Ok(Checkpoint {
+        seq,
+        hash,
+        taken_at: crate::now(),
+    })
+}
+
+/// Whether the stored chain still holds the event a checkpoint names, with its hash. A
+/// checkpoint at seq 0 (an empty chain) holds while the chain starts from genesis.
+pub fn compare_checkpoint(
+    conn: &mut DbConnection,
+    checkpoint: &Checkpoint,
+) -> Result<CheckpointMatch, StoreError> {
+    if checkpoint.seq == 0 {
+        return Ok(CheckpointMatch::of(checkpoint, Some(GENESIS_HASH)));
+    }
+    let stored: Option<String> = audit_events::table
+        .find(checkpoint.seq)
+        .select(audit_events::hash)
+        .first(conn)
+        .optional()?;
+    Ok(CheckpointMatch::of(checkpoint, stored.as_deref()))
 }

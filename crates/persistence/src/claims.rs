@@ -283,6 +283,7 @@ fn write_lines(
         accepted_quantity_quarters: i64,
         accepted_unit_price_pence: i64,
         accepted_amount_pence: i64,
+        accepted_need_band: Option<&'a str>,
     }
     let rows = claim
         .lines
@@ -306,6 +307,7 @@ fn write_lines(
                 accepted_quantity_quarters: quarters(p.accepted_quantity),
                 accepted_unit_price_pence: p.accepted_unit_price_pence,
                 accepted_amount_pence: p.accepted_amount_pence,
+                accepted_need_band: p.accepted_need_band.as_deref(),
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -560,6 +562,7 @@ pub fn get(
         i64,
         i64,
         i64,
+        Option<String>,
     );
     let rows: Vec<Row> = claim_lines::table
         .filter(claim_lines::submission_id.eq(id))
@@ -577,6 +580,7 @@ pub fn get(
             claim_lines::accepted_quantity_quarters,
             claim_lines::accepted_unit_price_pence,
             claim_lines::accepted_amount_pence,
+            claim_lines::accepted_need_band,
         ))
         .load(conn)?;
     let lines = rows
@@ -594,6 +598,7 @@ pub fn get(
                 aq,
                 aunit,
                 aamount,
+                aband,
             )| {
                 Ok(PricedClaimLine {
                     claimed: ClaimLine {
@@ -612,6 +617,7 @@ pub fn get(
                         accepted_quantity: aq as f64 / 4.0,
                         accepted_unit_price_pence: aunit,
                         accepted_amount_pence: aamount,
+                        accepted_need_band: aband,
                     },
                 })
             },

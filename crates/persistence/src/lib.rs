@@ -12,6 +12,7 @@ pub mod matrices;
 pub mod page;
 pub mod providers;
 pub mod registers;
+pub mod reports;
 pub mod schema;
 pub mod submissions;
 pub mod workbooks;

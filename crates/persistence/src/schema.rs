@@ -192,6 +192,7 @@ diesel::table! {
         accepted_quantity_quarters -> BigInt,
         accepted_unit_price_pence -> BigInt,
         accepted_amount_pence -> BigInt,
+        accepted_need_band -> Nullable<Text>,
     }
 }
 
@@ -240,6 +241,18 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    submission_findings (submission_id, version, code, severity) {
+        submission_id -> Text,
+        version -> Integer,
+        code -> Text,
+        severity -> Text,
+        occurrences -> Integer,
+    }
+}
+
+diesel::joinable!(submission_findings -> submissions (submission_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -257,4 +270,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     claimed_units,
     claim_states,
     workbook_kpis,
+    submission_findings,
 );

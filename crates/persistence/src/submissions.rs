@@ -11,7 +11,7 @@ use dayops_domain::finding::Report;
 use dayops_domain::submission::{Envelope, SubmissionKind, SubmissionStatus};
 
 use crate::error::{from_json, to_json, to_json_value, vocab, StoreError};
-use crate::schema::{submission_versions, submissions};
+use crate::schema::{submission_findings, submission_versions, submissions};
 use crate::{audit, new_id, now, utc, DbConnection, Page};
 
 /// What identifies a submission's slot: one per contract, kind and period.
@@ -68,6 +68,34 @@ struct VersionRow {
     findings: String,
     submitted_by: String,
     submitted_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = submission_findings)]
+struct FindingCount {
+    submission_id: String,
+    version: i32,
+    code: String,
+    severity: String,
+    occurrences: i32,
+}
+
+/// The finding codes of a version, counted, for the finding filter and compliance report.
+fn finding_counts(id: &str, version: i32, report: &Report) -> Vec<FindingCount> {
+    let mut counts: std::collections::BTreeMap<(&str, &str), i32> = Default::default();
+    for f in &report.findings {
+        *counts.entry((&f.code, f.severity.as_str())).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .map(|((code, severity), occurrences)| FindingCount {
+            submission_id: id.to_string(),
+            version,
+            code: code.to_string(),
+            severity: severity.to_string(),
+            occurrences,
+        })
+        .collect()
 }
 
 impl SubmissionRow {
@@ -142,6 +170,10 @@ fn insert_version(
             submitted_at: row.updated_at,
         })
         .execute(conn)?;
+    let counts = finding_counts(&row.id, version, &draft.report);
+    if !counts.is_empty() {
+        crate::insert_rows!(conn, submission_findings::table, &counts)?;
+    }
     let header = row.header()?;
     let stored = StoredVersion {
         envelope: Envelope {
@@ -450,6 +482,12 @@ pub struct SubmissionFilter {
     pub status: Option<SubmissionStatus>,
     pub period_from: Option<NaiveDate>,
     pub period_to: Option<NaiveDate>,
+    /// The current version has a finding with this code.
+    pub finding_code: Option<String>,
+    /// First submitted at or after this time.
+    pub submitted_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// First submitted before this time.
+    pub submitted_to: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Submissions in id (creation) order after `after`.
@@ -477,6 +515,20 @@ pub fn list(
     }
     if let Some(to) = filter.period_to {
         query = query.filter(submissions::period_start.le(to));
+    }
+    if let Some(code) = &filter.finding_code {
+        query = query.filter(diesel::dsl::exists(
+            submission_findings::table
+                .filter(submission_findings::submission_id.eq(submissions::id))
+                .filter(submission_findings::version.eq(submissions::current_version))
+                .filter(submission_findings::code.eq(code.clone())),
+        ));
+    }
+    if let Some(from) = filter.submitted_from {
+        query = query.filter(submissions::created_at.ge(from.naive_utc()));
+    }
+    if let Some(to) = filter.submitted_to {
+        query = query.filter(submissions::created_at.lt(to.naive_utc()));
     }
     if let Some(after) = after {
         query = query.filter(submissions::id.gt(after.to_string()));

@@ -43,6 +43,74 @@ enum Command {
     Demo,
     /// Print the OpenAPI document.
     Openapi,
+    /// Check the audit chain, or export its head to keep elsewhere.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the chain from the first event; exits non-zero if it is broken or does not
+    /// hold the checkpoint given.
+    Verify {
+        /// A checkpoint written by `dayops audit checkpoint`: the chain must still hold it.
+        #[arg(long)]
+        checkpoint: Option<std::path::PathBuf>,
+    },
+    /// Write the chain's head (sequence number and hash) as JSON, to keep outside the
+    /// database.
+    Checkpoint {
+        /// The file to write; standard output without it.
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// `dayops audit verify`: prints the result as JSON; an error (non-zero exit) on a break.
+fn audit_verify(
+    conn: &mut dayops_persistence::DbConnection,
+    checkpoint: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    use dayops_domain::audit::{Checkpoint, CheckpointMatch};
+    let checkpoint: Option<Checkpoint> = checkpoint
+        .map(|path| {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))
+        })
+        .transpose()?;
+    let check = dayops_persistence::audit::verify(conn).map_err(|e| e.to_string())?;
+    let held = checkpoint
+        .as_ref()
+        .map(|c| dayops_persistence::audit::compare_checkpoint(conn, c))
+        .transpose()
+        .map_err(|e| e.to_string())?;
+    let report = serde_json::json!({
+        "verified": check.first_broken_seq.is_none() && held.is_none_or(|h| h == CheckpointMatch::Matches),
+        "events": check.events,
+        "head_seq": check.head_seq,
+        "head_hash": check.head_hash,
+        "first_broken_seq": check.first_broken_seq,
+        "checkpoint": held,
+    });
+    println!("{report}");
+    if let Some(seq) = check.first_broken_seq {
+        return Err(format!("the audit chain is broken at seq {seq}"));
+    }
+    match (held, checkpoint) {
+        (Some(CheckpointMatch::Missing), Some(c)) => Err(format!(
+            "the audit chain no longer holds event {} of the checkpoint: events were removed",
+            c.seq
+        )),
+        (Some(CheckpointMatch::Differs), Some(c)) => Err(format!(
+            "event {} differs from the checkpoint: the chain was rewritten",
+            c.seq
+        )),
+        _ => Ok(()),
+    }
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -97,6 +165,26 @@ fn run(cli: Cli) -> Result<(), String> {
             };
             println!("{}", mint(&claims, &secret.0).map_err(|e| e.to_string())?);
             Ok(())
+        }
+        Command::Audit { action } => {
+            let config = Config::from_env().map_err(|e| e.to_string())?;
+            let pool = open_database(&config).map_err(|e| e.to_string())?;
+            let mut conn = pool.get().map_err(|e| e.to_string())?;
+            match action {
+                AuditCommand::Checkpoint { out } => {
+                    let checkpoint = dayops_persistence::audit::checkpoint(&mut conn)
+                        .map_err(|e| e.to_string())?;
+                    let json =
+                        serde_json::to_string_pretty(&checkpoint).map_err(|e| e.to_string())?;
+                    match out {
+                        Some(path) => std::fs::write(&path, json + "\n")
+                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+                        None => println!("{json}"),
+                    }
+                    Ok(())
+                }
+                AuditCommand::Verify { checkpoint } => audit_verify(&mut conn, checkpoint),
+            }
         }
         Command::Migrate => {
             let config = Config::from_env().map_err(|e| e.to_string())?;

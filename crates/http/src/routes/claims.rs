@@ -332,14 +332,15 @@ pub async fn get_version(
 }
 
 /// List claims (a provider sees its own).
-#[utoipa::path(operation_id = "list_claims", tag = "claims", params(SubmissionListQuery), responses((status = 200, body = Page<SubmissionSummary>), ReadProblems))]
+#[utoipa::path(operation_id = "list_claims", tag = "claims", params(SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/claims")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &state, query, KIND).await
+    list_kind(principal, &req, &state, query, Some(KIND)).await
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]

@@ -8,6 +8,7 @@ pub mod health;
 pub mod matrices;
 pub mod providers;
 pub mod registers;
+pub mod reports;
 pub mod submissions;
 pub mod workbooks;
 
@@ -63,6 +64,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(workbooks::get)
         .service(workbooks::get_version)
         .service(workbooks::amend)
+        .service(submissions::list)
+        .service(reports::spend)
+        .service(reports::kpis)
+        .service(reports::compliance)
         .service(audit::list)
         .service(audit::verify);
 }

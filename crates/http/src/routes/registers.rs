@@ -293,13 +293,14 @@ pub async fn get_version(
     operation_id = "list_registers",
     tag = "registers",
     params(SubmissionListQuery),
-    responses((status = 200, body = Page<SubmissionSummary>), ReadProblems)
+    responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems)
 )]
 #[get("/v1/registers")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &state, query, KIND).await
+    list_kind(principal, &req, &state, query, Some(KIND)).await
 }

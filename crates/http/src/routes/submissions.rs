@@ -2,7 +2,7 @@
 //! Idempotency-Key and If-Match headers, and the receipt a write answers with.
 
 use actix_web::http::header::{self, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{get, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -11,10 +11,13 @@ use utoipa::ToSchema;
 use dayops_domain::submission::{Envelope, SubmissionKind};
 use dayops_domain::FieldError;
 use dayops_persistence::idempotency::{KeyedRequest, Reservation};
-use dayops_persistence::submissions::StoredVersion;
+use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
+use dayops_persistence::Page;
 
 use crate::auth::Principal;
-use crate::problem::{ApiError, ProblemKind};
+use crate::csv_export::{cell, csv_response, stream_csv, wants_csv, CsvRow};
+use crate::extract::Query;
+use crate::problem::{ApiError, ProblemKind, ReadProblems};
 
 /// What a write answers with: the envelope of the stored version and its slot.
 #[derive(Debug, Serialize, ToSchema)]
@@ -240,6 +243,8 @@ pub fn created_response(kind: SubmissionKind, created: Created) -> Result<HttpRe
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SubmissionListQuery {
+    /// `register`, `workbook` or `claim`; on a kind's own list only that kind.
+    pub kind: Option<SubmissionKind>,
     pub contract_id: Option<String>,
     /// Commissioners and auditors only; a provider sees its own.
     pub provider_id: Option<String>,
@@ -248,46 +253,127 @@ pub struct SubmissionListQuery {
     pub period_from: Option<NaiveDate>,
     /// Periods starting on or before this date.
     pub period_to: Option<NaiveDate>,
+    /// Submissions whose current version has a finding with this code, e.g. `REG-002`.
+    pub finding_code: Option<String>,
+    /// First submitted at or after this time.
+    pub submitted_from: Option<chrono::DateTime<chrono::Utc>>,
+    /// First submitted before this time.
+    pub submitted_to: Option<chrono::DateTime<chrono::Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
-    /// Items per page, 1 to 500 (default 100).
+    /// Items per page, 1 to 500 (default 100). A CSV export holds every match.
     #[param(minimum = 1, maximum = 500)]
     #[validate(range(min = 1, max = 500))]
     pub limit: Option<i64>,
 }
 
-/// Lists submissions of `kind` the principal may see.
+impl CsvRow for SubmissionSummary {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "id",
+            "kind",
+            "contract_id",
+            "provider_id",
+            "period_start",
+            "period_end",
+            "current_version",
+            "status",
+            "created_at",
+            "updated_at",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        vec![
+            self.id.clone(),
+            cell(self.kind),
+            self.contract_id.clone(),
+            self.provider_id.clone(),
+            cell(self.period_start),
+            cell(self.period_end),
+            cell(self.current_version),
+            cell(self.status),
+            self.created_at.to_rfc3339(),
+            self.updated_at.to_rfc3339(),
+        ]
+    }
+}
+
+/// Lists submissions the principal may see: of one `kind` on a kind's own list, of any
+/// (or the asked) kind on `/v1/submissions`. JSON pages, or every match as streamed CSV.
 pub async fn list_kind(
     principal: Principal,
+    req: &HttpRequest,
     state: &actix_web::web::Data<crate::AppState>,
     query: SubmissionListQuery,
-    kind: SubmissionKind,
+    kind: Option<SubmissionKind>,
 ) -> Result<HttpResponse, ApiError> {
-    use dayops_persistence::submissions::{SubmissionFilter, SubmissionSummary};
+    use dayops_persistence::submissions::SubmissionFilter;
     super::validate_query(&query)?;
+    if let (Some(own), Some(asked)) = (kind, query.kind) {
+        if own != asked {
+            return Err(ApiError::invalid(vec![dayops_domain::FieldError::new(
+                "/query/kind",
+                format!("this list holds {own} submissions only; use /v1/submissions"),
+            )]));
+        }
+    }
+    let csv = wants_csv(req);
     let Some(provider_id) = super::provider_filter(&principal, query.provider_id.clone()) else {
-        return Ok(super::empty_page::<SubmissionSummary>());
+        return Ok(if csv {
+            csv_response::<SubmissionSummary>(&[])?
+        } else {
+            super::empty_page::<SubmissionSummary>()
+        });
     };
     let filter = SubmissionFilter {
-        kind: Some(kind),
+        kind: kind.or(query.kind),
         provider_id,
         contract_id: query.contract_id,
         status: query.status,
         period_from: query.period_from,
         period_to: query.period_to,
+        finding_code: query.finding_code,
+        submitted_from: query.submitted_from,
+        submitted_to: query.submitted_to,
     };
+    let fetch =
+        move |conn: &mut dayops_persistence::DbConnection, cursor: Option<&str>, limit: i64| {
+            Ok(dayops_persistence::submissions::list(
+                conn, &filter, cursor, limit,
+            )?)
+        };
+    if csv {
+        return Ok(stream_csv(state.clone(), query.cursor, fetch));
+    }
     let limit = query.limit.unwrap_or(100);
     let cursor = query.cursor;
-    let page = crate::run(state, move |conn| {
-        Ok(dayops_persistence::submissions::list(
-            conn,
-            &filter,
-            cursor.as_deref(),
-            limit,
-        )?)
-    })
-    .await?;
+    let page = crate::run(state, move |conn| fetch(conn, cursor.as_deref(), limit)).await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// Every kind of submission, for auditors and commissioners (a provider sees its own):
+/// filter by provider, contract, kind, status, period, finding code and when first
+/// submitted. Pages are keyed on the submission id, so paging while others submit
+/// returns every earlier submission exactly once. `Accept: text/csv` exports every match.
+#[utoipa::path(
+    operation_id = "list_submissions",
+    tag = "submissions",
+    params(SubmissionListQuery),
+    responses(
+        (status = 200, description = "A page of submissions, or with `Accept: text/csv` every match",
+            content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/submissions")]
+pub async fn list(
+    principal: Principal,
+    req: HttpRequest,
+    state: actix_web::web::Data<crate::AppState>,
+    Query(query): Query<SubmissionListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    list_kind(principal, &req, &state, query, None).await
 }
 
 /// A version number from a path: anything but a positive number names nothing (404).

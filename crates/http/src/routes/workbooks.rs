@@ -298,14 +298,15 @@ pub async fn get_version(
 }
 
 /// List workbooks (a provider sees its own).
-#[utoipa::path(operation_id = "list_workbooks", tag = "workbooks", params(SubmissionListQuery), responses((status = 200, body = Page<SubmissionSummary>), ReadProblems))]
+#[utoipa::path(operation_id = "list_workbooks", tag = "workbooks", params(SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/workbooks")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     Query(query): Query<SubmissionListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &state, query, KIND).await
+    list_kind(principal, &req, &state, query, Some(KIND)).await
 }
 
 /// The contract and quarter of a workbook template.

@@ -1,0 +1,197 @@
+//! The arithmetic of the council's reports (SPEC §6): spend against budget with a run-rate
+//! forecast, shares by need band, and the compliance figures per provider.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::submission::SubmissionStatus;
+
+/// A UK financial year: `2025` runs from 1 April 2025 to 31 March 2026.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FinancialYear(pub i32);
+
+impl FinancialYear {
+    pub fn start(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.0, 4, 1).unwrap_or(NaiveDate::MIN)
+    }
+
+    pub fn end(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.0 + 1, 3, 31).unwrap_or(NaiveDate::MAX)
+    }
+
+    pub fn days(self) -> i64 {
+        (self.end() - self.start()).num_days() + 1
+    }
+}
+
+/// How a claim's accepted total counts in the spend report, by its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpendBucket {
+    /// Approved by the council, and possibly paid since.
+    Approved { paid: bool },
+    /// Accepted by validation, awaiting the council's decision.
+    Pending,
+    /// Not money the council will pay: rejected or declined.
+    None,
+}
+
+impl SpendBucket {
+    pub fn of(status: SubmissionStatus) -> Self {
+        use SubmissionStatus::*;
+        match status {
+            Paid => SpendBucket::Approved { paid: true },
+            // An approved claim whose register changed is still approved until adjusted.
+            Approved | NeedsAdjustment => SpendBucket::Approved { paid: false },
+            Accepted | AcceptedWithWarnings | PartiallyAccepted => SpendBucket::Pending,
+            Rejected | Declined => SpendBucket::None,
+        }
+    }
+}
+
+/// Spend of one contract in a financial year, in pence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpendTotals {
+    pub approved_pence: i64,
+    pub paid_pence: i64,
+    pub pending_pence: i64,
+    /// The latest end of a claim period counted (approved or pending).
+    pub covered_to: Option<NaiveDate>,
+}
+
+impl SpendTotals {
+    pub fn add(&mut self, status: SubmissionStatus, accepted_pence: i64, period_end: NaiveDate) {
+        match SpendBucket::of(status) {
+            SpendBucket::Approved { paid } => {
+                self.approved_pence += accepted_pence;
+                if paid {
+                    self.paid_pence += accepted_pence;
+                }
+            }
+            SpendBucket::Pending => self.pending_pence += accepted_pence,
+            SpendBucket::None => return,
+        }
+        self.covered_to = Some(self.covered_to.map_or(period_end, |d| d.max(period_end)));
+    }
+
+    /// Approved and pending: what the council is committed to for the claimed periods.
+    pub fn committed_pence(&self) -> i64 {
+        self.approved_pence + self.pending_pence
+    }
+
+    /// The committed spend scaled from the days claimed so far (from the year's start to
+    /// the latest claimed period end) to the whole year, to the nearest penny. Zero with
+    /// no claims.
+    pub fn run_rate_forecast(&self, year: FinancialYear) -> i64 {
+        let Some(covered_to) = self.covered_to else {
+            return 0;
+        };
+        let covered_days = ((covered_to.min(year.end()) - year.start()).num_days() + 1).max(1);
+        let numerator = i128::from(self.committed_pence()) * i128::from(year.days());
+        let denominator = i128::from(covered_days);
+        // Half up, for non-negative amounts.
+        i64::try_from((2 * numerator + denominator) / (2 * denominator)).unwrap_or(i64::MAX)
+    }
+}
+
+/// A share of a whole as a percentage rounded to two places; 0 when the whole is 0.
+pub fn share_pct(part: i64, whole: i64) -> f64 {
+    if whole == 0 {
+        return 0.0;
+    }
+    (part as f64 * 10_000.0 / whole as f64).round() / 100.0
+}
+
+/// A need band's part of a contract's committed spend.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BandShare {
+    pub need_band: String,
+    pub amount_pence: i64,
+    pub share_pct: f64,
+}
+
+/// The most frequent codes first (ties by code), at most `n`.
+pub fn most_frequent(mut counts: Vec<(String, i64)>, n: usize) -> Vec<(String, i64)> {
+    counts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    counts.truncate(n);
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use SubmissionStatus::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn financial_years_run_april_to_march() {
+        let y = FinancialYear(2025);
+        assert_eq!(
+            (y.start(), y.end(), y.days()),
+            (d("2025-04-01"), d("2026-03-31"), 365)
+        );
+        assert_eq!(FinancialYear(2027).days(), 366);
+    }
+
+    #[test]
+    fn claims_count_by_status() {
+        let cases = [
+            (Paid, (100, 100, 0)),
+            (Approved, (100, 0, 0)),
+            (NeedsAdjustment, (100, 0, 0)),
+            (Accepted, (0, 0, 100)),
+            (AcceptedWithWarnings, (0, 0, 100)),
+            (PartiallyAccepted, (0, 0, 100)),
+            (Rejected, (0, 0, 0)),
+            (Declined, (0, 0, 0)),
+        ];
+        for (status, (approved, paid, pending)) in cases {
+            let mut t = SpendTotals::default();
+            t.add(status, 100, d("2025-04-27"));
+            assert_eq!(
+                (t.approved_pence, t.paid_pence, t.pending_pence),
+                (approved, paid, pending),
+                "{status}"
+            );
+            assert_eq!(t.covered_to.is_some(), approved + pending > 0, "{status}");
+        }
+    }
+
+    #[test]
+    fn run_rate_scales_the_claimed_days_to_the_year() {
+        let y = FinancialYear(2025);
+        let mut t = SpendTotals::default();
+        assert_eq!(t.run_rate_forecast(y), 0);
+        // 73 days (1 April to 12 June) cost 73,000: 365 days cost 365,000.
+        t.add(Paid, 50_000, d("2025-05-31"));
+        t.add(Accepted, 23_000, d("2025-06-12"));
+        assert_eq!(t.run_rate_forecast(y), 365_000);
+        // Rounded half up to the penny: 1 penny over 2 days is 182.5 → 183.
+        let mut t = SpendTotals::default();
+        t.add(Approved, 1, d("2025-04-02"));
+        assert_eq!(t.run_rate_forecast(y), 183);
+        // A claim period ending after the year counts the whole year.
+        let mut t = SpendTotals::default();
+        t.add(Approved, 1_000, d("2026-04-05"));
+        assert_eq!(t.run_rate_forecast(y), 1_000);
+    }
+
+    #[test]
+    fn shares_and_most_frequent_codes() {
+        assert_eq!(share_pct(1, 3), 33.33);
+        assert_eq!(share_pct(2, 3), 66.67);
+        assert_eq!(share_pct(5, 0), 0.0);
+        let counts = vec![
+            ("REG-001".to_string(), 3),
+            ("AGR-005".to_string(), 7),
+            ("REG-002".to_string(), 3),
+        ];
+        assert_eq!(
+            most_frequent(counts, 2),
+            [("AGR-005".to_string(), 7), ("REG-001".to_string(), 3)]
+        );
+    }
+}

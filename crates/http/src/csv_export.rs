@@ -1,0 +1,150 @@
+//! `Accept: text/csv` on lists and reports (SPEC §6). A list answered as CSV holds every
+//! row the filters match, not one page: it is streamed, a page of rows at a time, each
+//! page read by keyset from where the last ended, so memory stays flat however large the
+//! export.
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use futures_util::stream;
+
+use dayops_persistence::{DbConnection, Page};
+
+use crate::problem::ApiError;
+use crate::{run, AppState};
+
+pub const CSV_MEDIA_TYPE: &str = "text/csv; charset=utf-8";
+
+/// Rows per page read for a streamed export.
+const EXPORT_PAGE: i64 = 500;
+
+/// A row of a CSV export: the same members as the JSON item, nested lists folded into one
+/// cell.
+pub trait CsvRow {
+    fn headers() -> &'static [&'static str];
+    fn record(&self) -> Vec<String>;
+}
+
+/// Whether the client asked for CSV: `text/csv` comes before JSON (or `*/*`) in `Accept`.
+pub fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all(header::ACCEPT)
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|part| {
+            part.split(';')
+                .next()
+                .map(|m| m.trim().to_ascii_lowercase())
+        })
+        .find(|m| matches!(m.as_str(), "text/csv" | "application/json" | "*/*"))
+        .is_some_and(|m| m == "text/csv")
+}
+
+fn write_rows<T: CsvRow>(rows: &[T], with_headers: bool) -> Result<Bytes, ApiError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let fail = |e: csv::Error| ApiError::Internal(format!("writing CSV: {e}"));
+    if with_headers {
+        writer.write_record(T::headers()).map_err(fail)?;
+    }
+    for row in rows {
+        writer.write_record(row.record()).map_err(fail)?;
+    }
+    writer
+        .into_inner()
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("writing CSV: {e}")))
+}
+
+/// A whole (small) result as CSV.
+pub fn csv_response<T: CsvRow>(rows: &[T]) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok()
+        .content_type(CSV_MEDIA_TYPE)
+        .body(write_rows(rows, true)?))
+}
+
+enum Next {
+    From(Option<String>, bool),
+    Done,
+}
+
+/// Every row `fetch` pages through, from `cursor` on, streamed as CSV. A failure after the
+/// first bytes are sent aborts the response, so a client never takes a cut-short export
+/// for a whole one.
+pub fn stream_csv<T, F>(
+    state: actix_web::web::Data<AppState>,
+    cursor: Option<String>,
+    fetch: F,
+) -> HttpResponse
+where
+    T: CsvRow + Send + 'static,
+    F: Fn(&mut DbConnection, Option<&str>, i64) -> Result<Page<T>, ApiError>
+        + Clone
+        + Send
+        + 'static,
+{
+    let body = stream::unfold(Next::From(cursor, true), move |next| {
+        let state = state.clone();
+        let fetch = fetch.clone();
+        async move {
+            let Next::From(cursor, first) = next else {
+                return None;
+            };
+            let page = run(&state, move |conn| {
+                fetch(conn, cursor.as_deref(), EXPORT_PAGE)
+            })
+            .await;
+            let page = match page {
+                Ok(page) => page,
+                Err(e) => {
+                    log::error!("CSV export stopped: {e}");
+                    return Some((Err(e), Next::Done));
+                }
+            };
+            let bytes = write_rows(&page.items, first);
+            let next = match page.next_cursor {
+                Some(c) => Next::From(Some(c), false),
+                None => Next::Done,
+            };
+            Some((bytes, next))
+        }
+    });
+    HttpResponse::Ok()
+        .content_type(CSV_MEDIA_TYPE)
+        .streaming(body)
+}
+
+/// A money or count cell.
+pub fn cell(value: impl ToString) -> String {
+    value.to_string()
+}
+
+/// An optional cell: empty when absent.
+pub fn opt_cell(value: Option<impl ToString>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    #[test]
+    fn csv_is_asked_for_by_accept() {
+        let cases = [
+            (Some("text/csv"), true),
+            (Some("application/json, text/csv;q=0.9"), false),
+            (Some("text/csv, application/json"), true),
+            (Some("TEXT/CSV; charset=utf-8"), true),
+            (Some("application/json"), false),
+            (Some("text/csv-schema"), false),
+            (None, false),
+        ];
+        for (accept, csv) in cases {
+            let mut req = TestRequest::default();
+            if let Some(a) = accept {
+                req = req.insert_header((header::ACCEPT, a));
+            }
+            assert_eq!(wants_csv(&req.to_http_request()), csv, "{accept:?}");
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! The council's reports (SPEC §6): spend, KPIs and compliance. Providers see their own
+//! rows; commissioners and auditors see all. Each answers `text/csv` when asked.
+
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use dayops_domain::report::FinancialYear;
+use dayops_domain::workbook::Quarter;
+use dayops_domain::FieldError;
+use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
+
+use crate::auth::Principal;
+use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
+use crate::extract::Query;
+use crate::problem::{ApiError, ReadProblems};
+use crate::{run, AppState};
+
+/// The rows of a report, or with `Accept: text/csv` the same rows as CSV.
+fn answer<T: CsvRow + Serialize>(
+    req: &HttpRequest,
+    wrap: impl FnOnce(Vec<T>) -> serde_json::Value,
+    rows: Vec<T>,
+) -> Result<HttpResponse, ApiError> {
+    if wants_csv(req) {
+        csv_response(&rows)
+    } else {
+        Ok(HttpResponse::Ok().json(wrap(rows)))
+    }
+}
+
+fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
+    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SpendQuery {
+    /// The UK financial year by its starting year: `2025` is April 2025 to March 2026.
+    #[param(example = 2025, minimum = 2000, maximum = 2100)]
+    pub financial_year: i32,
+}
+
+/// Spend per contract for a financial year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SpendReport {
+    pub financial_year: i32,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    pub items: Vec<SpendRow>,
+}
+
+impl CsvRow for SpendRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "contract_id",
+            "contract_reference",
+            "provider_id",
+            "budget_pence",
+            "approved_pence",
+            "paid_pence",
+            "pending_pence",
+            "forecast_pence",
+            "variance_pence",
+            "claimed_to",
+            "by_need_band",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        let bands: Vec<String> = self
+            .by_need_band
+            .iter()
+            .map(|b| format!("{} {} ({}%)", b.need_band, b.amount_pence, b.share_pct))
+            .collect();
+        vec![
+            self.contract_id.clone(),
+            self.contract_reference.clone(),
+            self.provider_id.clone(),
+            cell(self.budget_pence),
+            cell(self.approved_pence),
+            cell(self.paid_pence),
+            cell(self.pending_pence),
+            cell(self.forecast_pence),
+            cell(self.variance_pence),
+            opt_cell(self.claimed_to),
+            bands.join("; "),
+        ]
+    }
+}
+
+/// Spend against budget per contract: approved (including paid), paid, pending (accepted,
+/// awaiting decision), a run-rate forecast for the year (approved and pending, scaled
+/// from the days claimed to the whole year), the variance against budget (positive is
+/// an overspend) and the share of spend by the need band each line is priced at. Claims
+/// count in the year their period starts.
+#[utoipa::path(
+    operation_id = "report_spend",
+    tag = "reports",
+    params(SpendQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items (bands folded into one cell)",
+            content((SpendReport = "application/json"), (String = "text/csv"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/reports/spend")]
+pub async fn spend(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<SpendQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if !(2000..=2100).contains(&query.financial_year) {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/query/financial_year",
+            "must be a year from 2000 to 2100",
+        )]));
+    }
+    let year = FinancialYear(query.financial_year);
+    let scope = principal.own_provider().map(str::to_string);
+    let rows = run(&state, move |conn| {
+        Ok(reports::spend(conn, year, scope.as_deref())?)
+    })
+    .await?;
+    answer(
+        &req,
+        |items| {
+            to_value(&SpendReport {
+                financial_year: year.0,
+                period_start: year.start(),
+                period_end: year.end(),
+                items,
+            })
+        },
+        rows,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KpiQuery {
+    /// `YYYY-Qn` of the UK financial year.
+    #[param(example = "2025-Q3")]
+    pub quarter: String,
+}
+
+/// KPIs of a quarter's workbooks against the contracts' targets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiReport {
+    pub quarter: String,
+    pub items: Vec<KpiRow>,
+}
+
+impl CsvRow for KpiRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "contract_id",
+            "contract_reference",
+            "provider_id",
+            "workbook_id",
+            "version",
+            "status",
+            "code",
+            "value",
+            "target",
+            "amber_below",
+            "rag",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        vec![
+            self.contract_id.clone(),
+            self.contract_reference.clone(),
+            self.provider_id.clone(),
+            self.workbook_id.clone(),
+            cell(self.version),
+            cell(self.status),
+            self.code.clone(),
+            cell(self.value),
+            cell(self.target),
+            cell(self.amber_below),
+            to_value(&self.rag).as_str().unwrap_or_default().to_string(),
+        ]
+    }
+}
+
+/// Each KPI of each contract's workbook for the quarter (the current version, unless
+/// rejected) against its target, red, amber or green, as stored when it was submitted.
+#[utoipa::path(
+    operation_id = "report_kpis",
+    tag = "reports",
+    params(KpiQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items",
+            content((KpiReport = "application/json"), (String = "text/csv"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/reports/kpis")]
+pub async fn kpis(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<KpiQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let quarter = Quarter::parse(&query.quarter).ok_or_else(|| {
+        ApiError::invalid(vec![FieldError::new(
+            "/query/quarter",
+            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
+        )])
+    })?;
+    let scope = principal.own_provider().map(str::to_string);
+    let rows = run(&state, move |conn| {
+        Ok(reports::kpis(conn, quarter, scope.as_deref())?)
+    })
+    .await?;
+    answer(
+        &req,
+        |items| {
+            to_value(&KpiReport {
+                quarter: quarter.to_string(),
+                items,
+            })
+        },
+        rows,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ComplianceQuery {
+    /// Submissions whose period starts on or after this date.
+    pub period_from: Option<NaiveDate>,
+    /// Submissions whose period starts on or before this date.
+    pub period_to: Option<NaiveDate>,
+}
+
+/// Compliance per provider.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ComplianceReport {
+    pub items: Vec<ComplianceRow>,
+}
+
+impl CsvRow for ComplianceRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "provider_id",
+            "provider_name",
+            "submissions",
+            "passed_first_time",
+            "first_time_pass_rate_pct",
+            "late_submissions",
+            "most_frequent_findings",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        let codes: Vec<String> = self
+            .most_frequent_findings
+            .iter()
+            .map(|c| format!("{} {}", c.code, c.occurrences))
+            .collect();
+        vec![
+            self.provider_id.clone(),
+            self.provider_name.clone(),
+            cell(self.submissions),
+            cell(self.passed_first_time),
+            cell(self.first_time_pass_rate_pct),
+            cell(self.late_submissions),
+            codes.join("; "),
+        ]
+    }
+}
+
+/// Per provider: submissions, the share whose first version was not rejected, how many
+/// were first submitted late (SUB-002), and the five most frequent finding codes over
+/// every version.
+#[utoipa::path(
+    operation_id = "report_compliance",
+    tag = "reports",
+    params(ComplianceQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items (codes folded into one cell)",
+            content((ComplianceReport = "application/json"), (String = "text/csv"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/reports/compliance")]
+pub async fn compliance(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<ComplianceQuery>,
+) -> Result<HttpResponse, ApiError> {
+    // Bounds both back ends store and compare as dates.
+    let from = query
+        .period_from
+        .or(NaiveDate::from_ymd_opt(1, 1, 1))
+        .unwrap_or_default();
+    let to = query
+        .period_to
+        .or(NaiveDate::from_ymd_opt(9999, 12, 31))
+        .unwrap_or_default();
+    let scope = principal.own_provider().map(str::to_string);
+    let rows = run(&state, move |conn| {
+        Ok(reports::compliance(conn, from, to, scope.as_deref())?)
+    })
+    .await?;
+    answer(&req, |items| to_value(&ComplianceReport { items }), rows)
+}

@@ -1,0 +1,467 @@
+//! The reports of SPEC §6, aggregated in SQL (one statement text for both back ends) and
+//! finished by the domain's arithmetic.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use dayops_domain::report::{
+    most_frequent, share_pct, BandShare, FinancialYear, SpendBucket, SpendTotals,
+};
+use dayops_domain::submission::SubmissionStatus;
+use dayops_domain::workbook::{Quarter, Rag};
+
+use crate::error::{vocab, StoreError};
+use crate::schema::contracts;
+use crate::DbConnection;
+
+/// `?` placeholders numbered `$1, $2, …` for PostgreSQL (the statements hold no `?` in
+/// literals).
+pub fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Loads `$row`s from one SQL text with `?` placeholders on either back end.
+macro_rules! load_sql {
+    ($conn:expr, $sql:expr, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
+        let sql: &str = $sql;
+        match $conn {
+            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
+                $(.bind::<$ty, _>($val))*
+                .load::<$row>(c),
+            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::reports::numbered(sql))
+                $(.bind::<$ty, _>($val))*
+                .load::<$row>(c),
+        }
+    }};
+}
+
+/// Who may see which rows: `None` for everyone's, or one provider's.
+fn provider_bind(provider_id: Option<&str>) -> String {
+    provider_id.unwrap_or("").to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Spend
+
+/// One contract's spend in a financial year, in pence.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SpendRow {
+    pub contract_id: String,
+    pub contract_reference: String,
+    pub provider_id: String,
+    pub budget_pence: i64,
+    /// Claims the council approved (including those since paid).
+    pub approved_pence: i64,
+    pub paid_pence: i64,
+    /// Claims accepted by validation and awaiting the council's decision.
+    pub pending_pence: i64,
+    /// Approved and pending, scaled from the days claimed so far to the whole year.
+    pub forecast_pence: i64,
+    /// Forecast minus budget: positive is an overspend.
+    pub variance_pence: i64,
+    /// The latest claim period end counted.
+    pub claimed_to: Option<NaiveDate>,
+    /// Approved and pending spend by the band each line is priced at.
+    pub by_need_band: Vec<BandShare>,
+}
+
+/// The SQL of the spend report's claim totals, with its binds in order: year start, year
+/// end, provider (`''` for all) twice.
+pub const SPEND_TOTALS_SQL: &str = "\
+SELECT s.contract_id AS contract_id, s.status AS status, \
+       CAST(SUM(t.accepted_total_pence) AS BIGINT) AS accepted_pence, \
+       MAX(s.period_end) AS period_end \
+FROM submissions s \
+JOIN claim_totals t ON t.submission_id = s.id AND t.version = s.current_version \
+WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? \
+  AND (? = '' OR s.provider_id = ?) \
+GROUP BY s.contract_id, s.status";
+
+/// The SQL of the spend report's shares by band over the claims that count (approved or
+/// pending, as the domain's buckets say); binds as [`SPEND_TOTALS_SQL`].
+pub fn spend_bands_sql() -> String {
+    let counted: Vec<String> = SubmissionStatus::ALL
+        .iter()
+        .filter(|s| SpendBucket::of(**s) != SpendBucket::None)
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    SPEND_BANDS_SQL.replace("{counted}", &counted.join(", "))
+}
+
+const SPEND_BANDS_SQL: &str = "\
+SELECT s.contract_id AS contract_id, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
+       CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
+FROM submissions s \
+JOIN claim_lines l ON l.submission_id = s.id AND l.version = s.current_version \
+WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? \
+  AND (? = '' OR s.provider_id = ?) \
+  AND s.status IN ({counted}) \
+GROUP BY s.contract_id, COALESCE(l.accepted_need_band, l.need_band)";
+
+#[derive(QueryableByName)]
+struct ClaimSum {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = BigInt)]
+    accepted_pence: i64,
+    #[diesel(sql_type = Date)]
+    period_end: NaiveDate,
+}
+
+#[derive(QueryableByName)]
+struct BandSum {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    need_band: String,
+    #[diesel(sql_type = BigInt)]
+    amount_pence: i64,
+}
+
+/// Spend per contract in force during the year (a provider's own only when `provider_id`
+/// is given), in contract reference order.
+pub fn spend(
+    conn: &mut DbConnection,
+    year: FinancialYear,
+    provider_id: Option<&str>,
+) -> Result<Vec<SpendRow>, StoreError> {
+    let mut query = contracts::table
+        .filter(contracts::start_date.le(year.end()))
+        .filter(
+            contracts::end_date
+                .is_null()
+                .or(contracts::end_date.ge(year.start())),
+        )
+        .select((
+            contracts::id,
+            contracts::reference,
+            contracts::provider_id,
+            contracts::annual_budget_pence,
+        ))
+        .order(contracts::reference.asc())
+        .into_boxed();
+    if let Some(p) = provider_id {
+        query = query.filter(contracts::provider_id.eq(p.to_string()));
+    }
+    let contracts: Vec<(String, String, String, i64)> = query.load(conn)?;
+    let p = provider_bind(provider_id);
+    let sums = load_sql!(
+        conn,
+        SPEND_TOTALS_SQL,
+        ClaimSum,
+        [
+            (Date, year.start()),
+            (Date, year.end()),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let bands = load_sql!(
+        conn,
+        &spend_bands_sql(),
+        BandSum,
+        [
+            (Date, year.start()),
+            (Date, year.end()),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let mut totals: BTreeMap<String, SpendTotals> = BTreeMap::new();
+    for sum in sums {
+        let status = vocab("submissions.status", &sum.status, SubmissionStatus::parse)?;
+        totals
+            .entry(sum.contract_id)
+            .or_default()
+            .add(status, sum.accepted_pence, sum.period_end);
+    }
+    let mut by_band: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for band in bands {
+        by_band
+            .entry(band.contract_id)
+            .or_default()
+            .push((band.need_band, band.amount_pence));
+    }
+    Ok(contracts
+        .into_iter()
+        .map(|(id, reference, provider_id, budget)| {
+            let t = totals.remove(&id).unwrap_or_default();
+            let forecast = t.run_rate_forecast(year);
+            let committed = t.committed_pence();
+            let by_need_band = by_band
+                .remove(&id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(need_band, amount_pence)| BandShare {
+                    share_pct: share_pct(amount_pence, committed),
+                    need_band,
+                    amount_pence,
+                })
+                .collect();
+            SpendRow {
+                contract_id: id,
+                contract_reference: reference,
+                provider_id,
+                budget_pence: budget,
+                approved_pence: t.approved_pence,
+                paid_pence: t.paid_pence,
+                pending_pence: t.pending_pence,
+                forecast_pence: forecast,
+                variance_pence: forecast - budget,
+                claimed_to: t.covered_to,
+                by_need_band,
+            }
+        })
+        .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// KPIs
+
+/// A KPI of a contract's workbook for the quarter, against its target.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct KpiRow {
+    pub contract_id: String,
+    pub contract_reference: String,
+    pub provider_id: String,
+    pub workbook_id: String,
+    pub version: i32,
+    pub status: SubmissionStatus,
+    pub code: String,
+    pub value: f64,
+    pub target: f64,
+    pub amber_below: f64,
+    pub rag: Rag,
+}
+
+/// The SQL of the KPI report; binds: the quarter's start, provider (`''` for all) twice.
+pub const KPI_SQL: &str = "\
+SELECT s.contract_id AS contract_id, c.reference AS contract_reference, \
+       s.provider_id AS provider_id, s.id AS workbook_id, s.current_version AS version, \
+       s.status AS status, k.code AS code, k.value AS value, k.target AS target, \
+       k.amber_below AS amber_below, k.rag AS rag \
+FROM submissions s \
+JOIN contracts c ON c.id = s.contract_id \
+JOIN workbook_kpis k ON k.submission_id = s.id AND k.version = s.current_version \
+WHERE s.kind = 'workbook' AND s.period_start = ? AND s.status <> 'rejected' \
+  AND (? = '' OR s.provider_id = ?) \
+ORDER BY c.reference, k.code";
+
+#[derive(QueryableByName)]
+struct KpiSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    contract_reference: String,
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = Text)]
+    workbook_id: String,
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Double)]
+    value: f64,
+    #[diesel(sql_type = Double)]
+    target: f64,
+    #[diesel(sql_type = Double)]
+    amber_below: f64,
+    #[diesel(sql_type = Text)]
+    rag: String,
+}
+
+fn rag(text: &str) -> Option<Rag> {
+    match text {
+        "red" => Some(Rag::Red),
+        "amber" => Some(Rag::Amber),
+        "green" => Some(Rag::Green),
+        _ => None,
+    }
+}
+
+/// Every KPI of the quarter's current, not rejected workbooks.
+pub fn kpis(
+    conn: &mut DbConnection,
+    quarter: Quarter,
+    provider_id: Option<&str>,
+) -> Result<Vec<KpiRow>, StoreError> {
+    let p = provider_bind(provider_id);
+    let rows = load_sql!(
+        conn,
+        KPI_SQL,
+        KpiSql,
+        [(Date, quarter.start()), (Text, &p), (Text, &p)]
+    )?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(KpiRow {
+                status: vocab("submissions.status", &r.status, SubmissionStatus::parse)?,
+                rag: vocab("workbook_kpis.rag", &r.rag, rag)?,
+                contract_id: r.contract_id,
+                contract_reference: r.contract_reference,
+                provider_id: r.provider_id,
+                workbook_id: r.workbook_id,
+                version: r.version,
+                code: r.code,
+                value: r.value,
+                target: r.target,
+                amber_below: r.amber_below,
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Compliance
+
+/// A finding code and how often it was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct CodeCount {
+    pub code: String,
+    pub occurrences: i64,
+}
+
+/// How a provider's submissions fare.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ComplianceRow {
+    pub provider_id: String,
+    pub provider_name: String,
+    pub submissions: i64,
+    /// Submissions whose first version was not rejected.
+    pub passed_first_time: i64,
+    pub first_time_pass_rate_pct: f64,
+    /// Submissions whose first version came after the deadline (SUB-002).
+    pub late_submissions: i64,
+    /// The five most frequent finding codes over every version.
+    pub most_frequent_findings: Vec<CodeCount>,
+}
+
+/// The SQL of the compliance counts; binds: period from, period to, provider twice.
+pub const COMPLIANCE_SQL: &str = "\
+SELECT s.provider_id AS provider_id, p.name AS provider_name, \
+       CAST(COUNT(*) AS BIGINT) AS submissions, \
+       CAST(SUM(CASE WHEN v.status <> 'rejected' THEN 1 ELSE 0 END) AS BIGINT) AS passed_first_time, \
+       CAST(SUM(CASE WHEN EXISTS (SELECT 1 FROM submission_findings f \
+                WHERE f.submission_id = s.id AND f.version = 1 AND f.code = 'SUB-002') \
+            THEN 1 ELSE 0 END) AS BIGINT) AS late_submissions \
+FROM submissions s \
+JOIN providers p ON p.id = s.provider_id \
+JOIN submission_versions v ON v.submission_id = s.id AND v.version = 1 \
+WHERE s.period_start >= ? AND s.period_start <= ? AND (? = '' OR s.provider_id = ?) \
+GROUP BY s.provider_id, p.name \
+ORDER BY p.name, s.provider_id";
+
+/// The SQL of the finding codes per provider; binds as [`COMPLIANCE_SQL`].
+pub const COMPLIANCE_CODES_SQL: &str = "\
+SELECT s.provider_id AS provider_id, f.code AS code, \
+       CAST(SUM(f.occurrences) AS BIGINT) AS occurrences \
+FROM submissions s \
+JOIN submission_findings f ON f.submission_id = s.id \
+WHERE s.period_start >= ? AND s.period_start <= ? AND (? = '' OR s.provider_id = ?) \
+GROUP BY s.provider_id, f.code";
+
+#[derive(QueryableByName)]
+struct ComplianceSql {
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = Text)]
+    provider_name: String,
+    #[diesel(sql_type = BigInt)]
+    submissions: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    passed_first_time: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    late_submissions: Option<i64>,
+}
+
+#[derive(QueryableByName)]
+struct CodeSql {
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = BigInt)]
+    occurrences: i64,
+}
+
+/// Compliance per provider over submissions whose period starts in `[from, to]`.
+pub fn compliance(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    provider_id: Option<&str>,
+) -> Result<Vec<ComplianceRow>, StoreError> {
+    let p = provider_bind(provider_id);
+    let rows = load_sql!(
+        conn,
+        COMPLIANCE_SQL,
+        ComplianceSql,
+        [(Date, from), (Date, to), (Text, &p), (Text, &p)]
+    )?;
+    let codes = load_sql!(
+        conn,
+        COMPLIANCE_CODES_SQL,
+        CodeSql,
+        [(Date, from), (Date, to), (Text, &p), (Text, &p)]
+    )?;
+    let mut by_provider: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
+    for c in codes {
+        by_provider
+            .entry(c.provider_id)
+            .or_default()
+            .push((c.code, c.occurrences));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let passed = r.passed_first_time.unwrap_or(0);
+            let codes = by_provider.remove(&r.provider_id).unwrap_or_default();
+            ComplianceRow {
+                first_time_pass_rate_pct: share_pct(passed, r.submissions),
+                most_frequent_findings: most_frequent(codes, 5)
+                    .into_iter()
+                    .map(|(code, occurrences)| CodeCount { code, occurrences })
+                    .collect(),
+                provider_id: r.provider_id,
+                provider_name: r.provider_name,
+                submissions: r.submissions,
+                passed_first_time: passed,
+                late_submissions: r.late_submissions.unwrap_or(0),
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            numbered("a = ? AND (? = '' OR b = ?)"),
+            "a = $1 AND ($2 = '' OR b = $3)"
+        );
+    }
+}
