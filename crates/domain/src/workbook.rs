@@ -225,14 +225,10 @@ pub struct WorkbookInput {
     pub acknowledged_warnings: Vec<String>,
 }
 
-/// The traffic light of a KPI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Rag {
-    Red,
-    Amber,
-    Green,
-}
+crate::types::vocabulary!(
+    /// The traffic light of a KPI.
+    Rag { Red => "red", Amber => "amber", Green => "green" }
+);
 
 /// A KPI of the contract measured by the workbook.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -87,11 +87,7 @@ fn write_kpis(
     kpis: &[KpiResult],
 ) -> Result<(), StoreError> {
     for kpi in kpis {
-        let rag = match kpi.rag {
-            Rag::Red => "red",
-            Rag::Amber => "amber",
-            Rag::Green => "green",
-        };
+        let rag = kpi.rag.as_str();
         diesel::insert_into(workbook_kpis::table)
             .values((
                 workbook_kpis::submission_id.eq(id),
@@ -121,20 +117,17 @@ pub fn kpis(conn: &mut DbConnection, id: &str, version: i32) -> Result<Vec<KpiRe
             workbook_kpis::rag,
         ))
         .load(conn)?;
-    Ok(rows
-        .into_iter()
-        .map(|(code, value, target, amber_below, rag)| KpiResult {
-            code,
-            value,
-            target,
-            amber_below,
-            rag: match rag.as_str() {
-                "red" => Rag::Red,
-                "amber" => Rag::Amber,
-                _ => Rag::Green,
-            },
+    rows.into_iter()
+        .map(|(code, value, target, amber_below, rag)| {
+            Ok(KpiResult {
+                code,
+                value,
+                target,
+                amber_below,
+                rag: crate::error::vocab("workbook_kpis.rag", &rag, Rag::parse)?,
+            })
         })
-        .collect())
+        .collect()
 }
 
 fn header(contract: &Contract, quarter: Quarter) -> Header {

@@ -18,9 +18,9 @@ use crate::problem::{ApiError, ReadProblems};
 use crate::{run, AppState};
 
 /// The rows of a report, or with `Accept: text/csv` the same rows as CSV.
-fn answer<T: CsvRow + Serialize>(
+fn answer<T: CsvRow, R: Serialize>(
     req: &HttpRequest,
-    wrap: impl FnOnce(Vec<T>) -> serde_json::Value,
+    wrap: impl FnOnce(Vec<T>) -> R,
     rows: Vec<T>,
 ) -> Result<HttpResponse, ApiError> {
     if wants_csv(req) {
@@ -28,10 +28,6 @@ fn answer<T: CsvRow + Serialize>(
     } else {
         Ok(HttpResponse::Ok().json(wrap(rows)))
     }
-}
-
-fn to_value<T: Serialize>(value: &T) -> serde_json::Value {
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -129,13 +125,11 @@ pub async fn spend(
     .await?;
     answer(
         &req,
-        |items| {
-            to_value(&SpendReport {
-                financial_year: year.0,
-                period_start: year.start(),
-                period_end: year.end(),
-                items,
-            })
+        |items| SpendReport {
+            financial_year: year.0,
+            period_start: year.start(),
+            period_end: year.end(),
+            items,
         },
         rows,
     )
@@ -188,7 +182,7 @@ impl CsvRow for KpiRow {
             cell(self.value),
             cell(self.target),
             cell(self.amber_below),
-            to_value(&self.rag).as_str().unwrap_or_default().to_string(),
+            self.rag.as_str().to_string(),
         ]
     }
 }
@@ -225,11 +219,9 @@ pub async fn kpis(
     .await?;
     answer(
         &req,
-        |items| {
-            to_value(&KpiReport {
-                quarter: quarter.to_string(),
-                items,
-            })
+        |items| KpiReport {
+            quarter: quarter.to_string(),
+            items,
         },
         rows,
     )
@@ -318,5 +310,5 @@ pub async fn compliance(
         Ok(reports::compliance(conn, from, to, scope.as_deref())?)
     })
     .await?;
-    answer(&req, |items| to_value(&ComplianceReport { items }), rows)
+    answer(&req, |items| ComplianceReport { items }, rows)
 }

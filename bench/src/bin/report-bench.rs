@@ -1,0 +1,397 @@
+//! Queries and reports at national scale: a database holding a nation's week of registers
+//! (2 million lines by default) beside a year of register, claim and workbook submissions
+//! for every contract. Prints, for the filtered submissions query, the spend report and
+//! the KPI report, the time through the API beside the time of the same SQL run directly
+//! on the same database, and their ratio.
+//!
+//! ```sh
+//! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+//! ```
+//!
+//! Reference data (providers, contracts) goes through the API; the submissions are
+//! written straight to the database in bulk, as a year of use would have left them, and
+//! the database is then analysed (as PostgreSQL's autovacuum would). The direct SQL is the
+//! statement text the server runs, with its parameters inlined; its rows are fetched but
+//! not decoded.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use chrono::{Days, NaiveDate};
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+
+use dayops_bench::{option, percentile, token, Bench};
+use dayops_domain::report::FinancialYear;
+use dayops_domain::types::Role;
+use dayops_domain::workbook::Quarter;
+use dayops_persistence::reports::{spend_bands_sql, KPI_SQL, SPEND_TOTALS_SQL};
+
+const RUNS: usize = 15;
+const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
+const CHUNK: usize = 1_000;
+
+/// Rows gathered per table and written as multi-row INSERTs.
+struct Loader {
+    conn: dayops_persistence::DbConnection,
+    pending: Vec<(&'static str, &'static str, Vec<String>)>,
+    rows: usize,
+}
+
+impl Loader {
+    fn add(&mut self, table: &'static str, columns: &'static str, row: String) {
+        let i = match self.pending.iter().position(|(t, _, _)| *t == table) {
+            Some(i) => i,
+            None => {
+                self.pending.push((table, columns, Vec::new()));
+                self.pending.len() - 1
+            }
+        };
+        self.pending[i].2.push(row);
+        self.rows += 1;
+        if self.pending[i].2.len() >= CHUNK {
+            // Parents were first seen first: flushing in that order keeps foreign keys.
+            self.flush();
+        }
+    }
+
+    fn flush_table(&mut self, i: usize) {
+        let (table, columns, rows) = &mut self.pending[i];
+        if rows.is_empty() {
+            return;
+        }
+        let sql = format!("INSERT INTO {table} ({columns}) VALUES {}", rows.join(","));
+        rows.clear();
+        self.conn.batch_execute(&sql).unwrap();
+    }
+
+    fn flush(&mut self) {
+        for i in 0..self.pending.len() {
+            self.flush_table(i);
+        }
+    }
+}
+
+const SUBMISSIONS: &str = "id, kind, contract_id, provider_id, period_key, period_start, period_end, current_version, status, created_at, updated_at";
+const VERSIONS: &str =
+    "submission_id, version, status, body, content_sha256, findings, submitted_by, submitted_at";
+const LINES: &str = "submission_id, version, line_no, person_ref, date, session_type, status, absence_reason, notice_hours, one_to_one_quarter_hours, transport_journeys, meal, community_access, outcome_tags";
+const CLAIM_LINES: &str = "submission_id, version, line_no, person_ref, date, item, session_type, quantity_quarters, need_band, unit_price_pence, amount_pence, accepted_quantity_quarters, accepted_unit_price_pence, accepted_amount_pence, accepted_need_band";
+const FINDINGS: &str = "submission_id, version, code, severity, occurrences";
+
+fn submission(
+    loader: &mut Loader,
+    kind: &str,
+    contract: &str,
+    provider: &str,
+    (key, start, end): (String, NaiveDate, NaiveDate),
+    status: &str,
+    finding: Option<&str>,
+) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let at = "2026-04-20 09:00:00";
+    loader.add("submissions", SUBMISSIONS, format!("('{id}','{kind}','{contract}','{provider}','{key}','{start}','{end}',1,'{status}','{at}','{at}')"));
+    let findings = match finding {
+        Some(code) => {
+            loader.add(
+                "submission_findings",
+                FINDINGS,
+                format!("('{id}',1,'{code}','error',1)"),
+            );
+            format!(
+                r#"{{"outcome":"rejected","findings":[{{"code":"{code}","severity":"error","pointer":"/lines/0","message":"bench"}}]}}"#
+            )
+        }
+        None => r#"{"outcome":"accepted","findings":[]}"#.to_string(),
+    };
+    loader.add(
+        "submission_versions",
+        VERSIONS,
+        format!(
+            "('{id}',1,'{status}','{{}}','{:064}','{findings}','bench','{at}')",
+            0
+        ),
+    );
+    id
+}
+
+/// Times `a` and `b` alternately (after one warm-up each), so that the machine's drift
+/// falls on both alike; sorted times of each.
+fn time_pair(
+    runs: usize,
+    mut a: impl FnMut(),
+    mut b: impl FnMut(),
+) -> (Vec<Duration>, Vec<Duration>) {
+    a();
+    b();
+    let mut times = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        let t = Instant::now();
+        a();
+        times.0.push(t.elapsed());
+        let t = Instant::now();
+        b();
+        times.1.push(t.elapsed());
+    }
+    times.0.sort();
+    times.1.sort();
+    times
+}
+
+/// The statement with its `?` parameters replaced by SQL literals, in order.
+fn inline(sql: &str, literals: &[String]) -> String {
+    let mut values = literals.iter();
+    sql.chars()
+        .map(|c| {
+            if c == '?' {
+                values.next().unwrap().clone()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn main() {
+    let contracts: usize =
+        option("--contracts").map_or(2_000, |v| v.parse().expect("--contracts N"));
+    let lines_each: usize = option("--lines").map_or(1_000, |v| v.parse().expect("--lines N"));
+    let bench = Bench::start(option("--postgres").as_deref());
+    let commissioner = token(Role::Commissioner, None);
+    let auditor = token(Role::Auditor, None);
+
+    let t = Instant::now();
+    let mut ids = Vec::with_capacity(contracts);
+    for i in 0..contracts {
+        if i % 4 == 0 {
+            let (status, p) = bench.send(
+                "POST",
+                "/v1/providers",
+                &commissioner,
+                Some(&json!({"name": format!("Bench Provider {i}")})),
+                None,
+            );
+            assert_eq!(status, 201, "{p}");
+            ids.push((String::new(), p["id"].as_str().unwrap().to_string()));
+        } else {
+            let provider = ids.last().unwrap().1.clone();
+            ids.push((String::new(), provider));
+        }
+        let provider = ids[i].1.clone();
+        let (status, c) = bench.send(
+            "POST",
+            "/v1/contracts",
+            &commissioner,
+            Some(&json!({
+                "reference": format!("BENCH-{i:05}"), "provider_id": provider, "service_type": "community",
+                "start_date": "2024-04-01", "need_bands": BANDS,
+                "session_hours": {"am": 3, "pm": 3}, "capacity_per_session": 5000,
+                "allows_extras": true, "over_delivery_tolerance_pct": 10, "register_deadline_days": 7,
+                "correction_window_days": 56, "payment_period": "four_weekly", "payment_anchor_date": "2025-03-31",
+                "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24},
+                "kpi_targets": [{"code": "community_access_pct", "target": 80, "amber_below": 60}],
+                "annual_budget_pence": 50_000_000
+            })),
+            None,
+        );
+        assert_eq!(status, 201, "{c}");
+        ids[i].0 = c["id"].as_str().unwrap().to_string();
+    }
+    let reference_time = t.elapsed();
+
+    let t = Instant::now();
+    let mut loader = Loader {
+        conn: dayops_persistence::establish(&bench.database_url).unwrap(),
+        pending: Vec::new(),
+        rows: 0,
+    };
+    loader.conn.batch_execute("BEGIN").unwrap();
+    let first_monday = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
+    let year = FinancialYear(2025);
+    for (ci, (contract, provider)) in ids.iter().enumerate() {
+        // A year of weekly registers; every tenth rejected with REG-002.
+        for w in 0..52u64 {
+            let monday = first_monday + Days::new(7 * w);
+            let rejected = (ci + w as usize).is_multiple_of(10);
+            let id = submission(
+                &mut loader,
+                "register",
+                contract,
+                provider,
+                (monday.to_string(), monday, monday + Days::new(6)),
+                if rejected { "rejected" } else { "accepted" },
+                rejected.then_some("REG-002"),
+            );
+            if w == 51 {
+                // The nation's week: the lines of the last register of every contract.
+                for n in 0..lines_each {
+                    let date = monday + Days::new((n % 5) as u64);
+                    let session = if n % 2 == 0 { "am" } else { "pm" };
+                    loader.add("register_lines", LINES, format!(
+                        "('{id}',1,{n},'N{ci:05}-{:05}','{date}','{session}','attended',NULL,NULL,NULL,0,FALSE,TRUE,'[]')",
+                        n / 5
+                    ));
+                }
+            }
+        }
+        // Thirteen four-weekly claims, in every state; 20 lines each across the bands.
+        let statuses = [
+            "paid",
+            "approved",
+            "accepted",
+            "partially_accepted",
+            "declined",
+        ];
+        for k in 0..13u64 {
+            let start = first_monday + Days::new(28 * k);
+            let status = statuses[(ci + k as usize) % statuses.len()];
+            let id = submission(
+                &mut loader,
+                "claim",
+                contract,
+                provider,
+                (start.to_string(), start, start + Days::new(27)),
+                status,
+                None,
+            );
+            let mut total = 0i64;
+            for n in 0..20usize {
+                let band = BANDS[(ci + n) % 4];
+                let price = 4_800 + 600 * ((ci + n) % 4) as i64;
+                total += price;
+                let date = start + Days::new((n % 20) as u64);
+                loader.add("claim_lines", CLAIM_LINES, format!(
+                    "('{id}',1,{n},'N{ci:05}-{n:05}','{date}','session','am',4,'{band}',{price},{price},4,{price},{price},'{band}')"
+                ));
+            }
+            loader.add(
+                "claim_totals",
+                "submission_id, version, claimed_total_pence, accepted_total_pence",
+                format!("('{id}',1,{total},{total})"),
+            );
+        }
+        // Four quarterly workbooks with their KPI results.
+        for q in 1..=4u32 {
+            let quarter = Quarter {
+                year: 2025,
+                number: q,
+            };
+            let id = submission(
+                &mut loader,
+                "workbook",
+                contract,
+                provider,
+                (quarter.to_string(), quarter.start(), quarter.end()),
+                "accepted",
+                None,
+            );
+            let value = 50 + (ci * 7 + q as usize * 13) % 50;
+            let rag = if value < 60 {
+                "red"
+            } else if value < 80 {
+                "amber"
+            } else {
+                "green"
+            };
+            loader.add(
+                "workbook_kpis",
+                "submission_id, version, code, value, target, amber_below, rag",
+                format!("('{id}',1,'community_access_pct',{value},80,60,'{rag}')"),
+            );
+        }
+    }
+    loader.flush();
+    loader.conn.batch_execute("COMMIT").unwrap();
+    loader.conn.batch_execute("ANALYZE").unwrap();
+    let load_time = t.elapsed();
+    let rows = loader.rows;
+    let mut conn = loader.conn;
+
+    let get = |path: &str| {
+        let response = bench
+            .agent
+            .get(&format!("{}{path}", bench.base))
+            .set("Authorization", &format!("Bearer {auditor}"))
+            .call()
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+        response.into_string().unwrap()
+    };
+    let q = |s: &str| format!("'{s}'");
+    let quarter = Quarter {
+        year: 2025,
+        number: 2,
+    };
+    let from = "2025-10-01";
+    let cases: Vec<(&str, String, Vec<String>)> = vec![
+        (
+            "submissions (kind, finding, period; 500)",
+            format!("/v1/submissions?kind=register&finding_code=REG-002&period_from={from}&limit=500"),
+            vec![format!(
+                "SELECT {SUBMISSIONS} FROM submissions WHERE kind = 'register' AND period_start >= '{from}' \
+                 AND EXISTS (SELECT 1 FROM submission_findings f WHERE f.submission_id = submissions.id \
+                 AND f.version = submissions.current_version AND f.code = 'REG-002') ORDER BY id LIMIT 501"
+            )],
+        ),
+        (
+            "spend report (financial year)",
+            "/v1/reports/spend?financial_year=2025".to_string(),
+            vec![
+                format!(
+                    "SELECT id, reference, provider_id, annual_budget_pence FROM contracts WHERE start_date <= '{}' \
+                     AND (end_date IS NULL OR end_date >= '{}') ORDER BY reference",
+                    year.end(),
+                    year.start()
+                ),
+                inline(SPEND_TOTALS_SQL, &[q(&year.start().to_string()), q(&year.end().to_string()), q(""), q("")]),
+                inline(&spend_bands_sql(), &[q(&year.start().to_string()), q(&year.end().to_string()), q(""), q("")]),
+            ],
+        ),
+        (
+            "KPI report (quarter)",
+            format!("/v1/reports/kpis?quarter={quarter}"),
+            vec![inline(KPI_SQL, &[q(&quarter.start().to_string()), q(""), q("")])],
+        ),
+    ];
+
+    println!("backend      {}", bench.backend);
+    println!(
+        "database     {contracts} contracts; {} register lines in the nation's week; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
+        contracts * lines_each,
+        rows,
+        load_time.as_secs_f64(),
+        reference_time.as_secs_f64()
+    );
+    println!(
+        "{:<42} {:>10} {:>10} {:>7}",
+        "query", "API ms", "SQL ms", "ratio"
+    );
+    for (name, path, statements) in cases {
+        let body = get(&path);
+        assert!(
+            body.contains("\"items\":[{"),
+            "{name}: {}",
+            &body[..body.len().min(300)]
+        );
+        let (api, sql) = time_pair(
+            RUNS,
+            || {
+                get(&path);
+            },
+            || {
+                for statement in &statements {
+                    conn.batch_execute(statement).unwrap();
+                }
+            },
+        );
+        let (a, s) = (percentile(&api, 0.5), percentile(&sql, 0.5));
+        println!(
+            "{name:<42} {:>10.1} {:>10.1} {:>6.2}x",
+            a.as_secs_f64() * 1000.0,
+            s.as_secs_f64() * 1000.0,
+            a.as_secs_f64() / s.as_secs_f64()
+        );
+    }
+    drop(conn);
+    bench.finish();
+}
