@@ -24,10 +24,15 @@ fn answer<T: CsvRow, R: Serialize>(
     rows: Vec<T>,
 ) -> Result<HttpResponse, ApiError> {
     if wants_csv(req) {
-        csv_response(&rows)
-    } else {
-        Ok(HttpResponse::Ok().json(wrap(rows)))
+        return csv_response(&rows);
     }
+    // Sized up front: a report can run to megabytes, and growing the buffer copies it.
+    let mut body = Vec::with_capacity(256 + rows.len() * 512);
+    serde_json::to_writer(&mut body, &wrap(rows))
+        .map_err(|e| ApiError::Internal(format!("writing a report: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(actix_web::http::header::ContentType::json())
+        .body(body))
 }
 
 // ---------------------------------------------------------------------------------------
