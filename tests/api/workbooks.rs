@@ -137,11 +137,9 @@ fn a_clean_return_is_accepted_with_its_kpis_stored() {
     );
 }
 
-#[test]
-fn every_workbook_rule_with_its_pointer() {
-    let app = TestApp::spawn();
-    let (fx, quarter) = setup(&app, "WB");
-    let mut bad = workbook(&fx, quarter);
+/// A return that breaks every WBK rule, its case study summary given.
+fn breaking_every_rule(fx: &Fixture, quarter: Quarter, summary: &str) -> Value {
+    let mut bad = workbook(fx, quarter);
     bad["template_version"] = json!("2024.2");
     bad["measures"]
         .as_object_mut()
@@ -150,7 +148,15 @@ fn every_workbook_rule_with_its_pointer() {
     bad["measures"]["staff_leavers"] = json!(7);
     bad["measures"]["people_supported"] = json!(9);
     bad["person_outcomes"][1]["person_ref"] = json!("STRANGER");
-    bad["case_studies"][0]["summary"] = json!("Her NHS number 943 476 5919 was on the form");
+    bad["case_studies"][0]["summary"] = json!(summary);
+    bad
+}
+
+#[test]
+fn every_workbook_rule_with_its_pointer() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WB");
+    let bad = breaking_every_rule(&fx, quarter, "Her NHS number 943 476 5919 was on the form");
     let r = post(&app, &fx, &bad);
     r.expect(201);
     assert_eq!(r.body["status"], "rejected");
@@ -413,16 +419,7 @@ fn a_template_filled_in_by_a_program_is_accepted() {
 fn json_and_xlsx_give_the_same_findings_pointing_at_cells() {
     let app = TestApp::spawn();
     let (fx, quarter) = setup(&app, "WJ");
-    let mut bad = workbook(&fx, quarter);
-    bad["template_version"] = json!("2024.2");
-    bad["measures"]
-        .as_object_mut()
-        .unwrap()
-        .remove("volunteers");
-    bad["measures"]["staff_leavers"] = json!(7);
-    bad["measures"]["people_supported"] = json!(9);
-    bad["person_outcomes"][1]["person_ref"] = json!("STRANGER");
-    bad["case_studies"][0]["summary"] = json!("Call her on 07700 900123 about the allotment");
+    let bad = breaking_every_rule(&fx, quarter, "Call her on 07700 900123 about the allotment");
     let blank = template(&app, &fx.token, &fx, quarter).bytes;
     let xlsx = fill(&blank, &bad);
 

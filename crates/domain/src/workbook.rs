@@ -632,7 +632,8 @@ mod tests {
         }
     }
 
-    fn codes(s: &Scenario) -> Vec<(String, Severity, String)> {
+    /// The findings of `workbook` in the scenario's context.
+    fn validate(s: &Scenario, workbook: &WorkbookInput) -> Vec<Finding> {
         let ctx = WorkbookContext {
             contract: &s.contract,
             agreements: &s.agreements,
@@ -640,7 +641,11 @@ mod tests {
             current_template_version: "2025.1",
             today: s.today,
         };
-        validate_workbook(&s.workbook, &ctx)
+        validate_workbook(workbook, &ctx)
+    }
+
+    fn codes(s: &Scenario) -> Vec<(String, Severity, String)> {
+        validate(s, &s.workbook)
             .into_iter()
             .map(|f| (f.code, f.severity, f.pointer))
             .collect()
@@ -770,22 +775,11 @@ mod tests {
                 "/measures/people_accessing_community_weekly".to_string()
             )]
         );
-        let message_free_of_number = !validate_workbook(
-            &{
-                let mut w = workbook();
-                w.case_studies[0].summary = "NHS 943 476 5919".into();
-                w
-            },
-            &WorkbookContext {
-                contract: &s.contract,
-                agreements: &s.agreements,
-                attenders: &s.attenders,
-                current_template_version: "2025.1",
-                today: s.today,
-            },
-        )
-        .iter()
-        .any(|f| f.message.contains("943") || f.message.contains("5919"));
+        let mut with_number = workbook();
+        with_number.case_studies[0].summary = "NHS 943 476 5919".into();
+        let message_free_of_number = !validate(&s, &with_number)
+            .iter()
+            .any(|f| f.message.contains("943") || f.message.contains("5919"));
         assert!(
             message_free_of_number,
             "the warning never echoes the number"
@@ -833,16 +827,7 @@ mod tests {
     fn a_missing_outcome_record_names_its_person() {
         let mut s = scenario();
         s.workbook.person_outcomes.pop();
-        let found = validate_workbook(
-            &s.workbook,
-            &WorkbookContext {
-                contract: &s.contract,
-                agreements: &s.agreements,
-                attenders: &s.attenders,
-                current_template_version: "2025.1",
-                today: s.today,
-            },
-        );
+        let found = validate(&s, &s.workbook);
         let people: Vec<_> = found.iter().filter_map(unrecorded_attender).collect();
         assert_eq!(people.len(), 1);
         assert!(s.attenders.contains(people[0]));

@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::report::FinancialYear;
-use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
 
@@ -211,12 +210,7 @@ pub async fn kpis(
     state: web::Data<AppState>,
     Query(query): Query<KpiQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let quarter = Quarter::parse(&query.quarter).ok_or_else(|| {
-        ApiError::invalid(vec![FieldError::new(
-            "/query/quarter",
-            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
-        )])
-    })?;
+    let quarter = super::quarter_param(&query.quarter)?;
     let scope = principal.own_provider().map(str::to_string);
     let rows = run(&state, move |conn| {
         Ok(reports::kpis(conn, quarter, scope.as_deref())?)

@@ -8,10 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::finding::Report;
 use dayops_domain::submission::SubmissionKind;
-use dayops_domain::workbook::{
-    CaseStudy, KpiResult, Measures, PersonOutcome, Quarter, WorkbookInput,
-};
-use dayops_domain::FieldError;
+use dayops_domain::workbook::{CaseStudy, KpiResult, Measures, PersonOutcome, WorkbookInput};
 use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
 use dayops_persistence::{workbooks, Page, StoreError};
 
@@ -341,12 +338,7 @@ pub async fn template(
     state: web::Data<AppState>,
     Query(query): Query<TemplateQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let quarter = Quarter::parse(&query.quarter).ok_or_else(|| {
-        ApiError::invalid(vec![FieldError::new(
-            "/query/quarter",
-            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
-        )])
-    })?;
+    let quarter = super::quarter_param(&query.quarter)?;
     let scope = principal.own_provider().map(str::to_string);
     let (contract, people) = run(&state, move |conn| {
         Ok(workbooks::template_content(
