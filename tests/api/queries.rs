@@ -295,3 +295,51 @@ fn compliance_per_provider() {
     );
     assert_eq!(recent.body["items"][0]["submissions"], json!(2));
 }
+
+#[test]
+fn reference_lists_export_as_csv_with_the_json_rows() {
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "QR");
+    Fixture::new(&app, "QS");
+    let c = app.commissioner();
+    for (path, token) in [
+        ("/v1/providers".to_string(), c.clone()),
+        ("/v1/contracts".to_string(), c.clone()),
+        (
+            format!("/v1/contracts/{}/agreements", fx.contract),
+            c.clone(),
+        ),
+        (
+            format!("/v1/contracts/{}/rate-matrices", fx.contract),
+            c.clone(),
+        ),
+        ("/v1/contracts".to_string(), fx.token.clone()),
+    ] {
+        let json = app.get(&format!("{path}?limit=500"), &token);
+        json.expect(200);
+        let items = json.body["items"].as_array().unwrap();
+        let response = get_csv(&app, &path, &token);
+        let mut reader = csv::Reader::from_reader(response.bytes.as_slice());
+        let headers = reader.headers().unwrap().clone();
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), items.len(), "{path}");
+        for (row, item) in rows.iter().zip(items) {
+            for key in item.as_object().unwrap().keys() {
+                assert!(headers.iter().any(|h| h == key), "{path}: no column {key}");
+            }
+            for (header, cell) in headers.iter().zip(row.iter()) {
+                let expected = &item[header];
+                match expected {
+                    Value::String(s) => assert_eq!(cell, s, "{path} {header}"),
+                    Value::Null => assert_eq!(cell, "", "{path} {header}"),
+                    // Numbers, booleans and nested terms read back as the same JSON.
+                    other => assert_eq!(
+                        &serde_json::from_str::<Value>(cell).unwrap(),
+                        other,
+                        "{path} {header}"
+                    ),
+                }
+            }
+        }
+    }
+}

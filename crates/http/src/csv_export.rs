@@ -113,6 +113,69 @@ where
         .streaming(body)
 }
 
+/// A cell of a JSON member: text as it is, numbers and booleans written out, nested lists
+/// and objects as compact JSON, absent or null empty.
+fn json_cell(value: Option<&serde_json::Value>) -> String {
+    use serde_json::Value;
+    match value {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// Items of a reference-data list as CSV: a column per top-level member (in name order),
+/// nested terms (a contract's session hours, an agreement's plan) as compact JSON in their
+/// cell.
+pub fn json_items_csv<T: serde::Serialize>(items: &[T]) -> Result<HttpResponse, ApiError> {
+    let mut objects = Vec::with_capacity(items.len());
+    for item in items {
+        match serde_json::to_value(item) {
+            Ok(serde_json::Value::Object(map)) => objects.push(map),
+            Ok(_) => return Err(ApiError::Internal("a list item is not an object".into())),
+            Err(e) => return Err(ApiError::Internal(format!("writing CSV: {e}"))),
+        }
+    }
+    let mut headers: Vec<String> = Vec::new();
+    for object in &objects {
+        for key in object.keys() {
+            if !headers.contains(key) {
+                headers.push(key.clone());
+            }
+        }
+    }
+    headers.sort();
+    let fail = |e: csv::Error| ApiError::Internal(format!("writing CSV: {e}"));
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(&headers).map_err(fail)?;
+    for object in &objects {
+        writer
+            .write_record(headers.iter().map(|h| json_cell(object.get(h))))
+            .map_err(fail)?;
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(format!("writing CSV: {e}")))?;
+    Ok(HttpResponse::Ok().content_type(CSV_MEDIA_TYPE).body(body))
+}
+
+/// Every item `fetch` pages through, from `cursor` on (for a whole reference-data export).
+pub fn all_pages<T>(
+    conn: &mut DbConnection,
+    mut cursor: Option<String>,
+    mut fetch: impl FnMut(&mut DbConnection, Option<&str>, i64) -> Result<Page<T>, ApiError>,
+) -> Result<Vec<T>, ApiError> {
+    let mut items = Vec::new();
+    loop {
+        let page = fetch(conn, cursor.as_deref(), EXPORT_PAGE)?;
+        items.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(items),
+        }
+    }
+}
+
 /// A money or count cell.
 pub fn cell(value: impl ToString) -> String {
     value.to_string()

@@ -1,6 +1,6 @@
 //! Service agreements: bulk upsert by commissioners, reads by the contract's provider.
 
-use actix_web::{get, put, web, HttpResponse};
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -11,6 +11,7 @@ use dayops_persistence::{contracts, Page};
 use super::contracts::visible_contract;
 use super::{validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
+use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::{run, AppState};
@@ -52,16 +53,27 @@ pub async fn upsert(
 }
 
 /// List a contract's agreements.
-#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, body = Page<Agreement>), ReadProblems))]
+#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every agreement (nested terms as JSON in their cell)", content((Page<Agreement> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/contracts/{id}/agreements")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     Query(query): Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
     let id = id.into_inner();
+    if wants_csv(&req) {
+        let items = run(&state, move |conn| {
+            visible_contract(conn, &principal, &id)?;
+            all_pages(conn, query.cursor, |conn, cursor, limit| {
+                Ok(agreements::list(conn, &id, cursor, limit)?)
+            })
+        })
+        .await?;
+        return json_items_csv(&items);
+    }
     let page = run(&state, move |conn| {
         visible_contract(conn, &principal, &id)?;
         Ok(agreements::list(

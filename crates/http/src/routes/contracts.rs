@@ -1,7 +1,7 @@
 //! `/v1/contracts`: commissioners manage contracts; a provider sees only its own.
 
 use actix_web::http::header::LOCATION;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::IntoParams;
@@ -14,6 +14,7 @@ use dayops_persistence::{DbConnection, Page, StoreError};
 
 use super::{empty_page, ensure_valid, patched, provider_filter, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
+use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::openapi::ContractPatch;
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
@@ -71,21 +72,36 @@ pub struct ContractListQuery {
 }
 
 /// List contracts (a provider sees only its own).
-#[utoipa::path(operation_id = "list_contracts", tag = "contracts", params(ContractListQuery), responses((status = 200, body = Page<Contract>), ReadProblems))]
+#[utoipa::path(operation_id = "list_contracts", tag = "contracts", params(ContractListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match (nested terms as JSON in their cell)", content((Page<Contract> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/contracts")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     Query(query): Query<ContractListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
+    let csv = wants_csv(&req);
     let Some(provider_id) = provider_filter(&principal, query.provider_id.clone()) else {
-        return Ok(empty_page::<Contract>());
+        return if csv {
+            json_items_csv::<Contract>(&[])
+        } else {
+            Ok(empty_page::<Contract>())
+        };
     };
     let filter = ContractFilter {
         provider_id,
         status: query.status,
     };
+    if csv {
+        let items = run(&state, move |conn| {
+            all_pages(conn, query.cursor, |conn, cursor, limit| {
+                Ok(contracts::list(conn, &filter, cursor, limit)?)
+            })
+        })
+        .await?;
+        return json_items_csv(&items);
+    }
     let paging = PageQuery {
         cursor: query.cursor,
         limit: query.limit,

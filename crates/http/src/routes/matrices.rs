@@ -1,6 +1,6 @@
 //! `/v1/contracts/{id}/rate-matrices` and `/v1/contracts/{id}/rates`.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -14,6 +14,7 @@ use dayops_persistence::{matrices, Page};
 use super::contracts::visible_contract;
 use super::validate_query;
 use crate::auth::{Commissioner, Principal};
+use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, WriteProblems};
 use crate::{run, AppState};
@@ -54,10 +55,11 @@ pub struct VersionListQuery {
 }
 
 /// List a contract's rate matrix versions, oldest first.
-#[utoipa::path(operation_id = "list_rate_matrix_versions", tag = "contracts", params(VersionListQuery), responses((status = 200, body = Page<RateMatrixVersion>), ReadProblems))]
+#[utoipa::path(operation_id = "list_rate_matrix_versions", tag = "contracts", params(VersionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every version from the cursor on (cells as JSON in their cell)", content((Page<RateMatrixVersion> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/contracts/{id}/rate-matrices")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     Query(query): Query<VersionListQuery>,
@@ -69,6 +71,13 @@ pub async fn list(
         Ok(matrices::list(conn, &id)?)
     })
     .await?;
+    if wants_csv(&req) {
+        let rows: Vec<_> = versions
+            .into_iter()
+            .filter(|v| query.cursor.is_none_or(|after| v.effective_from > after))
+            .collect();
+        return json_items_csv(&rows);
+    }
     // Versions never overlap, so effective_from orders them and serves as the cursor.
     let rows = versions
         .into_iter()

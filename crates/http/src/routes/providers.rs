@@ -1,7 +1,7 @@
 //! `/v1/providers`: commissioners manage providers; a provider sees only itself.
 
 use actix_web::http::header::LOCATION;
-use actix_web::{get, patch, post, web, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use dayops_domain::provider::{Provider, ProviderInput};
@@ -9,6 +9,7 @@ use dayops_persistence::{providers, Page};
 
 use super::{ensure_valid, patched, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
+use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::openapi::ProviderPatch;
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
@@ -39,15 +40,25 @@ pub async fn create(
 }
 
 /// List providers (a provider sees only itself).
-#[utoipa::path(operation_id = "list_providers", tag = "providers", params(PageQuery), responses((status = 200, body = Page<Provider>), ReadProblems))]
+#[utoipa::path(operation_id = "list_providers", tag = "providers", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every provider", content((Page<Provider> = "application/json"), (String = "text/csv"))), ReadProblems))]
 #[get("/v1/providers")]
 pub async fn list(
     principal: Principal,
+    req: HttpRequest,
     state: web::Data<AppState>,
     Query(query): Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
     let only = principal.own_provider().map(str::to_string);
+    if wants_csv(&req) {
+        let items = run(&state, move |conn| {
+            all_pages(conn, query.cursor, |conn, cursor, limit| {
+                Ok(providers::list(conn, only.as_deref(), cursor, limit)?)
+            })
+        })
+        .await?;
+        return json_items_csv(&items);
+    }
     let page = run(&state, move |conn| {
         Ok(providers::list(
             conn,
