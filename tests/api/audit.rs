@@ -73,6 +73,30 @@ fn changes_are_chained_and_verified() {
     );
     assert_eq!(filtered.body["items"].as_array().unwrap().len(), 2);
 
+    // The same events as CSV, every one in a single export.
+    let csv = app.request_with(
+        "GET",
+        "/v1/audit-events",
+        Some(&app.auditor()),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    csv.expect(200);
+    let mut reader = csv::Reader::from_reader(csv.bytes.as_slice());
+    let headers = reader.headers().unwrap().clone();
+    assert_eq!(&headers[0], "seq");
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), items.len());
+    for (row, item) in rows.iter().zip(items) {
+        assert_eq!(
+            row[0].parse::<i64>().unwrap(),
+            item["seq"].as_i64().unwrap()
+        );
+        assert_eq!(&row[2], item["actor"]["sub"].as_str().unwrap());
+        assert_eq!(&row[4], item["action"].as_str().unwrap());
+        assert_eq!(&row[10], item["hash"].as_str().unwrap());
+    }
+
     let verify = app.get("/v1/audit-events/verify", &app.auditor());
     verify.expect(200);
     assert_eq!(verify.body["verified"], json!(true));
