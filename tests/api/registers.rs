@@ -800,3 +800,102 @@ fn five_thousand_lines_fit_and_oversize_is_refused() {
         1
     );
 }
+
+/// Two providers register the same person on the same morning at the same moment (one
+/// through a second `dayops serve` process): however the writes interleave, exactly one
+/// register keeps the session and the other gets REG-006. Amending the winner to an
+/// absence frees the morning for the other.
+#[test]
+fn racing_registers_for_one_person_cannot_both_keep_the_session() {
+    let app = TestApp::spawn();
+    let process = app.second_server();
+    let other_server = &process.app;
+    let first = Fixture::new(&app, "RA");
+    let second = Fixture::new(&app, "RB");
+    app.put(
+        &format!("/v1/contracts/{}/agreements", second.contract),
+        &app.commissioner(),
+        &json!({"agreements": [
+            {"person_ref": first.p1, "need_bands": [{"from": "2025-01-06", "band": "high"}],
+             "planned_sessions": [{"weekday": "monday", "session_type": "full_day"}], "start_date": "2025-01-06", "pathway": "enabling"}
+        ]}),
+    )
+    .expect(200);
+    let theirs = |monday: chrono::NaiveDate| {
+        let mut register = second.register(monday);
+        register["lines"].as_array_mut().unwrap().push(json!(
+            {"person_ref": first.p1, "date": day(monday, 0), "session_type": "full_day", "status": "attended", "outcome_tags": ["life_goals"]}
+        ));
+        register["acknowledged_warnings"] = json!(["SUB-002"]);
+        register
+    };
+    let ours = |monday: chrono::NaiveDate| {
+        let mut register = first.register(monday);
+        register["acknowledged_warnings"] = json!(["SUB-002"]);
+        register
+    };
+    let weeks: Vec<chrono::NaiveDate> = (1..=8)
+        .map(|k| last_week() - chrono::Days::new(7 * k))
+        .collect();
+    for monday in &weeks {
+        let (a, b) = std::thread::scope(|scope| {
+            let a = scope.spawn(|| first.post(&app, &ours(*monday)));
+            let b = scope.spawn(|| second.post(other_server, &theirs(*monday)));
+            (a.join().unwrap(), b.join().unwrap())
+        });
+        a.expect(201);
+        b.expect(201);
+        let kept = [&a, &b]
+            .iter()
+            .filter(|r| r.body["status"] != "rejected")
+            .count();
+        assert_eq!(kept, 1, "week {monday}: {} / {}", a.text, b.text);
+        let loser = if a.body["status"] == "rejected" {
+            &a
+        } else {
+            &b
+        };
+        assert!(
+            findings(loser).iter().any(|(code, _, _)| code == "REG-006"),
+            "{}",
+            loser.text
+        );
+    }
+
+    // One week, in turn: the winner amends the morning to an absence; the loser's
+    // amendment then keeps its session.
+    let monday = last_week();
+    first.post(&app, &ours(monday)).expect(201);
+    let lost = second.post(&app, &theirs(monday));
+    assert_eq!(lost.body["status"], "rejected");
+    let won_id = app
+        .get(
+            &format!("/v1/registers?period_from={monday}&period_to={monday}"),
+            &first.token,
+        )
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut absent = ours(monday);
+    absent["lines"][0]["status"] = json!("absent");
+    absent["lines"][0]["absence_reason"] = json!("illness");
+    absent["lines"][0]["outcome_tags"] = json!([]);
+    let amend = |token: &str, id: &str, body: &Value| {
+        app.request_with(
+            "PUT",
+            &format!("/v1/registers/{id}"),
+            Some(token),
+            Some(("application/json", body.to_string().into_bytes())),
+            &[("If-Match", "\"v1\"")],
+        )
+    };
+    amend(&first.token, &won_id, &absent).expect(200);
+    let again = amend(
+        &second.token,
+        lost.body["id"].as_str().unwrap(),
+        &theirs(monday),
+    );
+    again.expect(200);
+    assert_ne!(again.body["status"], "rejected", "{}", again.text);
+}

@@ -115,6 +115,19 @@ pub fn sessions_overlap(a: SessionType, b: SessionType) -> bool {
     a == b || matches!((a, b), (FullDay, Am | Pm) | (Am | Pm, FullDay))
 }
 
+/// The parts of a day a session occupies. Two sessions overlap exactly when they share a
+/// part, so a unique key on (person, date, part) across all registers enforces REG-006
+/// against concurrent submissions.
+pub fn session_slots(session_type: SessionType) -> &'static [&'static str] {
+    use SessionType::*;
+    match session_type {
+        Am => &["am"],
+        Pm => &["pm"],
+        FullDay => &["am", "pm"],
+        Evening => &["evening"],
+    }
+}
+
 fn line_at(i: usize, field: &str) -> String {
     if field.is_empty() {
         format!("/lines/{i}")
@@ -890,6 +903,18 @@ mod tests {
                         .and_then(|n| n.parse::<usize>().ok())
                         .is_some_and(|n| n < s.register.lines.len());
                 proptest::prop_assert!(ok, "{}", pointer);
+            }
+        }
+    }
+
+    #[test]
+    fn sessions_overlap_exactly_when_they_share_a_slot() {
+        for a in SessionType::ALL {
+            for b in SessionType::ALL {
+                let share = session_slots(*a)
+                    .iter()
+                    .any(|slot| session_slots(*b).contains(slot));
+                assert_eq!(share, sessions_overlap(*a, *b), "{a} {b}");
             }
         }
     }

@@ -30,9 +30,6 @@ use crate::{contracts, now, utc, write_transaction, DbConnection};
 const KIND: SubmissionKind = SubmissionKind::Claim;
 const INSERT_CHUNK: usize = 2_000;
 const LOOKUP_CHUNK: usize = 5_000;
-/// A claim that loses a race for a unit to another claim is priced again (and then sees
-/// the unit taken: CLM-003); this bounds how often.
-const ATTEMPTS: usize = 3;
 
 /// A line as stored: what was claimed and what the council accepted.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -360,21 +357,6 @@ fn hold_units(
     Ok(())
 }
 
-/// Re-runs `attempt` when it lost a race for a unit, so the retry sees the winner.
-fn with_retries<T>(
-    conn: &mut DbConnection,
-    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt(conn) {
-            Err(e) if e.is_unique_violation() && tries < ATTEMPTS => continue,
-            other => return other,
-        }
-    }
-}
-
 pub type Render = dyn Fn(&ClaimView) -> Result<String, StoreError>;
 
 /// Prices a claim against stored state; stores nothing.
@@ -399,7 +381,7 @@ pub fn submit(
 ) -> Result<ClaimView, StoreError> {
     let contract = contracts::visible(conn, &claim.contract_id, scope)?;
     let header = header(&contract, &claim);
-    with_retries(conn, |conn| {
+    submissions::with_retries(conn, |conn| {
         if let Some(existing_id) = submissions::find_id(conn, &header)? {
             return Err(StoreError::Duplicate { existing_id });
         }
@@ -481,7 +463,7 @@ pub fn amend(
         ));
     }
     let contract = contracts::visible(conn, &claim.contract_id, scope)?;
-    with_retries(conn, |conn| {
+    submissions::with_retries(conn, |conn| {
         let priced = price(conn, &contract, &claim, today, Some(id))?;
         let late = correction_window_finding(
             seen.header.period_end,

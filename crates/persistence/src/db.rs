@@ -185,9 +185,66 @@ macro_rules! insert_rows {
     };
 }
 
+/// `?` placeholders numbered `$1, $2, …` for PostgreSQL (the statements hold no `?` in
+/// literals).
+pub fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Loads `$row`s from one SQL text with `?` placeholders on either back end.
+#[macro_export]
+macro_rules! load_sql {
+    ($conn:expr, $sql:expr, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
+        let sql: &str = $sql;
+        match $conn {
+            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
+                $(.bind::<$ty, _>($val))*
+                .load::<$row>(c),
+            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::db::numbered(sql))
+                $(.bind::<$ty, _>($val))*
+                .load::<$row>(c),
+        }
+    }};
+}
+
+/// Executes one SQL text with `?` placeholders on either back end.
+#[macro_export]
+macro_rules! execute_sql {
+    ($conn:expr, $sql:expr, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
+        let sql: &str = $sql;
+        match $conn {
+            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
+                $(.bind::<$ty, _>($val))*
+                .execute(c),
+            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::db::numbered(sql))
+                $(.bind::<$ty, _>($val))*
+                .execute(c),
+        }
+    }};
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            numbered("a = ? AND (? = '' OR b = ?)"),
+            "a = $1 AND ($2 = '' OR b = $3)"
+        );
+    }
 
     #[test]
     fn backend_is_chosen_by_scheme() {

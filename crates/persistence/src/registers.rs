@@ -10,15 +10,16 @@ use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
 use dayops_domain::register::{
-    validate_register, AttendanceStatus, BookedSession, RegisterContext, RegisterInput,
+    session_slots, validate_register, AttendanceStatus, BookedSession, RegisterContext,
+    RegisterInput,
 };
 use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{Hours, SessionType};
 
 use crate::error::{to_json_value, vocab, StoreError};
 use crate::idempotency::{self, KeyedRequest};
-use crate::schema::register_lines;
 use crate::schema::submissions as submission_rows;
+use crate::schema::{attendance_slots, register_lines};
 use crate::submissions::{self, Draft, Header, StoredVersion};
 use crate::{contracts, DbConnection};
 
@@ -97,6 +98,55 @@ fn insert_lines(
         .collect::<Result<Vec<_>, StoreError>>()?;
     for chunk in rows.chunks(INSERT_CHUNK) {
         crate::insert_rows!(conn, register_lines::table, chunk)?;
+    }
+    Ok(())
+}
+
+/// The statement that gives a register version's attended lines their parts of the day:
+/// one `INSERT … SELECT` over the lines just written (binds: submission id, version,
+/// contract id), the parts of each session type taken from the domain's rule.
+///
+/// Only people with an agreement on another contract take parts: a register that is not
+/// rejected has an agreement on its own contract for everyone in it (AGR-001), and its
+/// contract has one register a week, so nobody else can clash with them.
+fn hold_slots_sql() -> String {
+    let parts: Vec<String> = SessionType::ALL
+        .iter()
+        .flat_map(|st| {
+            session_slots(*st)
+                .iter()
+                .map(move |slot| format!("('{}', '{slot}')", st.as_str()))
+        })
+        .collect();
+    format!(
+        "INSERT INTO attendance_slots (person_ref, date, slot, submission_id) \
+         WITH parts (session_type, slot) AS (VALUES {}) \
+         SELECT DISTINCT l.person_ref, l.date, p.slot, l.submission_id \
+         FROM register_lines l JOIN parts p ON p.session_type = l.session_type \
+         WHERE l.submission_id = ? AND l.version = ? AND l.status = 'attended' \
+         AND EXISTS (SELECT 1 FROM agreements a \
+                     WHERE a.person_ref = l.person_ref AND a.contract_id <> ?)",
+        parts.join(", ")
+    )
+}
+
+/// Hands register `id`'s parts of the day to `version`: released, then taken again unless
+/// the version is rejected. A part another register holds is a unique violation, which
+/// rolls the write back; the caller retries and the rules then see that register.
+fn hold_slots(conn: &mut DbConnection, stored: &StoredVersion) -> Result<(), StoreError> {
+    let id = stored.envelope.id.as_str();
+    diesel::delete(attendance_slots::table.filter(attendance_slots::submission_id.eq(id)))
+        .execute(conn)?;
+    if stored.envelope.status != SubmissionStatus::Rejected {
+        crate::execute_sql!(
+            conn,
+            &hold_slots_sql(),
+            [
+                (diesel::sql_types::Text, id),
+                (diesel::sql_types::Integer, stored.envelope.version),
+                (diesel::sql_types::Text, &stored.header.contract_id),
+            ]
+        )?;
     }
     Ok(())
 }
@@ -226,19 +276,22 @@ pub fn submit(
 ) -> Result<StoredVersion, StoreError> {
     let contract = contracts::visible(conn, &register.contract_id, scope)?;
     let header = header(&contract, &register);
-    if let Some(existing_id) = submissions::find_id(conn, &header)? {
-        return Err(StoreError::Duplicate { existing_id });
-    }
-    let report = report(conn, &contract, &register, today, None)?;
-    let draft = draft(&register, report)?;
-    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        insert_lines(conn, &stored.envelope.id, 1, &register)?;
-        if let Some((request, render)) = keyed {
-            idempotency::complete(conn, request, 201, &render(stored)?)?;
+    submissions::with_retries(conn, |conn| {
+        if let Some(existing_id) = submissions::find_id(conn, &header)? {
+            return Err(StoreError::Duplicate { existing_id });
         }
-        Ok(())
-    };
-    submissions::create(conn, actor, &header, draft, &finish)
+        let report = report(conn, &contract, &register, today, None)?;
+        let draft = draft(&register, report)?;
+        let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
+            insert_lines(conn, &stored.envelope.id, 1, &register)?;
+            hold_slots(conn, stored)?;
+            if let Some((request, render)) = keyed {
+                idempotency::complete(conn, request, 201, &render(stored)?)?;
+            }
+            Ok(())
+        };
+        submissions::create(conn, actor, &header, draft, &finish)
+    })
 }
 
 /// Stores an amendment as the next version, if `if_match` names the current one. The
@@ -253,6 +306,20 @@ pub fn amend(
     register: RegisterInput,
     today: NaiveDate,
 ) -> Result<StoredVersion, StoreError> {
+    submissions::with_retries(conn, |conn| {
+        amend_once(conn, actor, scope, id, if_match, &register, today)
+    })
+}
+
+fn amend_once(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    scope: Option<&str>,
+    id: &str,
+    if_match: &str,
+    register: &RegisterInput,
+    today: NaiveDate,
+) -> Result<StoredVersion, StoreError> {
     let seen = submissions::get_version(conn, SubmissionKind::Register, id, None, scope)?
         .ok_or(StoreError::NotFound)?;
     let seen_version = seen.envelope.current_version;
@@ -264,7 +331,7 @@ pub fn amend(
         "/period_start",
     )?;
     let contract = contracts::visible(conn, &register.contract_id, scope)?;
-    let mut report = report(conn, &contract, &register, today, Some(id))?;
+    let mut report = report(conn, &contract, register, today, Some(id))?;
     if let Some(late) = correction_window_finding(
         seen.header.period_end,
         contract.terms.correction_window_days,
@@ -273,9 +340,10 @@ pub fn amend(
         report.findings.insert(0, late);
         report = Report::of(report.findings);
     }
-    let draft = draft(&register, report)?;
+    let draft = draft(register, report)?;
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        insert_lines(conn, id, stored.envelope.version, &register)?;
+        insert_lines(conn, id, stored.envelope.version, register)?;
+        hold_slots(conn, stored)?;
         // An approved claim priced from the old version no longer matches the register.
         crate::claims::mark_needs_adjustment(
             conn,

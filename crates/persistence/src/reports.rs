@@ -19,38 +19,6 @@ use crate::error::{vocab, StoreError};
 use crate::schema::contracts;
 use crate::DbConnection;
 
-/// `?` placeholders numbered `$1, $2, …` for PostgreSQL (the statements hold no `?` in
-/// literals).
-pub fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Loads `$row`s from one SQL text with `?` placeholders on either back end.
-macro_rules! load_sql {
-    ($conn:expr, $sql:expr, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
-        let sql: &str = $sql;
-        match $conn {
-            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
-                $(.bind::<$ty, _>($val))*
-                .load::<$row>(c),
-            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::reports::numbered(sql))
-                $(.bind::<$ty, _>($val))*
-                .load::<$row>(c),
-        }
-    }};
-}
-
 /// Who may see which rows: `None` for everyone's, or one provider's.
 fn provider_bind(provider_id: Option<&str>) -> String {
     provider_id.unwrap_or("").to_string()
@@ -163,7 +131,7 @@ pub fn spend(
     }
     let contracts: Vec<(String, String, String, i64)> = query.load(conn)?;
     let p = provider_bind(provider_id);
-    let sums = load_sql!(
+    let sums = crate::load_sql!(
         conn,
         SPEND_TOTALS_SQL,
         ClaimSum,
@@ -174,7 +142,7 @@ pub fn spend(
             (Text, &p)
         ]
     )?;
-    let bands = load_sql!(
+    let bands = crate::load_sql!(
         conn,
         &spend_bands_sql(),
         BandSum,
@@ -430,13 +398,13 @@ pub fn compliance(
     provider_id: Option<&str>,
 ) -> Result<Vec<ComplianceRow>, StoreError> {
     let p = provider_bind(provider_id);
-    let rows = load_sql!(
+    let rows = crate::load_sql!(
         conn,
         COMPLIANCE_SQL,
         ComplianceSql,
         [(Date, from), (Date, to), (Text, &p), (Text, &p)]
     )?;
-    let codes = load_sql!(
+    let codes = crate::load_sql!(
         conn,
         COMPLIANCE_CODES_SQL,
         CodeSql,
@@ -468,17 +436,4 @@ pub fn compliance(
             }
         })
         .collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(
-            numbered("a = ? AND (? = '' OR b = ?)"),
-            "a = $1 AND ($2 = '' OR b = $3)"
-        );
-    }
 }

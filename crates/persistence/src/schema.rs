@@ -253,6 +253,15 @@ diesel::table! {
 
 diesel::joinable!(submission_findings -> submissions (submission_id));
 
+diesel::table! {
+    attendance_slots (person_ref, date, slot) {
+        person_ref -> Text,
+        date -> Date,
+        slot -> Text,
+        submission_id -> Text,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -271,4 +280,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     claim_states,
     workbook_kpis,
     submission_findings,
+    attendance_slots,
 );

@@ -459,6 +459,24 @@ pub fn set_status(
     )
 }
 
+/// Re-runs `attempt` (up to three times) when its write lost a race on a unique key that
+/// the rules check beforehand on committed data (a claim's units, a person's part of a
+/// day), so that the retry's rules see the winner and report it.
+pub fn with_retries<T>(
+    conn: &mut DbConnection,
+    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    const ATTEMPTS: u32 = 3;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt(conn) {
+            Err(e) if e.is_unique_violation() && tries < ATTEMPTS => continue,
+            other => return other,
+        }
+    }
+}
+
 /// A submission in a list: its envelope fields without the content.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SubmissionSummary {

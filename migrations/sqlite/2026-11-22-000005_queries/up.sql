@@ -18,7 +18,7 @@ FROM submission_versions v, json_each(v.findings, '$.findings') f
 GROUP BY 1, 2, 3, 4;
 
 CREATE INDEX submissions_contract ON submissions (contract_id, kind, period_start);
-CREATE INDEX submissions_kind_period ON submissions (kind, period_start);
+CREATE INDEX submissions_period ON submissions (period_start, kind);
 CREATE INDEX submissions_status ON submissions (status, kind);
 CREATE INDEX submissions_created ON submissions (created_at);
 
