@@ -104,7 +104,11 @@ async fn read_workbook(
     };
     let bytes = read_body(req, &mut payload.into_inner()).await?;
     let posted = if xlsx {
-        let (workbook, sheets) = xlsx_workbook::read(&bytes)?;
+        // Unzipping and reading a spreadsheet is CPU work: off the actix worker.
+        let file = bytes.clone().freeze();
+        let (workbook, sheets) = web::block(move || xlsx_workbook::read(&file))
+            .await
+            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??;
         Posted {
             workbook,
             sheets: Some(sheets),
@@ -340,21 +344,19 @@ pub async fn template(
 ) -> Result<HttpResponse, ApiError> {
     let quarter = super::quarter_param(&query.quarter)?;
     let scope = principal.own_provider().map(str::to_string);
-    let (contract, people) = run(&state, move |conn| {
-        Ok(workbooks::template_content(
-            conn,
-            scope.as_deref(),
-            &query.contract_id,
+    // Written on the blocking pool too: a spreadsheet for many people is CPU work.
+    let (contract, file) = run(&state, move |conn| {
+        let (contract, people) =
+            workbooks::template_content(conn, scope.as_deref(), &query.contract_id, quarter)?;
+        let file = xlsx_workbook::template(&TemplateContent {
+            contract: &contract,
             quarter,
-        )?)
+            people: &people,
+        })
+        .map_err(|e| ApiError::Internal(format!("writing a workbook template: {e}")))?;
+        Ok((contract, file))
     })
     .await?;
-    let file = xlsx_workbook::template(&TemplateContent {
-        contract: &contract,
-        quarter,
-        people: &people,
-    })
-    .map_err(|e| ApiError::Internal(format!("writing a workbook template: {e}")))?;
     let name: String = format!("workbook-{}-{quarter}.xlsx", contract.terms.reference)
         .chars()
         .map(|c| {
