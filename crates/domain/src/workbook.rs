@@ -22,6 +22,9 @@ pub struct Quarter {
 }
 
 impl Quarter {
+    /// What a malformed quarter is told.
+    pub const FORMAT_HINT: &'static str = "must be a financial quarter, YYYY-Qn (n from 1 to 4)";
+
     pub fn parse(text: &str) -> Option<Quarter> {
         let (year, q) = text.split_once("-Q")?;
         let year: i32 = year.parse().ok().filter(|y| (2000..=2100).contains(y))?;
@@ -400,11 +403,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     let mut findings = Vec::new();
     let quarter = Quarter::parse(&workbook.quarter);
     match quarter {
-        None => findings.push(Finding::error(
-            "SUB-001",
-            "/quarter",
-            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
-        )),
+        None => findings.push(Finding::error("SUB-001", "/quarter", Quarter::FORMAT_HINT)),
         Some(q) if q.end() >= ctx.today => findings.push(Finding::error(
             "SUB-001",
             "/quarter",

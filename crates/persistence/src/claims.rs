@@ -382,9 +382,7 @@ pub fn submit(
     let contract = contracts::visible(conn, &claim.contract_id, scope)?;
     let header = header(&contract, &claim);
     submissions::with_retries(conn, |conn| {
-        if let Some(existing_id) = submissions::find_id(conn, &header)? {
-            return Err(StoreError::Duplicate { existing_id });
-        }
+        submissions::refuse_duplicate(conn, &header)?;
         let priced = price(conn, &contract, &claim, today, None)?;
         let draft = draft(&claim, &priced, None)?;
         let live = priced.status != SubmissionStatus::Rejected;

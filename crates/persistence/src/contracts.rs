@@ -226,11 +226,18 @@ pub fn rules_reference(
         .iter()
         .map(dayops_domain::matrix::RateMatrixVersion::for_lookup)
         .collect();
-    let agreements = crate::agreements::all_for_contract(conn, contract_id)?
+    Ok((versions, agreements_of(conn, contract_id)?))
+}
+
+/// The terms of every agreement on a contract.
+pub fn agreements_of(
+    conn: &mut DbConnection,
+    contract_id: &str,
+) -> Result<Vec<dayops_domain::agreement::AgreementInput>, StoreError> {
+    Ok(crate::agreements::all_for_contract(conn, contract_id)?
         .into_iter()
         .map(|a| a.details)
-        .collect();
-    Ok((versions, agreements))
+        .collect())
 }
 
 /// Takes the contract's row lock for the rest of the transaction, so writes that depend

@@ -277,9 +277,7 @@ pub fn submit(
     let contract = contracts::visible(conn, &register.contract_id, scope)?;
     let header = header(&contract, &register);
     submissions::with_retries(conn, |conn| {
-        if let Some(existing_id) = submissions::find_id(conn, &header)? {
-            return Err(StoreError::Duplicate { existing_id });
-        }
+        submissions::refuse_duplicate(conn, &header)?;
         let report = report(conn, &contract, &register, today, None)?;
         let draft = draft(&register, report)?;
         let finish = |conn: &mut DbConnection, stored: &StoredVersion| {

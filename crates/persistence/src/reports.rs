@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Nullable, Text};
+use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -220,8 +220,8 @@ pub struct KpiRow {
     pub rag: Rag,
 }
 
-/// The SQL of the KPI report as [`kpis`] builds it, for running directly (the benchmark);
-/// binds: the quarter's start, provider (`''` for all) twice.
+/// The SQL of the KPI report (also run directly by the benchmark); binds: the quarter's
+/// start, provider (`''` for all) twice.
 pub const KPI_SQL: &str = "\
 SELECT s.contract_id AS contract_id, c.reference AS contract_reference, \
        s.provider_id AS provider_id, s.id AS workbook_id, s.current_version AS version, \
@@ -234,86 +234,61 @@ WHERE s.kind = 'workbook' AND s.period_start = ? AND s.status <> 'rejected' \
   AND (? = '' OR s.provider_id = ?) \
 ORDER BY c.reference, k.code";
 
-/// Every KPI of the quarter's current, not rejected workbooks. Built with diesel's query
-/// builder (rows decoded by position; it is [`KPI_SQL`]).
+#[derive(QueryableByName)]
+struct KpiSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    contract_reference: String,
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = Text)]
+    workbook_id: String,
+    #[diesel(sql_type = Integer)]
+    version: i32,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Text)]
+    code: String,
+    #[diesel(sql_type = Double)]
+    value: f64,
+    #[diesel(sql_type = Double)]
+    target: f64,
+    #[diesel(sql_type = Double)]
+    amber_below: f64,
+    #[diesel(sql_type = Text)]
+    rag: String,
+}
+
+/// Every KPI of the quarter's current, not rejected workbooks ([`KPI_SQL`]).
 pub fn kpis(
     conn: &mut DbConnection,
     quarter: Quarter,
     provider_id: Option<&str>,
 ) -> Result<Vec<KpiRow>, StoreError> {
-    use crate::schema::{submissions, workbook_kpis};
-    let mut query = submissions::table
-        .inner_join(contracts::table.on(contracts::id.eq(submissions::contract_id)))
-        .inner_join(
-            workbook_kpis::table.on(workbook_kpis::submission_id
-                .eq(submissions::id)
-                .and(workbook_kpis::version.eq(submissions::current_version))),
-        )
-        .filter(submissions::kind.eq("workbook"))
-        .filter(submissions::period_start.eq(quarter.start()))
-        .filter(submissions::status.ne("rejected"))
-        .select((
-            submissions::contract_id,
-            contracts::reference,
-            submissions::provider_id,
-            submissions::id,
-            submissions::current_version,
-            submissions::status,
-            workbook_kpis::code,
-            workbook_kpis::value,
-            workbook_kpis::target,
-            workbook_kpis::amber_below,
-            workbook_kpis::rag,
-        ))
-        .order((contracts::reference.asc(), workbook_kpis::code.asc()))
-        .into_boxed();
-    if let Some(p) = provider_id {
-        query = query.filter(submissions::provider_id.eq(p.to_string()));
-    }
-    type Row = (
-        String,
-        String,
-        String,
-        String,
-        i32,
-        String,
-        String,
-        f64,
-        f64,
-        f64,
-        String,
-    );
-    let rows: Vec<Row> = query.load(conn)?;
+    let p = provider_bind(provider_id);
+    let rows = crate::load_sql!(
+        conn,
+        KPI_SQL,
+        KpiSql,
+        [(Date, quarter.start()), (Text, &p), (Text, &p)]
+    )?;
     rows.into_iter()
-        .map(
-            |(
-                contract_id,
-                contract_reference,
-                provider_id,
-                workbook_id,
-                version,
-                status,
-                code,
-                value,
-                target,
-                amber_below,
-                rag,
-            )| {
-                Ok(KpiRow {
-                    status: vocab("submissions.status", &status, SubmissionStatus::parse)?,
-                    rag: vocab("workbook_kpis.rag", &rag, Rag::parse)?,
-                    contract_id,
-                    contract_reference,
-                    provider_id,
-                    workbook_id,
-                    version,
-                    code,
-                    value,
-                    target,
-                    amber_below,
-                })
-            },
-        )
+        .map(|r| {
+            Ok(KpiRow {
+                status: vocab("submissions.status", &r.status, SubmissionStatus::parse)?,
+                rag: vocab("workbook_kpis.rag", &r.rag, Rag::parse)?,
+                contract_id: r.contract_id,
+                contract_reference: r.contract_reference,
+                provider_id: r.provider_id,
+                workbook_id: r.workbook_id,
+                version: r.version,
+                code: r.code,
+                value: r.value,
+                target: r.target,
+                amber_below: r.amber_below,
+            })
+        })
         .collect()
 }
 

@@ -301,6 +301,16 @@ pub fn amend(
 }
 
 /// The id of the submission in `header`'s slot, if any.
+/// `Duplicate` with the existing id if the header's slot is taken: checked before the
+/// rules run, so a second submission for a period is refused without validating it (the
+/// unique key still decides between concurrent creators).
+pub fn refuse_duplicate(conn: &mut DbConnection, header: &Header) -> Result<(), StoreError> {
+    match find_id(conn, header)? {
+        Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
+        None => Ok(()),
+    }
+}
+
 pub fn find_id(conn: &mut DbConnection, header: &Header) -> Result<Option<String>, StoreError> {
     Ok(submissions::table
         .filter(submissions::contract_id.eq(&header.contract_id))

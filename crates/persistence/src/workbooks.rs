@@ -26,12 +26,8 @@ const KIND: SubmissionKind = SubmissionKind::Workbook;
 
 /// The quarter a workbook names, or 422: without it there is no period to store it under.
 pub fn quarter_of(workbook: &WorkbookInput) -> Result<Quarter, StoreError> {
-    Quarter::parse(&workbook.quarter).ok_or_else(|| {
-        StoreError::invalid(
-            "/quarter",
-            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
-        )
-    })
+    Quarter::parse(&workbook.quarter)
+        .ok_or_else(|| StoreError::invalid("/quarter", Quarter::FORMAT_HINT))
 }
 
 /// People who attended in the contract's current, not rejected registers of the quarter.
@@ -65,7 +61,7 @@ fn assess(
     quarter: Quarter,
     today: NaiveDate,
 ) -> Result<(Report, Vec<KpiResult>), StoreError> {
-    let (_, agreements) = contracts::rules_reference(conn, &contract.id)?;
+    let agreements = contracts::agreements_of(conn, &contract.id)?;
     let attenders = attenders(conn, &contract.id, quarter)?;
     let ctx = WorkbookContext {
         contract: &contract.terms,
@@ -159,10 +155,7 @@ pub fn template_content(
     quarter: Quarter,
 ) -> Result<(Contract, Vec<String>), StoreError> {
     let contract = contracts::visible(conn, contract_id, scope)?;
-    let agreements: Vec<_> = crate::agreements::all_for_contract(conn, contract_id)?
-        .into_iter()
-        .map(|a| a.details)
-        .collect();
+    let agreements = contracts::agreements_of(conn, contract_id)?;
     let people = people_in_quarter(&agreements, quarter)
         .into_iter()
         .map(str::to_string)
@@ -196,9 +189,7 @@ pub fn submit(
     let quarter = quarter_of(&workbook)?;
     let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
     let header = header(&contract, quarter);
-    if let Some(existing_id) = submissions::find_id(conn, &header)? {
-        return Err(StoreError::Duplicate { existing_id });
-    }
+    submissions::refuse_duplicate(conn, &header)?;
     let (report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
     let draft = draft(&workbook, report)?;
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {

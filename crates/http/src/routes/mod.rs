@@ -118,7 +118,7 @@ pub fn quarter_param(text: &str) -> Result<dayops_domain::workbook::Quarter, Api
     dayops_domain::workbook::Quarter::parse(text).ok_or_else(|| {
         ApiError::invalid(vec![FieldError::new(
             "/query/quarter",
-            "must be a financial quarter, YYYY-Qn (n from 1 to 4)",
+            dayops_domain::workbook::Quarter::FORMAT_HINT,
         )])
     })
 }
