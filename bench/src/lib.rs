@@ -8,11 +8,14 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use diesel::connection::SimpleConnection;
+use diesel::connection::{LoadConnection, SimpleConnection};
+use diesel::row::{Field, Row};
+use diesel::sqlite::SqliteType;
 use serde_json::Value;
 
 use dayops_domain::types::Role;
 use dayops_http::auth::{mint, TokenClaims};
+use dayops_persistence::DbConnection;
 use dayops_server::config::{JwtKey, Secret};
 use dayops_server::{open_database, start, Config};
 
@@ -151,4 +154,39 @@ pub fn option(name: &str) -> Option<String> {
 pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// Runs one SQL statement directly and fetches every value of every row, as any client of
+/// the SQL must. PostgreSQL's simple query protocol (`batch_execute`) sends every value as
+/// text already; SQLite's `batch_execute` (`sqlite3_exec` without a callback) steps the
+/// rows without reading a column, so there each value is read in the type it is stored in.
+pub fn fetch_all(conn: &mut DbConnection, sql: &str) {
+    match conn {
+        DbConnection::Postgresql(c) => c.batch_execute(sql).unwrap(),
+        DbConnection::Sqlite(c) => {
+            for row in c.load(diesel::sql_query(sql)).unwrap() {
+                let row = row.unwrap();
+                for i in 0..row.field_count() {
+                    let field = row.get(i).unwrap();
+                    let Some(mut value) = field.value() else {
+                        continue;
+                    };
+                    match value.value_type() {
+                        Some(SqliteType::Text) => {
+                            std::hint::black_box(value.read_text());
+                        }
+                        Some(SqliteType::Double | SqliteType::Float) => {
+                            std::hint::black_box(value.read_double());
+                        }
+                        Some(SqliteType::Binary) => {
+                            std::hint::black_box(value.read_blob());
+                        }
+                        _ => {
+                            std::hint::black_box(value.read_long());
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

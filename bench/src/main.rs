@@ -2,8 +2,15 @@
 //! server, beside a raw multi-row INSERT of the same rows into the same database.
 //!
 //! ```sh
-//! cargo run --release -p dayops-bench --bin register-bench -- [--clients 16] [--registers 128] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+//! cargo run --release -p dayops-bench --bin register-bench -- [--clients 16] [--registers 128] [--interval-ms N] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
+//!
+//! By default each client posts its next register as soon as the last is answered (a closed
+//! loop: the server is saturated, and latency is queueing behind the other clients). With
+//! `--interval-ms N` each client starts a register every N ms instead (an open loop at
+//! `clients × 1000 / N` registers/s, the clients' starts spread across the interval), and a
+//! register's latency counts from when it was due, so a client that falls behind is not
+//! hidden.
 //!
 //! Without `--postgres` it runs on a SQLite file in a temporary folder; with it, on a
 //! fresh PostgreSQL database that it drops afterwards. Both measurements run in the same
@@ -26,6 +33,8 @@ const LINES: usize = 500;
 fn main() {
     let clients: usize = option("--clients").map_or(16, |v| v.parse().expect("--clients N"));
     let registers: usize = option("--registers").map_or(128, |v| v.parse().expect("--registers N"));
+    let interval: Option<Duration> =
+        option("--interval-ms").map(|v| Duration::from_millis(v.parse().expect("--interval-ms N")));
     let bench = Bench::start(option("--postgres").as_deref());
 
     // Reference data: one provider, one contract, LINES people each planned on Monday am.
@@ -123,8 +132,20 @@ fn main() {
                 let (bench, token) = (&bench, &provider_token);
                 scope.spawn(move || {
                     mine.into_iter()
-                        .map(|(week, body)| {
-                            let t = Instant::now();
+                        .enumerate()
+                        .map(|(n, (week, body))| {
+                            let t = match interval {
+                                // Paced clients' starts are spread evenly across one interval.
+                                Some(i) => {
+                                    let due =
+                                        started + i * client as u32 / clients as u32 + i * n as u32;
+                                    std::thread::sleep(
+                                        due.saturating_duration_since(Instant::now()),
+                                    );
+                                    due
+                                }
+                                None => Instant::now(),
+                            };
                             let response = bench
                                 .agent
                                 .post(&format!("{}/v1/registers", bench.base))
@@ -189,7 +210,14 @@ fn main() {
     println!("registers          {registers} x {LINES} lines, {clients} concurrent clients");
     println!("api                {api_rate:>10.0} lines/s  ({api_seconds:.2} s)");
     println!("raw insert         {raw_rate:>10.0} lines/s  ({raw_seconds:.2} s)");
-    println!("api / raw          {:>10.1} %", 100.0 * api_rate / raw_rate);
+    match interval {
+        None => println!("api / raw          {:>10.1} %", 100.0 * api_rate / raw_rate),
+        Some(i) => println!(
+            "paced              each client starts a register every {} ms: {:.1} registers/s offered (the API rate is the pace, not a capacity)",
+            i.as_millis(),
+            clients as f64 / i.as_secs_f64()
+        ),
+    }
     println!(
         "latency per register  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
         percentile(&latencies, 0.50).as_secs_f64() * 1000.0,

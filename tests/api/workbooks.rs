@@ -581,18 +581,34 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
     amber["measures"]["people_supported"] = json!(10);
     amber["measures"]["people_accessing_community_weekly"] = json!(7);
     amber["acknowledged_warnings"] = json!(["SUB-002", "WBK-003", "WBK-004"]);
-    post(&app, &fx, &amber).expect(201);
+    let posted = post(&app, &fx, &amber);
+    posted.expect(201);
     let other = Fixture::new(&app, "WL");
     let path = format!("/v1/reports/kpis?quarter={quarter}");
     let report = app.get(&path, &app.commissioner());
     report.expect(200);
-    let items = report.body["items"].as_array().unwrap();
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0]["contract_id"], fx.contract.as_str());
-    assert_eq!(items[0]["code"], "community_access_pct");
-    assert_eq!(items[0]["value"], json!(70.0));
-    assert_eq!(items[0]["target"], json!(80.0));
-    assert_eq!(items[0]["rag"], "amber");
+    let contract = app.get(
+        &format!("/v1/contracts/{}", fx.contract),
+        &app.commissioner(),
+    );
+    // Every field: the rows are decoded by column position, so a column out of place
+    // would land in a neighbour of the same type.
+    assert_eq!(
+        report.body["items"],
+        json!([{
+            "contract_id": fx.contract,
+            "contract_reference": contract.body["reference"],
+            "provider_id": fx.provider,
+            "workbook_id": posted.body["id"],
+            "version": 1,
+            "status": posted.body["status"],
+            "code": "community_access_pct",
+            "value": 70.0,
+            "target": 80.0,
+            "amber_below": 60.0,
+            "rag": "amber",
+        }])
+    );
     assert_eq!(
         app.get(&path, &fx.token).body["items"]
             .as_array()

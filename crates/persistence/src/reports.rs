@@ -234,31 +234,36 @@ WHERE s.kind = 'workbook' AND s.period_start = ? AND s.status <> 'rejected' \
   AND (? = '' OR s.provider_id = ?) \
 ORDER BY c.reference, k.code";
 
-#[derive(QueryableByName)]
+/// One row of [`KPI_SQL`], decoded by position: the fields follow its columns.
+#[derive(Queryable)]
 struct KpiSql {
-    #[diesel(sql_type = Text)]
     contract_id: String,
-    #[diesel(sql_type = Text)]
     contract_reference: String,
-    #[diesel(sql_type = Text)]
     provider_id: String,
-    #[diesel(sql_type = Text)]
     workbook_id: String,
-    #[diesel(sql_type = Integer)]
     version: i32,
-    #[diesel(sql_type = Text)]
     status: String,
-    #[diesel(sql_type = Text)]
     code: String,
-    #[diesel(sql_type = Double)]
     value: f64,
-    #[diesel(sql_type = Double)]
     target: f64,
-    #[diesel(sql_type = Double)]
     amber_below: f64,
-    #[diesel(sql_type = Text)]
     rag: String,
 }
+
+/// The SQL types of [`KPI_SQL`]'s columns, in order.
+type KpiColumns = (
+    Text,
+    Text,
+    Text,
+    Text,
+    Integer,
+    Text,
+    Text,
+    Double,
+    Double,
+    Double,
+    Text,
+);
 
 /// Every KPI of the quarter's current, not rejected workbooks ([`KPI_SQL`]).
 pub fn kpis(
@@ -267,10 +272,10 @@ pub fn kpis(
     provider_id: Option<&str>,
 ) -> Result<Vec<KpiRow>, StoreError> {
     let p = provider_bind(provider_id);
-    let rows = crate::load_sql!(
+    let rows: Vec<KpiSql> = crate::load_sql_by_position!(
         conn,
         KPI_SQL,
-        KpiSql,
+        KpiColumns,
         [(Date, quarter.start()), (Text, &p), (Text, &p)]
     )?;
     rows.into_iter()
