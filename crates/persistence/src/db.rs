@@ -52,7 +52,8 @@ fn sqlite_path(url: &str) -> &str {
 }
 
 /// Opens one connection of the URL's back end. SQLite connections get WAL, foreign keys,
-/// a busy timeout (writers queue instead of failing) and NORMAL sync (safe under WAL).
+/// a busy timeout (writers queue instead of failing), NORMAL sync (safe under WAL), a
+/// memory map of the file, and temporary files (statement journals) in memory.
 pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
     match Backend::of_url(url) {
         Backend::Postgresql => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
@@ -61,7 +62,7 @@ pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
             conn.batch_execute(
                 "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA mmap_size = 1073741824;",
+                 PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;",
             )
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConnection::Sqlite(conn))
