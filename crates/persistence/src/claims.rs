@@ -247,11 +247,7 @@ fn draft(
         findings.insert(0, finding);
         status = SubmissionStatus::Rejected;
     }
-    Ok(Draft {
-        body: to_json_value(claim)?,
-        status,
-        report: Report::of(findings),
-    })
+    Draft::new(to_json_value(claim)?, status, Report::of(findings))
 }
 
 /// Writes the priced lines, totals and held units of a version.

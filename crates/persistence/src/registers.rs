@@ -239,11 +239,7 @@ fn header(contract: &Contract, register: &RegisterInput) -> Header {
 
 fn draft(register: &RegisterInput, report: Report) -> Result<Draft, StoreError> {
     let status = SubmissionStatus::of_report(&report, &register.acknowledged_warnings);
-    Ok(Draft {
-        body: to_json_value(register)?,
-        status,
-        report,
-    })
+    Draft::new(to_json_value(register)?, status, report)
 }
 
 /// Validates a register against stored state and stores nothing.

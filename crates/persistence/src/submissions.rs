@@ -32,6 +32,27 @@ pub struct Draft {
     pub body: Value,
     pub status: SubmissionStatus,
     pub report: Report,
+    // Worked out when the draft is made, before the write transaction opens, so that the
+    // write lock is not held while a large body is serialised and hashed.
+    canonical_body: String,
+    body_sha256: String,
+    report_sha256: String,
+    findings: String,
+}
+
+impl Draft {
+    pub fn new(body: Value, status: SubmissionStatus, report: Report) -> Result<Draft, StoreError> {
+        let canonical_body = canonical_json(&body);
+        Ok(Draft {
+            body_sha256: sha256_hex(canonical_body.as_bytes()),
+            report_sha256: content_sha256(&to_json_value(&report)?),
+            findings: to_json(&report)?,
+            canonical_body,
+            body,
+            status,
+            report,
+        })
+    }
 }
 
 /// A stored version with its header.
@@ -155,22 +176,28 @@ fn insert_version(
     draft: Draft,
     finish: Finish<'_>,
 ) -> Result<StoredVersion, StoreError> {
-    let canonical = canonical_json(&draft.body);
-    let body_sha256 = sha256_hex(canonical.as_bytes());
-    let report_sha256 = content_sha256(&to_json_value(&draft.report)?);
+    let Draft {
+        body,
+        status,
+        report,
+        canonical_body,
+        body_sha256,
+        report_sha256,
+        findings,
+    } = draft;
     diesel::insert_into(submission_versions::table)
         .values(VersionRow {
             submission_id: row.id.clone(),
             version,
-            status: draft.status.as_str().to_string(),
-            body: canonical,
+            status: status.as_str().to_string(),
+            body: canonical_body,
             content_sha256: body_sha256.clone(),
-            findings: to_json(&draft.report)?,
+            findings,
             submitted_by: actor.sub.clone(),
             submitted_at: row.updated_at,
         })
         .execute(conn)?;
-    let counts = finding_counts(&row.id, version, &draft.report);
+    let counts = finding_counts(&row.id, version, &report);
     if !counts.is_empty() {
         crate::insert_rows!(conn, submission_findings::table, &counts)?;
     }
@@ -181,13 +208,13 @@ fn insert_version(
             kind: header.kind,
             version,
             current_version: row.current_version,
-            status: draft.status,
+            status,
             submitted_by: actor.sub.clone(),
             submitted_at: utc(row.updated_at),
             content_sha256: body_sha256.clone(),
-            validation: draft.report,
+            validation: report,
         },
-        body: draft.body,
+        body,
         header,
     };
     finish(conn, &stored)?;

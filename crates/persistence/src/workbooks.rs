@@ -139,11 +139,7 @@ fn header(contract: &Contract, quarter: Quarter) -> Header {
 
 fn draft(workbook: &WorkbookInput, report: Report) -> Result<Draft, StoreError> {
     let status = SubmissionStatus::of_report(&report, &workbook.acknowledged_warnings);
-    Ok(Draft {
-        body: to_json_value(workbook)?,
-        status,
-        report,
-    })
+    Draft::new(to_json_value(workbook)?, status, report)
 }
 
 /// What the council pre-fills in a quarter's template: the contract (if the caller may
