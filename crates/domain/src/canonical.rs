@@ -125,7 +125,7 @@ mod tests {
     }
 
     #[test]
-    fn escapes_and_numbers_are_serde_json_s() {
+    fn escapes_and_numbers_are_written_as_serde_json_writes_them() {
         let value = json!({"z": "q\" b\\ n\n t\t c\u{1} é 😀", "n": [-1.5e300, 0.1, 12345678901234567890u64, 1.0]});
         assert_eq!(
             canonical_json(&value),

@@ -465,7 +465,7 @@ pub fn amend(
             today,
         );
         let draft = draft(&claim, &priced, late)?;
-        let live = draft.status != SubmissionStatus::Rejected;
+        let live = draft.status() != SubmissionStatus::Rejected;
         let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
             write_lines(conn, id, stored.envelope.version, &claim, &priced, live)?;
             // A new version needs a new decision.

@@ -29,11 +29,12 @@ pub struct Header {
 #[derive(Debug, Clone)]
 pub struct Draft {
     /// The submitted content (stored as canonical JSON).
-    pub body: Value,
-    pub status: SubmissionStatus,
-    pub report: Report,
+    body: Value,
+    status: SubmissionStatus,
+    report: Report,
     // Worked out when the draft is made, before the write transaction opens, so that the
-    // write lock is not held while a large body is serialised and hashed.
+    // write lock is not held while a large body is serialised and hashed. The fields are
+    // private so that none of them can change after these are derived from them.
     canonical_body: String,
     body_sha256: String,
     report_sha256: String,
@@ -41,6 +42,7 @@ pub struct Draft {
 }
 
 impl Draft {
+    /// The draft of `body`, its canonical form, hashes and stored report worked out now.
     pub fn new(body: Value, status: SubmissionStatus, report: Report) -> Result<Draft, StoreError> {
         let canonical_body = canonical_json(&body);
         Ok(Draft {
@@ -52,6 +54,10 @@ impl Draft {
             status,
             report,
         })
+    }
+
+    pub fn status(&self) -> SubmissionStatus {
+        self.status
     }
 }
 
