@@ -225,55 +225,50 @@ where
     Ok(rows)
 }
 
+/// Runs `$run` on either back end with `$query`: one SQL text with `?` placeholders
+/// (numbered for PostgreSQL) and its binds, and `$c`, the back end's own connection.
+#[macro_export]
+macro_rules! on_sql_query {
+    ($conn:expr, $sql:expr, [$(($ty:ty, $val:expr)),* $(,)?], |$c:ident, $query:ident| $run:expr) => {{
+        let sql: &str = $sql;
+        match $conn {
+            $crate::DbConnection::Sqlite($c) => {
+                let $query = diesel::sql_query(sql)$(.bind::<$ty, _>($val))*;
+                $run
+            }
+            $crate::DbConnection::Postgresql($c) => {
+                let $query = diesel::sql_query($crate::db::numbered(sql))$(.bind::<$ty, _>($val))*;
+                $run
+            }
+        }
+    }};
+}
+
 /// Loads rows whose columns have the SQL types `$st` (a tuple) from one SQL text with `?`
 /// placeholders on either back end, decoded by position ([`load_by_position`]).
 #[macro_export]
 macro_rules! load_sql_by_position {
-    ($conn:expr, $sql:expr, $st:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
-        let sql: &str = $sql;
-        match $conn {
-            $crate::DbConnection::Sqlite(c) => $crate::db::load_by_position::<_, _, $st, _>(
-                c,
-                diesel::sql_query(sql)$(.bind::<$ty, _>($val))*,
-            ),
-            $crate::DbConnection::Postgresql(c) => $crate::db::load_by_position::<_, _, $st, _>(
-                c,
-                diesel::sql_query($crate::db::numbered(sql))$(.bind::<$ty, _>($val))*,
-            ),
-        }
-    }};
+    ($conn:expr, $sql:expr, $st:ty, [$($bind:tt)*]) => {
+        $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| {
+            $crate::db::load_by_position::<_, _, $st, _>(c, query)
+        })
+    };
 }
 
 /// Loads `$row`s from one SQL text with `?` placeholders on either back end.
 #[macro_export]
 macro_rules! load_sql {
-    ($conn:expr, $sql:expr, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
-        let sql: &str = $sql;
-        match $conn {
-            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
-                $(.bind::<$ty, _>($val))*
-                .load::<$row>(c),
-            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::db::numbered(sql))
-                $(.bind::<$ty, _>($val))*
-                .load::<$row>(c),
-        }
-    }};
+    ($conn:expr, $sql:expr, $row:ty, [$($bind:tt)*]) => {
+        $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| query.load::<$row>(c))
+    };
 }
 
 /// Executes one SQL text with `?` placeholders on either back end.
 #[macro_export]
 macro_rules! execute_sql {
-    ($conn:expr, $sql:expr, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
-        let sql: &str = $sql;
-        match $conn {
-            $crate::DbConnection::Sqlite(c) => diesel::sql_query(sql)
-                $(.bind::<$ty, _>($val))*
-                .execute(c),
-            $crate::DbConnection::Postgresql(c) => diesel::sql_query($crate::db::numbered(sql))
-                $(.bind::<$ty, _>($val))*
-                .execute(c),
-        }
-    }};
+    ($conn:expr, $sql:expr, [$($bind:tt)*]) => {
+        $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| query.execute(c))
+    };
 }
 
 #[cfg(test)]
