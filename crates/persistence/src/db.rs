@@ -10,6 +10,7 @@ use diesel::deserialize::FromSqlRow;
 use diesel::query_builder::{Query, QueryFragment, QueryId};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use parking_lot::MutexGuard;
 
 use crate::error::StoreError;
 
@@ -136,7 +137,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
-static SQLITE_WRITER: Mutex<()> = Mutex::new(());
+static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// When this process last checkpointed a SQLite WAL; held while one is running.
 static SQLITE_CHECKPOINT: Mutex<Option<Instant>> = Mutex::new(None);
@@ -181,38 +182,40 @@ where
     type Manager = <DbConnection as Connection>::TransactionManager;
     // SQLite has one writer at a time. Writers of this process queue here and are woken
     // as soon as the lock is free, instead of polling in SQLite's busy handler with
-    // growing sleeps (which made the slowest writers wait seconds under load). The busy
-    // timeout still covers writers in other processes.
+    // growing sleeps (which made the slowest writers wait seconds under load). The lock is
+    // handed to the writer that has waited longest, so none waits behind a run of later
+    // arrivals. The busy timeout still covers writers in other processes.
     let writer = match conn {
-        DbConnection::Sqlite(_) => Some(
-            SQLITE_WRITER
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        ),
+        DbConnection::Sqlite(_) => Some(SQLITE_WRITER.lock()),
         DbConnection::Postgresql(_) => None,
     };
-    match conn {
-        DbConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
-        }
-        DbConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
-    }
-    match work(conn) {
-        Ok(value) => {
-            Manager::commit_transaction(conn)?;
-            if let Some(lock) = writer {
-                drop(lock);
-                checkpoint_if_due(conn);
+    let result = (|| {
+        match conn {
+            DbConnection::Sqlite(inner) => {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
             }
-            Ok(value)
+            DbConnection::Postgresql(_) => Manager::begin_transaction(conn)?,
         }
-        Err(error) => {
-            if let Err(rollback) = Manager::rollback_transaction(conn) {
-                log::error!("rollback failed after an aborted write: {rollback}");
+        match work(conn) {
+            Ok(value) => {
+                Manager::commit_transaction(conn)?;
+                Ok(value)
             }
-            Err(error)
+            Err(error) => {
+                if let Err(rollback) = Manager::rollback_transaction(conn) {
+                    log::error!("rollback failed after an aborted write: {rollback}");
+                }
+                Err(error)
+            }
+        }
+    })();
+    if let Some(lock) = writer {
+        MutexGuard::unlock_fair(lock);
+        if result.is_ok() {
+            checkpoint_if_due(conn);
         }
     }
+    result
 }
 
 /// Multi-row `INSERT … VALUES (…), (…)` of `rows` into `table`.
