@@ -234,10 +234,7 @@ pub fn agreements_of(
     conn: &mut DbConnection,
     contract_id: &str,
 ) -> Result<Vec<dayops_domain::agreement::AgreementInput>, StoreError> {
-    Ok(crate::agreements::all_for_contract(conn, contract_id)?
-        .into_iter()
-        .map(|a| a.details)
-        .collect())
+    crate::agreements::terms_for_contract(conn, contract_id)
 }
 
 /// Takes the contract's row lock for the rest of the transaction, so writes that depend
