@@ -19,6 +19,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Days, NaiveDate};
@@ -27,6 +28,7 @@ use serde_json::{json, Value};
 
 use dayops_bench::{option, percentile, token, Bench};
 use dayops_domain::types::Role;
+use dayops_persistence::DbConnection;
 
 const LINES: usize = 500;
 
@@ -174,38 +176,85 @@ fn main() {
     // Raw: the same rows, a multi-row INSERT of 500 per transaction, one connection, into a
     // table with the same columns, primary key and index as register_lines (less the
     // foreign key, since these rows belong to no submission).
+    // Raw: the same rows, a multi-row INSERT of 500 per transaction, into a table with the
+    // same columns, primary key and index as register_lines (less the foreign key, since
+    // these rows belong to no submission). First from one connection, one register after
+    // another (the rate the API is compared with), then into a second such table from
+    // `clients` connections at once, each inserting its share in turn like the API's
+    // clients: the latency the rows alone have at this concurrency. SQLite writers there
+    // queue on a mutex, as the server's do.
+    let raw_statements = |table: &str| -> Vec<String> {
+        bodies
+            .iter()
+            .map(|(week, _)| {
+                let monday = register(*week).0;
+                let values: Vec<String> = people
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| format!("('raw-{week}', 1, {i}, '{p}', '{monday}', 'am', 'attended', NULL, NULL, NULL, 0, FALSE, FALSE, 'wellbeing')"))
+                    .collect();
+                format!("BEGIN; INSERT INTO {table} VALUES {}; COMMIT;", values.join(","))
+            })
+            .collect()
+    };
     let mut conn = dayops_persistence::establish(&bench.database_url).unwrap();
-    conn.batch_execute(
-        "CREATE TABLE bench_register_lines (
-            submission_id TEXT NOT NULL, version INTEGER NOT NULL, line_no INTEGER NOT NULL,
-            person_ref TEXT NOT NULL, date DATE NOT NULL, session_type TEXT NOT NULL,
-            status TEXT NOT NULL, absence_reason TEXT, notice_hours INTEGER,
-            one_to_one_quarter_hours INTEGER, transport_journeys INTEGER NOT NULL,
-            meal BOOLEAN NOT NULL, community_access BOOLEAN NOT NULL, outcome_tags TEXT NOT NULL,
-            PRIMARY KEY (submission_id, version, line_no));
-         CREATE INDEX bench_register_lines_person_date ON bench_register_lines (person_ref, date);",
-    )
-    .unwrap();
-    let statements: Vec<String> = bodies
-        .iter()
-        .map(|(week, _)| {
-            let monday = register(*week).0;
-            let values: Vec<String> = people
-                .iter()
-                .enumerate()
-                .map(|(i, p)| format!("('raw-{week}', 1, {i}, '{p}', '{monday}', 'am', 'attended', NULL, NULL, NULL, 0, FALSE, FALSE, 'wellbeing')"))
-                .collect();
-            format!("BEGIN; INSERT INTO bench_register_lines VALUES {}; COMMIT;", values.join(","))
-        })
-        .collect();
+    for table in ["bench_register_lines", "bench_register_lines_concurrent"] {
+        conn.batch_execute(&format!(
+            "CREATE TABLE {table} (
+                submission_id TEXT NOT NULL, version INTEGER NOT NULL, line_no INTEGER NOT NULL,
+                person_ref TEXT NOT NULL, date DATE NOT NULL, session_type TEXT NOT NULL,
+                status TEXT NOT NULL, absence_reason TEXT, notice_hours INTEGER,
+                one_to_one_quarter_hours INTEGER, transport_journeys INTEGER NOT NULL,
+                meal BOOLEAN NOT NULL, community_access BOOLEAN NOT NULL, outcome_tags TEXT NOT NULL,
+                PRIMARY KEY (submission_id, version, line_no));
+             CREATE INDEX {table}_person_date ON {table} (person_ref, date);"
+        ))
+        .unwrap();
+    }
+    let statements = raw_statements("bench_register_lines");
     let started = Instant::now();
     for statement in &statements {
         conn.batch_execute(statement).unwrap();
     }
     let raw_seconds = started.elapsed().as_secs_f64();
 
+    let statements = raw_statements("bench_register_lines_concurrent");
+    let connections: Vec<DbConnection> = (0..clients)
+        .map(|_| dayops_persistence::establish(&bench.database_url).unwrap())
+        .collect();
+    let sqlite_writer = Mutex::new(());
+    let started = Instant::now();
+    let mut raw_latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = connections
+            .into_iter()
+            .enumerate()
+            .map(|(client, mut conn)| {
+                let mine: Vec<&String> = statements.iter().skip(client).step_by(clients).collect();
+                let writer = &sqlite_writer;
+                scope.spawn(move || {
+                    mine.into_iter()
+                        .map(|statement| {
+                            let t = Instant::now();
+                            let _turn = matches!(conn, DbConnection::Sqlite(_))
+                                .then(|| writer.lock().unwrap());
+                            conn.batch_execute(statement).unwrap();
+                            t.elapsed()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let concurrent_seconds = started.elapsed().as_secs_f64();
+    raw_latencies.sort();
+
     let api_rate = api_lines / api_seconds;
     let raw_rate = api_lines / raw_seconds;
+    let concurrent_rate = api_lines / concurrent_seconds;
     println!("backend            {}", bench.backend);
     println!("registers          {registers} x {LINES} lines, {clients} concurrent clients");
     println!("api                {api_rate:>10.0} lines/s  ({api_seconds:.2} s)");
@@ -218,13 +267,25 @@ fn main() {
             clients as f64 / i.as_secs_f64()
         ),
     }
+    println!("latency per register  {}", latency_summary(&latencies));
     println!(
-        "latency per register  p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
-        percentile(&latencies, 0.50).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.95).as_secs_f64() * 1000.0,
-        percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
-        latencies.last().unwrap().as_secs_f64() * 1000.0,
+        "raw insert, {clients} connections at once {concurrent_rate:>10.0} lines/s  ({concurrent_seconds:.2} s)"
+    );
+    println!(
+        "raw latency per register  {}",
+        latency_summary(&raw_latencies)
     );
     drop(conn);
     bench.finish();
+}
+
+fn latency_summary(sorted: &[Duration]) -> String {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    format!(
+        "p50 {:.1} ms  p95 {:.1} ms  p99 {:.1} ms  max {:.1} ms",
+        ms(percentile(sorted, 0.50)),
+        ms(percentile(sorted, 0.95)),
+        ms(percentile(sorted, 0.99)),
+        ms(*sorted.last().unwrap()),
+    )
 }
