@@ -899,3 +899,96 @@ fn racing_registers_for_one_person_cannot_both_keep_the_session() {
     again.expect(200);
     assert_ne!(again.body["status"], "rejected", "{}", again.text);
 }
+
+/// A stored line, as read straight from `register_lines`.
+#[derive(Debug, PartialEq, diesel::QueryableByName)]
+struct StoredLine {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    line_no: i32,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    person_ref: String,
+    #[diesel(sql_type = diesel::sql_types::Date)]
+    date: chrono::NaiveDate,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    session_type: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    absence_reason: Option<String>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    notice_hours: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Integer>)]
+    one_to_one_quarter_hours: Option<i32>,
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    transport_journeys: i32,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    meal: bool,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    community_access: bool,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    outcome_tags: String,
+}
+
+/// The lines table holds each line as submitted, absent values as NULL (on PostgreSQL the
+/// lines go in by COPY, on SQLite by multi-row INSERT).
+#[test]
+fn register_lines_are_stored_as_submitted() {
+    use diesel::RunQueryDsl;
+
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "L");
+    let monday = last_week();
+    let mut register = fx.register(monday);
+    register["lines"][0]["outcome_tags"] = json!(["wellbeing", "independence"]);
+    register["lines"][2] = json!({"person_ref": fx.p2, "date": day(monday, 1), "session_type": "pm",
+        "status": "absent", "absence_reason": "illness", "notice_hours": 30});
+    let r = fx.post(&app, &register);
+    r.expect(201);
+    let id = r.body["id"].as_str().unwrap().to_string();
+
+    let mut sql = app.sql();
+    let stored = dayops_persistence::load_sql!(
+        &mut sql,
+        "SELECT line_no, person_ref, date, session_type, status, absence_reason, notice_hours, \
+         one_to_one_quarter_hours, transport_journeys, meal, community_access, outcome_tags \
+         FROM register_lines WHERE submission_id = ? AND version = 1 ORDER BY line_no",
+        StoredLine,
+        [(diesel::sql_types::Text, &id)]
+    )
+    .unwrap();
+    let date = |offset: u64| monday + chrono::Days::new(offset);
+    let line = |line_no, person: &str, day, session: &str, status: &str| StoredLine {
+        line_no,
+        person_ref: person.to_string(),
+        date: date(day),
+        session_type: session.to_string(),
+        status: status.to_string(),
+        absence_reason: None,
+        notice_hours: None,
+        one_to_one_quarter_hours: None,
+        transport_journeys: 0,
+        meal: false,
+        community_access: false,
+        outcome_tags: String::new(),
+    };
+    assert_eq!(
+        stored,
+        [
+            StoredLine {
+                outcome_tags: "wellbeing,independence".into(),
+                ..line(0, &fx.p1, 0, "am", "attended")
+            },
+            StoredLine {
+                one_to_one_quarter_hours: Some(8),
+                transport_journeys: 2,
+                meal: true,
+                ..line(1, &fx.p1, 2, "full_day", "attended")
+            },
+            StoredLine {
+                absence_reason: Some("illness".into()),
+                notice_hours: Some(30),
+                ..line(2, &fx.p2, 1, "pm", "absent")
+            },
+        ]
+    );
+}

@@ -30,6 +30,9 @@ const LOOKUP_CHUNK: usize = 5_000;
 
 #[derive(Insertable)]
 #[diesel(table_name = register_lines)]
+// An absent value is NULL, never the column's default (the columns have none): what
+// PostgreSQL's COPY needs, and one statement text for every chunk on SQLite.
+#[diesel(treat_none_as_default_value = false)]
 struct LineRow<'a> {
     submission_id: &'a str,
     version: i32,
@@ -96,8 +99,19 @@ fn insert_lines(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        crate::insert_rows!(conn, register_lines::table, chunk)?;
+    match conn {
+        // One binary COPY: PostgreSQL neither parses nor plans a statement of thousands of
+        // parameters, and the client encodes the rows into one reused buffer.
+        DbConnection::Postgresql(c) => {
+            diesel::copy_from(register_lines::table)
+                .from_insertable(&rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(_) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                crate::insert_rows!(conn, register_lines::table, chunk)?;
+            }
+        }
     }
     Ok(())
 }
