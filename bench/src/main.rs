@@ -19,7 +19,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use chrono::{Datelike, Days, NaiveDate};
@@ -182,7 +181,7 @@ fn main() {
     // another (the rate the API is compared with), then into a second such table from
     // `clients` connections at once, each inserting its share in turn like the API's
     // clients: the latency the rows alone have at this concurrency. SQLite writers there
-    // queue on a mutex, as the server's do.
+    // queue on a mutex, in arrival order, as the server's do.
     let raw_statements = |table: &str| -> Vec<String> {
         bodies
             .iter()
@@ -222,7 +221,7 @@ fn main() {
     let connections: Vec<DbConnection> = (0..clients)
         .map(|_| dayops_persistence::establish(&bench.database_url).unwrap())
         .collect();
-    let sqlite_writer = Mutex::new(());
+    let sqlite_writer = parking_lot::Mutex::new(());
     let started = Instant::now();
     let mut raw_latencies: Vec<Duration> = std::thread::scope(|scope| {
         let handles: Vec<_> = connections
@@ -235,9 +234,12 @@ fn main() {
                     mine.into_iter()
                         .map(|statement| {
                             let t = Instant::now();
-                            let _turn = matches!(conn, DbConnection::Sqlite(_))
-                                .then(|| writer.lock().unwrap());
+                            let turn =
+                                matches!(conn, DbConnection::Sqlite(_)).then(|| writer.lock());
                             conn.batch_execute(statement).unwrap();
+                            if let Some(turn) = turn {
+                                parking_lot::MutexGuard::unlock_fair(turn);
+                            }
                             t.elapsed()
                         })
                         .collect::<Vec<_>>()
