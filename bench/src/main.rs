@@ -273,6 +273,12 @@ fn main() {
     println!(
         "raw insert, {clients} connections at once {concurrent_rate:>10.0} lines/s  ({concurrent_seconds:.2} s)"
     );
+    if interval.is_none() {
+        println!(
+            "api / raw, {clients} at once {:>10.1} %",
+            100.0 * api_rate / concurrent_rate
+        );
+    }
     println!(
         "raw latency per register  {}",
         latency_summary(&raw_latencies)
