@@ -125,51 +125,33 @@ fn main() {
         .map(|w| (w, register(w).1.to_string().into_bytes()))
         .collect();
     let started = Instant::now();
-    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..clients)
-            .map(|client| {
-                let mine: Vec<&(usize, Vec<u8>)> =
-                    bodies.iter().skip(client).step_by(clients).collect();
-                let (bench, token) = (&bench, &provider_token);
-                scope.spawn(move || {
-                    mine.into_iter()
-                        .enumerate()
-                        .map(|(n, (week, body))| {
-                            let t = match interval {
-                                // Paced clients' starts are spread evenly across one interval.
-                                Some(i) => {
-                                    let due =
-                                        started + i * client as u32 / clients as u32 + i * n as u32;
-                                    std::thread::sleep(
-                                        due.saturating_duration_since(Instant::now()),
-                                    );
-                                    due
-                                }
-                                None => Instant::now(),
-                            };
-                            let response = bench
-                                .agent
-                                .post(&format!("{}/v1/registers", bench.base))
-                                .set("Authorization", &format!("Bearer {token}"))
-                                .set("Idempotency-Key", &format!("w{week}"))
-                                .set("Content-Type", "application/json")
-                                .send_bytes(body)
-                                .expect("register stored");
-                            assert_eq!(response.status(), 201, "register for week {week}");
-                            let _ = response.into_string();
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let api_seconds = started.elapsed().as_secs_f64();
-    latencies.sort();
+    let (latencies, api_seconds) = run_clients(
+        started,
+        &bodies,
+        vec![(); clients],
+        |_, client, n, (week, body)| {
+            let t = match interval {
+                // Paced clients' starts are spread evenly across one interval.
+                Some(i) => {
+                    let due = started + i * client as u32 / clients as u32 + i * n as u32;
+                    std::thread::sleep(due.saturating_duration_since(Instant::now()));
+                    due
+                }
+                None => Instant::now(),
+            };
+            let response = bench
+                .agent
+                .post(&format!("{}/v1/registers", bench.base))
+                .set("Authorization", &format!("Bearer {provider_token}"))
+                .set("Idempotency-Key", &format!("w{week}"))
+                .set("Content-Type", "application/json")
+                .send_bytes(body)
+                .expect("register stored");
+            assert_eq!(response.status(), 201, "register for week {week}");
+            let _ = response.into_string();
+            t.elapsed()
+        },
+    );
     let api_lines = (registers * LINES) as f64;
 
     // Raw: the same rows, a multi-row INSERT of 500 per transaction, one connection, into a
@@ -222,37 +204,20 @@ fn main() {
         .map(|_| dayops_persistence::establish(&bench.database_url).unwrap())
         .collect();
     let sqlite_writer = parking_lot::Mutex::new(());
-    let started = Instant::now();
-    let mut raw_latencies: Vec<Duration> = std::thread::scope(|scope| {
-        let handles: Vec<_> = connections
-            .into_iter()
-            .enumerate()
-            .map(|(client, mut conn)| {
-                let mine: Vec<&String> = statements.iter().skip(client).step_by(clients).collect();
-                let writer = &sqlite_writer;
-                scope.spawn(move || {
-                    mine.into_iter()
-                        .map(|statement| {
-                            let t = Instant::now();
-                            let turn =
-                                matches!(conn, DbConnection::Sqlite(_)).then(|| writer.lock());
-                            conn.batch_execute(statement).unwrap();
-                            if let Some(turn) = turn {
-                                parking_lot::MutexGuard::unlock_fair(turn);
-                            }
-                            t.elapsed()
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap())
-            .collect()
-    });
-    let concurrent_seconds = started.elapsed().as_secs_f64();
-    raw_latencies.sort();
+    let (raw_latencies, concurrent_seconds) = run_clients(
+        Instant::now(),
+        &statements,
+        connections,
+        |conn, _, _, statement| {
+            let t = Instant::now();
+            let turn = matches!(conn, DbConnection::Sqlite(_)).then(|| sqlite_writer.lock());
+            conn.batch_execute(statement).unwrap();
+            if let Some(turn) = turn {
+                parking_lot::MutexGuard::unlock_fair(turn);
+            }
+            t.elapsed()
+        },
+    );
 
     let api_rate = api_lines / api_seconds;
     let raw_rate = api_lines / raw_seconds;
@@ -296,4 +261,40 @@ fn latency_summary(sorted: &[Duration]) -> String {
         ms(percentile(sorted, 0.99)),
         ms(*sorted.last().unwrap()),
     )
+}
+
+/// Runs one thread per client, each with its own `state`, client `c` taking items `c`,
+/// `c + clients`, … in turn; `work(state, client, n, item)` does the client's `n`th item
+/// and returns its latency. Returns the latencies, sorted, and the seconds since `started`.
+fn run_clients<T: Sync, S: Send>(
+    started: Instant,
+    items: &[T],
+    states: Vec<S>,
+    work: impl Fn(&mut S, usize, usize, &T) -> Duration + Sync,
+) -> (Vec<Duration>, f64) {
+    let clients = states.len();
+    let work = &work;
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = states
+            .into_iter()
+            .enumerate()
+            .map(|(client, mut state)| {
+                scope.spawn(move || {
+                    items
+                        .iter()
+                        .skip(client)
+                        .step_by(clients)
+                        .enumerate()
+                        .map(|(n, item)| work(&mut state, client, n, item))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    latencies.sort();
+    (latencies, started.elapsed().as_secs_f64())
 }
