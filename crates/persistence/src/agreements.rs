@@ -17,22 +17,13 @@ use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, S
 use crate::schema::agreements;
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = agreements)]
 struct AgreementRow {
     id: String,
     contract_id: String,
-    person_ref: String,
-    start_date: NaiveDate,
-    end_date: Option<NaiveDate>,
-    pathway: String,
-    need_bands: String,
-    planned_sessions: String,
-    one_to_one_quarter_hours_per_week: i32,
-    transport_journeys_per_week: i32,
-    meals: i32,
-    suspensions: String,
-    care_plan_review_due: Option<NaiveDate>,
+    #[diesel(embed)]
+    terms: TermsRow,
     content_sha256: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
@@ -44,23 +35,25 @@ impl AgreementRow {
         Ok(AgreementRow {
             id: a.id.clone(),
             contract_id: a.contract_id.clone(),
-            person_ref: d.person_ref.clone(),
-            start_date: d.start_date,
-            end_date: d.end_date,
-            pathway: d.pathway.as_str().to_string(),
-            need_bands: to_json(&d.need_bands)?,
-            planned_sessions: to_json(&d.planned_sessions)?,
-            one_to_one_quarter_hours_per_week: signed(
-                "one_to_one_hours_per_week",
-                d.one_to_one_hours_per_week.quarters(),
-            )?,
-            transport_journeys_per_week: signed(
-                "transport_journeys_per_week",
-                d.transport_journeys_per_week,
-            )?,
-            meals: signed("meals", d.meals)?,
-            suspensions: to_json(&d.suspensions)?,
-            care_plan_review_due: d.care_plan_review_due,
+            terms: TermsRow {
+                person_ref: d.person_ref.clone(),
+                start_date: d.start_date,
+                end_date: d.end_date,
+                pathway: d.pathway.as_str().to_string(),
+                need_bands: to_json(&d.need_bands)?,
+                planned_sessions: to_json(&d.planned_sessions)?,
+                one_to_one_quarter_hours_per_week: signed(
+                    "one_to_one_hours_per_week",
+                    d.one_to_one_hours_per_week.quarters(),
+                )?,
+                transport_journeys_per_week: signed(
+                    "transport_journeys_per_week",
+                    d.transport_journeys_per_week,
+                )?,
+                meals: signed("meals", d.meals)?,
+                suspensions: to_json(&d.suspensions)?,
+                care_plan_review_due: d.care_plan_review_due,
+            },
             content_sha256,
             created_at: a.created_at.naive_utc(),
             updated_at: a.updated_at.naive_utc(),
@@ -68,23 +61,10 @@ impl AgreementRow {
     }
 
     fn into_domain(self) -> Result<Agreement, StoreError> {
-        let terms = TermsRow {
-            person_ref: self.person_ref,
-            start_date: self.start_date,
-            end_date: self.end_date,
-            pathway: self.pathway,
-            need_bands: self.need_bands,
-            planned_sessions: self.planned_sessions,
-            one_to_one_quarter_hours_per_week: self.one_to_one_quarter_hours_per_week,
-            transport_journeys_per_week: self.transport_journeys_per_week,
-            meals: self.meals,
-            suspensions: self.suspensions,
-            care_plan_review_due: self.care_plan_review_due,
-        };
         Ok(Agreement {
             id: self.id,
             contract_id: self.contract_id,
-            details: terms.into_domain()?,
+            details: self.terms.into_domain()?,
             created_at: utc(self.created_at),
             updated_at: utc(self.updated_at),
         })
@@ -92,7 +72,8 @@ impl AgreementRow {
 }
 
 /// The columns of an agreement that are its terms: all that submission rules read of it.
-#[derive(Debug, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = agreements)]
 struct TermsRow {
     person_ref: String,
     start_date: NaiveDate,
@@ -175,9 +156,10 @@ pub fn upsert_batch(
             .map_err(StoreError::Invalid)?;
         let existing: HashMap<String, AgreementRow> = agreements::table
             .filter(agreements::contract_id.eq(contract_id))
-            .load::<AgreementRow>(conn)?
+            .select(AgreementRow::as_select())
+            .load(conn)?
             .into_iter()
-            .map(|row| (row.person_ref.clone(), row))
+            .map(|row| (row.terms.person_ref.clone(), row))
             .collect();
         let at = now();
         let mut summary = UpsertSummary {
@@ -206,18 +188,18 @@ pub fn upsert_batch(
                     let new_row = AgreementRow::from_domain(&agreement, hash)?;
                     diesel::update(agreements::table.find(&row.id))
                         .set((
-                            agreements::start_date.eq(new_row.start_date),
-                            agreements::end_date.eq(new_row.end_date),
-                            agreements::pathway.eq(&new_row.pathway),
-                            agreements::need_bands.eq(&new_row.need_bands),
-                            agreements::planned_sessions.eq(&new_row.planned_sessions),
+                            agreements::start_date.eq(new_row.terms.start_date),
+                            agreements::end_date.eq(new_row.terms.end_date),
+                            agreements::pathway.eq(&new_row.terms.pathway),
+                            agreements::need_bands.eq(&new_row.terms.need_bands),
+                            agreements::planned_sessions.eq(&new_row.terms.planned_sessions),
                             agreements::one_to_one_quarter_hours_per_week
-                                .eq(new_row.one_to_one_quarter_hours_per_week),
+                                .eq(new_row.terms.one_to_one_quarter_hours_per_week),
                             agreements::transport_journeys_per_week
-                                .eq(new_row.transport_journeys_per_week),
-                            agreements::meals.eq(new_row.meals),
-                            agreements::suspensions.eq(&new_row.suspensions),
-                            agreements::care_plan_review_due.eq(new_row.care_plan_review_due),
+                                .eq(new_row.terms.transport_journeys_per_week),
+                            agreements::meals.eq(new_row.terms.meals),
+                            agreements::suspensions.eq(&new_row.terms.suspensions),
+                            agreements::care_plan_review_due.eq(new_row.terms.care_plan_review_due),
                             agreements::content_sha256.eq(&new_row.content_sha256),
                             agreements::updated_at.eq(new_row.updated_at),
                         ))
@@ -270,7 +252,8 @@ fn event(action: &'static str, agreement: &Agreement) -> Result<NewEvent, StoreE
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Agreement>, StoreError> {
     agreements::table
         .find(id)
-        .first::<AgreementRow>(conn)
+        .select(AgreementRow::as_select())
+        .first(conn)
         .optional()?
         .map(AgreementRow::into_domain)
         .transpose()
@@ -290,6 +273,7 @@ pub fn list(
         query = query.filter(agreements::id.gt(after.to_string()));
     }
     let rows: Vec<AgreementRow> = query
+        .select(AgreementRow::as_select())
         .order(agreements::id.asc())
         .limit(limit + 1)
         .load(conn)?;
@@ -310,20 +294,8 @@ pub fn terms_for_contract(
     agreements::table
         .filter(agreements::contract_id.eq(contract_id))
         .order(agreements::person_ref.asc())
-        .select((
-            agreements::person_ref,
-            agreements::start_date,
-            agreements::end_date,
-            agreements::pathway,
-            agreements::need_bands,
-            agreements::planned_sessions,
-            agreements::one_to_one_quarter_hours_per_week,
-            agreements::transport_journeys_per_week,
-            agreements::meals,
-            agreements::suspensions,
-            agreements::care_plan_review_due,
-        ))
-        .load::<TermsRow>(conn)?
+        .select(TermsRow::as_select())
+        .load(conn)?
         .into_iter()
         .map(TermsRow::into_domain)
         .collect()
