@@ -19,6 +19,7 @@ use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = agreements)]
+#[diesel(treat_none_as_default_value = false)]
 struct AgreementRow {
     id: String,
     contract_id: String,
@@ -74,6 +75,7 @@ impl AgreementRow {
 /// The columns of an agreement that are its terms: all that submission rules read of it.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = agreements)]
+#[diesel(treat_none_as_default_value = false)]
 struct TermsRow {
     person_ref: String,
     start_date: NaiveDate,

@@ -14,6 +14,7 @@ use crate::{now, utc, DbConnection, Page};
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = audit_events)]
+#[diesel(treat_none_as_default_value = false)]
 struct AuditRow {
     seq: i64,
     at: NaiveDateTime,

@@ -261,6 +261,7 @@ fn write_lines(
 ) -> Result<(), StoreError> {
     #[derive(Insertable)]
     #[diesel(table_name = claim_lines)]
+    #[diesel(treat_none_as_default_value = false)]
     struct Row<'a> {
         submission_id: &'a str,
         version: i32,

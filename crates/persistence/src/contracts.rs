@@ -14,6 +14,7 @@ use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = contracts)]
+#[diesel(treat_none_as_default_value = false)]
 struct ContractRow {
     id: String,
     reference: String,

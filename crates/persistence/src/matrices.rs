@@ -17,6 +17,7 @@ use crate::{audit, new_id, now, utc, write_transaction, DbConnection};
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = rate_matrix_versions)]
+#[diesel(treat_none_as_default_value = false)]
 struct VersionRow {
     id: String,
     contract_id: String,
@@ -27,6 +28,7 @@ struct VersionRow {
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = rate_cells)]
+#[diesel(treat_none_as_default_value = false)]
 struct CellRow {
     version_id: String,
     position: i32,

@@ -30,8 +30,9 @@ const LOOKUP_CHUNK: usize = 5_000;
 
 #[derive(Insertable)]
 #[diesel(table_name = register_lines)]
-// An absent value is NULL, never the column's default (the columns have none): what
-// PostgreSQL's COPY needs, and one statement text for every chunk on SQLite.
+// An absent value is NULL, not the column's DEFAULT (no column has one). PostgreSQL's COPY
+// needs this, and on SQLite, which has no DEFAULT in VALUES, diesel would otherwise insert
+// a batch one row at a time.
 #[diesel(treat_none_as_default_value = false)]
 struct LineRow<'a> {
     submission_id: &'a str,
@@ -371,4 +372,50 @@ fn amend_once(
         draft,
         &finish,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use diesel::connection::{InstrumentationEvent, SimpleConnection};
+    use serde_json::json;
+
+    use super::*;
+
+    /// 3,000 lines, some with absent values, are two multi-row statements on SQLite (chunks
+    /// of 2,000 and 1,000), not one statement a line.
+    #[test]
+    fn sqlite_inserts_a_registers_lines_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::establish(dir.path().join("lines.db").to_str().unwrap()).unwrap();
+        crate::run_migrations(&mut conn).unwrap();
+        // The lines belong to no submission here.
+        conn.batch_execute("PRAGMA foreign_keys = OFF").unwrap();
+        let lines: Vec<_> = (0..3_000)
+            .map(|i| match i % 2 {
+                0 => json!({"person_ref": format!("P{i}"), "date": "2026-01-05", "session_type": "am",
+                            "status": "attended", "one_to_one_hours": 1.5, "outcome_tags": ["wellbeing"]}),
+                _ => json!({"person_ref": format!("P{i}"), "date": "2026-01-06", "session_type": "pm",
+                            "status": "absent", "absence_reason": "illness"}),
+            })
+            .collect();
+        let register: RegisterInput = serde_json::from_value(json!({
+            "contract_id": "c", "period_start": "2026-01-05", "period_end": "2026-01-11",
+            "lines": lines,
+        }))
+        .unwrap();
+        let statements = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&statements);
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { .. } = event {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        insert_lines(&mut conn, "s", 1, &register).unwrap();
+        assert_eq!(statements.load(Ordering::Relaxed), 2);
+        let stored: i64 = register_lines::table.count().get_result(&mut conn).unwrap();
+        assert_eq!(stored, 3_000);
+    }
 }

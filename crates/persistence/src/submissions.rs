@@ -86,6 +86,7 @@ struct SubmissionRow {
 
 #[derive(Debug, Clone, Queryable, Insertable)]
 #[diesel(table_name = submission_versions)]
+#[diesel(treat_none_as_default_value = false)]
 struct VersionRow {
     submission_id: String,
     version: i32,
@@ -99,6 +100,7 @@ struct VersionRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = submission_findings)]
+#[diesel(treat_none_as_default_value = false)]
 struct FindingCount {
     submission_id: String,
     version: i32,
