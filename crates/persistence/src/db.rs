@@ -223,6 +223,10 @@ where
 /// diesel's multi-backend connection cannot batch inserts (SQLite has no DEFAULT keyword
 /// in VALUES), so the same statement is built for each concrete connection. It runs on
 /// the caller's connection, inside the caller's transaction.
+///
+/// The rows' type must carry `#[diesel(treat_none_as_default_value = false)]` if it has
+/// optional fields: otherwise diesel, for the same reason, inserts the rows into SQLite
+/// one statement at a time (`registers::tests::sqlite_inserts_a_registers_lines_in_batches`).
 #[macro_export]
 macro_rules! insert_rows {
     ($conn:expr, $table:expr, $rows:expr) => {

@@ -30,9 +30,8 @@ const LOOKUP_CHUNK: usize = 5_000;
 
 #[derive(Insertable)]
 #[diesel(table_name = register_lines)]
-// An absent value is NULL, not the column's DEFAULT (no column has one). PostgreSQL's COPY
-// needs this, and on SQLite, which has no DEFAULT in VALUES, diesel would otherwise insert
-// a batch one row at a time.
+// An absent value is NULL, not the column's DEFAULT (no column has one): PostgreSQL's COPY
+// needs it, and SQLite's multi-row insert too (see `insert_rows!`).
 #[diesel(treat_none_as_default_value = false)]
 struct LineRow<'a> {
     submission_id: &'a str,
@@ -108,9 +107,11 @@ fn insert_lines(
                 .from_insertable(&rows)
                 .execute(c)?;
         }
-        DbConnection::Sqlite(_) => {
+        DbConnection::Sqlite(c) => {
             for chunk in rows.chunks(INSERT_CHUNK) {
-                crate::insert_rows!(conn, register_lines::table, chunk)?;
+                diesel::insert_into(register_lines::table)
+                    .values(chunk)
+                    .execute(c)?;
             }
         }
     }
