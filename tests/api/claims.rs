@@ -598,3 +598,59 @@ fn claim_rules_that_depend_on_reference_data() {
     assert_eq!(findings(&r), [f("RATE-001", "error", "/lines/0/need_band")]);
     assert_eq!(r.body["status"], "rejected");
 }
+
+/// A register amended after its correction window is refused whole (409, SUB-005): the
+/// accepted version stays current, so the period's draft claim is what it was; a late
+/// amendment of the claim is refused the same way.
+#[test]
+fn a_late_amendment_changes_nothing() {
+    let app = TestApp::spawn();
+    let (fx, monday) = with_register(&app, "LATE");
+    let before = draft(&app, &fx, monday);
+    assert!(!before["lines"].as_array().unwrap().is_empty(), "{before}");
+    app.patch(
+        &format!("/v1/contracts/{}", fx.contract),
+        &app.commissioner(),
+        &json!({"correction_window_days": 0}),
+    )
+    .expect(200);
+    let register = app.get(
+        &format!("/v1/submissions?kind=register&contract_id={}", fx.contract),
+        &fx.token,
+    );
+    let register_id = register.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut emptied = fx.register(monday);
+    emptied["lines"] = json!([]);
+    let amend_late = |path: &str, body: &Value| {
+        let r = app.request_with(
+            "PUT",
+            path,
+            Some(&fx.token),
+            Some(("application/json", body.to_string().into_bytes())),
+            &[("If-Match", "\"v1\"")],
+        );
+        r.expect(409);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("SUB-005"),
+            "{}",
+            r.text
+        );
+        let current = app.get(path, &fx.token);
+        assert_eq!(current.body["version"], 1, "{path}");
+        assert_eq!(current.body["status"], "accepted", "{path}");
+        app.get(&format!("{path}/versions/2"), &fx.token)
+            .expect(404);
+    };
+    amend_late(&format!("/v1/registers/{register_id}"), &emptied);
+    assert_eq!(draft(&app, &fx, monday), before);
+
+    let claim = post_claim(&app, &fx, &before);
+    claim.expect(201);
+    let claim_id = claim.body["id"].as_str().unwrap().to_string();
+    amend_late(&format!("/v1/claims/{claim_id}"), &before);
+    let stored = app.get(&format!("/v1/claims/{claim_id}"), &fx.token);
+    assert_eq!(stored.body["accepted_total_pence"], before["total_pence"]);
+}

@@ -592,7 +592,8 @@ fn amendments_need_the_current_etag() {
     r.expect(422);
     assert_eq!(r.pointers(), ["/period_start"]);
 
-    // SUB-005: after the correction window an amendment is stored, rejected.
+    // SUB-005: after the correction window an amendment is refused (409) and nothing is
+    // stored: version 2 stays current.
     app.patch(
         &format!("/v1/contracts/{}", fx.contract),
         &app.commissioner(),
@@ -600,11 +601,25 @@ fn amendments_need_the_current_etag() {
     )
     .expect(200);
     let late = put(Some("\"v2\""), &fixed);
-    late.expect(200);
-    assert_eq!(late.body["status"], "rejected");
-    assert_eq!(findings(&late), [f("SUB-005", "error", "")]);
+    late.expect(409);
+    assert!(
+        late.body["detail"].as_str().unwrap().contains("SUB-005"),
+        "{}",
+        late.text
+    );
+    let current = app.get(&path, &fx.token);
+    assert_eq!(
+        (
+            current.body["version"].clone(),
+            current.body["status"].clone()
+        ),
+        (json!(2), json!("accepted"))
+    );
+    app.get(&format!("{path}/versions/3"), &fx.token)
+        .expect(404);
 
-    // Every version is in the audit trail, twice (content and validation), and the chain holds.
+    // Every stored version is in the audit trail, twice (content and validation), and the
+    // chain holds; the refused late amendment left nothing.
     let events = app.get(
         &format!("/v1/audit-events?entity=register&entity_id={id}"),
         &app.auditor(),
@@ -625,8 +640,6 @@ fn amendments_need_the_current_etag() {
         ("validate", 1),
         ("amend", 2),
         ("validate", 2),
-        ("amend", 3),
-        ("validate", 3),
     ]
     .into_iter()
     .map(|(a, v)| (a.to_string(), v))

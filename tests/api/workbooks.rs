@@ -74,7 +74,9 @@ fn setup(app: &TestApp, tag: &str) -> (Fixture, Quarter) {
     app.patch(
         &format!("/v1/contracts/{}", fx.contract),
         &app.commissioner(),
-        &json!({"kpi_targets": [{"code": "community_access_pct", "target": 80, "amber_below": 60}]}),
+        // The window stays open for the whole of the quarter after, so amendments are stored.
+        &json!({"kpi_targets": [{"code": "community_access_pct", "target": 80, "amber_below": 60}],
+                "correction_window_days": 200}),
     )
     .expect(200);
     let r = fx.post(app, &fx.register(monday));

@@ -99,20 +99,16 @@ pub fn repoint(findings: Vec<Finding>, map: impl Fn(&str) -> String) -> Vec<Find
         .collect()
 }
 
-/// SUB-005 for an amendment made after the correction window closed.
-pub fn correction_window_finding(
+/// The day the correction window of a period closed, if it has closed by `today`: an
+/// amendment then is refused (SUB-005, 409) and nothing is stored, so the version that
+/// counts stays current.
+pub fn correction_window_closed(
     period_end: chrono::NaiveDate,
     correction_window_days: u32,
     today: chrono::NaiveDate,
-) -> Option<Finding> {
+) -> Option<chrono::NaiveDate> {
     let closes = period_end + chrono::Days::new(u64::from(correction_window_days));
-    (today > closes).then(|| {
-        Finding::error(
-            "SUB-005",
-            "",
-            format!("the correction window closed on {closes}"),
-        )
-    })
+    (today > closes).then_some(closes)
 }
 
 #[cfg(test)]
@@ -140,9 +136,14 @@ mod tests {
     #[test]
     fn correction_window_edges() {
         let end: chrono::NaiveDate = "2025-06-08".parse().unwrap();
-        assert!(correction_window_finding(end, 7, "2025-06-15".parse().unwrap()).is_none());
-        let late = correction_window_finding(end, 7, "2025-06-16".parse().unwrap()).unwrap();
-        assert_eq!(late.code, "SUB-005");
+        assert_eq!(
+            correction_window_closed(end, 7, "2025-06-15".parse().unwrap()),
+            None
+        );
+        assert_eq!(
+            correction_window_closed(end, 7, "2025-06-16".parse().unwrap()),
+            Some("2025-06-15".parse().unwrap())
+        );
     }
 
     #[test]

@@ -15,9 +15,9 @@ use dayops_domain::claim::{
     PricedLine, RegisterFact,
 };
 use dayops_domain::contract::Contract;
-use dayops_domain::finding::{Finding, Report};
+use dayops_domain::finding::Report;
 use dayops_domain::register::AttendanceStatus;
-use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
 
 use crate::error::{to_json_value, vocab, StoreError};
@@ -236,18 +236,12 @@ fn header(contract: &Contract, claim: &ClaimInput) -> Header {
     }
 }
 
-fn draft(
-    claim: &ClaimInput,
-    priced: &PricedClaim,
-    extra: Option<Finding>,
-) -> Result<Draft, StoreError> {
-    let mut findings = priced.findings.clone();
-    let mut status = priced.status;
-    if let Some(finding) = extra {
-        findings.insert(0, finding);
-        status = SubmissionStatus::Rejected;
-    }
-    Draft::new(to_json_value(claim)?, status, Report::of(findings))
+fn draft(claim: &ClaimInput, priced: &PricedClaim) -> Result<Draft, StoreError> {
+    Draft::new(
+        to_json_value(claim)?,
+        priced.status,
+        Report::of(priced.findings.clone()),
+    )
 }
 
 /// Writes the priced lines, totals and held units of a version.
@@ -381,7 +375,7 @@ pub fn submit(
     submissions::with_retries(conn, |conn| {
         submissions::refuse_duplicate(conn, &header)?;
         let priced = price(conn, &contract, &claim, today, None)?;
-        let draft = draft(&claim, &priced, None)?;
+        let draft = draft(&claim, &priced)?;
         let live = priced.status != SubmissionStatus::Rejected;
         let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
             write_lines(conn, &stored.envelope.id, 1, &claim, &priced, live)?;
@@ -458,14 +452,10 @@ pub fn amend(
         ));
     }
     let contract = contracts::visible(conn, &claim.contract_id, scope)?;
+    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
     submissions::with_retries(conn, |conn| {
         let priced = price(conn, &contract, &claim, today, Some(id))?;
-        let late = correction_window_finding(
-            seen.header.period_end,
-            contract.terms.correction_window_days,
-            today,
-        );
-        let draft = draft(&claim, &priced, late)?;
+        let draft = draft(&claim, &priced)?;
         let live = draft.status() != SubmissionStatus::Rejected;
         let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
             write_lines(conn, id, stored.envelope.version, &claim, &priced, live)?;

@@ -13,7 +13,7 @@ use dayops_domain::register::{
     session_slots, validate_register, AttendanceStatus, BookedSession, RegisterContext,
     RegisterInput,
 };
-use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{Hours, SessionType};
 
 use crate::error::{to_json_value, vocab, StoreError};
@@ -341,15 +341,8 @@ fn amend_once(
         "/period_start",
     )?;
     let contract = contracts::visible(conn, &register.contract_id, scope)?;
-    let mut report = report(conn, &contract, register, today, Some(id))?;
-    if let Some(late) = correction_window_finding(
-        seen.header.period_end,
-        contract.terms.correction_window_days,
-        today,
-    ) {
-        report.findings.insert(0, late);
-        report = Report::of(report.findings);
-    }
+    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
+    let report = report(conn, &contract, register, today, Some(id))?;
     let draft = draft(register, report)?;
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
         insert_lines(conn, id, stored.envelope.version, register)?;

@@ -411,6 +411,29 @@ pub fn check_amendment(
     }
 }
 
+/// An amendment after the period's correction window closed is refused whole (SUB-005,
+/// 409): nothing is stored and the current version stays the one that counts.
+pub fn refuse_late_amendment(
+    seen: &StoredVersion,
+    correction_window_days: u32,
+    today: NaiveDate,
+) -> Result<(), StoreError> {
+    match dayops_domain::submission::correction_window_closed(
+        seen.header.period_end,
+        correction_window_days,
+        today,
+    ) {
+        Some(closed) => Err(StoreError::conflict(
+            format!(
+                "SUB-005: the correction window closed on {closed}; the amendment was not stored"
+            ),
+            "",
+            "the correction window has closed",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Stores `draft` as the next version of the locked `current`, and makes it current.
 fn insert_amendment(
     conn: &mut DbConnection,

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
-use dayops_domain::submission::{correction_window_finding, SubmissionKind, SubmissionStatus};
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::workbook::{
     kpi_results, people_in_quarter, validate_workbook, KpiResult, Quarter, Rag, WorkbookContext,
     WorkbookInput, CURRENT_TEMPLATE_VERSION,
@@ -220,15 +220,8 @@ pub fn amend(
         "/quarter",
     )?;
     let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
-    let (mut report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
-    if let Some(late) = correction_window_finding(
-        seen.header.period_end,
-        contract.terms.correction_window_days,
-        today,
-    ) {
-        report.findings.insert(0, late);
-        report = Report::of(report.findings);
-    }
+    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
+    let (report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
     let draft = draft(&workbook, report)?;
     let seen_version = seen.envelope.current_version;
     let finish = |conn: &mut DbConnection, stored: &StoredVersion| {

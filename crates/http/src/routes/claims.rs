@@ -235,8 +235,8 @@ pub async fn draft(
     Ok(HttpResponse::Ok().json(claim))
 }
 
-/// Amend a claim: stores the next version and prices it again. A paid claim cannot be
-/// amended (409, SUB-005).
+/// Amend a claim: stores the next version and prices it again. A paid claim, or one whose
+/// correction window has closed, cannot be amended (409 naming SUB-005; nothing is stored).
 #[utoipa::path(
     operation_id = "amend_claim",
     tag = "claims",

@@ -167,7 +167,8 @@ pub async fn validate(
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// Amend a register: stores the next version and revalidates it.
+/// Amend a register: stores the next version and revalidates it. After the correction
+/// window closes an amendment is refused (409 naming SUB-005) and nothing is stored.
 #[utoipa::path(
     operation_id = "amend_register",
     tag = "registers",

@@ -200,7 +200,8 @@ pub async fn validate(
     Ok(HttpResponse::Ok().json(report))
 }
 
-/// Amend a workbook: stores the next version and revalidates it.
+/// Amend a workbook: stores the next version and revalidates it. After the correction
+/// window closes an amendment is refused (409 naming SUB-005) and nothing is stored.
 #[utoipa::path(
     operation_id = "amend_workbook",
     tag = "workbooks",
