@@ -170,3 +170,84 @@ fn lookup_follows_uplift_bands_and_day_categories() {
     );
     assert_eq!(own.body["cell"]["rate_pence"], json!(9600));
 }
+
+/// The exact day category wins before the band: the demo's `*`/`bank_holiday` premium
+/// prices every band on Good Friday and Easter Monday 2026 (the built-in calendar of
+/// England and Wales), and on New Year's Day 2027, which nobody typed in.
+#[test]
+fn the_demo_premium_prices_bank_holidays_for_every_band() {
+    let app = TestApp::spawn();
+    let out = app.dayops(&["demo"]);
+    assert!(out.status.success(), "{out:?}");
+    let contracts = app.get("/v1/contracts?limit=500", &app.commissioner());
+    let riverside = contracts.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["reference"] == "NCC-DO-2023-001")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let q = |date: &str, band: &str| {
+        format!("date={date}&item=session&need_band={band}&session_type=full_day")
+    };
+    // The 2026 premium: complex full day 12,600p × 1.5 × 1.035, half up: 19,562p.
+    for date in ["2026-04-03", "2026-04-06", "2027-01-01"] {
+        for band in ["low", "medium", "high", "complex"] {
+            assert_eq!(
+                rate(&app, &riverside, &q(date, band)),
+                (200, json!(19_562)),
+                "{date} {band}"
+            );
+        }
+    }
+    // The Thursday before Easter is an ordinary weekday: the band's own cell.
+    assert_eq!(
+        rate(&app, &riverside, &q("2026-04-02", "low")),
+        (200, json!(5589))
+    );
+}
+
+/// A version with a cell that could never be chosen on any of its dates is refused, with
+/// a pointer at the cell; nothing is stored.
+#[test]
+fn cells_that_could_never_be_chosen_are_refused() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Riverside");
+    let contract = app.create_contract(&provider, "NCC-M-3");
+    let path = format!("/v1/contracts/{contract}/rate-matrices");
+    let every_band: Vec<Value> = ["low", "medium", "high", "complex"]
+        .iter()
+        .map(|b| session(b, "am", "any", 3000))
+        .collect();
+    // A `*`/`any` cell behind a cell for every band.
+    let mut cells = every_band.clone();
+    cells.push(session("*", "am", "any", 2500));
+    let r = app.post(
+        &path,
+        &c,
+        &json!({"effective_from": "2026-04-01", "cells": cells}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/cells/4"]);
+    // A bank-holiday premium in a version with no bank holiday (13 to 30 April 2026).
+    let mut cells = every_band.clone();
+    cells.push(session("*", "am", "bank_holiday", 4500));
+    let r = app.post(
+        &path,
+        &c,
+        &json!({"effective_from": "2026-04-13", "effective_to": "2026-04-30", "cells": cells}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/cells/4"]);
+    assert_eq!(app.get(&path, &c).body["items"], json!([]));
+    // With Easter in it, the same version is stored.
+    app.post(
+        &path,
+        &c,
+        &json!({"effective_from": "2026-04-01", "effective_to": "2026-04-30", "cells": cells}),
+    )
+    .expect(201);
+}

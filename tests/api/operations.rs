@@ -19,6 +19,13 @@ fn health_readiness_and_metrics_need_no_token() {
             "sqlite"
         }
     );
+    // The built-in bank-holiday calendars run to 2030; a warning starts a year before.
+    assert_eq!(r.body["bank_holiday_calendars_end"], "2030-12-31");
+    let warned = chrono::Utc::now().date_naive() > "2029-12-31".parse().unwrap();
+    assert_eq!(
+        r.body["warnings"].as_array().unwrap().len(),
+        usize::from(warned)
+    );
     app.get("/v1/contracts", &app.commissioner()).expect(200);
     app.request("GET", "/v1/contracts", None, None).expect(401);
     let metrics = app.request("GET", "/metrics", None, None);

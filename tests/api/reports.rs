@@ -152,9 +152,11 @@ struct Expected {
     bands: BTreeMap<String, i64>,
 }
 
-/// The spend of a contract in financial year 2025, from its claims as the API returns them.
-fn expected_spend(app: &TestApp, contract: &str) -> Expected {
-    let (fy_start, fy_end) = (d("2025-04-01"), d("2026-03-31"));
+/// The spend of a contract in financial year `year`, from its claims as the API returns
+/// them: every line in the year of its service date, whatever the claim's period.
+fn expected_spend(app: &TestApp, contract: &str, year: i32) -> Expected {
+    let fy_start = NaiveDate::from_ymd_opt(year, 4, 1).unwrap();
+    let fy_end = NaiveDate::from_ymd_opt(year + 1, 3, 31).unwrap();
     let mut e = Expected::default();
     let mut covered_to: Option<NaiveDate> = None;
     let list = app.get(
@@ -166,38 +168,76 @@ fn expected_spend(app: &TestApp, contract: &str) -> Expected {
             &format!("/v1/claims/{}", summary["id"].as_str().unwrap()),
             &app.auditor(),
         );
-        let start = d(claim.body["period_start"].as_str().unwrap());
-        if start < fy_start || start > fy_end {
+        let status = claim.body["status"].as_str().unwrap();
+        if !matches!(
+            status,
+            "paid"
+                | "approved"
+                | "needs_adjustment"
+                | "accepted"
+                | "accepted_with_warnings"
+                | "partially_accepted"
+        ) {
             continue;
         }
-        let total = claim.body["accepted_total_pence"].as_i64().unwrap();
-        match claim.body["status"].as_str().unwrap() {
-            "paid" => {
-                e.approved += total;
-                e.paid += total;
-            }
-            "approved" | "needs_adjustment" => e.approved += total,
-            "accepted" | "accepted_with_warnings" | "partially_accepted" => e.pending += total,
-            _ => continue,
-        }
-        let end = d(claim.body["period_end"].as_str().unwrap());
-        covered_to = Some(covered_to.map_or(end, |c| c.max(end)));
+        let mut in_year = false;
         for line in claim.body["lines"].as_array().unwrap() {
+            let date = d(line["date"].as_str().unwrap());
+            if date < fy_start || date > fy_end {
+                continue;
+            }
+            in_year = true;
+            let amount = line["accepted_amount_pence"].as_i64().unwrap();
+            match status {
+                "paid" => {
+                    e.approved += amount;
+                    e.paid += amount;
+                }
+                "approved" | "needs_adjustment" => e.approved += amount,
+                _ => e.pending += amount,
+            }
             let band = line["accepted_need_band"]
                 .as_str()
                 .or(line["need_band"].as_str())
                 .unwrap();
-            *e.bands.entry(band.to_string()).or_default() +=
-                line["accepted_amount_pence"].as_i64().unwrap();
+            *e.bands.entry(band.to_string()).or_default() += amount;
+        }
+        if in_year {
+            let end = d(claim.body["period_end"].as_str().unwrap());
+            covered_to = Some(covered_to.map_or(end, |c| c.max(end)));
         }
     }
     e.bands.retain(|_, v| *v != 0);
     if let Some(to) = covered_to {
         let days = (to.min(fy_end) - fy_start).num_days() + 1;
         let committed = (e.approved + e.pending) as f64;
-        e.forecast = (committed * 365.0 / days as f64).round() as i64;
+        let year_days = (fy_end - fy_start).num_days() + 1;
+        e.forecast = (committed * year_days as f64 / days as f64).round() as i64;
     }
     e
+}
+
+/// The report's figures of one row, in the shape of [`Expected`].
+fn found_spend(row: &Value) -> Expected {
+    let bands: BTreeMap<String, i64> = row["by_need_band"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["need_band"].as_str().unwrap().to_string(),
+                b["amount_pence"].as_i64().unwrap(),
+            )
+        })
+        .filter(|(_, v)| *v != 0)
+        .collect();
+    Expected {
+        approved: row["approved_pence"].as_i64().unwrap(),
+        paid: row["paid_pence"].as_i64().unwrap(),
+        pending: row["pending_pence"].as_i64().unwrap(),
+        forecast: row["forecast_pence"].as_i64().unwrap(),
+        bands,
+    }
 }
 
 #[test]
@@ -205,15 +245,16 @@ fn spend_matches_totals_from_the_raw_claims() {
     let app = TestApp::spawn();
     let out = app.dayops(&["demo"]);
     assert!(out.status.success(), "{out:?}");
-    // Riverside: four-weekly from 31 March 2025 (that first period starts in FY 2024).
-    let four_weekly: Vec<NaiveDate> = (0..13)
+    // Riverside: four-weekly from 31 March 2025 (that first period starts in FY 2024) to
+    // the period of 30 March to 26 April 2026, which crosses into FY 2026.
+    let four_weekly: Vec<NaiveDate> = (0..14)
         .map(|i| d("2025-03-31") + Days::new(28 * i))
         .collect();
     let riverside = script_year(
         &app,
         "NCC-DO-2023-001",
         d("2025-03-31"),
-        d("2026-03-23"),
+        d("2026-04-13"),
         &four_weekly,
     );
     // Hollybank: monthly, April to February (its registers run to the end of February).
@@ -241,31 +282,35 @@ fn spend_matches_totals_from_the_raw_claims() {
     );
     for row in rows {
         let contract = row["contract_id"].as_str().unwrap();
-        let expected = expected_spend(&app, contract);
-        let bands: BTreeMap<String, i64> = row["by_need_band"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| {
-                (
-                    b["need_band"].as_str().unwrap().to_string(),
-                    b["amount_pence"].as_i64().unwrap(),
-                )
-            })
-            .filter(|(_, v)| *v != 0)
-            .collect();
-        let found = Expected {
-            approved: row["approved_pence"].as_i64().unwrap(),
-            paid: row["paid_pence"].as_i64().unwrap(),
-            pending: row["pending_pence"].as_i64().unwrap(),
-            forecast: row["forecast_pence"].as_i64().unwrap(),
-            bands,
-        };
-        assert_eq!(found, expected, "{}", row["contract_reference"]);
+        let found = found_spend(row);
+        assert_eq!(
+            found,
+            expected_spend(&app, contract, 2025),
+            "{}",
+            row["contract_reference"]
+        );
         assert_eq!(
             row["variance_pence"].as_i64().unwrap(),
             found.forecast - row["budget_pence"].as_i64().unwrap()
         );
+        // The months, April to March, add up to the year.
+        let months = row["by_month"].as_array().unwrap();
+        assert_eq!(months.len(), 12);
+        assert_eq!(
+            (months[0]["month"].as_str(), months[11]["month"].as_str()),
+            (Some("2025-04"), Some("2026-03"))
+        );
+        for (field, total) in [
+            ("approved_pence", found.approved),
+            ("paid_pence", found.paid),
+            ("pending_pence", found.pending),
+        ] {
+            let sum: i64 = months.iter().map(|m| m[field].as_i64().unwrap()).sum();
+            assert_eq!(sum, total, "{field}");
+        }
+        if let Some(to) = row["claimed_to"].as_str() {
+            assert!(d(to) <= d("2026-03-31"), "{row}");
+        }
         let shares: f64 = row["by_need_band"]
             .as_array()
             .unwrap()
@@ -283,6 +328,65 @@ fn spend_matches_totals_from_the_raw_claims() {
             assert_eq!((found.approved, found.pending, found.forecast), (0, 0, 0));
         }
     }
+
+    // The claims that cross 31 March are split by service date: each year's report matches
+    // its own lines, and the three years add up to every claim's accepted total.
+    let riverside_in = |year: i32| {
+        let r = app.get(
+            &format!("/v1/reports/spend?financial_year={year}"),
+            &app.auditor(),
+        );
+        let row = r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|row| row["contract_id"] == riverside.as_str())
+            .unwrap()
+            .clone();
+        let found = found_spend(&row);
+        assert_eq!(found, expected_spend(&app, &riverside, year), "{year}");
+        (row, found)
+    };
+    let (row_2024, y2024) = riverside_in(2024);
+    let (row_2026, y2026) = riverside_in(2026);
+    let y2025 = found_spend(
+        rows.iter()
+            .find(|r| r["contract_id"] == riverside.as_str())
+            .unwrap(),
+    );
+    assert!(
+        y2026.approved + y2026.pending > 0,
+        "1 to 19 April 2026, from the claim of 30 March to 26 April: {row_2026}"
+    );
+    // No agreement of the demo starts before 1 April 2025: FY 2024 has nothing.
+    assert_eq!(row_2024["approved_pence"], 0);
+    assert_eq!(row_2026["claimed_to"], "2026-04-26");
+    let claims = app.get(
+        &format!("/v1/claims?contract_id={riverside}&limit=500"),
+        &app.auditor(),
+    );
+    let counted: i64 = claims.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !matches!(c["status"].as_str(), Some("rejected" | "declined")))
+        .map(|c| {
+            let claim = app.get(
+                &format!("/v1/claims/{}", c["id"].as_str().unwrap()),
+                &app.auditor(),
+            );
+            claim.body["accepted_total_pence"].as_i64().unwrap()
+        })
+        .sum();
+    assert_eq!(
+        y2024.approved
+            + y2024.pending
+            + y2025.approved
+            + y2025.pending
+            + y2026.approved
+            + y2026.pending,
+        counted
+    );
 
     // A provider sees its own contract only; CSV holds the same rows.
     let (_, provider) = demo_contract(&app, "NCC-DO-2023-001");
@@ -319,4 +423,45 @@ fn spend_matches_totals_from_the_raw_claims() {
     let r = app.get("/v1/reports/spend?financial_year=25000", &app.auditor());
     r.expect(422);
     assert_eq!(r.pointers(), ["/query/financial_year"]);
+}
+
+/// Budgets are per financial year: a year without its own budget falls back to the annual
+/// budget, and with neither reports none (never another year's).
+#[test]
+fn budgets_are_per_financial_year() {
+    let app = TestApp::spawn();
+    let provider = app.create_provider("Budgeted Day Services");
+    let contract = app.create_contract(&provider, "NCC-DO-BUDGET");
+    let c = app.commissioner();
+    let patched = app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"annual_budget_pence": null, "budgets": [{"financial_year": 2026, "budget_pence": 7_060_000}]}),
+    );
+    patched.expect(200);
+    assert_eq!(patched.body["annual_budget_pence"], Value::Null);
+    let budget_in = |year: i32| {
+        let r = app.get(&format!("/v1/reports/spend?financial_year={year}"), &c);
+        r.expect(200);
+        let row = r.body["items"][0].clone();
+        (row["budget_pence"].clone(), row["variance_pence"].clone())
+    };
+    assert_eq!(budget_in(2026), (json!(7_060_000), json!(-7_060_000)));
+    assert_eq!(budget_in(2025), (Value::Null, Value::Null));
+    assert_eq!(budget_in(2027), (Value::Null, Value::Null));
+    app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"annual_budget_pence": 100}),
+    )
+    .expect(200);
+    assert_eq!(budget_in(2027), (json!(100), json!(-100)));
+    assert_eq!(budget_in(2026), (json!(7_060_000), json!(-7_060_000)));
+    let r = app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"budgets": [{"financial_year": 2026, "budget_pence": 1}, {"financial_year": 2026, "budget_pence": 2}]}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/budgets/1/financial_year"]);
 }

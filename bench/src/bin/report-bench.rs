@@ -26,7 +26,7 @@ use dayops_bench::{fetch_all, option, percentile, token, Bench};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::types::Role;
 use dayops_domain::workbook::Quarter;
-use dayops_persistence::reports::{spend_bands_sql, KPI_SQL, SPEND_TOTALS_SQL};
+use dayops_persistence::reports::{spend_bands_sql, spend_months_sql, KPI_SQL};
 
 const RUNS: usize = 31;
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
@@ -148,6 +148,33 @@ fn inline(sql: &str, literals: &[String]) -> String {
             }
         })
         .collect()
+}
+
+/// A SQL string literal.
+fn q(s: &str) -> String {
+    format!("'{s}'")
+}
+
+/// The literals of the spend report's binds: with `months`, the first days of May to March
+/// first; then year end, year start (claim periods), year start, year end (lines), and
+/// the provider (all) twice.
+fn spend_binds(year: FinancialYear, months: bool) -> Vec<String> {
+    let day = |d: chrono::NaiveDate| q(&d.to_string());
+    let firsts = year.month_starts();
+    let mut binds: Vec<String> = if months {
+        firsts[1..].iter().map(|d| day(*d)).collect()
+    } else {
+        Vec::new()
+    };
+    binds.extend([
+        day(year.end()),
+        day(year.start()),
+        day(year.start()),
+        day(year.end()),
+        q(""),
+        q(""),
+    ]);
+    binds
 }
 
 fn main() {
@@ -325,7 +352,6 @@ fn main() {
         std::io::Read::read_to_end(&mut response.into_reader(), &mut body).unwrap();
         body
     };
-    let q = |s: &str| format!("'{s}'");
     let quarter = Quarter {
         year: 2025,
         number: 2,
@@ -346,13 +372,13 @@ fn main() {
             "/v1/reports/spend?financial_year=2025".to_string(),
             vec![
                 format!(
-                    "SELECT id, reference, provider_id, annual_budget_pence FROM contracts WHERE start_date <= '{}' \
+                    "SELECT id, reference, provider_id, budgets, annual_budget_pence FROM contracts WHERE start_date <= '{}' \
                      AND (end_date IS NULL OR end_date >= '{}') ORDER BY reference",
                     year.end(),
                     year.start()
                 ),
-                inline(SPEND_TOTALS_SQL, &[q(&year.start().to_string()), q(&year.end().to_string()), q(""), q("")]),
-                inline(&spend_bands_sql(), &[q(&year.start().to_string()), q(&year.end().to_string()), q(""), q("")]),
+                inline(&spend_months_sql(), &spend_binds(year, true)),
+                inline(&spend_bands_sql(), &spend_binds(year, false)),
             ],
         ),
         (

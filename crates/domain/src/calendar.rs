@@ -1,20 +1,118 @@
 //! Dates the council's rules depend on.
 
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
 use chrono::{Datelike, NaiveDate, Weekday as ChronoWeekday};
 
-use crate::types::DayCategory;
+use crate::types::{BankHolidayRegion, DayCategory};
 
-/// The day category a date is priced in: the contract's bank holidays first, then
-/// Saturday and Sunday as weekend, otherwise weekday. (`any` is a cell's fallback,
-/// never a date's category.)
-pub fn day_category(date: NaiveDate, bank_holidays: &[NaiveDate]) -> DayCategory {
-    if bank_holidays.contains(&date) {
+/// The day category a date is priced in: a bank holiday (`is_bank_holiday`) first, then
+/// Saturday and Sunday as weekend, otherwise weekday. (`any` is a cell's fallback, never a
+/// date's category.)
+pub fn day_category(date: NaiveDate, is_bank_holiday: bool) -> DayCategory {
+    if is_bank_holiday {
         DayCategory::BankHoliday
     } else if matches!(date.weekday(), ChronoWeekday::Sat | ChronoWeekday::Sun) {
         DayCategory::Weekend
     } else {
         DayCategory::Weekday
     }
+}
+
+/// One of the UK's bank-holiday calendars, as the government publishes it: every date a
+/// holiday is taken (substitute days included), and the last day it covers.
+#[derive(Debug)]
+pub struct BankHolidayCalendar {
+    days: BTreeSet<NaiveDate>,
+    ends: NaiveDate,
+}
+
+impl BankHolidayCalendar {
+    /// Reads the published list: a date and a name a line, `#` comments. The calendar
+    /// covers every day up to the end of the last year it lists.
+    fn parse(text: &str) -> Result<Self, String> {
+        let mut days = BTreeSet::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let date = line
+                .split_whitespace()
+                .next()
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .ok_or_else(|| format!("line {}: no date in {line:?}", n + 1))?;
+            if !days.insert(date) {
+                return Err(format!("line {}: {date} is listed twice", n + 1));
+            }
+        }
+        let last = days.last().ok_or("the calendar lists no days")?;
+        let ends = NaiveDate::from_ymd_opt(last.year(), 12, 31).ok_or("a date out of range")?;
+        Ok(BankHolidayCalendar { days, ends })
+    }
+
+    pub fn contains(&self, date: NaiveDate) -> bool {
+        self.days.contains(&date)
+    }
+
+    /// The bank holidays from `from` to `to` inclusive.
+    pub fn between(&self, from: NaiveDate, to: NaiveDate) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.days.range(from..=to).copied()
+    }
+
+    /// The last day the calendar covers: after it, no date is known to be a bank holiday.
+    pub fn ends(&self) -> NaiveDate {
+        self.ends
+    }
+}
+
+impl BankHolidayRegion {
+    /// The built-in calendar of the region (`data/bank-holidays/` in this crate).
+    pub fn calendar(self) -> &'static BankHolidayCalendar {
+        static CALENDARS: OnceLock<[BankHolidayCalendar; 3]> = OnceLock::new();
+        let [england_and_wales, scotland, northern_ireland] = CALENDARS.get_or_init(|| {
+            let parse = |text: &str| {
+                // The files are part of the build and checked by this crate's tests; an
+                // unreadable one would be an empty calendar ending before any real date.
+                BankHolidayCalendar::parse(text).unwrap_or(BankHolidayCalendar {
+                    days: BTreeSet::new(),
+                    ends: NaiveDate::MIN,
+                })
+            };
+            [
+                parse(include_str!("../data/bank-holidays/england_and_wales.txt")),
+                parse(include_str!("../data/bank-holidays/scotland.txt")),
+                parse(include_str!("../data/bank-holidays/northern_ireland.txt")),
+            ]
+        });
+        match self {
+            BankHolidayRegion::EnglandAndWales => england_and_wales,
+            BankHolidayRegion::Scotland => scotland,
+            BankHolidayRegion::NorthernIreland => northern_ireland,
+        }
+    }
+}
+
+/// The last day every built-in calendar covers.
+pub fn calendars_end() -> NaiveDate {
+    BankHolidayRegion::ALL
+        .iter()
+        .map(|r| r.calendar().ends())
+        .min()
+        .unwrap_or(NaiveDate::MIN)
+}
+
+/// A warning for operators once `today` is within a year of the built-in calendars' end:
+/// after it, bank holidays would price as ordinary days.
+pub fn calendar_warning(today: NaiveDate) -> Option<String> {
+    let ends = calendars_end();
+    (today + chrono::Months::new(12) > ends).then(|| {
+        format!(
+            "the built-in bank-holiday calendars end on {ends}: add the government's next \
+             published dates (see README, \"Bank holidays\")"
+        )
+    })
 }
 
 pub fn is_monday(date: NaiveDate) -> bool {
@@ -88,8 +186,104 @@ mod tests {
             ("2025-12-28", DayCategory::Weekend),
             ("2025-12-29", DayCategory::Weekday),
         ] {
-            assert_eq!(day_category(d(date), &bank), expected, "{date}");
+            let date = d(date);
+            assert_eq!(day_category(date, bank.contains(&date)), expected, "{date}");
         }
+    }
+
+    #[test]
+    fn the_built_in_calendars_parse_whole() {
+        for (region, text) in [
+            (
+                BankHolidayRegion::EnglandAndWales,
+                include_str!("../data/bank-holidays/england_and_wales.txt"),
+            ),
+            (
+                BankHolidayRegion::Scotland,
+                include_str!("../data/bank-holidays/scotland.txt"),
+            ),
+            (
+                BankHolidayRegion::NorthernIreland,
+                include_str!("../data/bank-holidays/northern_ireland.txt"),
+            ),
+        ] {
+            let parsed = BankHolidayCalendar::parse(text).unwrap();
+            let listed = text.lines().filter(|l| !l.starts_with('#')).count();
+            assert_eq!(region.calendar().days.len(), listed, "{region}");
+            assert_eq!(parsed.ends(), d("2030-12-31"), "{region}");
+            // Every holiday is taken on a weekday (substitute days included).
+            for day in &parsed.days {
+                assert!(day.weekday().number_from_monday() <= 5, "{region} {day}");
+            }
+        }
+        assert!(BankHolidayCalendar::parse("2025-13-01 Nonsense").is_err());
+        assert!(BankHolidayCalendar::parse("2025-12-25 A\n2025-12-25 B").is_err());
+    }
+
+    /// Days from the government's published lists, with the substitute days and the
+    /// one-off holidays that a rule would miss.
+    #[test]
+    fn published_days_by_region() {
+        use BankHolidayRegion::*;
+        let cases = [
+            (EnglandAndWales, "2026-04-03", true), // Good Friday
+            (EnglandAndWales, "2026-04-06", true), // Easter Monday
+            (EnglandAndWales, "2027-01-01", true),
+            (EnglandAndWales, "2026-12-28", true), // Boxing Day on a Saturday
+            (EnglandAndWales, "2022-12-27", true), // Christmas Day on a Sunday
+            (EnglandAndWales, "2022-09-19", true), // the Queen's funeral
+            (EnglandAndWales, "2023-05-08", true), // the coronation
+            (EnglandAndWales, "2020-05-08", true), // VE day, not 4 May
+            (EnglandAndWales, "2020-05-04", false),
+            (EnglandAndWales, "2022-06-03", true), // Platinum Jubilee
+            (EnglandAndWales, "2022-05-30", false),
+            (EnglandAndWales, "2026-08-31", true),
+            (EnglandAndWales, "2026-08-03", false),
+            (EnglandAndWales, "2026-11-30", false),
+            (EnglandAndWales, "2026-03-17", false),
+            (Scotland, "2026-04-06", false), // no Easter Monday
+            (Scotland, "2026-01-02", true),
+            (Scotland, "2026-08-03", true), // first Monday in August
+            (Scotland, "2026-08-31", false),
+            (Scotland, "2025-12-01", true), // St Andrew's Day on a Sunday
+            (Scotland, "2022-01-04", true),
+            (NorthernIreland, "2026-03-17", true),
+            (NorthernIreland, "2024-03-18", true), // St Patrick's Day on a Sunday
+            (NorthernIreland, "2025-07-14", true), // the Boyne on a Saturday
+            (NorthernIreland, "2026-04-06", true),
+        ];
+        for (region, date, expected) in cases {
+            assert_eq!(
+                region.calendar().contains(d(date)),
+                expected,
+                "{region} {date}"
+            );
+        }
+        let counts = |region: BankHolidayRegion, year: i32| {
+            let (from, to) = (
+                NaiveDate::from_ymd_opt(year, 1, 1).unwrap(),
+                NaiveDate::from_ymd_opt(year, 12, 31).unwrap(),
+            );
+            region.calendar().between(from, to).count()
+        };
+        for year in 2020..=2030 {
+            let extra = match year {
+                2022 => 2, // the Jubilee and the funeral
+                2023 => 1, // the coronation
+                _ => 0,
+            };
+            assert_eq!(counts(EnglandAndWales, year), 8 + extra, "{year}");
+            assert_eq!(counts(Scotland, year), 9 + extra, "{year}");
+            assert_eq!(counts(NorthernIreland, year), 10 + extra, "{year}");
+        }
+    }
+
+    #[test]
+    fn operators_are_warned_a_year_before_the_calendars_end() {
+        assert_eq!(calendars_end(), d("2030-12-31"));
+        assert_eq!(calendar_warning(d("2029-12-31")), None);
+        let warning = calendar_warning(d("2030-01-01")).unwrap();
+        assert!(warning.contains("2030-12-31"), "{warning}");
     }
 
     #[test]

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use crate::calendar::{day_category, is_monday};
 use crate::error::FieldErrors;
 use crate::types::{
-    AbsenceReason, ContractStatus, DayCategory, Hours, PaymentPeriod, ServiceType, SessionType,
+    AbsenceReason, BankHolidayRegion, ContractStatus, DayCategory, Hours, PaymentPeriod,
+    ServiceType, SessionType,
 };
 
 /// When an absence is still paid.
@@ -35,6 +36,27 @@ pub struct KpiTarget {
     /// Red below this value; amber between it and the target.
     #[schema(example = 60.0)]
     pub amber_below: f64,
+}
+
+/// A financial year's budget for a contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    /// The financial year by the year it starts in: `2025` runs 1 April 2025 to 31 March 2026.
+    #[schema(minimum = 2000, maximum = 2100, example = 2026)]
+    pub financial_year: i32,
+    #[schema(minimum = 0, example = 125_000_000)]
+    pub budget_pence: i64,
+}
+
+/// The budget of financial year `year` (by the year it starts in): its own in `budgets`,
+/// or else the annual budget; none with neither (never another year's).
+pub fn budget_for(budgets: &[Budget], annual_budget_pence: Option<i64>, year: i32) -> Option<i64> {
+    budgets
+        .iter()
+        .find(|b| b.financial_year == year)
+        .map(|b| b.budget_pence)
+        .or(annual_budget_pence)
 }
 
 /// Everything a commissioner writes about a contract (SPEC §3).
@@ -76,13 +98,23 @@ pub struct ContractInput {
     /// Days with no service: attendance on them is not payable.
     #[serde(default)]
     pub closure_dates: Vec<NaiveDate>,
-    /// Days priced in the `bank_holiday` day category.
+    /// The built-in UK bank-holiday calendar the contract is priced by.
+    #[serde(default)]
+    pub bank_holiday_region: BankHolidayRegion,
+    /// Local days priced in the `bank_holiday` day category, on top of the region's
+    /// calendar.
     #[serde(default)]
     pub bank_holidays: Vec<NaiveDate>,
     #[serde(default)]
     pub kpi_targets: Vec<KpiTarget>,
+    /// The budget of each financial year, at most one a year.
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
+    /// The budget of any financial year without its own in `budgets`; with neither, the
+    /// year has no budget.
+    #[serde(default)]
     #[schema(minimum = 0, example = 125_000_000)]
-    pub annual_budget_pence: i64,
+    pub annual_budget_pence: Option<i64>,
     #[serde(default = "default_contract_status")]
     pub status: ContractStatus,
 }
@@ -215,11 +247,31 @@ impl ContractInput {
             );
         }
         errors.check(
-            self.annual_budget_pence < 0,
+            self.annual_budget_pence.is_some_and(|b| b < 0),
             "/annual_budget_pence",
             "must not be negative",
         );
+        let mut years = BTreeSet::new();
+        for (i, budget) in self.budgets.iter().enumerate() {
+            errors.check(
+                !(2000..=2100).contains(&budget.financial_year)
+                    || !years.insert(budget.financial_year),
+                format!("/budgets/{i}/financial_year"),
+                "must be a year from 2000 to 2100, listed once",
+            );
+            errors.check(
+                budget.budget_pence < 0,
+                format!("/budgets/{i}/budget_pence"),
+                "must not be negative",
+            );
+        }
         errors
+    }
+
+    /// The budget of financial year `year` (by the year it starts in): its own, or the
+    /// annual budget; none with neither.
+    pub fn budget_for(&self, year: i32) -> Option<i64> {
+        budget_for(&self.budgets, self.annual_budget_pence, year)
     }
 
     pub fn has_band(&self, band: &str) -> bool {
@@ -230,9 +282,15 @@ impl ContractInput {
         self.session_hours.contains_key(&session_type)
     }
 
+    /// Whether `date` is a bank holiday of the contract: in its region's calendar, or one
+    /// of its own local days.
+    pub fn is_bank_holiday(&self, date: NaiveDate) -> bool {
+        self.bank_holiday_region.calendar().contains(date) || self.bank_holidays.contains(&date)
+    }
+
     /// The day category `date` is priced in under this contract.
     pub fn day_category(&self, date: NaiveDate) -> DayCategory {
-        day_category(date, &self.bank_holidays)
+        day_category(date, self.is_bank_holiday(date))
     }
 }
 
@@ -335,13 +393,71 @@ pub(crate) mod tests {
                 |c| c.kpi_targets[0].amber_below = 90.0,
                 "/kpi_targets/0/amber_below",
             ),
-            (|c| c.annual_budget_pence = -1, "/annual_budget_pence"),
+            (|c| c.annual_budget_pence = Some(-1), "/annual_budget_pence"),
+            (
+                |c| {
+                    c.budgets = vec![
+                        Budget {
+                            financial_year: 2025,
+                            budget_pence: 1,
+                        },
+                        Budget {
+                            financial_year: 2025,
+                            budget_pence: 2,
+                        },
+                    ]
+                },
+                "/budgets/1/financial_year",
+            ),
+            (
+                |c| {
+                    c.budgets = vec![Budget {
+                        financial_year: 2026,
+                        budget_pence: -5,
+                    }]
+                },
+                "/budgets/0/budget_pence",
+            ),
         ];
         for (mutate, pointer) in cases {
             let mut c = sample();
             mutate(&mut c);
             assert_eq!(pointers(&c), [pointer.to_string()], "{pointer}");
         }
+    }
+
+    #[test]
+    fn budgets_are_per_financial_year() {
+        let mut c = sample();
+        c.annual_budget_pence = None;
+        c.budgets = vec![Budget {
+            financial_year: 2026,
+            budget_pence: 700,
+        }];
+        assert_eq!(
+            (c.budget_for(2025), c.budget_for(2026), c.budget_for(2027)),
+            (None, Some(700), None)
+        );
+        c.annual_budget_pence = Some(500);
+        assert_eq!(
+            (c.budget_for(2025), c.budget_for(2026)),
+            (Some(500), Some(700))
+        );
+    }
+
+    #[test]
+    fn bank_holidays_come_from_the_region_and_the_contract() {
+        let mut c = sample();
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        assert_eq!(c.bank_holiday_region, BankHolidayRegion::EnglandAndWales);
+        assert_eq!(c.day_category(d("2026-04-06")), DayCategory::BankHoliday);
+        assert_eq!(c.day_category(d("2027-01-01")), DayCategory::BankHoliday);
+        assert_eq!(c.day_category(d("2026-08-03")), DayCategory::Weekday);
+        c.bank_holiday_region = BankHolidayRegion::Scotland;
+        assert_eq!(c.day_category(d("2026-04-06")), DayCategory::Weekday);
+        assert_eq!(c.day_category(d("2026-08-03")), DayCategory::BankHoliday);
+        c.bank_holidays.push(d("2026-07-13"));
+        assert_eq!(c.day_category(d("2026-07-13")), DayCategory::BankHoliday);
     }
 
     #[test]

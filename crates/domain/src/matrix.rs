@@ -134,6 +134,15 @@ impl RateMatrixInput {
                 "prices the same item, band, session type and day category as an earlier cell",
             );
         }
+        // Only a version whose cells are each well formed can be judged as a whole.
+        if errors.is_empty() {
+            let days = day_categories_between(contract, self.effective_from, self.effective_to);
+            for (i, cell) in self.cells.iter().enumerate() {
+                if let Some(why) = never_chosen(cell, &self.cells, contract, &days) {
+                    errors.push(format!("/cells/{i}"), why);
+                }
+            }
+        }
         errors
     }
 
@@ -172,8 +181,9 @@ pub struct MatrixVersion<Id> {
 
 /// The cell that prices `query`, and the version it belongs to.
 ///
-/// The version is the one in force on the date. Within it the most specific cell wins:
-/// the exact band before `*`, and within a band the exact day category before `any`.
+/// The version is the one in force on the date. Within it the most specific cell wins: the
+/// exact day category before `any`, and within the chosen day category the exact band
+/// before `*` (so a `*`/`bank_holiday` premium prices every band on a bank holiday).
 /// Sessions must match the session type; other items ignore it.
 pub fn lookup<'v, Id>(
     versions: &'v [MatrixVersion<Id>],
@@ -186,23 +196,94 @@ pub fn lookup<'v, Id>(
         Item::Session => Some(query.session_type?),
         _ => None,
     };
+    choose(
+        &version.cells,
+        query.item,
+        session_type,
+        query.need_band,
+        query.day_category,
+    )
+    .map(|cell| (version, cell))
+}
+
+/// The cell of one version that prices `item` (with `session_type` for sessions, `None`
+/// otherwise) for `need_band` on a day of `day_category`, by the order [`lookup`] gives.
+fn choose<'c>(
+    cells: &'c [RateCell],
+    item: Item,
+    session_type: Option<SessionType>,
+    need_band: &str,
+    day_category: DayCategory,
+) -> Option<&'c RateCell> {
     let preference = [
-        (query.need_band, query.day_category),
-        (query.need_band, DayCategory::Any),
-        (ANY_BAND, query.day_category),
-        (ANY_BAND, DayCategory::Any),
+        (day_category, need_band),
+        (day_category, ANY_BAND),
+        (DayCategory::Any, need_band),
+        (DayCategory::Any, ANY_BAND),
     ];
-    preference.iter().find_map(|(band, day)| {
-        version
-            .cells
-            .iter()
-            .find(|c| {
-                c.item == query.item
-                    && c.need_band == *band
-                    && c.day_category == *day
-                    && c.session_type == session_type
+    preference.iter().find_map(|(day, band)| {
+        cells.iter().find(|c| {
+            c.item == item
+                && c.need_band == *band
+                && c.day_category == *day
+                && c.session_type == session_type
+        })
+    })
+}
+
+/// The day categories of the dates from `from` to `to` under `contract`'s calendar; every
+/// category for an open-ended range.
+fn day_categories_between(
+    contract: &ContractInput,
+    from: NaiveDate,
+    to: Option<NaiveDate>,
+) -> BTreeSet<DayCategory> {
+    let Some(to) = to else {
+        return [
+            DayCategory::Weekday,
+            DayCategory::Weekend,
+            DayCategory::BankHoliday,
+        ]
+        .into();
+    };
+    from.iter_days()
+        .take_while(|day| *day <= to)
+        .map(|day| contract.day_category(day))
+        .collect()
+}
+
+/// Why a version's cell could never be chosen, if it could not: on no date of the version
+/// does the cell's day category occur, or for every band and day category it covers a
+/// more specific cell wins.
+fn never_chosen(
+    cell: &RateCell,
+    cells: &[RateCell],
+    contract: &ContractInput,
+    days: &BTreeSet<DayCategory>,
+) -> Option<String> {
+    if cell.day_category != DayCategory::Any && !days.contains(&cell.day_category) {
+        return Some(format!(
+            "could never be chosen: no date of the version is a {} under the contract's calendar",
+            cell.day_category
+        ));
+    }
+    let bands: Vec<&str> = if cell.need_band == ANY_BAND {
+        contract.need_bands.iter().map(String::as_str).collect()
+    } else {
+        vec![cell.need_band.as_str()]
+    };
+    let chosen_somewhere = bands.iter().any(|band| {
+        days.iter()
+            .filter(|day| cell.day_category == DayCategory::Any || **day == cell.day_category)
+            .any(|day| {
+                choose(cells, cell.item, cell.session_type, band, *day)
+                    .is_some_and(|chosen| std::ptr::eq(chosen, cell))
             })
-            .map(|cell| (version, cell))
+    });
+    (!chosen_somewhere).then(|| {
+        "could never be chosen: more specific cells price every band and day category it \
+         covers"
+            .to_string()
     })
 }
 
@@ -294,7 +375,7 @@ mod tests {
     }
 
     #[test]
-    fn lookup_prefers_exact_band_then_exact_day() {
+    fn lookup_prefers_exact_day_then_exact_band() {
         use DayCategory::*;
         use SessionType::*;
         let cases = [
@@ -330,13 +411,14 @@ mod tests {
                 BankHoliday,
                 Some((1, 4500)),
             ),
+            // The bank-holiday premium for every band beats a band's `any` cell.
             (
                 "2025-12-25",
                 Item::Session,
                 "high",
                 Some(Am),
                 BankHoliday,
-                Some((1, 5000)),
+                Some((1, 4500)),
             ),
             ("2025-06-02", Item::Session, "high", Some(Pm), Weekday, None),
             ("2025-06-02", Item::Session, "high", None, Weekday, None),
@@ -382,6 +464,115 @@ mod tests {
                 "{date} {item} {band} {st:?} {day}"
             );
         }
+    }
+
+    /// Every combination of the four cells that could price band `high` on a day: the
+    /// band's own cell for the day category (B/D), the every-band cell for it (*/D), the
+    /// band's `any` cell (B/any) and the every-band `any` cell (*/any). The winner is the
+    /// first present in that order, on weekdays, weekends and bank holidays alike.
+    #[test]
+    fn every_band_and_day_category_combination() {
+        const BD: u8 = 1;
+        const STAR_D: u8 = 2;
+        const B_ANY: u8 = 4;
+        const STAR_ANY: u8 = 8;
+        // (cells present, the winner's rate: B/D 1, */D 2, B/any 3, */any 4; 0 for none)
+        let table: [(u8, i64); 16] = [
+            (0, 0),
+            (BD, 1),
+            (STAR_D, 2),
+            (BD | STAR_D, 1),
+            (B_ANY, 3),
+            (BD | B_ANY, 1),
+            (STAR_D | B_ANY, 2),
+            (BD | STAR_D | B_ANY, 1),
+            (STAR_ANY, 4),
+            (BD | STAR_ANY, 1),
+            (STAR_D | STAR_ANY, 2),
+            (BD | STAR_D | STAR_ANY, 1),
+            (B_ANY | STAR_ANY, 3),
+            (BD | B_ANY | STAR_ANY, 1),
+            (STAR_D | B_ANY | STAR_ANY, 2),
+            (BD | STAR_D | B_ANY | STAR_ANY, 1),
+        ];
+        let st = Some(SessionType::Am);
+        for day in [
+            DayCategory::Weekday,
+            DayCategory::Weekend,
+            DayCategory::BankHoliday,
+        ] {
+            for (present, winner) in table {
+                let mut cells = Vec::new();
+                for (bit, band, cell_day, rate) in [
+                    (BD, "high", day, 1),
+                    (STAR_D, "*", day, 2),
+                    (B_ANY, "high", DayCategory::Any, 3),
+                    (STAR_ANY, "*", DayCategory::Any, 4),
+                ] {
+                    if present & bit != 0 {
+                        cells.push(cell(Item::Session, band, st, cell_day, rate));
+                    }
+                }
+                // A cell for another band and day never interferes.
+                cells.push(cell(Item::Session, "low", st, day, 99));
+                let chosen = choose(&cells, Item::Session, st, "high", day).map(|c| c.rate_pence);
+                assert_eq!(chosen.unwrap_or(0), winner, "{day}, cells {present:04b}");
+            }
+        }
+    }
+
+    #[test]
+    fn cells_that_could_never_be_chosen_are_refused() {
+        use DayCategory::*;
+        let contract = sample(); // bands low, medium, high, complex; England and Wales
+        let am = Some(SessionType::Am);
+        let version = |to: Option<&str>, cells: Vec<RateCell>| RateMatrixInput {
+            effective_from: d("2026-04-01"),
+            effective_to: to.map(d),
+            cells,
+        };
+        let from_monday = |to: &str, cells: Vec<RateCell>| RateMatrixInput {
+            effective_from: d("2026-04-13"),
+            ..version(Some(to), cells)
+        };
+        let every_band = |day: DayCategory| {
+            ["low", "medium", "high", "complex"]
+                .map(|b| cell(Item::Session, b, am, day, 100))
+                .to_vec()
+        };
+        let refused = |input: RateMatrixInput| -> Vec<String> {
+            input
+                .validate(&contract)
+                .into_vec()
+                .into_iter()
+                .map(|e| e.pointer)
+                .collect()
+        };
+        // The demo's shape: bands at `any`, a premium for every band on bank holidays.
+        let mut cells = every_band(Any);
+        cells.push(cell(Item::Session, "*", am, BankHoliday, 150));
+        assert!(refused(version(None, cells.clone())).is_empty());
+        // A version with Easter in it keeps the premium; one without a bank holiday does not.
+        assert!(refused(version(Some("2026-04-30"), cells.clone())).is_empty());
+        assert_eq!(
+            refused(version(Some("2026-04-02"), cells.clone())),
+            ["/cells/4"]
+        );
+        // Every band priced at `any`: a `*`/`any` cell could never be chosen.
+        let mut cells = every_band(Any);
+        cells.push(cell(Item::Session, "*", am, Any, 100));
+        assert_eq!(refused(version(None, cells)), ["/cells/4"]);
+        // Every band priced on every day category: the band's `any` cell is dead too.
+        let mut cells = every_band(Weekday);
+        cells.extend(every_band(Weekend));
+        cells.push(cell(Item::Session, "*", am, BankHoliday, 100));
+        cells.push(cell(Item::Session, "high", am, Any, 100));
+        assert_eq!(refused(version(None, cells.clone())), ["/cells/9"]);
+        // Within Monday to Friday of an ordinary week, the weekend cells are dead.
+        cells.pop();
+        cells.pop();
+        let pointers = refused(from_monday("2026-04-17", cells));
+        assert_eq!(pointers, ["/cells/4", "/cells/5", "/cells/6", "/cells/7"]);
     }
 
     #[test]

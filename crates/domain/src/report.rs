@@ -1,7 +1,7 @@
 //! The arithmetic of the council's reports (SPEC §6): spend against budget with a run-rate
 //! forecast, shares by need band, and the compliance figures per provider.
 
-use chrono::NaiveDate;
+use chrono::{Datelike, Months, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -23,6 +23,37 @@ impl FinancialYear {
     pub fn days(self) -> i64 {
         (self.end() - self.start()).num_days() + 1
     }
+
+    /// The financial year `date` falls in.
+    pub fn of(date: NaiveDate) -> FinancialYear {
+        FinancialYear(if date.month() >= 4 {
+            date.year()
+        } else {
+            date.year() - 1
+        })
+    }
+
+    /// The first day of each of the year's twelve months, April first.
+    pub fn month_starts(self) -> [NaiveDate; 12] {
+        let start = self.start();
+        std::array::from_fn(|i| start + Months::new(i as u32))
+    }
+
+    /// The month (index 0 for April to 11 for March) of a date in the year.
+    pub fn month_index(self, date: NaiveDate) -> Option<usize> {
+        (FinancialYear::of(date) == self).then(|| (date.month0() as usize + 9) % 12)
+    }
+}
+
+/// Spend booked to one month of service, in pence.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MonthSpend {
+    /// The calendar month, `YYYY-MM`.
+    #[schema(example = "2026-04")]
+    pub month: String,
+    pub approved_pence: i64,
+    pub paid_pence: i64,
+    pub pending_pence: i64,
 }
 
 /// How a claim's accepted total counts in the spend report, by its status.
@@ -49,7 +80,8 @@ impl SpendBucket {
     }
 }
 
-/// Spend of one contract in a financial year, in pence.
+/// Spend of one contract in a financial year, in pence: every priced line booked to the
+/// month of its service date, never to the claim's period.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpendTotals {
     pub approved_pence: i64,
@@ -57,21 +89,59 @@ pub struct SpendTotals {
     pub pending_pence: i64,
     /// The latest end of a claim period counted (approved or pending).
     pub covered_to: Option<NaiveDate>,
+    /// Approved, paid and pending by month of service, April first.
+    pub months: [(i64, i64, i64); 12],
 }
 
 impl SpendTotals {
-    pub fn add(&mut self, status: SubmissionStatus, accepted_pence: i64, period_end: NaiveDate) {
+    /// Adds the accepted amount of a claim's lines served in month `month` (0 for April)
+    /// of the year; `period_end` is the claim period's end.
+    pub fn add(
+        &mut self,
+        status: SubmissionStatus,
+        month: usize,
+        accepted_pence: i64,
+        period_end: NaiveDate,
+    ) {
+        let Some((approved, paid, pending)) = self.months.get_mut(month) else {
+            return;
+        };
         match SpendBucket::of(status) {
-            SpendBucket::Approved { paid } => {
+            SpendBucket::Approved { paid: is_paid } => {
                 self.approved_pence += accepted_pence;
-                if paid {
+                *approved += accepted_pence;
+                if is_paid {
                     self.paid_pence += accepted_pence;
+                    *paid += accepted_pence;
                 }
             }
-            SpendBucket::Pending => self.pending_pence += accepted_pence,
+            SpendBucket::Pending => {
+                self.pending_pence += accepted_pence;
+                *pending += accepted_pence;
+            }
             SpendBucket::None => return,
         }
         self.covered_to = Some(self.covered_to.map_or(period_end, |d| d.max(period_end)));
+    }
+
+    /// The months of `year` with their spend, April first.
+    pub fn by_month(&self, year: FinancialYear) -> Vec<MonthSpend> {
+        year.month_starts()
+            .iter()
+            .zip(&self.months)
+            .map(|(start, (approved, paid, pending))| MonthSpend {
+                month: start.format("%Y-%m").to_string(),
+                approved_pence: *approved,
+                paid_pence: *paid,
+                pending_pence: *pending,
+            })
+            .collect()
+    }
+
+    /// The last day counted, within the year: a claim period running past 31 March
+    /// counts here only to the year's end.
+    pub fn claimed_to(&self, year: FinancialYear) -> Option<NaiveDate> {
+        self.covered_to.map(|d| d.min(year.end()))
     }
 
     /// Approved and pending: what the council is committed to for the claimed periods.
@@ -150,7 +220,7 @@ mod tests {
         ];
         for (status, (approved, paid, pending)) in cases {
             let mut t = SpendTotals::default();
-            t.add(status, 100, d("2025-04-27"));
+            t.add(status, 0, 100, d("2025-04-27"));
             assert_eq!(
                 (t.approved_pence, t.paid_pence, t.pending_pence),
                 (approved, paid, pending),
@@ -166,17 +236,52 @@ mod tests {
         let mut t = SpendTotals::default();
         assert_eq!(t.run_rate_forecast(y), 0);
         // 73 days (1 April to 12 June) cost 73,000: 365 days cost 365,000.
-        t.add(Paid, 50_000, d("2025-05-31"));
-        t.add(Accepted, 23_000, d("2025-06-12"));
+        t.add(Paid, 1, 50_000, d("2025-05-31"));
+        t.add(Accepted, 2, 23_000, d("2025-06-12"));
         assert_eq!(t.run_rate_forecast(y), 365_000);
         // Rounded half up to the penny: 1 penny over 2 days is 182.5 → 183.
         let mut t = SpendTotals::default();
-        t.add(Approved, 1, d("2025-04-02"));
+        t.add(Approved, 0, 1, d("2025-04-02"));
         assert_eq!(t.run_rate_forecast(y), 183);
         // A claim period ending after the year counts the whole year.
         let mut t = SpendTotals::default();
-        t.add(Approved, 1_000, d("2026-04-05"));
+        t.add(Approved, 11, 1_000, d("2026-04-05"));
         assert_eq!(t.run_rate_forecast(y), 1_000);
+        assert_eq!(t.claimed_to(y), Some(d("2026-03-31")));
+    }
+
+    #[test]
+    fn months_of_a_financial_year() {
+        let y = FinancialYear(2025);
+        assert_eq!(FinancialYear::of(d("2026-03-31")), y);
+        assert_eq!(FinancialYear::of(d("2026-04-01")), FinancialYear(2026));
+        assert_eq!(y.month_starts()[0], d("2025-04-01"));
+        assert_eq!(y.month_starts()[11], d("2026-03-01"));
+        for (date, index) in [
+            ("2025-04-01", Some(0)),
+            ("2025-12-31", Some(8)),
+            ("2026-01-01", Some(9)),
+            ("2026-03-31", Some(11)),
+            ("2026-04-01", None),
+            ("2025-03-31", None),
+        ] {
+            assert_eq!(y.month_index(d(date)), index, "{date}");
+        }
+        let mut t = SpendTotals::default();
+        t.add(Paid, 11, 700, d("2026-04-19"));
+        t.add(Accepted, 11, 50, d("2026-04-19"));
+        let months = t.by_month(y);
+        assert_eq!(months.len(), 12);
+        assert_eq!(
+            months[11],
+            MonthSpend {
+                month: "2026-03".into(),
+                approved_pence: 700,
+                paid_pence: 700,
+                pending_pence: 50
+            }
+        );
+        assert_eq!(months[0].approved_pence, 0);
     }
 
     #[test]

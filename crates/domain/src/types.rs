@@ -62,6 +62,22 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Which of the UK's built-in bank-holiday calendars a contract is priced by.
+    BankHolidayRegion {
+        EnglandAndWales => "england_and_wales",
+        Scotland => "scotland",
+        NorthernIreland => "northern_ireland",
+    }
+);
+
+impl Default for BankHolidayRegion {
+    /// Most councils that buy day opportunities are in England.
+    fn default() -> Self {
+        BankHolidayRegion::EnglandAndWales
+    }
+}
+
+vocabulary!(
     /// Session types a day service runs.
     SessionType { Am => "am", Pm => "pm", FullDay => "full_day", Evening => "evening" }
 );

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use dayops_domain::audit::{Actor, NewEvent};
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::contract::{Contract, ContractInput};
-use dayops_domain::types::{ContractStatus, PaymentPeriod, ServiceType};
+use dayops_domain::types::{BankHolidayRegion, ContractStatus, PaymentPeriod, ServiceType};
 
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
 use crate::schema::{contracts, providers};
@@ -35,10 +35,12 @@ struct ContractRow {
     closure_dates: String,
     bank_holidays: String,
     kpi_targets: String,
-    annual_budget_pence: i64,
     status: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    bank_holiday_region: String,
+    budgets: String,
+    annual_budget_pence: Option<i64>,
 }
 
 impl ContractRow {
@@ -67,10 +69,12 @@ impl ContractRow {
             closure_dates: to_json(&t.closure_dates)?,
             bank_holidays: to_json(&t.bank_holidays)?,
             kpi_targets: to_json(&t.kpi_targets)?,
-            annual_budget_pence: t.annual_budget_pence,
             status: t.status.as_str().to_string(),
             created_at: c.created_at.naive_utc(),
             updated_at: c.updated_at.naive_utc(),
+            bank_holiday_region: t.bank_holiday_region.as_str().to_string(),
+            budgets: to_json(&t.budgets)?,
+            annual_budget_pence: t.annual_budget_pence,
         })
     }
 
@@ -114,8 +118,14 @@ impl ContractRow {
                 payment_anchor_date: self.payment_anchor_date,
                 absence_policy: from_json("contracts.absence_policy", &self.absence_policy)?,
                 closure_dates: from_json("contracts.closure_dates", &self.closure_dates)?,
+                bank_holiday_region: vocab(
+                    "contracts.bank_holiday_region",
+                    &self.bank_holiday_region,
+                    BankHolidayRegion::parse,
+                )?,
                 bank_holidays: from_json("contracts.bank_holidays", &self.bank_holidays)?,
                 kpi_targets: from_json("contracts.kpi_targets", &self.kpi_targets)?,
+                budgets: from_json("contracts.budgets", &self.budgets)?,
                 annual_budget_pence: self.annual_budget_pence,
                 status: vocab("contracts.status", &self.status, ContractStatus::parse)?,
             },
@@ -284,8 +294,10 @@ pub fn update(
                 contracts::payment_anchor_date.eq(row.payment_anchor_date),
                 contracts::absence_policy.eq(&row.absence_policy),
                 contracts::closure_dates.eq(&row.closure_dates),
+                contracts::bank_holiday_region.eq(&row.bank_holiday_region),
                 contracts::bank_holidays.eq(&row.bank_holidays),
                 contracts::kpi_targets.eq(&row.kpi_targets),
+                contracts::budgets.eq(&row.budgets),
                 contracts::annual_budget_pence.eq(row.annual_budget_pence),
                 contracts::status.eq(&row.status),
                 contracts::updated_at.eq(row.updated_at),

@@ -9,13 +9,14 @@ use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use dayops_domain::contract::{budget_for, Budget};
 use dayops_domain::report::{
-    most_frequent, share_pct, BandShare, FinancialYear, SpendBucket, SpendTotals,
+    most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, SpendBucket, SpendTotals,
 };
 use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::workbook::{Quarter, Rag};
 
-use crate::error::{vocab, StoreError};
+use crate::error::{from_json, vocab, StoreError};
 use crate::schema::contracts;
 use crate::DbConnection;
 
@@ -27,13 +28,15 @@ fn provider_bind(provider_id: Option<&str>) -> String {
 // ---------------------------------------------------------------------------------------
 // Spend
 
-/// One contract's spend in a financial year, in pence.
+/// One contract's spend in a financial year, in pence. Every priced line counts in the
+/// financial year and month of its service date, whatever the claim's period.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct SpendRow {
     pub contract_id: String,
     pub contract_reference: String,
     pub provider_id: String,
-    pub budget_pence: i64,
+    /// The contract's budget for the year; none when it has none.
+    pub budget_pence: Option<i64>,
     /// Claims the council approved (including those since paid).
     pub approved_pence: i64,
     pub paid_pence: i64,
@@ -41,46 +44,60 @@ pub struct SpendRow {
     pub pending_pence: i64,
     /// Approved and pending, scaled from the days claimed so far to the whole year.
     pub forecast_pence: i64,
-    /// Forecast minus budget: positive is an overspend.
-    pub variance_pence: i64,
-    /// The latest claim period end counted.
+    /// Forecast minus budget: positive is an overspend; none without a budget.
+    pub variance_pence: Option<i64>,
+    /// The latest claim period end counted, at most the year's last day.
     pub claimed_to: Option<NaiveDate>,
+    /// Approved, paid and pending spend by month of service, April to March.
+    pub by_month: Vec<MonthSpend>,
     /// Approved and pending spend by the band each line is priced at.
     pub by_need_band: Vec<BandShare>,
 }
 
-/// The SQL of the spend report's claim totals, with its binds in order: year start, year
-/// end, provider (`''` for all) twice.
-pub const SPEND_TOTALS_SQL: &str = "\
-SELECT s.contract_id AS contract_id, s.status AS status, \
-       CAST(SUM(t.accepted_total_pence) AS BIGINT) AS accepted_pence, \
-       MAX(s.period_end) AS period_end \
+/// The claims whose period overlaps the year, and of them their current version's lines
+/// served in the year. Binds: year end, year start (the periods), year start, year end
+/// (the lines), provider (`''` for all) twice.
+const SPEND_LINES: &str = "\
 FROM submissions s \
-JOIN claim_totals t ON t.submission_id = s.id AND t.version = s.current_version \
-WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? \
-  AND (? = '' OR s.provider_id = ?) \
-GROUP BY s.contract_id, s.status";
+JOIN claim_lines l ON l.submission_id = s.id AND l.version = s.current_version \
+WHERE s.kind = 'claim' AND s.period_start <= ? AND s.period_end >= ? \
+  AND l.date >= ? AND l.date <= ? \
+  AND (? = '' OR s.provider_id = ?)";
+
+/// The SQL of the spend report's totals by contract, claim status and month of service
+/// (0 for April to 11 for March). Binds: the first days of May to March (11), then those
+/// of [`SPEND_LINES`].
+pub fn spend_months_sql() -> String {
+    let months: String = (0..11)
+        .map(|i| format!("WHEN l.date < ? THEN {i} "))
+        .collect();
+    format!(
+        "SELECT s.contract_id AS contract_id, s.status AS status, \
+         CASE {months}ELSE 11 END AS month_index, \
+         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS accepted_pence, \
+         MAX(s.period_end) AS period_end \
+         {SPEND_LINES} \
+         GROUP BY s.contract_id, s.status, month_index"
+    )
+}
 
 /// The SQL of the spend report's shares by band over the claims that count (approved or
-/// pending, as the domain's buckets say); binds as [`SPEND_TOTALS_SQL`].
+/// pending, as the domain's buckets say); binds as [`SPEND_LINES`].
 pub fn spend_bands_sql() -> String {
     let counted: Vec<String> = SubmissionStatus::ALL
         .iter()
         .filter(|s| SpendBucket::of(**s) != SpendBucket::None)
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
-    SPEND_BANDS_SQL.replace("{counted}", &counted.join(", "))
+    format!(
+        "SELECT s.contract_id AS contract_id, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
+         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
+         {SPEND_LINES} \
+         AND s.status IN ({}) \
+         GROUP BY s.contract_id, COALESCE(l.accepted_need_band, l.need_band)",
+        counted.join(", ")
+    )
 }
-
-const SPEND_BANDS_SQL: &str = "\
-SELECT s.contract_id AS contract_id, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
-       CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
-FROM submissions s \
-JOIN claim_lines l ON l.submission_id = s.id AND l.version = s.current_version \
-WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? \
-  AND (? = '' OR s.provider_id = ?) \
-  AND s.status IN ({counted}) \
-GROUP BY s.contract_id, COALESCE(l.accepted_need_band, l.need_band)";
 
 #[derive(QueryableByName)]
 struct ClaimSum {
@@ -88,6 +105,8 @@ struct ClaimSum {
     contract_id: String,
     #[diesel(sql_type = Text)]
     status: String,
+    #[diesel(sql_type = Integer)]
+    month_index: i32,
     #[diesel(sql_type = BigInt)]
     accepted_pence: i64,
     #[diesel(sql_type = Date)]
@@ -122,6 +141,7 @@ pub fn spend(
             contracts::id,
             contracts::reference,
             contracts::provider_id,
+            contracts::budgets,
             contracts::annual_budget_pence,
         ))
         .order(contracts::reference.asc())
@@ -129,15 +149,30 @@ pub fn spend(
     if let Some(p) = provider_id {
         query = query.filter(contracts::provider_id.eq(p.to_string()));
     }
-    let contracts: Vec<(String, String, String, i64)> = query.load(conn)?;
+    let contracts: Vec<(String, String, String, String, Option<i64>)> = query.load(conn)?;
     let p = provider_bind(provider_id);
+    let (start, end) = (year.start(), year.end());
+    let [_, may, jun, jul, aug, sep, oct, nov, dec, jan, feb, mar] = year.month_starts();
     let sums = crate::load_sql!(
         conn,
-        SPEND_TOTALS_SQL,
+        &spend_months_sql(),
         ClaimSum,
         [
-            (Date, year.start()),
-            (Date, year.end()),
+            (Date, may),
+            (Date, jun),
+            (Date, jul),
+            (Date, aug),
+            (Date, sep),
+            (Date, oct),
+            (Date, nov),
+            (Date, dec),
+            (Date, jan),
+            (Date, feb),
+            (Date, mar),
+            (Date, end),
+            (Date, start),
+            (Date, start),
+            (Date, end),
             (Text, &p),
             (Text, &p)
         ]
@@ -147,8 +182,10 @@ pub fn spend(
         &spend_bands_sql(),
         BandSum,
         [
-            (Date, year.start()),
-            (Date, year.end()),
+            (Date, end),
+            (Date, start),
+            (Date, start),
+            (Date, end),
             (Text, &p),
             (Text, &p)
         ]
@@ -156,10 +193,14 @@ pub fn spend(
     let mut totals: BTreeMap<String, SpendTotals> = BTreeMap::new();
     for sum in sums {
         let status = vocab("submissions.status", &sum.status, SubmissionStatus::parse)?;
-        totals
-            .entry(sum.contract_id)
-            .or_default()
-            .add(status, sum.accepted_pence, sum.period_end);
+        let month = usize::try_from(sum.month_index)
+            .map_err(|_| StoreError::Corrupt(format!("month index {}", sum.month_index)))?;
+        totals.entry(sum.contract_id).or_default().add(
+            status,
+            month,
+            sum.accepted_pence,
+            sum.period_end,
+        );
     }
     let mut by_band: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
     for band in bands {
@@ -168,9 +209,11 @@ pub fn spend(
             .or_default()
             .push((band.need_band, band.amount_pence));
     }
-    Ok(contracts
+    contracts
         .into_iter()
-        .map(|(id, reference, provider_id, budget)| {
+        .map(|(id, reference, provider_id, budgets, annual_budget)| {
+            let budgets: Vec<Budget> = from_json("contracts.budgets", &budgets)?;
+            let budget = budget_for(&budgets, annual_budget, year.0);
             let t = totals.remove(&id).unwrap_or_default();
             let forecast = t.run_rate_forecast(year);
             let committed = t.committed_pence();
@@ -184,7 +227,7 @@ pub fn spend(
                     amount_pence,
                 })
                 .collect();
-            SpendRow {
+            Ok(SpendRow {
                 contract_id: id,
                 contract_reference: reference,
                 provider_id,
@@ -193,12 +236,13 @@ pub fn spend(
                 paid_pence: t.paid_pence,
                 pending_pence: t.pending_pence,
                 forecast_pence: forecast,
-                variance_pence: forecast - budget,
-                claimed_to: t.covered_to,
+                variance_pence: budget.map(|b| forecast - b),
+                claimed_to: t.claimed_to(year),
+                by_month: t.by_month(year),
                 by_need_band,
-            }
+            })
         })
-        .collect())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------

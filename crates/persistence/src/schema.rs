@@ -33,10 +33,12 @@ diesel::table! {
         closure_dates -> Text,
         bank_holidays -> Text,
         kpi_targets -> Text,
-        annual_budget_pence -> BigInt,
         status -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        bank_holiday_region -> Text,
+        budgets -> Text,
+        annual_budget_pence -> Nullable<BigInt>,
     }
 }
 

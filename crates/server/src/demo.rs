@@ -131,25 +131,6 @@ fn date(text: &str) -> Result<NaiveDate, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("demo date {text}: {e}")))
 }
 
-/// Bank holidays in England for 2025/26 and 2026/27.
-const BANK_HOLIDAYS: [&str; 15] = [
-    "2025-04-18",
-    "2025-04-21",
-    "2025-05-05",
-    "2025-05-26",
-    "2025-08-25",
-    "2025-12-25",
-    "2025-12-26",
-    "2026-01-01",
-    "2026-04-03",
-    "2026-04-06",
-    "2026-05-04",
-    "2026-05-25",
-    "2026-08-31",
-    "2026-12-25",
-    "2026-12-28",
-];
-
 fn contract_terms(service: &DemoService, provider_id: &str) -> Result<ContractInput, StoreError> {
     serde_json::from_value(json!({
         "reference": service.reference,
@@ -167,13 +148,18 @@ fn contract_terms(service: &DemoService, provider_id: &str) -> Result<ContractIn
         "payment_anchor_date": "2025-03-31",
         "absence_policy": {"chargeable_reasons": ["illness", "unknown"], "min_notice_hours": 24},
         "closure_dates": ["2025-12-29", "2025-12-30", "2025-12-31"],
-        "bank_holidays": BANK_HOLIDAYS,
+        // Priced by the built-in calendar of England and Wales; no local days.
+        "bank_holiday_region": "england_and_wales",
         "kpi_targets": [
             {"code": "community_access_pct", "target": 80, "amber_below": 60},
             {"code": "care_plans_up_to_date_pct", "target": 95, "amber_below": 85},
             {"code": "outcomes_progressing_pct", "target": 70, "amber_below": 50},
         ],
-        "annual_budget_pence": service.budget_pence,
+        // The 2026 budget carries the 3.5% uplift.
+        "budgets": [
+            {"financial_year": 2025, "budget_pence": service.budget_pence},
+            {"financial_year": 2026, "budget_pence": uplift(service.budget_pence, 35)},
+        ],
     }))
     .map_err(|e| StoreError::Corrupt(format!("demo contract: {e}")))
 }

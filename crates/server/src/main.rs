@@ -212,6 +212,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 config.bind,
                 dayops_persistence::Backend::of_url(&config.database_url).name()
             );
+            if let Some(warning) =
+                dayops_domain::calendar::calendar_warning(chrono::Utc::now().date_naive())
+            {
+                log::warn!("{warning}");
+            }
             let server = start(&config, pool, listener).map_err(|e| e.to_string())?;
             actix_web::rt::System::new()
                 .block_on(server)

@@ -1,11 +1,14 @@
 //! Liveness, readiness and metrics: no token needed.
 
 use actix_web::{get, web, HttpResponse};
+use chrono::NaiveDate;
+use dayops_domain::calendar::{calendar_warning, calendars_end};
 use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::problem::{ApiError, Problem, ProblemKind};
+use crate::routes::submissions::today;
 use crate::{run, AppState};
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -20,6 +23,11 @@ pub struct Readiness {
     pub status: String,
     /// `sqlite` or `postgresql`.
     pub database: String,
+    /// The last day the built-in bank-holiday calendars cover.
+    pub bank_holiday_calendars_end: NaiveDate,
+    /// What an operator should act on while the service still runs: for example the
+    /// bank-holiday calendars ending within a year.
+    pub warnings: Vec<String>,
 }
 
 /// The process is up.
@@ -31,7 +39,8 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The database answers.
+/// The database answers. Warnings (such as the bank-holiday calendars ending within a
+/// year) do not make the service unready.
 #[utoipa::path(
     operation_id = "readyz",
     tag = "operations",
@@ -53,6 +62,8 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
     Ok(HttpResponse::Ok().json(Readiness {
         status: "ready".into(),
         database: state.backend.name().into(),
+        bank_holiday_calendars_end: calendars_end(),
+        warnings: calendar_warning(today()).into_iter().collect(),
     }))
 }
 

@@ -68,6 +68,7 @@ impl CsvRow for SpendRow {
             "variance_pence",
             "claimed_to",
             "by_need_band",
+            "by_month",
         ]
     }
 
@@ -77,33 +78,46 @@ impl CsvRow for SpendRow {
             .iter()
             .map(|b| format!("{} {} ({}%)", b.need_band, b.amount_pence, b.share_pct))
             .collect();
+        let months: Vec<String> = self
+            .by_month
+            .iter()
+            .map(|m| {
+                format!(
+                    "{} {}/{}/{}",
+                    m.month, m.approved_pence, m.paid_pence, m.pending_pence
+                )
+            })
+            .collect();
         vec![
             self.contract_id.clone(),
             self.contract_reference.clone(),
             self.provider_id.clone(),
-            cell(self.budget_pence),
+            opt_cell(self.budget_pence),
             cell(self.approved_pence),
             cell(self.paid_pence),
             cell(self.pending_pence),
             cell(self.forecast_pence),
-            cell(self.variance_pence),
+            opt_cell(self.variance_pence),
             opt_cell(self.claimed_to),
             bands.join("; "),
+            months.join("; "),
         ]
     }
 }
 
 /// Spend against budget per contract: approved (including paid), paid, pending (accepted,
 /// awaiting decision), a run-rate forecast for the year (approved and pending, scaled
-/// from the days claimed to the whole year), the variance against budget (positive is
-/// an overspend) and the share of spend by the need band each line is priced at. Claims
-/// count in the year their period starts.
+/// from the days claimed to the whole year), the variance against the year's budget
+/// (positive is an overspend; none for a year without a budget), spend by month of
+/// service and the share of spend by the need band each line is priced at. Every priced
+/// line counts in the financial year and month of its service date, so a claim period
+/// that crosses 31 March is split between the two years.
 #[utoipa::path(
     operation_id = "report_spend",
     tag = "reports",
     params(SpendQuery),
     responses(
-        (status = 200, description = "The report, or with `Accept: text/csv` its items (bands folded into one cell)",
+        (status = 200, description = "The report, or with `Accept: text/csv` its items (bands and months each folded into one cell; months as `YYYY-MM approved/paid/pending`)",
             content((SpendReport = "application/json"), (String = "text/csv"))),
         ReadProblems,
     )
