@@ -265,3 +265,48 @@ fn concurrent_patches_do_not_lose_updates() {
         (json!(7), json!(3))
     );
 }
+
+/// KPI targets name exactly the KPIs a workbook computes, long measure names included;
+/// anything else is 422 listing the known codes, which `GET /v1/kpis` lists with what each
+/// measures.
+#[test]
+fn kpi_targets_name_the_kpis_a_workbook_computes() {
+    let app = TestApp::spawn();
+    let provider = app.create_provider("Outcomes Ltd");
+    let contract = app.create_contract(&provider, "NCC-KPI-1");
+    let c = app.commissioner();
+    let catalogue = app.get("/v1/kpis", &app.provider(&provider));
+    catalogue.expect(200);
+    let items = catalogue.body["items"].as_array().unwrap();
+    let codes: Vec<&str> = items.iter().map(|k| k["code"].as_str().unwrap()).collect();
+    assert!(codes.contains(&"community_access_pct"));
+    assert!(codes.contains(&"outcomes_progressing_pct"));
+    assert!(codes.contains(&"people_in_employment_volunteering_education"));
+    assert!(items
+        .iter()
+        .all(|k| !k["measures"].as_str().unwrap().is_empty()));
+    let long = "people_accessing_health_activities_weekly";
+    assert!(long.len() > 32);
+    let r = app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"kpi_targets": [{"code": long, "target": 10, "amber_below": 5}]}),
+    );
+    r.expect(200);
+    assert_eq!(r.body["kpi_targets"][0]["code"], long);
+    let r = app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"kpi_targets": [{"code": "bowling_scores", "target": 10, "amber_below": 5}]}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/kpi_targets/0/code"]);
+    let detail = r.body["errors"][0]["detail"].as_str().unwrap();
+    for code in &codes {
+        assert!(detail.contains(code), "{code} in {detail}");
+    }
+    let csv = app.request_with("GET", "/v1/kpis", Some(&c), None, &[("Accept", "text/csv")]);
+    csv.expect(200);
+    assert_eq!(csv.text.lines().count(), codes.len() + 1);
+    app.request("GET", "/v1/kpis", None, None).expect(401);
+}

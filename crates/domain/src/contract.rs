@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use crate::calendar::{day_category, is_monday};
 use crate::error::FieldErrors;
+use crate::kpi::{is_known_kpi, kpi_catalogue};
 use crate::types::{
     AbsenceReason, BankHolidayRegion, ContractStatus, DayCategory, Hours, PaymentPeriod,
     ServiceType, SessionType,
@@ -28,6 +29,7 @@ pub struct AbsencePolicy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KpiTarget {
+    /// One of the KPIs a workbook computes (`GET /v1/kpis`).
     #[schema(example = "community_access_pct")]
     pub code: String,
     /// Green at or above this value.
@@ -230,11 +232,23 @@ impl ContractInput {
         }
         let mut codes = BTreeSet::new();
         for (i, kpi) in self.kpi_targets.iter().enumerate() {
-            errors.check(
-                !is_band_name(&kpi.code) || !codes.insert(kpi.code.as_str()),
-                format!("/kpi_targets/{i}/code"),
-                "must be a unique lower-case code",
-            );
+            let pointer = format!("/kpi_targets/{i}/code");
+            if !is_known_kpi(&kpi.code) {
+                let known: Vec<&str> = kpi_catalogue().iter().map(|k| k.code).collect();
+                errors.push(
+                    pointer,
+                    format!(
+                        "is not a KPI a workbook computes; the known codes (GET /v1/kpis) are {}",
+                        known.join(", ")
+                    ),
+                );
+            } else {
+                errors.check(
+                    !codes.insert(kpi.code.as_str()),
+                    pointer,
+                    "has a target already",
+                );
+            }
             errors.check(
                 !kpi.target.is_finite(),
                 format!("/kpi_targets/{i}/target"),
@@ -392,6 +406,22 @@ pub(crate) mod tests {
             (
                 |c| c.kpi_targets[0].amber_below = 90.0,
                 "/kpi_targets/0/amber_below",
+            ),
+            (
+                |c| c.kpi_targets[0].code = "bowling_scores".into(),
+                "/kpi_targets/0/code",
+            ),
+            (
+                |c| c.kpi_targets.push(c.kpi_targets[0].clone()),
+                "/kpi_targets/1/code",
+            ),
+            // A measure is its own KPI, whatever the length of its name.
+            (
+                |c| {
+                    c.kpi_targets[0].code = "people_in_employment_volunteering_education".into();
+                    c.annual_budget_pence = Some(-1);
+                },
+                "/annual_budget_pence",
             ),
             (|c| c.annual_budget_pence = Some(-1), "/annual_budget_pence"),
             (

@@ -13,6 +13,7 @@ pub mod contract;
 pub mod error;
 pub mod finding;
 pub mod identifiers;
+pub mod kpi;
 pub mod matrix;
 pub mod provider;
 pub mod register;

@@ -11,6 +11,7 @@ use crate::calendar::ranges_overlap;
 use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::identifiers::identifiers_in;
+use crate::kpi::{MEASURE_MEANINGS, OUTCOMES_PROGRESSING, PERCENT_KPIS};
 use crate::types::ContractStatus;
 
 /// A quarter of the UK financial year: `2025-Q1` is April to June 2025, `2025-Q4` is
@@ -243,34 +244,17 @@ pub struct KpiResult {
     pub rag: Rag,
 }
 
-/// The percentage KPIs the council's contracts set targets on, each with the measure it
-/// counts as a share of `people_supported`.
-const PERCENT_KPIS: [(&str, &str); 5] = [
-    ("community_access_pct", "people_accessing_community_weekly"),
-    ("care_plans_up_to_date_pct", "care_plans_up_to_date"),
-    ("social_inclusion_pct", "people_reporting_social_inclusion"),
-    ("independence_pct", "people_reporting_independence"),
-    (
-        "employment_volunteering_education_pct",
-        "people_in_employment_volunteering_education",
-    ),
-];
-
-/// The KPI that is the share of person outcomes achieved or progressing.
-const OUTCOMES_PROGRESSING: &str = "outcomes_progressing_pct";
-
 /// The measure a KPI code is read from (a measure is its own KPI); `None` for the
 /// person-outcomes KPI and unknown codes.
 pub fn kpi_measure(code: &str) -> Option<&'static str> {
     PERCENT_KPIS
         .iter()
-        .find(|(kpi, _)| *kpi == code)
-        .map(|(_, measure)| *measure)
+        .find(|(kpi, _, _)| *kpi == code)
+        .map(|(_, measure, _)| *measure)
         .or_else(|| {
-            Measures::default()
-                .by_name()
-                .into_iter()
-                .map(|(name, _)| name)
+            MEASURE_MEANINGS
+                .iter()
+                .map(|(name, _)| *name)
                 .find(|name| *name == code)
         })
 }
@@ -781,6 +765,34 @@ mod tests {
             message_free_of_number,
             "the warning never echoes the number"
         );
+    }
+
+    #[test]
+    fn the_kpi_catalogue_is_what_a_workbook_computes() {
+        use crate::kpi::{is_known_kpi, kpi_catalogue};
+        let catalogue = kpi_catalogue();
+        let codes: Vec<&str> = catalogue.iter().map(|k| k.code).collect();
+        assert_eq!(codes.len(), 21);
+        let unique: BTreeSet<&str> = codes.iter().copied().collect();
+        assert_eq!(unique.len(), codes.len());
+        // Every measure is in it, by name, and every code in it has a value on a full
+        // workbook.
+        let names: Vec<&str> = Measures::default()
+            .by_name()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            MEASURE_MEANINGS.iter().map(|(n, _)| *n).collect::<Vec<_>>(),
+            names
+        );
+        let wb = workbook();
+        for kpi in &catalogue {
+            assert!(is_known_kpi(kpi.code), "{}", kpi.code);
+            assert!(kpi_value(kpi.code, &wb).is_some(), "{}", kpi.code);
+        }
+        assert!(is_known_kpi("people_accessing_health_activities_weekly"));
+        assert!(!is_known_kpi("no_such_kpi"));
     }
 
     #[test]

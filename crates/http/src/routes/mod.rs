@@ -67,6 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(submissions::list)
         .service(reports::spend)
         .service(reports::kpis)
+        .service(reports::kpi_catalogue)
         .service(reports::compliance)
         .service(audit::list)
         .service(audit::verify);

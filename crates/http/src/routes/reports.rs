@@ -6,6 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use dayops_domain::kpi::{self, KpiDefinition, KpiUnit};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::FieldError;
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
@@ -151,6 +152,53 @@ pub async fn spend(
         },
         rows,
     )
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// The KPIs a workbook computes: the only codes a contract's `kpi_targets` may name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KpiCatalogue {
+    pub items: Vec<KpiDefinition>,
+}
+
+impl CsvRow for KpiDefinition {
+    fn headers() -> &'static [&'static str] {
+        &["code", "measures", "unit"]
+    }
+
+    fn record(&self) -> Vec<String> {
+        let unit = match self.unit {
+            KpiUnit::Percent => "percent",
+            KpiUnit::Count => "count",
+            KpiUnit::Fte => "fte",
+        };
+        vec![
+            self.code.to_string(),
+            self.measures.to_string(),
+            unit.to_string(),
+        ]
+    }
+}
+
+/// Every KPI a quarterly workbook computes, with what it measures: the percentages the
+/// council sets targets on, the share of person outcomes achieved or progressing, and
+/// each measure as itself. Any role may read it.
+#[utoipa::path(
+    operation_id = "list_kpis",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The catalogue, or with `Accept: text/csv` its items",
+            content((KpiCatalogue = "application/json"), (String = "text/csv"))),
+        ReadProblems,
+    )
+)]
+#[get("/v1/kpis")]
+pub async fn kpi_catalogue(
+    _principal: Principal,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    answer(&req, |items| KpiCatalogue { items }, kpi::kpi_catalogue())
 }
 
 // ---------------------------------------------------------------------------------------
