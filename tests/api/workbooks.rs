@@ -641,3 +641,42 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
     r.expect(422);
     assert_eq!(r.pointers(), ["/query/quarter"]);
 }
+
+/// WBK-008 finds UK phone numbers however they are written (bracketed area codes and
+/// "+44 (0)" included) through the API, and leaves dates, money and order numbers alone.
+#[test]
+fn phone_numbers_in_free_text_are_warned_about() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WP");
+    let validate = |summary: &str| {
+        let mut body = workbook(&fx, quarter);
+        body["case_studies"][0]["summary"] = json!(summary);
+        let r = app.request_with(
+            "POST",
+            "/v1/workbooks/validate",
+            Some(&fx.token),
+            Some(("application/json", body.to_string().into_bytes())),
+            &[],
+        );
+        r.expect(200);
+        r.body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "WBK-008")
+    };
+    for phone in [
+        "Her son asked us to ring (0161) 496 0066.",
+        "Mobile (07700) 900 829, evenings.",
+        "Call +44 (0)20 7946 0958 first.",
+        "tel. +44 (0) 113 496 0123",
+    ] {
+        assert!(validate(phone), "{phone}");
+    }
+    for clean in [
+        "On 01-04-2025 10 people went to the allotment.",
+        "Purchase order 4500184880 paid £1,250.00 on 01.04.2025 at 10.30.",
+    ] {
+        assert!(!validate(clean), "{clean}");
+    }
+}

@@ -40,40 +40,135 @@ pub fn is_nhs_number(digits: &[u8]) -> bool {
     }
 }
 
-/// Runs of digits that may be broken by single spaces or hyphens ("943 476 5919"), with
-/// whether a `+` led the run.
-fn digit_runs(text: &str) -> Vec<(bool, Vec<u8>)> {
-    let mut runs = Vec::new();
+/// A run of digit groups as written: "0161 496 0066", "(0161) 496-0066",
+/// "+44 (0)161 496 0066". Groups are broken by one to three of space, hyphen, dot or
+/// bracket; `plus` says whether a `+` led the run.
+#[derive(Debug, PartialEq)]
+struct DigitRun {
+    /// The word just before the run, lower-cased ("order" in "order 4500123456").
+    label: String,
+    plus: bool,
+    groups: Vec<Vec<u8>>,
+    /// Whether every break between groups is a single space or hyphen (how an NHS number
+    /// is written).
+    plain_breaks: bool,
+}
+
+const BREAKS: [char; 5] = [' ', '-', '.', '(', ')'];
+
+/// The digit runs of `text` that stand on their own: not glued to a letter or digit
+/// before or after.
+fn digit_runs(text: &str) -> Vec<DigitRun> {
     let chars: Vec<char> = text.chars().collect();
+    let digit_at = |i: usize| chars.get(i).is_some_and(char::is_ascii_digit);
+    let mut runs = Vec::new();
     let mut i = 0;
     while i < chars.len() {
-        let plus = chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit);
-        if !(chars[i].is_ascii_digit() || plus) || (i > 0 && chars[i - 1].is_ascii_alphanumeric()) {
+        let starts = if chars[i] == '+' || chars[i] == '(' {
+            digit_at(i + 1)
+                || (chars[i] == '+' && chars.get(i + 1) == Some(&'(') && digit_at(i + 2))
+        } else {
+            chars[i].is_ascii_digit()
+        };
+        if !starts || (i > 0 && chars[i - 1].is_ascii_alphanumeric()) {
             i += 1;
             continue;
         }
-        if plus {
+        let plus = chars[i] == '+';
+        while !chars[i].is_ascii_digit() {
             i += 1;
         }
-        let mut digits = Vec::new();
+        let before: String = chars[..i].iter().collect();
+        let label = before
+            .split(|c: char| !c.is_alphanumeric())
+            .rfind(|w| !w.is_empty())
+            .unwrap_or("")
+            .to_lowercase();
+        let mut run = DigitRun {
+            label,
+            plus,
+            groups: vec![Vec::new()],
+            plain_breaks: true,
+        };
         while i < chars.len() {
             if let Some(d) = chars[i].to_digit(10) {
-                digits.push(u8::try_from(d).unwrap_or(0));
+                if let Some(group) = run.groups.last_mut() {
+                    group.push(u8::try_from(d).unwrap_or(0));
+                }
                 i += 1;
-            } else if matches!(chars[i], ' ' | '-')
-                && chars.get(i + 1).is_some_and(char::is_ascii_digit)
-            {
-                i += 1;
-            } else {
-                break;
+                continue;
             }
+            let gap = chars[i..]
+                .iter()
+                .take(3)
+                .take_while(|c| BREAKS.contains(c))
+                .count();
+            // A break must lead to another digit; a longest break is tried first.
+            let Some(len) = (1..=gap).rev().find(|len| digit_at(i + len)) else {
+                break;
+            };
+            if len > 1 || !matches!(chars[i], ' ' | '-') {
+                run.plain_breaks = false;
+            }
+            run.groups.push(Vec::new());
+            i += len;
         }
-        let glued_to_letter = chars.get(i).is_some_and(|c| c.is_ascii_alphabetic());
-        if !glued_to_letter {
-            runs.push((plus, digits));
+        let glued = chars.get(i).is_some_and(|c| c.is_ascii_alphabetic());
+        if !glued {
+            runs.push(run);
         }
     }
     runs
+}
+
+/// Whether groups written one after another form a UK phone number: after an
+/// international prefix (`+44` or `0044`, with or without the trunk "(0)"), ten or eleven
+/// digits starting 0 and then not 0, the first group an area or mobile code of 3 to 6
+/// digits (or the whole number unbroken), every later group at least 3 digits (which tells
+/// a number from a date such as 01-04-2025).
+fn is_uk_phone(plus: bool, groups: &[Vec<u8>]) -> bool {
+    let mut groups: Vec<Vec<u8>> = groups.to_vec();
+    let international = match groups.first() {
+        Some(first) if plus => first.starts_with(&[4, 4]),
+        Some(first) => first.starts_with(&[0, 0, 4, 4]),
+        None => false,
+    };
+    if plus && !international {
+        return false;
+    }
+    if international {
+        let prefix = if plus { 2 } else { 4 };
+        groups[0].drain(..prefix);
+        if groups[0].is_empty() {
+            groups.remove(0);
+        }
+        // "+44 (0)161 …": the trunk 0 is written, bracketed, in a group of its own.
+        if groups.first().is_some_and(|g| g.as_slice() == [0]) {
+            groups.remove(0);
+        }
+        match groups.first_mut() {
+            Some(first) if first.first() != Some(&0) => first.insert(0, 0),
+            Some(_) => {}
+            None => return false,
+        }
+    }
+    let digits: usize = groups.iter().map(Vec::len).sum();
+    let national: Vec<u8> = groups.concat();
+    let shaped = match groups.as_slice() {
+        [_] => true,
+        [first, rest @ ..] => (3..=6).contains(&first.len()) && rest.iter().all(|g| g.len() >= 3),
+        [] => false,
+    };
+    (10..=11).contains(&digits) && national[0] == 0 && national[1] != 0 && shaped
+}
+
+/// Whether any stretch of a run's groups is a UK phone number ("call 0161 496 0066 10
+/// times" holds one).
+fn run_holds_phone(run: &DigitRun) -> bool {
+    let n = run.groups.len();
+    (0..n).any(|start| {
+        (start + 1..=n).any(|end| is_uk_phone(run.plus && start == 0, &run.groups[start..end]))
+    })
 }
 
 fn is_email(token: &str) -> bool {
@@ -88,14 +183,6 @@ fn is_email(token: &str) -> bool {
         && domain
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-}
-
-fn is_uk_phone(plus: bool, digits: &[u8]) -> bool {
-    if plus {
-        digits.len() == 12 && digits[0] == 4 && digits[1] == 4 && digits[2] != 0
-    } else {
-        (digits.len() == 10 || digits.len() == 11) && digits[0] == 0 && digits[1] != 0
-    }
 }
 
 /// A UK postcode's outward code: A9, A99, AA9, AA99, A9A or AA9A.
@@ -137,14 +224,33 @@ fn has_postcode(text: &str) -> bool {
     })
 }
 
+/// Words after which ten digits are an order, invoice or account number, not an NHS number
+/// (one ten-digit number in eleven passes the NHS check digit by chance).
+const ORDER_LABELS: [&str; 10] = [
+    "order",
+    "po",
+    "invoice",
+    "inv",
+    "ref",
+    "reference",
+    "account",
+    "acc",
+    "requisition",
+    "receipt",
+];
+
 /// The kinds of identifier `text` seems to hold, each once.
 pub fn identifiers_in(text: &str) -> Vec<IdentifierKind> {
     let mut found = Vec::new();
-    for (plus, digits) in digit_runs(text) {
-        if !plus && is_nhs_number(&digits) {
+    for run in digit_runs(text) {
+        if !run.plus
+            && run.plain_breaks
+            && !ORDER_LABELS.contains(&run.label.as_str())
+            && is_nhs_number(&run.groups.concat())
+        {
             found.push(IdentifierKind::NhsNumber);
         }
-        if is_uk_phone(plus, &digits) {
+        if run_holds_phone(&run) {
             found.push(IdentifierKind::Phone);
         }
     }
@@ -162,6 +268,34 @@ pub fn identifiers_in(text: &str) -> Vec<IdentifierKind> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The generated corpus in `tests/corpus` (made by `make_identifier_corpus.py` there):
+    /// at least 99 % of the phone numbers in every common written form are found, and
+    /// not one clean sentence of dates, money, times and invoice numbers is flagged.
+    #[test]
+    fn phone_numbers_in_the_corpus() {
+        let phones = include_str!("../../../tests/corpus/phones.txt");
+        let clean = include_str!("../../../tests/corpus/clean.txt");
+        let missed: Vec<&str> = phones
+            .lines()
+            .filter(|l| !identifiers_in(l).contains(&IdentifierKind::Phone))
+            .collect();
+        let flagged: Vec<(&str, Vec<IdentifierKind>)> = clean
+            .lines()
+            .map(|l| (l, identifiers_in(l)))
+            .filter(|(_, found)| !found.is_empty())
+            .collect();
+        let (numbers, sentences) = (phones.lines().count(), clean.lines().count());
+        let found_pct = 100.0 * (numbers - missed.len()) as f64 / numbers as f64;
+        println!(
+            "phone numbers found: {} of {numbers} ({found_pct:.2} %); clean sentences flagged: {} of {sentences}",
+            numbers - missed.len(),
+            flagged.len()
+        );
+        assert!(numbers >= 1_000 && sentences >= 1_000);
+        assert!(found_pct >= 99.0, "missed: {missed:#?}");
+        assert!(flagged.is_empty(), "false positives: {flagged:#?}");
+    }
 
     fn digits(s: &str) -> Vec<u8> {
         s.bytes().map(|b| b - b'0').collect()
@@ -197,6 +331,23 @@ mod tests {
             ),
             ("Raised £1,250 for the club; 45 minutes of walking", &[]),
             ("room B12 and code A1", &[]),
+            ("Tel: (0161) 496 0066", &[Phone]),
+            ("mobile (07700) 900 829 or", &[Phone]),
+            ("+44 (0)161 496 0066", &[Phone]),
+            ("+44 (0) 20 7946 0958", &[Phone]),
+            ("+44(0)2079460958", &[Phone]),
+            ("0044 7700 900829", &[Phone]),
+            ("0161.496.0066", &[Phone]),
+            ("call 0161 496 0066 10 times", &[Phone]),
+            ("(020 7946 0958)", &[Phone]),
+            ("on 01-04-2025 10 people came", &[]),
+            ("on 01.04.2025 at 10.30", &[]),
+            ("from 09:00 to 16:00 on 01 04 2025", &[]),
+            ("invoice INV-2025-00123 for £1,250.00", &[]),
+            ("order 4500123456 of 12 items", &[]),
+            ("Purchase order 4500184880 covers 157 sessions", &[]),
+            ("NHS no. 4500184880", &[NhsNumber]),
+            ("a US number +1 202 555 0100", &[]),
         ];
         for (text, expected) in cases {
             assert_eq!(identifiers_in(text), expected.to_vec(), "{text}");
