@@ -654,3 +654,55 @@ fn a_late_amendment_changes_nothing() {
     let stored = app.get(&format!("/v1/claims/{claim_id}"), &fx.token);
     assert_eq!(stored.body["accepted_total_pence"], before["total_pence"]);
 }
+
+/// Each line is rounded half up to whole pence, and the claim's total is the sum of its
+/// rounded lines: quarter-hours of one-to-one support at 1,801p an hour.
+#[test]
+fn lines_round_half_up_and_the_total_is_their_sum() {
+    let app = TestApp::spawn();
+    let mut cells: Vec<Value> = ["am", "pm", "full_day"]
+        .iter()
+        .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 5000}))
+        .collect();
+    for (item, pence) in [
+        ("one_to_one_hour", 1801),
+        ("transport_journey", 850),
+        ("meal", 450),
+    ] {
+        cells.push(
+            json!({"item": item, "need_band": "*", "day_category": "any", "rate_pence": pence}),
+        );
+    }
+    let fx = Fixture::with_cells(&app, "ROUND", cells);
+    let monday = last_week();
+    let mut register = fx.register(monday);
+    register["lines"][0]["one_to_one_hours"] = json!(0.5); // 900.5p → 901p
+    register["lines"][1]["one_to_one_hours"] = json!(0.75); // 1,350.75p → 1,351p
+    register["lines"][2]["one_to_one_hours"] = json!(0.25); // 450.25p → 450p
+    let r = fx.post(&app, &register);
+    assert_ne!(r.body["status"], "rejected", "{}", r.text);
+    let claim = draft(&app, &fx, monday);
+    let r = post_claim(&app, &fx, &claim);
+    r.expect(201);
+    let mut hours: Vec<(f64, i64)> = r.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["item"] == "one_to_one_hour")
+        .map(|l| {
+            (
+                l["accepted_quantity"].as_f64().unwrap(),
+                l["accepted_amount_pence"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    hours.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert_eq!(hours, [(0.25, 450), (0.5, 901), (0.75, 1351)]);
+    let sum: i64 = r.body["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["accepted_amount_pence"].as_i64().unwrap())
+        .sum();
+    assert_eq!(r.body["accepted_total_pence"], sum);
+}

@@ -310,3 +310,67 @@ fn kpi_targets_name_the_kpis_a_workbook_computes() {
     assert_eq!(csv.text.lines().count(), codes.len() + 1);
     app.request("GET", "/v1/kpis", None, None).expect(401);
 }
+
+/// What JSON Schema and generated clients send is taken: a whole-number float is an
+/// integer. A merge-patch `null` on a member the resource cannot be without is refused
+/// with a pointer, not silently ignored.
+#[test]
+fn whole_floats_are_integers_and_null_cannot_remove_a_required_member() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Floats Ltd");
+    let mut body = contract_body(&provider, "NCC-FLOAT-1");
+    body["capacity_per_session"] = json!(20.0);
+    body["annual_budget_pence"] = json!(100000000.0);
+    let created = app.post("/v1/contracts", &c, &body);
+    created.expect(201);
+    assert_eq!(created.body["capacity_per_session"], json!(20));
+    let contract = created.body["id"].as_str().unwrap().to_string();
+    let matrix = app.post(
+        &format!("/v1/contracts/{contract}/rate-matrices"),
+        &c,
+        &json!({"effective_from": "2026-04-01", "cells": [
+            {"item": "meal", "need_band": "*", "day_category": "any", "rate_pence": 135.0}
+        ]}),
+    );
+    matrix.expect(201);
+    assert_eq!(matrix.body["cells"][0]["rate_pence"], json!(135));
+    // A fraction is still refused where a whole number is wanted.
+    let r = app.post(
+        &format!("/v1/contracts/{contract}/rate-matrices"),
+        &c,
+        &json!({"effective_from": "2027-04-01", "cells": [
+            {"item": "meal", "need_band": "*", "day_category": "any", "rate_pence": 135.5}
+        ]}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/cells/0/rate_pence"]);
+
+    for (patch, pointer) in [
+        (json!({"status": null}), "/status"),
+        (json!({"reference": null}), "/reference"),
+        (
+            json!({"absence_policy": {"min_notice_hours": null}}),
+            "/absence_policy/min_notice_hours",
+        ),
+    ] {
+        let r = app.patch(&format!("/v1/contracts/{contract}"), &c, &patch);
+        r.expect(422);
+        assert_eq!(r.pointers(), [pointer], "{patch}");
+    }
+    let r = app.patch(
+        &format!("/v1/providers/{provider}"),
+        &c,
+        &json!({"status": null}),
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/status"]);
+    // An optional member can be removed.
+    let r = app.patch(
+        &format!("/v1/contracts/{contract}"),
+        &c,
+        &json!({"end_date": null, "status": "suspended"}),
+    );
+    r.expect(200);
+    assert_eq!(r.body["status"], "suspended");
+}

@@ -146,6 +146,9 @@ pub struct ClaimContext<'a, Id> {
 pub struct PricedLine {
     pub accepted_quantity: f64,
     pub accepted_unit_price_pence: i64,
+    /// `accepted_quantity` × `accepted_unit_price_pence`, rounded half up to whole pence
+    /// (only quarter-hours can fall between pence: 0.25 h at 1,801p is 450.25p, paid
+    /// 450p; 0.5 h is 900.5p, paid 901p). 0 for a line with an error finding.
     pub accepted_amount_pence: i64,
     /// The band the council prices the line at: the one assessed on its date. Absent when
     /// no agreement is in force that day.
@@ -1102,6 +1105,57 @@ mod tests {
                 "/lines/5/amount_pence"
             ]
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever a provider claims (any lines, quantities, prices and amounts), each
+        /// accepted amount is its quantity × unit price rounded half up to whole pence,
+        /// and the claim's accepted total is exactly the sum of its lines.
+        #[test]
+        fn a_claims_total_is_the_sum_of_its_lines(
+            picks in proptest::collection::vec(
+                (0usize..64, 1u64..48, 0i64..20_000, 0i64..2_000_000, proptest::bool::ANY),
+                0..24,
+            )
+        ) {
+            let s = scenario();
+            let ctx = ClaimContext {
+                contract: &s.contract,
+                matrix: &s.matrix,
+                agreements: &s.agreements,
+                registers: &s.registers,
+                other_claims: &s.others,
+                today: d("2026-05-01"),
+            };
+            let mut claim = draft_claim("c1", (d("2026-03-30"), d("2026-04-26")), &ctx);
+            let drafted = claim.lines.clone();
+            claim.lines = picks
+                .iter()
+                .map(|(i, quarter_hours, unit, amount, own_price)| {
+                    let mut line = drafted[i % drafted.len()].clone();
+                    if line.item == Item::OneToOneHour {
+                        line.quantity = *quarter_hours as f64 / 4.0;
+                    }
+                    if !own_price {
+                        line.unit_price_pence = *unit;
+                        line.amount_pence = *amount;
+                    }
+                    line
+                })
+                .collect();
+            claim.total_pence = claim.lines.iter().map(|l| l.amount_pence).sum();
+            let priced = price_claim(&claim, &ctx);
+            let sum: i64 = priced.lines.iter().map(|l| l.accepted_amount_pence).sum();
+            proptest::prop_assert_eq!(priced.accepted_total_pence, sum);
+            for line in priced.lines.iter().filter(|l| l.accepted_amount_pence != 0) {
+                let quarters = (line.accepted_quantity * 4.0) as i64;
+                let exact_quarters_of_pence = quarters * line.accepted_unit_price_pence;
+                // Half up: the whole pence nearest the exact amount, a half going up.
+                proptest::prop_assert_eq!(line.accepted_amount_pence, (exact_quarters_of_pence + 2) / 4);
+                proptest::prop_assert!(4 * line.accepted_amount_pence - exact_quarters_of_pence <= 2);
+                proptest::prop_assert!(exact_quarters_of_pence - 4 * line.accepted_amount_pence < 2);
+            }
+        }
     }
 
     #[test]

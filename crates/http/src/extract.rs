@@ -125,23 +125,60 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             vec![FieldError::new(pointer, inner.to_string())],
         )
     };
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
-        let pointer = pointer_of(error.path());
-        let inner = error.inner();
-        if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            malformed(pointer, inner)
-        } else {
-            ApiError::invalid(vec![field_error(pointer, &inner.to_string())])
+    let value: T = match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => value,
+        Err(error) => {
+            let pointer = pointer_of(error.path());
+            let inner = error.inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                return Err(malformed(pointer, inner));
+            }
+            if inner
+                .to_string()
+                .starts_with("invalid type: floating point")
+            {
+                // Perhaps a whole number written as a float: read it again as a value.
+                let value: serde_json::Value =
+                    serde_json::from_slice(bytes).map_err(|e| malformed(String::new(), &e))?;
+                return from_value(value);
+            }
+            return Err(ApiError::invalid(vec![field_error(
+                pointer,
+                &inner.to_string(),
+            )]));
         }
-    })?;
+    };
     deserializer
         .end()
         .map_err(|e| malformed(String::new(), &e))?;
     Ok(value)
 }
 
-/// Deserialises a `serde_json::Value` already parsed, with pointers.
-pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+/// Rewrites whole-number floats (`135.0`) as integers. JSON Schema, and every client
+/// generated from the document, treat `135.0` as the integer 135; serde refuses it for an
+/// integer field. Fields that take fractions accept integers as they are.
+pub fn whole_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let Some(f) = n.as_f64() else { return };
+            // 2^63: the first float past every i64 (and the range checked below is exact).
+            const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+            if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) {
+                let whole = f as i64;
+                *value = Value::from(whole);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(members) => members.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// Deserialises a `serde_json::Value` already parsed, with pointers (whole-number floats
+/// read as integers).
+pub fn from_value<T: DeserializeOwned>(mut value: serde_json::Value) -> Result<T, ApiError> {
+    whole_floats_as_integers(&mut value);
     serde_path_to_error::deserialize(value).map_err(|error| {
         ApiError::invalid(vec![field_error(
             pointer_of(error.path()),
@@ -270,6 +307,35 @@ mod tests {
             assert_eq!(got_status, status, "{body}");
             assert_eq!(errors[0].0, pointer, "{body}: {errors:?}");
         }
+    }
+
+    #[test]
+    fn whole_number_floats_are_integers() {
+        let doc: Doc =
+            parse_json(br#"{"name": "a", "lines": [{"date": "2025-01-01", "count": 135.0}]}"#)
+                .unwrap();
+        assert_eq!(doc.lines[0].count, 135);
+        for (body, pointer) in [
+            (
+                r#"{"name": "a", "lines": [{"date": "2025-01-01", "count": 135.5}]}"#,
+                "/lines/0/count",
+            ),
+            (
+                r#"{"name": "a", "lines": [{"date": "2025-01-01", "count": -1.0}]}"#,
+                "/lines/0/count",
+            ),
+            (
+                r#"{"name": "a", "lines": [{"date": "2025-01-01", "count": 1e300}]}"#,
+                "/lines/0/count",
+            ),
+        ] {
+            let (status, errors) = errors_of(parse_json::<Doc>(body.as_bytes()).unwrap_err());
+            assert_eq!((status, errors[0].0.as_str()), (422, pointer), "{body}");
+        }
+        let mut v = serde_json::json!({"a": [1.0, 2.5, -3.0, 7], "b": {"c": 0.0}});
+        whole_floats_as_integers(&mut v);
+        assert_eq!(v, serde_json::json!({"a": [1, 2.5, -3, 7], "b": {"c": 0}}));
+        assert!(v["a"][0].is_i64());
     }
 
     #[test]

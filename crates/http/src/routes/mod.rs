@@ -186,13 +186,72 @@ pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
     let mut value =
         serde_json::to_value(current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     merge_patch(&mut value, patch);
-    crate::extract::from_value(value).map_err(|e| StoreError::Invalid(e.problem().errors))
+    let result: T =
+        crate::extract::from_value(value).map_err(|e| StoreError::Invalid(e.problem().errors))?;
+    // `null` removes a member (RFC 7386). A member that comes back with a value of its
+    // own (a default such as a contract's `status`) is required: removing it would be
+    // silently ignored, so it is refused.
+    let read_back =
+        serde_json::to_value(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mut refused = FieldErrors::new();
+    for pointer in null_pointers(patch, String::new()) {
+        let kept = read_back.pointer(&pointer).is_some_and(|v| match v {
+            Value::Null => false,
+            Value::Array(items) => !items.is_empty(),
+            Value::Object(members) => !members.is_empty(),
+            _ => true,
+        });
+        refused.check(
+            kept,
+            pointer,
+            "is required and cannot be removed; send a value instead",
+        );
+    }
+    refused.into_result().map_err(StoreError::Invalid)?;
+    Ok(result)
+}
+
+/// The pointers of the members a merge patch sets to `null`.
+fn null_pointers(patch: &Value, base: String) -> Vec<String> {
+    let Value::Object(members) = patch else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .flat_map(|(key, value)| {
+            let pointer = format!("{base}/{}", dayops_domain::error::escape_token(key));
+            match value {
+                Value::Null => vec![pointer],
+                _ => null_pointers(value, pointer),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn null_on_a_required_member_is_refused() {
+        use dayops_domain::provider::ProviderInput;
+        let current: ProviderInput = serde_json::from_value(
+            json!({"name": "Riverside", "cqc_location_id": "1-234", "status": "suspended"}),
+        )
+        .unwrap();
+        let ok: ProviderInput = patched(&current, &json!({"cqc_location_id": null})).unwrap();
+        assert_eq!(ok.cqc_location_id, None);
+        for (patch, pointer) in [
+            (json!({"status": null}), "/status"),
+            (json!({"name": null}), "/name"),
+        ] {
+            let Err(StoreError::Invalid(errors)) = patched(&current, &patch) else {
+                panic!("{patch} was taken");
+            };
+            assert_eq!(errors[0].pointer, pointer, "{patch}");
+        }
+    }
 
     #[test]
     fn merge_patch_follows_rfc_7386() {
