@@ -19,7 +19,9 @@ use crate::extract::{JsonBody, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, WriteProblems};
 use crate::{run, AppState};
 
-/// Add a rate matrix version (for example the annual uplift). Versions may not overlap.
+/// Add a rate matrix version (for example the annual uplift). Versions may not overlap
+/// (409), and a version with a cell that could never be chosen on any of its dates is
+/// refused (422 pointing at the cell).
 #[utoipa::path(
     operation_id = "create_rate_matrix_version",
     tag = "contracts",
@@ -110,9 +112,11 @@ pub struct RateAnswer {
     pub version_id: String,
     pub effective_from: NaiveDate,
     pub effective_to: Option<NaiveDate>,
-    /// The date's category under the contract (its bank holidays, weekends, weekdays).
+    /// The date's category under the contract: a bank holiday of its region's calendar
+    /// or one of its own days, else weekend or weekday.
     pub day_category: DayCategory,
-    /// The cell that applies: exact band before `*`, exact day category before `any`.
+    /// The cell that applies: the exact day category before `any`, and within the chosen
+    /// day category the exact band before `*`.
     pub cell: RateCell,
 }
 
