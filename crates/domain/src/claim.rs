@@ -812,16 +812,22 @@ mod tests {
         }
     }
 
+    impl Scenario {
+        /// The scenario's context, priced on 1 May 2026.
+        fn context(&self) -> ClaimContext<'_, u8> {
+            ClaimContext {
+                contract: &self.contract,
+                matrix: &self.matrix,
+                agreements: &self.agreements,
+                registers: &self.registers,
+                other_claims: &self.others,
+                today: d("2026-05-01"),
+            }
+        }
+    }
+
     fn price(s: &Scenario) -> PricedClaim {
-        let ctx = ClaimContext {
-            contract: &s.contract,
-            matrix: &s.matrix,
-            agreements: &s.agreements,
-            registers: &s.registers,
-            other_claims: &s.others,
-            today: d("2026-05-01"),
-        };
-        price_claim(&s.claim, &ctx)
+        price_claim(&s.claim, &s.context())
     }
 
     fn codes(p: &PricedClaim) -> Vec<(String, Severity, String)> {
@@ -1119,14 +1125,7 @@ mod tests {
             )
         ) {
             let s = scenario();
-            let ctx = ClaimContext {
-                contract: &s.contract,
-                matrix: &s.matrix,
-                agreements: &s.agreements,
-                registers: &s.registers,
-                other_claims: &s.others,
-                today: d("2026-05-01"),
-            };
+            let ctx = s.context();
             let mut claim = draft_claim("c1", (d("2026-03-30"), d("2026-04-26")), &ctx);
             let drafted = claim.lines.clone();
             claim.lines = picks
@@ -1169,14 +1168,7 @@ mod tests {
     #[test]
     fn the_draft_is_accepted_as_it_stands() {
         let s = scenario();
-        let ctx = ClaimContext {
-            contract: &s.contract,
-            matrix: &s.matrix,
-            agreements: &s.agreements,
-            registers: &s.registers,
-            other_claims: &s.others,
-            today: d("2026-05-01"),
-        };
+        let ctx = s.context();
         let draft = draft_claim("c1", (d("2026-03-30"), d("2026-04-26")), &ctx);
         // Attended and the short-notice illness are paid; the long-notice holiday is not.
         let sessions: Vec<_> = draft

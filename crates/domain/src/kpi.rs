@@ -37,17 +37,12 @@ pub(crate) const PERCENT_KPIS: [(&str, &str, &str); 5] = [
 /// The KPI that is the share of person outcomes achieved or progressing.
 pub(crate) const OUTCOMES_PROGRESSING: &str = "outcomes_progressing_pct";
 
-/// How a KPI is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum KpiUnit {
-    /// A share of people (or of outcome records), 0 to 100.
-    Percent,
-    /// A count of people, staff or events in the quarter.
-    Count,
-    /// Full-time equivalent staff.
-    Fte,
-}
+crate::types::vocabulary!(
+    /// How a KPI is counted: `percent` (a share of people or of outcome records, 0 to
+    /// 100), `count` (people, staff or events in the quarter) or `fte` (full-time
+    /// equivalent staff).
+    KpiUnit { Percent => "percent", Count => "count", Fte => "fte" }
+);
 
 /// A KPI a workbook computes, on which a contract may set a target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

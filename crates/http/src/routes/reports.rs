@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use dayops_domain::kpi::{self, KpiDefinition, KpiUnit};
+use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::FieldError;
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
@@ -168,15 +168,10 @@ impl CsvRow for KpiDefinition {
     }
 
     fn record(&self) -> Vec<String> {
-        let unit = match self.unit {
-            KpiUnit::Percent => "percent",
-            KpiUnit::Count => "count",
-            KpiUnit::Fte => "fte",
-        };
         vec![
             self.code.to_string(),
             self.measures.to_string(),
-            unit.to_string(),
+            self.unit.as_str().to_string(),
         ]
     }
 }
