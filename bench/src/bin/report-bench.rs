@@ -26,7 +26,9 @@ use dayops_bench::{fetch_all, option, percentile, token, Bench};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::types::Role;
 use dayops_domain::workbook::Quarter;
-use dayops_persistence::reports::{spend_bands_sql, spend_months_sql, KPI_SQL};
+use dayops_persistence::reports::{
+    earliest_period_start, spend_bands_sql, spend_months_sql, KPI_SQL,
+};
 
 const RUNS: usize = 31;
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
@@ -156,8 +158,8 @@ fn q(s: &str) -> String {
 }
 
 /// The literals of the spend report's binds: with `months`, the first days of May to March
-/// first; then year end, year start (claim periods), year start, year end (lines), and
-/// the provider (all) twice.
+/// first; then the earliest period start, year end, year start (claim periods), year
+/// start, year end (lines), and the provider (all) twice.
 fn spend_binds(year: FinancialYear, months: bool) -> Vec<String> {
     let day = |d: chrono::NaiveDate| q(&d.to_string());
     let firsts = year.month_starts();
@@ -167,6 +169,7 @@ fn spend_binds(year: FinancialYear, months: bool) -> Vec<String> {
         Vec::new()
     };
     binds.extend([
+        day(earliest_period_start(year)),
         day(year.end()),
         day(year.start()),
         day(year.start()),

@@ -55,14 +55,22 @@ pub struct SpendRow {
 }
 
 /// The claims whose period overlaps the year, and of them their current version's lines
-/// served in the year. Binds: year end, year start (the periods), year start, year end
-/// (the lines), provider (`''` for all) twice.
+/// served in the year. Binds: the earliest period start that can reach into the year
+/// ([`earliest_period_start`]), year end, year start (the periods), year start, year end
+/// (the lines), provider (`''` for all) twice. The two-sided range on `period_start` keeps
+/// the scan of claims to the year's (index `submissions_period`).
 const SPEND_LINES: &str = "\
 FROM submissions s \
 JOIN claim_lines l ON l.submission_id = s.id AND l.version = s.current_version \
-WHERE s.kind = 'claim' AND s.period_start <= ? AND s.period_end >= ? \
+WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? AND s.period_end >= ? \
   AND l.date >= ? AND l.date <= ? \
   AND (? = '' OR s.provider_id = ?)";
+
+/// A claim is one payment period, a calendar month at the longest: one that ends in the
+/// year started at most 30 days before it.
+pub fn earliest_period_start(year: FinancialYear) -> NaiveDate {
+    year.start() - chrono::Days::new(30)
+}
 
 /// The SQL of the spend report's totals by contract, claim status and month of service
 /// (0 for April to 11 for March). Binds: the first days of May to March (11), then those
@@ -152,6 +160,7 @@ pub fn spend(
     let contracts: Vec<(String, String, String, String, Option<i64>)> = query.load(conn)?;
     let p = provider_bind(provider_id);
     let (start, end) = (year.start(), year.end());
+    let earliest = earliest_period_start(year);
     let [_, may, jun, jul, aug, sep, oct, nov, dec, jan, feb, mar] = year.month_starts();
     let sums = crate::load_sql!(
         conn,
@@ -169,6 +178,7 @@ pub fn spend(
             (Date, jan),
             (Date, feb),
             (Date, mar),
+            (Date, earliest),
             (Date, end),
             (Date, start),
             (Date, start),
@@ -182,6 +192,7 @@ pub fn spend(
         &spend_bands_sql(),
         BandSum,
         [
+            (Date, earliest),
             (Date, end),
             (Date, start),
             (Date, start),
