@@ -1005,3 +1005,48 @@ fn register_lines_are_stored_as_submitted() {
         ]
     );
 }
+
+/// REG-013 (the rule catalogue's worked example): a person who attends while their care
+/// plan review is more than 28 days overdue is warned about, once, at their first such
+/// line; the register is still accepted.
+#[test]
+fn attendance_with_an_overdue_review_is_warned_about() {
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "REV");
+    let monday = last_week();
+    let agreement = app.get(
+        &format!("/v1/contracts/{}/agreements", fx.contract),
+        &app.commissioner(),
+    );
+    let mut p1 = agreement.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["person_ref"] == fx.p1.as_str())
+        .unwrap()
+        .clone();
+    for member in [
+        "id",
+        "contract_id",
+        "content_sha256",
+        "created_at",
+        "updated_at",
+    ] {
+        p1.as_object_mut().unwrap().remove(member);
+    }
+    p1["care_plan_review_due"] =
+        json!(day(monday, 0).parse::<chrono::NaiveDate>().unwrap() - chrono::Days::new(30));
+    app.put(
+        &format!("/v1/contracts/{}/agreements", fx.contract),
+        &app.commissioner(),
+        &json!({"agreements": [p1]}),
+    )
+    .expect(200);
+    let r = fx.post(&app, &fx.register(monday));
+    r.expect(201);
+    assert_eq!(r.body["status"], "accepted_with_warnings", "{}", r.text);
+    assert_eq!(
+        findings(&r),
+        [f("REG-013", "warning", "/lines/0/person_ref")]
+    );
+}

@@ -14,6 +14,7 @@ use crate::error::FieldErrors;
 use crate::finding::{Finding, Severity};
 use crate::matrix::{lookup, offers, MatrixVersion, RateQuery};
 use crate::register::AttendanceStatus;
+use crate::rules::Rule;
 use crate::submission::SubmissionStatus;
 use crate::types::{AbsenceReason, ContractStatus, Hours, Item, SessionType};
 
@@ -200,8 +201,8 @@ fn check_period(
         claim.period_start,
     );
     if period != Some((claim.period_start, claim.period_end)) {
-        findings.push(Finding::error(
-            "SUB-001",
+        findings.push(Finding::of(
+            Rule::Sub001,
             "/period_start",
             format!(
                 "the claim must cover exactly one {} payment period",
@@ -209,15 +210,15 @@ fn check_period(
             ),
         ));
     } else if claim.period_end >= ctx.today {
-        findings.push(Finding::error(
-            "SUB-001",
+        findings.push(Finding::of(
+            Rule::Sub001,
             "/period_end",
             "the payment period has not ended yet",
         ));
     }
     if contract.status != ContractStatus::Active {
-        findings.push(Finding::error(
-            "SUB-003",
+        findings.push(Finding::of(
+            Rule::Sub003,
             "/contract_id",
             format!("the contract is {}", contract.status),
         ));
@@ -225,8 +226,8 @@ fn check_period(
     if claim.period_start < contract.start_date
         || contract.end_date.is_some_and(|end| claim.period_end > end)
     {
-        findings.push(Finding::error(
-            "SUB-003",
+        findings.push(Finding::of(
+            Rule::Sub003,
             "/period_start",
             "the period is outside the contract's dates",
         ));
@@ -273,8 +274,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             accepted_need_band: band,
         };
         if line.date < claim.period_start || line.date > claim.period_end {
-            line_findings.push(Finding::error(
-                "CLM-006",
+            line_findings.push(Finding::of(
+                Rule::Clm006,
                 at(i, "date"),
                 "the date is outside the claim period",
             ));
@@ -287,22 +288,22 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         };
         let first_in_claim = seen.insert(unit.clone());
         if !first_in_claim {
-            line_findings.push(Finding::error(
-                "CLM-003",
+            line_findings.push(Finding::of(
+                Rule::Clm003,
                 at(i, ""),
                 "the same unit appears earlier in this claim",
             ));
         } else if others.contains(&unit) {
-            line_findings.push(Finding::error(
-                "CLM-003",
+            line_findings.push(Finding::of(
+                Rule::Clm003,
                 at(i, ""),
                 "the same unit is in another claim",
             ));
         }
         let mut price = None;
         match agreements.get(line.person_ref.as_str()) {
-            None => line_findings.push(Finding::error(
-                "AGR-001",
+            None => line_findings.push(Finding::of(
+                Rule::Agr001,
                 at(i, "person_ref"),
                 "the person has no service agreement on this contract",
             )),
@@ -312,15 +313,15 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                     .filter(|_| agreement.in_force_on(line.date));
                 assessed_band = band.map(str::to_string);
                 if band.is_none() {
-                    line_findings.push(Finding::error(
-                        "AGR-002",
+                    line_findings.push(Finding::of(
+                        Rule::Agr002,
                         at(i, "date"),
                         "the date is outside the agreement's start and end",
                     ));
                 }
                 if agreement.suspended_on(line.date) {
-                    line_findings.push(Finding::error(
-                        "AGR-003",
+                    line_findings.push(Finding::of(
+                        Rule::Agr003,
                         at(i, "date"),
                         "the agreement is suspended on that date",
                     ));
@@ -330,8 +331,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                         .session_type
                         .is_none_or(|st| contract.offers_session_type(st));
                 if !offered {
-                    line_findings.push(Finding::error(
-                        "AGR-004",
+                    line_findings.push(Finding::of(
+                        Rule::Agr004,
                         at(
                             i,
                             if line.item == Item::Session {
@@ -345,8 +346,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                 }
                 if let (Some(band), true) = (band, offered) {
                     if band != line.need_band {
-                        line_findings.push(Finding::warning(
-                            "RATE-003",
+                        line_findings.push(Finding::of(
+                            Rule::Rate003,
                             at(i, "need_band"),
                             format!("the band assessed on that date is {band}; priced at it"),
                         ));
@@ -359,15 +360,13 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                         day_category: contract.day_category(line.date),
                     };
                     match lookup(ctx.matrix, &query) {
-                        None => line_findings.push(Finding::error(
-                            "RATE-001",
+                        None => line_findings.push(Finding::of(Rule::Rate001,
                             at(i, "need_band"),
                             "no rate cell prices this band, item, session type and day category on that date",
                         )),
                         Some((_, cell)) => {
                             if cell.rate_pence != line.unit_price_pence {
-                                line_findings.push(Finding::warning(
-                                    "RATE-002",
+                                line_findings.push(Finding::of(Rule::Rate002,
                                     at(i, "unit_price_pence"),
                                     format!("the matrix price is {} pence; priced at it", cell.rate_pence),
                                 ));
@@ -386,8 +385,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                     *count += 1;
                     let planned = agreement.planned_sessions.len() as u64;
                     if !within_tolerance(*count, planned) && within_tolerance(*count - 1, planned) {
-                        line_findings.push(Finding::warning(
-                            "CLM-007",
+                        line_findings.push(Finding::of(
+                            Rule::Clm007,
                             at(i, ""),
                             "sessions this week exceed the plan by more than the tolerance",
                         ));
@@ -420,8 +419,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                 // Reported once, on the line that first crosses each threshold.
                 if let Some((what, before, after, allowed)) = authorised {
                     if !within_tolerance(after, allowed) && within_tolerance(before, allowed) {
-                        line_findings.push(Finding::error(
-                            "AGR-006",
+                        line_findings.push(Finding::of(Rule::Agr006,
                             at(i, "quantity"),
                             format!("{what} this week exceed the weekly authorisation beyond the tolerance"),
                         ));
@@ -429,8 +427,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                         && before <= allowed
                         && within_tolerance(after, allowed)
                     {
-                        line_findings.push(Finding::warning(
-                            "AGR-006",
+                        line_findings.push(Finding::tolerated(Rule::Agr006,
                             at(i, "quantity"),
                             format!("{what} this week exceed the weekly authorisation, within the tolerance"),
                         ));
@@ -439,8 +436,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             }
         }
         if amount_of(q, line.unit_price_pence) != line.amount_pence {
-            line_findings.push(Finding::warning(
-                "RATE-004",
+            line_findings.push(Finding::of(
+                Rule::Rate004,
                 at(i, "amount_pence"),
                 "the amount is not quantity × unit price",
             ));
@@ -467,8 +464,8 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
 
     let claimed_lines: i64 = claim.lines.iter().map(|l| l.amount_pence).sum();
     if claimed_lines != claim.total_pence {
-        findings.push(Finding::warning(
-            "CLM-005",
+        findings.push(Finding::of(
+            Rule::Clm005,
             "/total_pence",
             format!("the total is not the sum of the line amounts ({claimed_lines})"),
         ));
@@ -501,8 +498,8 @@ fn check_registers(
 ) {
     let facts = facts.iter().copied();
     let missing = || {
-        Finding::error(
-            "CLM-001",
+        Finding::of(
+            Rule::Clm001,
             at(i, ""),
             "no attended session or chargeable absence in the register behind this line",
         )
@@ -515,8 +512,7 @@ fn check_registers(
             Some(f) if f.status == AttendanceStatus::Attended => {}
             Some(f) if f.status == AttendanceStatus::Absent => {
                 if !chargeable(contract, f.absence_reason, f.notice_hours) {
-                    findings.push(Finding::error(
-                        "CLM-002",
+                    findings.push(Finding::of(Rule::Clm002,
                         at(i, ""),
                         "the absence is not chargeable: its reason is not in the absence policy, or enough notice was given",
                     ));

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::rules::Rule;
+
 crate::types::vocabulary!(
     /// An error rejects the submission; a warning does not.
     Severity { Error => "error", Warning => "warning" }
@@ -20,21 +22,21 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn error(code: &str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A finding of `rule` at the severity its policy gives (the stricter for `W/E` rules).
+    pub fn of(rule: Rule, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Finding {
-            code: code.to_string(),
-            severity: Severity::Error,
+            code: rule.code().to_string(),
+            severity: rule.policy().severity(),
             pointer: pointer.into(),
             message: message.into(),
         }
     }
 
-    pub fn warning(code: &str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+    /// A finding of a `W/E` rule within what the contract tolerates: a warning.
+    pub fn tolerated(rule: Rule, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Finding {
-            code: code.to_string(),
             severity: Severity::Warning,
-            pointer: pointer.into(),
-            message: message.into(),
+            ..Finding::of(rule, pointer, message)
         }
     }
 }
@@ -76,12 +78,12 @@ mod tests {
     fn outcome_follows_severity() {
         assert_eq!(Report::of(vec![]).outcome, Outcome::Accepted);
         assert_eq!(
-            Report::of(vec![Finding::warning("SUB-002", "", "late")]).outcome,
+            Report::of(vec![Finding::of(Rule::Sub002, "", "late")]).outcome,
             Outcome::AcceptedWithWarnings
         );
         let mixed = vec![
-            Finding::warning("SUB-002", "", "late"),
-            Finding::error("REG-002", "/lines/0", "x"),
+            Finding::of(Rule::Sub002, "", "late"),
+            Finding::of(Rule::Reg002, "/lines/0", "x"),
         ];
         assert_eq!(Report::of(mixed).outcome, Outcome::Rejected);
     }

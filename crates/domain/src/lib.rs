@@ -18,6 +18,7 @@ pub mod matrix;
 pub mod provider;
 pub mod register;
 pub mod report;
+pub mod rules;
 pub mod submission;
 pub mod types;
 pub mod workbook;

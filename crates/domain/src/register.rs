@@ -11,6 +11,7 @@ use crate::calendar::is_monday;
 use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::matrix::{offers, MatrixVersion};
+use crate::rules::Rule;
 use crate::types::{AbsenceReason, ContractStatus, Item, SessionType};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -144,28 +145,28 @@ fn check_period(
     findings: &mut Vec<Finding>,
 ) {
     if !is_monday(register.period_start) {
-        findings.push(Finding::error(
-            "SUB-001",
+        findings.push(Finding::of(
+            Rule::Sub001,
             "/period_start",
             "the register period must start on a Monday",
         ));
     }
     if register.period_end != register.period_start + Days::new(6) {
-        findings.push(Finding::error(
-            "SUB-001",
+        findings.push(Finding::of(
+            Rule::Sub001,
             "/period_end",
             "the register period must end on the Sunday after period_start",
         ));
     }
     if register.period_end >= today {
-        findings.push(Finding::error(
-            "SUB-001",
+        findings.push(Finding::of(
+            Rule::Sub001,
             "/period_end",
             "the period has not ended yet",
         ));
     } else if today > register.period_end + Days::new(u64::from(contract.register_deadline_days)) {
-        findings.push(Finding::warning(
-            "SUB-002",
+        findings.push(Finding::of(
+            Rule::Sub002,
             "/period_end",
             format!(
                 "submitted after the deadline of {} days after the period end",
@@ -174,8 +175,8 @@ fn check_period(
         ));
     }
     if contract.status != ContractStatus::Active {
-        findings.push(Finding::error(
-            "SUB-003",
+        findings.push(Finding::of(
+            Rule::Sub003,
             "/contract_id",
             format!("the contract is {}", contract.status),
         ));
@@ -185,8 +186,8 @@ fn check_period(
         .end_date
         .is_some_and(|end| register.period_end > end);
     if before_start || after_end {
-        findings.push(Finding::error(
-            "SUB-003",
+        findings.push(Finding::of(
+            Rule::Sub003,
             "/period_start",
             "the period is outside the contract's dates",
         ));
@@ -215,15 +216,15 @@ pub fn validate_register<Id>(
     for (i, line) in register.lines.iter().enumerate() {
         let attended = line.status == AttendanceStatus::Attended;
         if line.date < register.period_start || line.date > register.period_end {
-            findings.push(Finding::error(
-                "REG-011",
+            findings.push(Finding::of(
+                Rule::Reg011,
                 line_at(i, "date"),
                 "the date is outside the register period",
             ));
         }
         if line.status == AttendanceStatus::Absent && line.absence_reason.is_none() {
-            findings.push(Finding::error(
-                "REG-002",
+            findings.push(Finding::of(
+                Rule::Reg002,
                 line_at(i, "absence_reason"),
                 "an absence needs a reason",
             ));
@@ -233,8 +234,8 @@ pub fn validate_register<Id>(
                 match crate::types::Hours::from_f64(hours).filter(|h| h.quarters() <= 96) {
                     Some(h) => h.quarters(),
                     None => {
-                        findings.push(Finding::error(
-                            "REG-004",
+                        findings.push(Finding::of(
+                            Rule::Reg004,
                             line_at(i, "one_to_one_hours"),
                             "hours must be a non-negative multiple of 0.25, at most 24",
                         ));
@@ -245,30 +246,30 @@ pub fn validate_register<Id>(
             None => 0,
         };
         if !seen.insert((line.person_ref.as_str(), line.date, line.session_type)) {
-            findings.push(Finding::error(
-                "REG-005",
+            findings.push(Finding::of(
+                Rule::Reg005,
                 line_at(i, ""),
                 "the same person, date and session type appear earlier in this register",
             ));
         }
         if attended && contract.closure_dates.contains(&line.date) {
-            findings.push(Finding::error(
-                "REG-007",
+            findings.push(Finding::of(
+                Rule::Reg007,
                 line_at(i, "date"),
                 "attendance on a closure date of the contract",
             ));
         }
         if !attended && (one_to_one_quarters > 0 || line.transport_journeys > 0 || line.meal) {
-            findings.push(Finding::error(
-                "REG-009",
+            findings.push(Finding::of(
+                Rule::Reg009,
                 line_at(i, "status"),
                 "one-to-one hours, transport or a meal on a session that was not attended",
             ));
         }
         match contract.session_hours.get(&line.session_type) {
             Some(session) if one_to_one_quarters > session.quarters() => {
-                findings.push(Finding::error(
-                    "REG-010",
+                findings.push(Finding::of(
+                    Rule::Reg010,
                     line_at(i, "one_to_one_hours"),
                     format!(
                         "one-to-one hours exceed the {} hours of the session",
@@ -286,8 +287,8 @@ pub fn validate_register<Id>(
                 Some(line.session_type),
             )
         {
-            findings.push(Finding::error(
-                "AGR-004",
+            findings.push(Finding::of(
+                Rule::Agr004,
                 line_at(i, "session_type"),
                 "the contract does not offer this session type on that date",
             ));
@@ -299,8 +300,8 @@ pub fn validate_register<Id>(
                     && sessions_overlap(other.session_type, line.session_type)
             })
         {
-            findings.push(Finding::error(
-                "REG-006",
+            findings.push(Finding::of(
+                Rule::Reg006,
                 line_at(i, "session_type"),
                 "the person attends an overlapping session in another register that day",
             ));
@@ -311,8 +312,8 @@ pub fn validate_register<Id>(
                 .or_default();
             *count += 1;
             if *count == contract.capacity_per_session + 1 {
-                findings.push(Finding::warning(
-                    "REG-008",
+                findings.push(Finding::of(
+                    Rule::Reg008,
                     line_at(i, ""),
                     format!(
                         "more people attended this session than the capacity of {}",
@@ -323,24 +324,24 @@ pub fn validate_register<Id>(
         }
 
         let Some(agreement) = agreements.get(line.person_ref.as_str()) else {
-            findings.push(Finding::error(
-                "AGR-001",
+            findings.push(Finding::of(
+                Rule::Agr001,
                 line_at(i, "person_ref"),
                 "the person has no service agreement on this contract",
             ));
             continue;
         };
         if !agreement.in_force_on(line.date) {
-            findings.push(Finding::error(
-                "AGR-002",
+            findings.push(Finding::of(
+                Rule::Agr002,
                 line_at(i, "date"),
                 "the date is outside the agreement's start and end",
             ));
             continue;
         }
         if agreement.suspended_on(line.date) {
-            findings.push(Finding::error(
-                "AGR-003",
+            findings.push(Finding::of(
+                Rule::Agr003,
                 line_at(i, "date"),
                 "the agreement is suspended on that date",
             ));
@@ -351,20 +352,20 @@ pub fn validate_register<Id>(
                 .as_deref()
                 .is_some_and(|c| !c.trim().is_empty());
             if !has_comment {
-                findings.push(Finding::error(
-                    "REG-003",
+                findings.push(Finding::of(
+                    Rule::Reg003,
                     line_at(i, "comment"),
                     "a session outside the plan needs a comment",
                 ));
             } else if contract.allows_extras {
-                findings.push(Finding::warning(
-                    "AGR-005",
+                findings.push(Finding::tolerated(
+                    Rule::Agr005,
                     line_at(i, "session_type"),
                     "an extra session outside the plan",
                 ));
             } else {
-                findings.push(Finding::error(
-                    "AGR-005",
+                findings.push(Finding::of(
+                    Rule::Agr005,
                     line_at(i, "session_type"),
                     "the contract does not allow sessions outside the plan",
                 ));
@@ -396,15 +397,14 @@ pub fn validate_register<Id>(
                 let within_tolerance = |total: u64| total * 100 <= allowed * (100 + tolerance);
                 // Report once, on the line that first crosses each threshold.
                 if after > allowed && before <= allowed && within_tolerance(after) {
-                    findings.push(Finding::warning(
-                        "AGR-006",
+                    findings.push(Finding::tolerated(Rule::Agr006,
                         line_at(i, field),
                         format!("{what} this week exceed the weekly authorisation, within the tolerance"),
                     ));
                 }
                 if !within_tolerance(after) && within_tolerance(before) {
-                    findings.push(Finding::error(
-                        "AGR-006",
+                    findings.push(Finding::of(
+                        Rule::Agr006,
                         line_at(i, field),
                         format!(
                             "{what} this week exceed the weekly authorisation beyond the tolerance"
@@ -417,7 +417,41 @@ pub fn validate_register<Id>(
 
     check_planned_sessions(register, ctx, &mut findings);
     check_outcomes(register, &mut findings);
+    check_review_overdue(register, &agreements, &mut findings);
     findings
+}
+
+/// How long past its due date a care plan review may be before attendance is flagged.
+const REVIEW_GRACE_DAYS: u64 = 28;
+
+/// REG-013: a person attended while their agreement's care plan review was more than 28
+/// days overdue; once a person, at their first such line.
+fn check_review_overdue(
+    register: &RegisterInput,
+    agreements: &BTreeMap<&str, &AgreementInput>,
+    findings: &mut Vec<Finding>,
+) {
+    let mut flagged = BTreeSet::new();
+    for (i, line) in register.lines.iter().enumerate() {
+        if line.status != AttendanceStatus::Attended {
+            continue;
+        }
+        let Some(due) = agreements
+            .get(line.person_ref.as_str())
+            .and_then(|a| a.care_plan_review_due)
+        else {
+            continue;
+        };
+        if line.date > due + Days::new(REVIEW_GRACE_DAYS) && flagged.insert(&line.person_ref) {
+            findings.push(Finding::of(
+                Rule::Reg013,
+                line_at(i, "person_ref"),
+                format!(
+                    "the person's care plan review was due on {due}, more than {REVIEW_GRACE_DAYS} days before this session"
+                ),
+            ));
+        }
+    }
 }
 
 /// REG-001: every planned session of an agreement in force and not suspended, on a day
@@ -458,8 +492,8 @@ fn check_planned_sessions<Id>(
             {
                 if !recorded.contains(&(agreement.person_ref.as_str(), *day, planned.session_type))
                 {
-                    findings.push(Finding::error(
-                        "REG-001",
+                    findings.push(Finding::of(
+                        Rule::Reg001,
                         "/lines",
                         format!(
                             "planned {} session of {} on {} has no line",
@@ -492,8 +526,8 @@ fn check_outcomes(register: &RegisterInput, findings: &mut Vec<Finding>) {
         .collect();
     missing.sort_unstable();
     for i in missing {
-        findings.push(Finding::warning(
-            "REG-012",
+        findings.push(Finding::of(
+            Rule::Reg012,
             line_at(i, "outcome_tags"),
             "the person attended this week but no line records an outcome or community access",
         ));
@@ -729,6 +763,18 @@ mod tests {
                 "no outcome recorded",
                 |s| s.register.lines[0].outcome_tags.clear(),
                 vec![("REG-012", W, "/lines/0/outcome_tags")],
+            ),
+            (
+                // Due 5 May: 28 days later is 2 June, so Monday's session is still within
+                // the grace and Wednesday's is not; one finding for the person.
+                "care plan review overdue",
+                |s| s.agreements[0].care_plan_review_due = Some(d("2025-05-05")),
+                vec![("REG-013", W, "/lines/1/person_ref")],
+            ),
+            (
+                "care plan review due, within the grace",
+                |s| s.agreements[0].care_plan_review_due = Some(d("2025-05-07")),
+                vec![],
             ),
             (
                 "planned session missing",

@@ -114,10 +114,11 @@ pub fn correction_window_closed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::Rule;
 
     #[test]
     fn acknowledged_warnings_accept() {
-        let report = Report::of(vec![Finding::warning("AGR-005", "/lines/1", "extra")]);
+        let report = Report::of(vec![Finding::tolerated(Rule::Agr005, "/lines/1", "extra")]);
         assert_eq!(
             SubmissionStatus::of_report(&report, &[]),
             SubmissionStatus::AcceptedWithWarnings
@@ -126,7 +127,7 @@ mod tests {
             SubmissionStatus::of_report(&report, &["AGR-005".into()]),
             SubmissionStatus::Accepted
         );
-        let rejected = Report::of(vec![Finding::error("REG-002", "/lines/1", "x")]);
+        let rejected = Report::of(vec![Finding::of(Rule::Reg002, "/lines/1", "x")]);
         assert_eq!(
             SubmissionStatus::of_report(&rejected, &["REG-002".into()]),
             SubmissionStatus::Rejected

@@ -12,6 +12,7 @@ use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::identifiers::identifiers_in;
 use crate::kpi::{MEASURE_MEANINGS, OUTCOMES_PROGRESSING, PERCENT_KPIS};
+use crate::rules::Rule;
 use crate::types::ContractStatus;
 
 /// A quarter of the UK financial year: `2025-Q1` is April to June 2025, `2025-Q4` is
@@ -387,9 +388,9 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     let mut findings = Vec::new();
     let quarter = Quarter::parse(&workbook.quarter);
     match quarter {
-        None => findings.push(Finding::error("SUB-001", "/quarter", Quarter::FORMAT_HINT)),
-        Some(q) if q.end() >= ctx.today => findings.push(Finding::error(
-            "SUB-001",
+        None => findings.push(Finding::of(Rule::Sub001, "/quarter", Quarter::FORMAT_HINT)),
+        Some(q) if q.end() >= ctx.today => findings.push(Finding::of(
+            Rule::Sub001,
             "/quarter",
             "the quarter has not ended yet",
         )),
@@ -398,8 +399,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
                 contract.is_bank_holiday(day)
             });
             if ctx.today > due {
-                findings.push(Finding::warning(
-                    "SUB-002",
+                findings.push(Finding::of(
+                    Rule::Sub002,
                     "/quarter",
                     format!("submitted after the deadline of {due}"),
                 ));
@@ -407,8 +408,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
         }
     }
     if contract.status != ContractStatus::Active {
-        findings.push(Finding::error(
-            "SUB-003",
+        findings.push(Finding::of(
+            Rule::Sub003,
             "/contract_id",
             format!("the contract is {}", contract.status),
         ));
@@ -420,16 +421,16 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             contract.start_date,
             contract.end_date,
         ) {
-            findings.push(Finding::error(
-                "SUB-003",
+            findings.push(Finding::of(
+                Rule::Sub003,
                 "/quarter",
                 "the quarter is outside the contract's dates",
             ));
         }
     }
     if workbook.template_version != ctx.current_template_version {
-        findings.push(Finding::error(
-            "WBK-007",
+        findings.push(Finding::of(
+            Rule::Wbk007,
             "/template_version",
             format!("the current template is {}", ctx.current_template_version),
         ));
@@ -437,8 +438,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     let measures: BTreeMap<&str, Option<f64>> = workbook.measures.by_name().into_iter().collect();
     for (name, value) in &measures {
         if value.is_none() {
-            findings.push(Finding::error(
-                "WBK-001",
+            findings.push(Finding::of(
+                Rule::Wbk001,
                 format!("/measures/{name}"),
                 "this measure is required",
             ));
@@ -447,8 +448,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     for (part, whole) in PARTS {
         if let (Some(Some(p)), Some(Some(w))) = (measures.get(part), measures.get(whole)) {
             if p > w {
-                findings.push(Finding::error(
-                    "WBK-002",
+                findings.push(Finding::of(
+                    Rule::Wbk002,
                     format!("/measures/{part}"),
                     format!("exceeds {whole}"),
                 ));
@@ -458,8 +459,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     if let Some(Some(supported)) = measures.get("people_supported") {
         let attending = ctx.attenders.len() as f64;
         if (supported - attending).abs() * 10.0 > attending.max(1.0) {
-            findings.push(Finding::warning(
-                "WBK-003",
+            findings.push(Finding::of(Rule::Wbk003,
                 "/measures/people_supported",
                 format!("differs by more than 10% from the {attending} people attending in the quarter's registers"),
             ));
@@ -467,16 +467,16 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     }
     for kpi in kpi_results(workbook, contract) {
         match kpi.rag {
-            Rag::Red => findings.push(Finding::warning(
-                "WBK-004",
+            Rag::Red => findings.push(Finding::of(
+                Rule::Wbk004,
                 kpi_pointer(&kpi.code),
                 format!(
                     "{} is {:.1}, below {} (red)",
                     kpi.code, kpi.value, kpi.amber_below
                 ),
             )),
-            Rag::Amber => findings.push(Finding::warning(
-                "WBK-004",
+            Rag::Amber => findings.push(Finding::of(
+                Rule::Wbk004,
                 kpi_pointer(&kpi.code),
                 format!(
                     "{} is {:.1}, below its target of {} (amber)",
@@ -493,8 +493,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     for (i, outcome) in workbook.person_outcomes.iter().enumerate() {
         recorded.insert(outcome.person_ref.as_str());
         if quarter.is_some() && !in_quarter.contains(outcome.person_ref.as_str()) {
-            findings.push(Finding::error(
-                "WBK-005",
+            findings.push(Finding::of(
+                Rule::Wbk005,
                 format!("/person_outcomes/{i}/person_ref"),
                 "the person has no agreement on this contract in the quarter",
             ));
@@ -502,8 +502,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     }
     for person in ctx.attenders {
         if !recorded.contains(person.as_str()) {
-            findings.push(Finding::warning(
-                "WBK-006",
+            findings.push(Finding::of(
+                Rule::Wbk006,
                 "/person_outcomes",
                 format!("{person}{UNRECORDED}"),
             ));
@@ -513,8 +513,8 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
         for (field, text) in [("title", &study.title), ("summary", &study.summary)] {
             for kind in identifiers_in(text) {
                 // Never echo the identifier back: say only what it looks like.
-                findings.push(Finding::warning(
-                    "WBK-008",
+                findings.push(Finding::of(
+                    Rule::Wbk008,
                     format!("/case_studies/{i}/{field}"),
                     format!(
                         "the text looks like it holds {}; remove personal identifiers",
