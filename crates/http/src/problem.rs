@@ -3,7 +3,10 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use std::collections::BTreeMap;
+
 use serde::Serialize;
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 use utoipa::{IntoResponses, ToSchema};
 
 use dayops_domain::FieldError;
@@ -32,126 +35,102 @@ pub struct Problem {
     pub existing_id: Option<String>,
 }
 
-/// Every kind of problem the API answers with: slug, status and title in one table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProblemKind {
-    BadRequest,
-    Unauthorized,
-    Forbidden,
-    NotFound,
-    MethodNotAllowed,
-    Conflict,
-    PreconditionFailed,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-    Validation,
-    PreconditionRequired,
-    TooManyRequests,
-    Unavailable,
-    Internal,
+/// Declares the problem table: each kind with its slug, status, title and when it is
+/// answered. The OpenAPI responses and `docs/problems.md` are generated from it.
+macro_rules! problem_kinds {
+    ($($kind:ident => $slug:literal, $status:ident, $title:literal, $when:literal;)+) => {
+        /// Every kind of problem the API answers with.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum ProblemKind { $($kind),+ }
+
+        impl ProblemKind {
+            pub const ALL: &'static [ProblemKind] = &[$(ProblemKind::$kind),+];
+
+            fn slug(self) -> &'static str {
+                match self { $(ProblemKind::$kind => $slug),+ }
+            }
+
+            pub fn status(self) -> StatusCode {
+                match self { $(ProblemKind::$kind => StatusCode::$status),+ }
+            }
+
+            pub fn title(self) -> &'static str {
+                match self { $(ProblemKind::$kind => $title),+ }
+            }
+
+            /// When the API answers with it, for `docs/problems.md`.
+            pub fn when(self) -> &'static str {
+                match self { $(ProblemKind::$kind => $when),+ }
+            }
+        }
+    };
+}
+
+problem_kinds! {
+    BadRequest => "bad-request", BAD_REQUEST, "Request is malformed",
+        "the body is not well-formed JSON (`errors[0].pointer` says where parsing stopped), or a create lacks its `Idempotency-Key`";
+    Unauthorized => "unauthorized", UNAUTHORIZED, "Authentication required",
+        "no bearer token, or one that does not verify; `WWW-Authenticate: Bearer`";
+    Forbidden => "forbidden", FORBIDDEN, "Not permitted for this role",
+        "the role may not call the operation";
+    NotFound => "not-found", NOT_FOUND, "Not found",
+        "no such path or object, or an object of another provider (same body)";
+    MethodNotAllowed => "method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed",
+        "the path exists with other methods; see `Allow`";
+    Conflict => "conflict", CONFLICT, "Conflicts with stored data",
+        "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), a request whose `Idempotency-Key` is still in flight, an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored)";
+    PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Request body is too large",
+        "the body is over the limit (`DAYOPS_MAX_BODY_BYTES`, default 16 MiB), or a spreadsheet unpacks to more than 256 MiB";
+    UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type",
+        "the body is not of a type the operation takes (JSON; CSV for registers; XLSX for workbooks)";
+    Validation => "validation", UNPROCESSABLE_ENTITY, "Request is not valid",
+        "the body or query breaks a rule; `errors` points at each field (CSV registers: `/rows/<row>/<column>`), or an `Idempotency-Key` was used for another request";
+    PreconditionFailed => "precondition-failed", PRECONDITION_FAILED, "If-Match does not name the current version",
+        "`If-Match` does not name the current version";
+    PreconditionRequired => "precondition-required", PRECONDITION_REQUIRED, "If-Match is required",
+        "an amendment without `If-Match`";
+    TooManyRequests => "too-many-requests", TOO_MANY_REQUESTS, "Too many requests",
+        "the principal's rate limit is spent; see `Retry-After`";
+    Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service temporarily unavailable",
+        "the database cannot be reached";
+    Internal => "internal", INTERNAL_SERVER_ERROR, "Internal error",
+        "anything else; the cause is logged, never returned";
 }
 
 impl ProblemKind {
-    pub const ALL: &'static [ProblemKind] = &[
-        ProblemKind::BadRequest,
-        ProblemKind::Unauthorized,
-        ProblemKind::Forbidden,
-        ProblemKind::NotFound,
-        ProblemKind::MethodNotAllowed,
-        ProblemKind::Conflict,
-        ProblemKind::PreconditionFailed,
-        ProblemKind::PayloadTooLarge,
-        ProblemKind::UnsupportedMediaType,
-        ProblemKind::Validation,
-        ProblemKind::PreconditionRequired,
-        ProblemKind::TooManyRequests,
-        ProblemKind::Unavailable,
-        ProblemKind::Internal,
-    ];
-
-    /// (slug, status, title)
-    fn row(self) -> (&'static str, StatusCode, &'static str) {
-        match self {
-            ProblemKind::BadRequest => (
-                "bad-request",
-                StatusCode::BAD_REQUEST,
-                "Request is malformed",
-            ),
-            ProblemKind::Unauthorized => (
-                "unauthorized",
-                StatusCode::UNAUTHORIZED,
-                "Authentication required",
-            ),
-            ProblemKind::Forbidden => (
-                "forbidden",
-                StatusCode::FORBIDDEN,
-                "Not permitted for this role",
-            ),
-            ProblemKind::NotFound => ("not-found", StatusCode::NOT_FOUND, "Not found"),
-            ProblemKind::MethodNotAllowed => (
-                "method-not-allowed",
-                StatusCode::METHOD_NOT_ALLOWED,
-                "Method not allowed",
-            ),
-            ProblemKind::Conflict => (
-                "conflict",
-                StatusCode::CONFLICT,
-                "Conflicts with stored data",
-            ),
-            ProblemKind::PreconditionFailed => (
-                "precondition-failed",
-                StatusCode::PRECONDITION_FAILED,
-                "If-Match does not name the current version",
-            ),
-            ProblemKind::PreconditionRequired => (
-                "precondition-required",
-                StatusCode::PRECONDITION_REQUIRED,
-                "If-Match is required",
-            ),
-            ProblemKind::TooManyRequests => (
-                "too-many-requests",
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-            ),
-            ProblemKind::PayloadTooLarge => (
-                "payload-too-large",
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "Request body is too large",
-            ),
-            ProblemKind::UnsupportedMediaType => (
-                "unsupported-media-type",
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Unsupported content type",
-            ),
-            ProblemKind::Validation => (
-                "validation",
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "Request is not valid",
-            ),
-            ProblemKind::Unavailable => (
-                "unavailable",
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service temporarily unavailable",
-            ),
-            ProblemKind::Internal => (
-                "internal",
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal error",
-            ),
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        self.row().1
-    }
-
     pub fn type_uri(self) -> String {
-        format!("/problems/{}", self.row().0)
+        format!("/problems/{}", self.slug())
     }
+}
 
-    pub fn title(self) -> &'static str {
-        self.row().2
+/// `docs/problems.md`, generated from the problem table.
+pub fn problems_markdown() -> String {
+    let mut md = String::from(
+        "# Problem types\n\n\
+         Generated from the problem table (`crates/http/src/problem.rs`); do not edit by hand.\n\
+         Regenerate with `DAYOPS_WRITE_DOCS=1 cargo test -p dayops-http problems`.\n\n\
+         Every error response is RFC 9457 `application/problem+json`:\n\n\
+         ```json\n\
+         {\"type\": \"/problems/validation\", \"title\": \"Request is not valid\", \"status\": 422,\n \
+         \"detail\": \"1 field is not valid\",\n \
+         \"errors\": [{\"pointer\": \"/cells/3/rate_pence\", \"detail\": \"must not be negative\"}]}\n\
+         ```\n\n\
+         | type | status | title | when |\n|---|---|---|---|\n",
+    );
+    for kind in ProblemKind::ALL {
+        md.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            kind.type_uri(),
+            kind.status().as_u16(),
+            kind.title(),
+            kind.when()
+        ));
     }
+    md.push_str(
+        "\nPointers are JSON pointers (RFC 6901) into the request body; for query parameters \
+         they are\n`/query/<name>`.\n",
+    );
+    md
 }
 
 /// The http crate's one error type.
@@ -329,215 +308,95 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// Problems a read may answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum ReadProblems {
-    #[response(
-        status = 400,
-        description = "Malformed query",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    #[response(
-        status = 401,
-        description = "Missing or invalid bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-    #[response(
-        status = 403,
-        description = "Role may not call this operation",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
-    #[response(
-        status = 404,
-        description = "No such resource, or not visible to the caller",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 422,
-        description = "Query parameters are not valid",
-        content_type = "application/problem+json"
-    )]
-    Validation(Problem),
-    #[response(
-        status = 429,
-        description = "Rate limit for this principal spent; see Retry-After",
-        content_type = "application/problem+json"
-    )]
-    TooManyRequests(Problem),
-    #[response(
-        status = 500,
-        description = "Internal error",
-        content_type = "application/problem+json"
-    )]
-    Internal(Problem),
-    #[response(
-        status = 503,
-        description = "Database unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+/// The OpenAPI responses of a set of problems, each with what it means for the operations
+/// that declare the set.
+fn problem_responses(
+    set: &[(ProblemKind, &str)],
+) -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+    set.iter()
+        .map(|(kind, description)| {
+            let response = ResponseBuilder::new()
+                .description(*description)
+                .content(
+                    PROBLEM_JSON,
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build();
+            (kind.status().as_u16().to_string(), RefOr::T(response))
+        })
+        .collect()
 }
 
-/// Problems a write may answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum WriteProblems {
-    #[response(
-        status = 400,
-        description = "Body is not well-formed JSON",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    #[response(
-        status = 401,
-        description = "Missing or invalid bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-    #[response(
-        status = 403,
-        description = "Role may not call this operation",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
-    #[response(
-        status = 404,
-        description = "No such resource, or not visible to the caller",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 409,
-        description = "Conflicts with stored data",
-        content_type = "application/problem+json"
-    )]
-    Conflict(Problem),
-    #[response(
-        status = 413,
-        description = "Body larger than the limit",
-        content_type = "application/problem+json"
-    )]
-    PayloadTooLarge(Problem),
-    #[response(
-        status = 415,
-        description = "Body is not JSON",
-        content_type = "application/problem+json"
-    )]
-    UnsupportedMediaType(Problem),
-    #[response(
-        status = 422,
-        description = "Body is not valid; `errors` points at each field",
-        content_type = "application/problem+json"
-    )]
-    Validation(Problem),
-    #[response(
-        status = 429,
-        description = "Rate limit for this principal spent; see Retry-After",
-        content_type = "application/problem+json"
-    )]
-    TooManyRequests(Problem),
-    #[response(
-        status = 500,
-        description = "Internal error",
-        content_type = "application/problem+json"
-    )]
-    Internal(Problem),
-    #[response(
-        status = 503,
-        description = "Database unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
+/// Declares a set of problems an operation may answer with, for `responses(…)`.
+macro_rules! problem_set {
+    ($(#[$meta:meta])* $name:ident { $($kind:ident: $description:literal,)+ }) => {
+        $(#[$meta])*
+        pub enum $name {}
+
+        impl $name {
+            pub const PROBLEMS: &'static [(ProblemKind, &'static str)] =
+                &[$((ProblemKind::$kind, $description)),+];
+        }
+
+        impl IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+                problem_responses(Self::PROBLEMS)
+            }
+        }
+    };
 }
 
-/// Problems a submission write may answer with.
-#[derive(IntoResponses)]
-#[allow(dead_code)]
-pub enum SubmissionProblems {
-    #[response(
-        status = 400,
-        description = "Body is not well-formed, or the Idempotency-Key header is missing",
-        content_type = "application/problem+json"
-    )]
-    BadRequest(Problem),
-    #[response(
-        status = 401,
-        description = "Missing or invalid bearer token",
-        content_type = "application/problem+json"
-    )]
-    Unauthorized(Problem),
-    #[response(
-        status = 403,
-        description = "Only providers submit",
-        content_type = "application/problem+json"
-    )]
-    Forbidden(Problem),
-    #[response(
-        status = 404,
-        description = "No such contract or submission, or not the caller's",
-        content_type = "application/problem+json"
-    )]
-    NotFound(Problem),
-    #[response(
-        status = 409,
-        description = "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
-        content_type = "application/problem+json"
-    )]
-    Conflict(Problem),
-    #[response(
-        status = 412,
-        description = "If-Match does not name the current version",
-        content_type = "application/problem+json"
-    )]
-    PreconditionFailed(Problem),
-    #[response(
-        status = 413,
-        description = "Body larger than the limit",
-        content_type = "application/problem+json"
-    )]
-    PayloadTooLarge(Problem),
-    #[response(
-        status = 415,
-        description = "Body is neither JSON nor CSV",
-        content_type = "application/problem+json"
-    )]
-    UnsupportedMediaType(Problem),
-    #[response(
-        status = 422,
-        description = "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
-        content_type = "application/problem+json"
-    )]
-    Validation(Problem),
-    #[response(
-        status = 428,
-        description = "An amendment needs If-Match",
-        content_type = "application/problem+json"
-    )]
-    PreconditionRequired(Problem),
-    #[response(
-        status = 429,
-        description = "Rate limit for this principal spent; see Retry-After",
-        content_type = "application/problem+json"
-    )]
-    TooManyRequests(Problem),
-    #[response(
-        status = 500,
-        description = "Internal error",
-        content_type = "application/problem+json"
-    )]
-    Internal(Problem),
-    #[response(
-        status = 503,
-        description = "Database unavailable",
-        content_type = "application/problem+json"
-    )]
-    Unavailable(Problem),
-}
+problem_set!(
+    /// Problems a read may answer with.
+    ReadProblems {
+        BadRequest: "Malformed query",
+        Unauthorized: "Missing or invalid bearer token",
+        Forbidden: "Role may not call this operation",
+        NotFound: "No such resource, or not visible to the caller",
+        Validation: "Query parameters are not valid",
+        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
+        Internal: "Internal error",
+        Unavailable: "Database unavailable",
+    }
+);
+
+problem_set!(
+    /// Problems a write may answer with.
+    WriteProblems {
+        BadRequest: "Body is not well-formed JSON",
+        Unauthorized: "Missing or invalid bearer token",
+        Forbidden: "Role may not call this operation",
+        NotFound: "No such resource, or not visible to the caller",
+        Conflict: "Conflicts with stored data",
+        PayloadTooLarge: "Body larger than the limit",
+        UnsupportedMediaType: "Body is not JSON",
+        Validation: "Body is not valid; `errors` points at each field",
+        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
+        Internal: "Internal error",
+        Unavailable: "Database unavailable",
+    }
+);
+
+problem_set!(
+    /// Problems a submission write may answer with.
+    SubmissionProblems {
+        BadRequest: "Body is not well-formed, or the Idempotency-Key header is missing",
+        Unauthorized: "Missing or invalid bearer token",
+        Forbidden: "Only providers submit",
+        NotFound: "No such contract or submission, or not the caller's",
+        Conflict: "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
+        PreconditionFailed: "If-Match does not name the current version",
+        PayloadTooLarge: "Body larger than the limit",
+        UnsupportedMediaType: "Body is neither JSON nor CSV",
+        Validation: "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
+        PreconditionRequired: "An amendment needs If-Match",
+        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
+        Internal: "Internal error",
+        Unavailable: "Database unavailable",
+    }
+);
 
 #[cfg(test)]
 mod tests {
@@ -565,6 +424,34 @@ mod tests {
                 "errors": [{"pointer": "/name", "detail": "must not be blank"}]
             })
         );
+    }
+
+    /// `docs/problems.md` is the table as it stands; `DAYOPS_WRITE_DOCS=1` rewrites it.
+    #[test]
+    fn problems_doc_is_generated_from_the_table() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/problems.md");
+        let generated = problems_markdown();
+        if std::env::var_os("DAYOPS_WRITE_DOCS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/problems.md is stale: run DAYOPS_WRITE_DOCS=1 cargo test -p dayops-http problems"
+        );
+    }
+
+    #[test]
+    fn problem_sets_name_each_status_once() {
+        for set in [
+            ReadProblems::PROBLEMS,
+            WriteProblems::PROBLEMS,
+            SubmissionProblems::PROBLEMS,
+        ] {
+            let statuses: std::collections::BTreeSet<u16> =
+                set.iter().map(|(k, _)| k.status().as_u16()).collect();
+            assert_eq!(statuses.len(), set.len());
+        }
     }
 
     #[test]
