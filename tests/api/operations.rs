@@ -85,3 +85,85 @@ fn committed_openapi_matches_the_served_document() {
     let script = app.request("GET", "/docs/swagger-ui-bundle.js", None, None);
     script.expect(200);
 }
+
+/// `crates/persistence/src/schema.rs` says exactly what the migrations make, on the back
+/// end under test: the same tables, and in each the same columns in the same order, with
+/// the same types and nullability (what `diesel print-schema` would check).
+#[test]
+fn schema_rs_matches_the_migrated_database() {
+    use diesel::sql_types::{Integer, Text};
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Column {
+        #[diesel(sql_type = Text)]
+        table_name: String,
+        #[diesel(sql_type = Text)]
+        column_name: String,
+        #[diesel(sql_type = Text)]
+        column_type: String,
+        #[diesel(sql_type = Integer)]
+        not_null: i32,
+    }
+    let app = TestApp::spawn();
+    let sql = if app.is_postgres() {
+        "SELECT CAST(table_name AS TEXT) AS table_name, CAST(column_name AS TEXT) AS column_name, \
+         CAST(data_type AS TEXT) AS column_type, CASE WHEN is_nullable = 'NO' THEN 1 ELSE 0 END AS not_null \
+         FROM information_schema.columns WHERE table_schema = 'public' \
+         AND table_name <> '__diesel_schema_migrations' \
+         ORDER BY table_name, ordinal_position"
+    } else {
+        "SELECT m.name AS table_name, p.name AS column_name, p.type AS column_type, p.\"notnull\" AS not_null \
+         FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' \
+         AND m.name <> '__diesel_schema_migrations' \
+         ORDER BY m.name, p.cid"
+    };
+    let mut conn = app.sql();
+    let columns = dayops_persistence::load_sql!(&mut conn, sql, Column, []).expect("columns");
+    let diesel_type = |db_type: &str| -> String {
+        match db_type.to_ascii_lowercase().as_str() {
+            "text" => "Text",
+            "integer" => "Integer",
+            "bigint" => "BigInt",
+            "boolean" => "Bool",
+            "date" => "Date",
+            "timestamp" | "timestamp without time zone" => "Timestamp",
+            "double" | "double precision" | "real" => "Double",
+            "blob" | "bytea" => "Binary",
+            other => panic!("no diesel type for the column type {other}"),
+        }
+        .to_string()
+    };
+    let mut from_database: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for c in columns {
+        let ty = diesel_type(&c.column_type);
+        let ty = if c.not_null == 1 {
+            ty
+        } else {
+            format!("Nullable<{ty}>")
+        };
+        match from_database.last_mut() {
+            Some((table, cols)) if *table == c.table_name => cols.push((c.column_name, ty)),
+            _ => from_database.push((c.table_name, vec![(c.column_name, ty)])),
+        }
+    }
+    // schema.rs, read as text: each `table! { name (key) { column -> Type, … } }`.
+    let schema = include_str!("../../crates/persistence/src/schema.rs");
+    let mut from_schema: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for block in schema.split("diesel::table! {").skip(1) {
+        let mut lines = block.lines().map(str::trim).filter(|l| !l.is_empty());
+        let header = lines.next().unwrap();
+        let name = header.split_whitespace().next().unwrap().to_string();
+        let cols = lines
+            .take_while(|l| *l != "}")
+            .filter_map(|l| l.trim_end_matches(',').split_once(" -> "))
+            .map(|(c, t)| (c.to_string(), t.to_string()))
+            .collect();
+        from_schema.push((name, cols));
+    }
+    from_schema.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        from_schema, from_database,
+        "schema.rs and the migrations disagree; print the schema with diesel and fix whichever is wrong"
+    );
+}
