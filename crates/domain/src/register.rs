@@ -14,26 +14,20 @@ use crate::matrix::{offers, MatrixVersion};
 use crate::rules::Rule;
 use crate::types::{AbsenceReason, ContractStatus, Item, SessionType};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum AttendanceStatus {
-    Attended,
-    Absent,
-    ProviderCancelled,
-}
+crate::types::vocabulary!(AttendanceStatus {
+    Attended => "attended",
+    Absent => "absent",
+    ProviderCancelled => "provider_cancelled",
+});
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum OutcomeTag {
-    Independence,
-    SocialInclusion,
-    Wellbeing,
-    LifeGoals,
-    EmploymentVolunteeringEducation,
-    CommunityNetworks,
-}
+crate::types::vocabulary!(OutcomeTag {
+    Independence => "independence",
+    SocialInclusion => "social_inclusion",
+    Wellbeing => "wellbeing",
+    LifeGoals => "life_goals",
+    EmploymentVolunteeringEducation => "employment_volunteering_education",
+    CommunityNetworks => "community_networks",
+});
 
 /// One person's session on one day.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

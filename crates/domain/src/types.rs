@@ -5,6 +5,14 @@ use std::fmt;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use utoipa::ToSchema;
 
+/// A closed vocabulary: the one mapping between a value and its word, used alike in JSON,
+/// in the database and in CSV.
+pub trait Vocabulary: Sized + Copy + 'static {
+    const ALL: &'static [Self];
+    fn as_str(self) -> &'static str;
+    fn parse(text: &str) -> Option<Self>;
+}
+
 /// Declares a closed vocabulary as a snake_case enum with `as_str`/`parse`, so the same
 /// words are used in JSON, in the database and in CSV.
 macro_rules! vocabulary {
@@ -23,6 +31,18 @@ macro_rules! vocabulary {
 
             pub fn parse(text: &str) -> Option<Self> {
                 match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl $crate::types::Vocabulary for $name {
+            const ALL: &'static [Self] = $name::ALL;
+
+            fn as_str(self) -> &'static str {
+                $name::as_str(self)
+            }
+
+            fn parse(text: &str) -> Option<Self> {
+                $name::parse(text)
             }
         }
 

@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use dayops_domain::finding::Finding;
 use dayops_domain::register::{AttendanceStatus, OutcomeTag, RegisterInput, RegisterLine};
 use dayops_domain::submission::repoint;
-use dayops_domain::types::{AbsenceReason, SessionType};
+use dayops_domain::types::{AbsenceReason, SessionType, Vocabulary};
 use dayops_domain::FieldError;
 
 use crate::problem::ApiError;
@@ -48,8 +48,11 @@ fn row_of(index: usize) -> usize {
     index + 2
 }
 
-fn enum_cell<T>(text: &str, parse: fn(&str) -> Option<T>, choices: &[&str]) -> Result<T, String> {
-    parse(text).ok_or_else(|| format!("must be one of {}", choices.join(", ")))
+fn enum_cell<T: Vocabulary>(text: &str) -> Result<T, String> {
+    T::parse(text).ok_or_else(|| {
+        let choices: Vec<&str> = T::ALL.iter().map(|v| v.as_str()).collect();
+        format!("must be one of {}", choices.join(", "))
+    })
 }
 
 fn bool_cell(text: &str) -> Result<bool, String> {
@@ -58,19 +61,6 @@ fn bool_cell(text: &str) -> Result<bool, String> {
         "true" | "yes" | "y" | "1" => Ok(true),
         _ => Err("must be true or false".into()),
     }
-}
-
-fn attendance(text: &str) -> Option<AttendanceStatus> {
-    match text {
-        "attended" => Some(AttendanceStatus::Attended),
-        "absent" => Some(AttendanceStatus::Absent),
-        "provider_cancelled" => Some(AttendanceStatus::ProviderCancelled),
-        _ => None,
-    }
-}
-
-fn outcome_tag(text: &str) -> Option<OutcomeTag> {
-    serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
 }
 
 /// Reads a CSV register. Every cell that cannot be read is reported, not just the first.
@@ -152,33 +142,13 @@ pub fn parse(query: &CsvRegisterQuery, bytes: &[u8]) -> Result<RegisterInput, Ap
         let date = date_text
             .parse::<NaiveDate>()
             .map_err(|_| "must be a date, YYYY-MM-DD".to_string());
-        let session_type = enum_cell(
-            session_text,
-            SessionType::parse,
-            &["am", "pm", "full_day", "evening"],
-        );
-        let status = enum_cell(
-            status_text,
-            attendance,
-            &["attended", "absent", "provider_cancelled"],
-        );
+        let session_type = enum_cell::<SessionType>(session_text);
+        let status = enum_cell::<AttendanceStatus>(status_text);
         let optional_enum = |text: &str| -> Result<Option<AbsenceReason>, String> {
             if text.is_empty() {
                 Ok(None)
             } else {
-                enum_cell(
-                    text,
-                    AbsenceReason::parse,
-                    &[
-                        "illness",
-                        "hospital",
-                        "holiday",
-                        "family",
-                        "transport",
-                        "unknown",
-                        "other",
-                    ],
-                )
+                enum_cell::<AbsenceReason>(text)
                 .map(Some)
             }
         };
@@ -212,7 +182,7 @@ pub fn parse(query: &CsvRegisterQuery, bytes: &[u8]) -> Result<RegisterInput, Ap
             .split([';', '|'])
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .map(|t| outcome_tag(t).ok_or_else(|| format!("{t} is not an outcome tag")))
+            .map(|t| OutcomeTag::parse(t).ok_or_else(|| format!("{t} is not an outcome tag")))
             .collect();
         let notice = number(cell("notice_hours"));
         let journeys = number(cell("transport_journeys"));

@@ -121,11 +121,7 @@ fn register_facts(
                         &session_type,
                         SessionType::parse,
                     )?,
-                    status: match status.as_str() {
-                        "attended" => AttendanceStatus::Attended,
-                        "absent" => AttendanceStatus::Absent,
-                        _ => AttendanceStatus::ProviderCancelled,
-                    },
+                    status: vocab("register_lines.status", &status, AttendanceStatus::parse)?,
                     absence_reason: reason
                         .map(|r| vocab("register_lines.absence_reason", &r, AbsenceReason::parse))
                         .transpose()?,

@@ -50,14 +50,6 @@ struct LineRow<'a> {
     outcome_tags: String,
 }
 
-fn status_str(status: AttendanceStatus) -> &'static str {
-    match status {
-        AttendanceStatus::Attended => "attended",
-        AttendanceStatus::Absent => "absent",
-        AttendanceStatus::ProviderCancelled => "provider_cancelled",
-    }
-}
-
 fn insert_lines(
     conn: &mut DbConnection,
     id: &str,
@@ -77,7 +69,7 @@ fn insert_lines(
                 person_ref: &line.person_ref,
                 date: line.date,
                 session_type: line.session_type.as_str(),
-                status: status_str(line.status),
+                status: line.status.as_str(),
                 absence_reason: line.absence_reason.map(|r| r.as_str()),
                 notice_hours: line
                     .notice_hours
@@ -195,7 +187,7 @@ fn other_sessions(
             )
             .filter(submission_rows::kind.eq("register"))
             .filter(submission_rows::status.ne("rejected"))
-            .filter(register_lines::status.eq("attended"))
+            .filter(register_lines::status.eq(AttendanceStatus::Attended.as_str()))
             .filter(register_lines::person_ref.eq_any(chunk))
             .filter(register_lines::date.between(first, last))
             .select((

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
+use dayops_domain::register::AttendanceStatus;
 use dayops_domain::finding::Report;
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::workbook::{
@@ -45,7 +46,7 @@ fn attenders(
         .filter(submission_rows::kind.eq("register"))
         .filter(submission_rows::contract_id.eq(contract_id))
         .filter(submission_rows::status.ne("rejected"))
-        .filter(register_lines::status.eq("attended"))
+        .filter(register_lines::status.eq(AttendanceStatus::Attended.as_str()))
         .filter(register_lines::date.between(quarter.start(), quarter.end()))
         .select(register_lines::person_ref)
         .distinct()
