@@ -148,8 +148,7 @@ pub fn parse(query: &CsvRegisterQuery, bytes: &[u8]) -> Result<RegisterInput, Ap
             if text.is_empty() {
                 Ok(None)
             } else {
-                enum_cell::<AbsenceReason>(text)
-                .map(Some)
+                enum_cell::<AbsenceReason>(text).map(Some)
             }
         };
         let absence_reason = optional_enum(cell("absence_reason"));

@@ -7,6 +7,7 @@ pub mod csv_register;
 pub mod extract;
 pub mod metrics;
 pub mod openapi;
+pub mod patch;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

@@ -1,16 +1,10 @@
 //! The OpenAPI 3.1 document, built from the registered routes.
 
-use std::borrow::Cow;
-
 use actix_web::App;
-use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{OpenApi as Document, RefOr};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::openapi::OpenApi as Document;
+use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
-
-use dayops_domain::contract::ContractInput;
-use dayops_domain::provider::ProviderInput;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -79,59 +73,6 @@ pub fn document() -> Document {
         .configure(crate::routes::configure)
         .split_for_parts();
     doc
-}
-
-/// The schema of `T` with no member required: the body of a JSON merge patch (RFC 7386)
-/// of `T`, without a second hand-kept copy of its fields.
-fn patch_schema<T: PartialSchema>(description: &str) -> RefOr<Schema> {
-    let mut schema = T::schema();
-    if let RefOr::T(Schema::Object(object)) = &mut schema {
-        object.required.clear();
-        object.description = Some(description.to_string());
-    }
-    schema
-}
-
-/// A merge patch of a provider: any subset of its fields; `null` clears an optional one.
-pub struct ProviderPatch;
-
-impl PartialSchema for ProviderPatch {
-    fn schema() -> RefOr<Schema> {
-        patch_schema::<ProviderInput>(
-            "Any subset of the provider's fields (JSON merge patch, RFC 7386).",
-        )
-    }
-}
-
-impl ToSchema for ProviderPatch {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ProviderPatch")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        ProviderInput::schemas(schemas);
-    }
-}
-
-/// A merge patch of a contract: any subset of its terms; `null` clears an optional one.
-pub struct ContractPatch;
-
-impl PartialSchema for ContractPatch {
-    fn schema() -> RefOr<Schema> {
-        patch_schema::<ContractInput>(
-            "Any subset of the contract's terms (JSON merge patch, RFC 7386); provider_id cannot change.",
-        )
-    }
-}
-
-impl ToSchema for ContractPatch {
-    fn name() -> Cow<'static, str> {
-        Cow::Borrowed("ContractPatch")
-    }
-
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        ContractInput::schemas(schemas);
-    }
 }
 
 /// Path templates and their methods, from the document, for telling 404 from 405.

@@ -25,7 +25,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{claim_lines, claim_states, claim_totals, claimed_units, register_lines};
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, now, utc, write_transaction, DbConnection};
+use crate::{contracts, now, reference, utc, write_transaction, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
 const INSERT_CHUNK: usize = 2_000;
@@ -88,15 +88,8 @@ fn register_facts(
         i32,
         bool,
     );
-    let rows: Vec<Row> = register_lines::table
-        .inner_join(
-            submission_rows::table.on(submission_rows::id
-                .eq(register_lines::submission_id)
-                .and(submission_rows::current_version.eq(register_lines::version))),
-        )
-        .filter(submission_rows::kind.eq("register"))
+    let rows: Vec<Row> = crate::registers::current_register_lines()
         .filter(submission_rows::contract_id.eq(contract_id))
-        .filter(submission_rows::status.ne("rejected"))
         .filter(register_lines::date.between(from, to))
         .select((
             register_lines::person_ref,
@@ -180,7 +173,7 @@ fn price(
     today: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<PricedClaim, StoreError> {
-    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
+    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
     let (from, to) = span(claim);
     let registers = register_facts(conn, &contract.id, from, to)?;
     let persons: Vec<&str> = claim
@@ -631,7 +624,7 @@ pub fn draft_from_registers(
             ),
         )
     })?;
-    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
+    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
     let registers = register_facts(conn, &contract.id, period.0, period.1)?;
     let persons: Vec<&str> = registers
         .iter()

@@ -221,33 +221,6 @@ pub fn visible(
     }
 }
 
-/// What submission rules read about a contract besides its terms: its matrix versions (in
-/// lookup form) and the agreements on it.
-pub fn rules_reference(
-    conn: &mut DbConnection,
-    contract_id: &str,
-) -> Result<
-    (
-        Vec<dayops_domain::matrix::MatrixVersion<String>>,
-        Vec<dayops_domain::agreement::AgreementInput>,
-    ),
-    StoreError,
-> {
-    let versions = crate::matrices::list(conn, contract_id)?
-        .iter()
-        .map(dayops_domain::matrix::RateMatrixVersion::for_lookup)
-        .collect();
-    Ok((versions, agreements_of(conn, contract_id)?))
-}
-
-/// The terms of every agreement on a contract.
-pub fn agreements_of(
-    conn: &mut DbConnection,
-    contract_id: &str,
-) -> Result<Vec<dayops_domain::agreement::AgreementInput>, StoreError> {
-    crate::agreements::terms_for_contract(conn, contract_id)
-}
-
 /// Takes the contract's row lock for the rest of the transaction, so writes that depend
 /// on the contract (matrix versions, agreements, changes to it) are serialised across
 /// processes. Returns the contract, or `NotFound`.

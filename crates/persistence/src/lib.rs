@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod matrices;
 pub mod page;
 pub mod providers;
+pub mod reference;
 pub mod registers;
 pub mod reports;
 pub mod schema;

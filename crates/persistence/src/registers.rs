@@ -21,7 +21,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{attendance_slots, register_lines};
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, DbConnection};
+use crate::{contracts, reference, DbConnection};
 
 /// Rows a multi-row insert may carry: 14 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 2_000;
@@ -159,6 +159,23 @@ fn hold_slots(conn: &mut DbConnection, stored: &StoredVersion) -> Result<(), Sto
     Ok(())
 }
 
+/// The lines of every register's current version that is not rejected: what counts of a
+/// register for REG-006, the claim rules and the workbook rules. Callers add their own
+/// filters (contract, people, dates) and select what they read.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(crate) fn current_register_lines() -> _ {
+    let kind: &'static str = SubmissionKind::Register.as_str();
+    let rejected: &'static str = SubmissionStatus::Rejected.as_str();
+    register_lines::table
+        .inner_join(
+            submission_rows::table.on(submission_rows::id
+                .eq(register_lines::submission_id)
+                .and(submission_rows::current_version.eq(register_lines::version))),
+        )
+        .filter(submission_rows::kind.eq(kind))
+        .filter(submission_rows::status.ne(rejected))
+}
+
 /// Attended sessions of the register's people on its dates in the current version of
 /// every other register that is not rejected, under any provider.
 fn other_sessions(
@@ -179,14 +196,7 @@ fn other_sessions(
     let last = register.lines.iter().map(|l| l.date).max().unwrap_or(first);
     let mut booked = Vec::new();
     for chunk in people.chunks(LOOKUP_CHUNK) {
-        let mut query = register_lines::table
-            .inner_join(
-                submission_rows::table.on(submission_rows::id
-                    .eq(register_lines::submission_id)
-                    .and(submission_rows::current_version.eq(register_lines::version))),
-            )
-            .filter(submission_rows::kind.eq("register"))
-            .filter(submission_rows::status.ne("rejected"))
+        let mut query = current_register_lines()
             .filter(register_lines::status.eq(AttendanceStatus::Attended.as_str()))
             .filter(register_lines::person_ref.eq_any(chunk))
             .filter(register_lines::date.between(first, last))
@@ -222,7 +232,7 @@ fn report(
     today: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<Report, StoreError> {
-    let (versions, agreements) = contracts::rules_reference(conn, &contract.id)?;
+    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
     let other = other_sessions(conn, register, exclude)?;
     let ctx = RegisterContext {
         contract: &contract.terms,

@@ -8,8 +8,8 @@ use diesel::prelude::*;
 
 use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
-use dayops_domain::register::AttendanceStatus;
 use dayops_domain::finding::Report;
+use dayops_domain::register::AttendanceStatus;
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::workbook::{
     kpi_results, people_in_quarter, validate_workbook, KpiResult, Quarter, Rag, WorkbookContext,
@@ -21,7 +21,7 @@ use crate::idempotency::{self, KeyedRequest};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{register_lines, workbook_kpis};
 use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, DbConnection};
+use crate::{contracts, reference, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
 
@@ -37,15 +37,8 @@ fn attenders(
     contract_id: &str,
     quarter: Quarter,
 ) -> Result<BTreeSet<String>, StoreError> {
-    let people: Vec<String> = register_lines::table
-        .inner_join(
-            submission_rows::table.on(submission_rows::id
-                .eq(register_lines::submission_id)
-                .and(submission_rows::current_version.eq(register_lines::version))),
-        )
-        .filter(submission_rows::kind.eq("register"))
+    let people: Vec<String> = crate::registers::current_register_lines()
         .filter(submission_rows::contract_id.eq(contract_id))
-        .filter(submission_rows::status.ne("rejected"))
         .filter(register_lines::status.eq(AttendanceStatus::Attended.as_str()))
         .filter(register_lines::date.between(quarter.start(), quarter.end()))
         .select(register_lines::person_ref)
@@ -62,7 +55,7 @@ fn assess(
     quarter: Quarter,
     today: NaiveDate,
 ) -> Result<(Report, Vec<KpiResult>), StoreError> {
-    let agreements = contracts::agreements_of(conn, &contract.id)?;
+    let agreements = reference::agreements_of(conn, &contract.id)?;
     let attenders = attenders(conn, &contract.id, quarter)?;
     let ctx = WorkbookContext {
         contract: &contract.terms,
@@ -152,7 +145,7 @@ pub fn template_content(
     quarter: Quarter,
 ) -> Result<(Contract, Vec<String>), StoreError> {
     let contract = contracts::visible(conn, contract_id, scope)?;
-    let agreements = contracts::agreements_of(conn, contract_id)?;
+    let agreements = reference::agreements_of(conn, contract_id)?;
     let people = people_in_quarter(&agreements, quarter)
         .into_iter()
         .map(str::to_string)

@@ -12,11 +12,12 @@ use dayops_domain::types::ContractStatus;
 use dayops_persistence::contracts::{self, ContractFilter};
 use dayops_persistence::{DbConnection, Page, StoreError};
 
-use super::{empty_page, ensure_valid, patched, provider_filter, validate_query, PageQuery};
+use super::{empty_page, ensure_valid, provider_filter, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
-use crate::openapi::ContractPatch;
+use crate::patch::patched;
+use crate::patch::ContractPatch;
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::{run, AppState};
 

@@ -13,14 +13,12 @@ pub mod submissions;
 pub mod workbooks;
 
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use dayops_domain::{FieldError, FieldErrors};
 use dayops_persistence::page::MAX_LIMIT;
-use dayops_persistence::StoreError;
 
 use crate::problem::ApiError;
 
@@ -150,141 +148,9 @@ pub fn ensure_valid(errors: FieldErrors) -> Result<(), ApiError> {
     errors.into_result().map_err(ApiError::invalid)
 }
 
-/// Applies a JSON merge patch (RFC 7386) to `target`.
-pub fn merge_patch(target: &mut Value, patch: &Value) {
-    match patch {
-        Value::Object(members) => {
-            if !target.is_object() {
-                *target = Value::Object(serde_json::Map::new());
-            }
-            if let Value::Object(target) = target {
-                for (key, value) in members {
-                    if value.is_null() {
-                        target.remove(key);
-                    } else {
-                        merge_patch(target.entry(key.clone()).or_insert(Value::Null), value);
-                    }
-                }
-            }
-        }
-        other => *target = other.clone(),
-    }
-}
-
-/// Applies `patch` to `current` and reads the result back as `T`, so a patch is checked
-/// exactly as a full body would be, with pointers that name the patched fields.
-pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
-    current: &T,
-    patch: &Value,
-) -> Result<T, StoreError> {
-    if !patch.is_object() {
-        return Err(StoreError::invalid(
-            "",
-            "a merge patch must be a JSON object",
-        ));
-    }
-    let mut value =
-        serde_json::to_value(current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    merge_patch(&mut value, patch);
-    let result: T =
-        crate::extract::from_value(value).map_err(|e| StoreError::Invalid(e.problem().errors))?;
-    // `null` removes a member (RFC 7386). A member that comes back with a value of its
-    // own (a default such as a contract's `status`) is required: removing it would be
-    // silently ignored, so it is refused.
-    let read_back =
-        serde_json::to_value(&result).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let mut refused = FieldErrors::new();
-    for pointer in null_pointers(patch, String::new()) {
-        let kept = read_back.pointer(&pointer).is_some_and(|v| match v {
-            Value::Null => false,
-            Value::Array(items) => !items.is_empty(),
-            Value::Object(members) => !members.is_empty(),
-            _ => true,
-        });
-        refused.check(
-            kept,
-            pointer,
-            "is required and cannot be removed; send a value instead",
-        );
-    }
-    refused.into_result().map_err(StoreError::Invalid)?;
-    Ok(result)
-}
-
-/// The pointers of the members a merge patch sets to `null`.
-fn null_pointers(patch: &Value, base: String) -> Vec<String> {
-    let Value::Object(members) = patch else {
-        return Vec::new();
-    };
-    members
-        .iter()
-        .flat_map(|(key, value)| {
-            let pointer = format!("{base}/{}", dayops_domain::error::escape_token(key));
-            match value {
-                Value::Null => vec![pointer],
-                _ => null_pointers(value, pointer),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn null_on_a_required_member_is_refused() {
-        use dayops_domain::provider::ProviderInput;
-        let current: ProviderInput = serde_json::from_value(
-            json!({"name": "Riverside", "cqc_location_id": "1-234", "status": "suspended"}),
-        )
-        .unwrap();
-        let ok: ProviderInput = patched(&current, &json!({"cqc_location_id": null})).unwrap();
-        assert_eq!(ok.cqc_location_id, None);
-        for (patch, pointer) in [
-            (json!({"status": null}), "/status"),
-            (json!({"name": null}), "/name"),
-        ] {
-            let Err(StoreError::Invalid(errors)) = patched(&current, &patch) else {
-                panic!("{patch} was taken");
-            };
-            assert_eq!(errors[0].pointer, pointer, "{patch}");
-        }
-    }
-
-    #[test]
-    fn merge_patch_follows_rfc_7386() {
-        // The examples of RFC 7386 §3.
-        let cases = [
-            (json!({"a": "b"}), json!({"a": "c"}), json!({"a": "c"})),
-            (
-                json!({"a": "b"}),
-                json!({"b": "c"}),
-                json!({"a": "b", "b": "c"}),
-            ),
-            (json!({"a": "b"}), json!({"a": null}), json!({})),
-            (
-                json!({"a": [{"b": "c"}]}),
-                json!({"a": [1]}),
-                json!({"a": [1]}),
-            ),
-            (
-                json!({"a": {"b": "c"}}),
-                json!({"a": {"b": "d", "c": null}}),
-                json!({"a": {"b": "d"}}),
-            ),
-            (
-                json!([1, 2]),
-                json!({"a": "b", "c": null}),
-                json!({"a": "b"}),
-            ),
-        ];
-        for (mut target, patch, expected) in cases {
-            merge_patch(&mut target, &patch);
-            assert_eq!(target, expected);
-        }
-    }
 
     #[test]
     fn page_limit_is_checked() {

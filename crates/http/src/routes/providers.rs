@@ -7,11 +7,12 @@ use serde_json::Value;
 use dayops_domain::provider::{Provider, ProviderInput};
 use dayops_persistence::{providers, Page};
 
-use super::{ensure_valid, patched, validate_query, PageQuery};
+use super::{ensure_valid, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
-use crate::openapi::ProviderPatch;
+use crate::patch::patched;
+use crate::patch::ProviderPatch;
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::{run, AppState};
 
