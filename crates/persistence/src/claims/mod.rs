@@ -1,0 +1,68 @@
+//! Claims: priced by the council from the matrix, checked against registers and every
+//! other live claim, then decided and paid. One file a concern: `pricing` (what the claim
+//! rules read, and drafts from registers), `write` (submit, amend, validate and the rows a
+//! version keeps), `read` (a version with its priced lines) and `lifecycle` (decision,
+//! payment and needs-adjustment).
+
+mod lifecycle;
+mod pricing;
+mod read;
+mod write;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use dayops_domain::claim::{ClaimLine, PricedLine};
+use dayops_domain::submission::SubmissionKind;
+use dayops_domain::types::SessionType;
+
+use crate::submissions::StoredVersion;
+
+pub use lifecycle::{decide, mark_needs_adjustment, pay};
+pub use pricing::draft_from_registers;
+pub use read::get;
+pub use write::{amend, submit, validate};
+
+const KIND: SubmissionKind = SubmissionKind::Claim;
+const INSERT_CHUNK: usize = 2_000;
+const LOOKUP_CHUNK: usize = 5_000;
+
+/// A line as stored: what was claimed and what the council accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct PricedClaimLine {
+    #[serde(flatten)]
+    pub claimed: ClaimLine,
+    #[serde(flatten)]
+    pub accepted: PricedLine,
+}
+
+/// Decision and payment, once made.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ClaimState {
+    /// `approve` or `reject`.
+    pub decision: Option<String>,
+    pub decision_reason: Option<String>,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub remittance_ref: Option<String>,
+    pub paid_on: Option<NaiveDate>,
+}
+
+/// A version of a claim with its priced lines.
+#[derive(Debug, Clone)]
+pub struct ClaimView {
+    pub stored: StoredVersion,
+    pub lines: Vec<PricedClaimLine>,
+    pub claimed_total_pence: i64,
+    pub accepted_total_pence: i64,
+    pub state: ClaimState,
+}
+
+fn session_key(session_type: Option<SessionType>) -> &'static str {
+    session_type.map_or("-", SessionType::as_str)
+}
+
+fn quarters(quantity: f64) -> i64 {
+    (quantity * 4.0).round() as i64
+}

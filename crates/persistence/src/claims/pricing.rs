@@ -1,0 +1,209 @@
+//! What the claim rules read of stored state, and claims drafted from registers.
+
+use std::collections::BTreeSet;
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use dayops_domain::calendar::payment_period_containing;
+use dayops_domain::claim::{
+    draft_claim, price_claim, ClaimContext, ClaimInput, ClaimedUnit, PricedClaim, RegisterFact,
+};
+use dayops_domain::contract::Contract;
+use dayops_domain::register::AttendanceStatus;
+use dayops_domain::types::{AbsenceReason, Item, SessionType};
+
+use crate::error::{vocab, StoreError};
+use crate::schema::submissions as submission_rows;
+use crate::schema::{claimed_units, register_lines};
+use crate::{contracts, reference, DbConnection};
+
+use super::LOOKUP_CHUNK;
+
+/// Register lines of the contract's current, not rejected registers within the period.
+fn register_facts(
+    conn: &mut DbConnection,
+    contract_id: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<RegisterFact>, StoreError> {
+    type Row = (
+        String,
+        NaiveDate,
+        String,
+        String,
+        Option<String>,
+        Option<i32>,
+        Option<i32>,
+        i32,
+        bool,
+    );
+    let rows: Vec<Row> = crate::registers::current_register_lines()
+        .filter(submission_rows::contract_id.eq(contract_id))
+        .filter(register_lines::date.between(from, to))
+        .select((
+            register_lines::person_ref,
+            register_lines::date,
+            register_lines::session_type,
+            register_lines::status,
+            register_lines::absence_reason,
+            register_lines::notice_hours,
+            register_lines::one_to_one_quarter_hours,
+            register_lines::transport_journeys,
+            register_lines::meal,
+        ))
+        .load(conn)?;
+    rows.into_iter()
+        .map(
+            |(person_ref, date, session_type, status, reason, notice, quarters, journeys, meal)| {
+                Ok(RegisterFact {
+                    person_ref,
+                    date,
+                    session_type: vocab(
+                        "register_lines.session_type",
+                        &session_type,
+                        SessionType::parse,
+                    )?,
+                    status: vocab("register_lines.status", &status, AttendanceStatus::parse)?,
+                    absence_reason: reason
+                        .map(|r| vocab("register_lines.absence_reason", &r, AbsenceReason::parse))
+                        .transpose()?,
+                    notice_hours: notice.and_then(|n| u32::try_from(n).ok()),
+                    one_to_one_quarters: quarters.and_then(|q| u32::try_from(q).ok()).unwrap_or(0),
+                    transport_journeys: u32::try_from(journeys).unwrap_or(0),
+                    meal,
+                })
+            },
+        )
+        .collect()
+}
+
+/// Units the people of `claim` hold in other live claims, under any provider.
+fn other_units(
+    conn: &mut DbConnection,
+    persons: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+    exclude: Option<&str>,
+) -> Result<Vec<ClaimedUnit>, StoreError> {
+    let mut units = Vec::new();
+    for chunk in persons.chunks(LOOKUP_CHUNK) {
+        let mut query = claimed_units::table
+            .filter(claimed_units::person_ref.eq_any(chunk))
+            .filter(claimed_units::date.between(from, to))
+            .select((
+                claimed_units::person_ref,
+                claimed_units::date,
+                claimed_units::session_key,
+                claimed_units::item,
+            ))
+            .into_boxed();
+        if let Some(exclude) = exclude {
+            query = query.filter(claimed_units::submission_id.ne(exclude.to_string()));
+        }
+        for (person_ref, date, session, item) in
+            query.load::<(String, NaiveDate, String, String)>(conn)?
+        {
+            units.push(ClaimedUnit {
+                person_ref,
+                date,
+                session_type: SessionType::parse(&session),
+                item: vocab("claimed_units.item", &item, Item::parse)?,
+            });
+        }
+    }
+    Ok(units)
+}
+
+/// Loads what the claim rules look at and prices `claim`.
+pub(super) fn price(
+    conn: &mut DbConnection,
+    contract: &Contract,
+    claim: &ClaimInput,
+    today: NaiveDate,
+    exclude: Option<&str>,
+) -> Result<PricedClaim, StoreError> {
+    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
+    let (from, to) = span(claim);
+    let registers = register_facts(conn, &contract.id, from, to)?;
+    let persons: Vec<&str> = claim
+        .lines
+        .iter()
+        .map(|l| l.person_ref.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let others = other_units(conn, &persons, from, to, exclude)?;
+    let ctx = ClaimContext {
+        contract: &contract.terms,
+        matrix: &versions,
+        agreements: &agreements,
+        registers: &registers,
+        other_claims: &others,
+        today,
+    };
+    Ok(price_claim(claim, &ctx))
+}
+
+/// The dates a claim's rules look at: its period and every line's date.
+fn span(claim: &ClaimInput) -> (NaiveDate, NaiveDate) {
+    let from = claim
+        .lines
+        .iter()
+        .map(|l| l.date)
+        .chain([claim.period_start])
+        .min()
+        .unwrap_or(claim.period_start);
+    let to = claim
+        .lines
+        .iter()
+        .map(|l| l.date)
+        .chain([claim.period_end])
+        .max()
+        .unwrap_or(claim.period_end);
+    (from, to)
+}
+
+/// A claim priced from the registers of the payment period that starts on `period_start`.
+pub fn draft_from_registers(
+    conn: &mut DbConnection,
+    scope: Option<&str>,
+    contract_id: &str,
+    period_start: NaiveDate,
+    today: NaiveDate,
+) -> Result<ClaimInput, StoreError> {
+    let contract = contracts::visible(conn, contract_id, scope)?;
+    let period = payment_period_containing(
+        contract.terms.payment_period,
+        contract.terms.payment_anchor_date,
+        period_start,
+    )
+    .filter(|(start, _)| *start == period_start)
+    .ok_or_else(|| {
+        StoreError::invalid(
+            "/query/period_start",
+            format!(
+                "must start a {} payment period of the contract",
+                contract.terms.payment_period
+            ),
+        )
+    })?;
+    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
+    let registers = register_facts(conn, &contract.id, period.0, period.1)?;
+    let persons: Vec<&str> = registers
+        .iter()
+        .map(|f| f.person_ref.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let others = other_units(conn, &persons, period.0, period.1, None)?;
+    let ctx = ClaimContext {
+        contract: &contract.terms,
+        matrix: &versions,
+        agreements: &agreements,
+        registers: &registers,
+        other_claims: &others,
+        today,
+    };
+    Ok(draft_claim(&contract.id, period, &ctx))
+}
