@@ -8,6 +8,7 @@ pub mod extract;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
+pub mod pipeline;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

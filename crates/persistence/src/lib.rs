@@ -10,6 +10,7 @@ pub mod error;
 pub mod idempotency;
 pub mod matrices;
 pub mod page;
+pub mod pipeline;
 pub mod providers;
 pub mod reference;
 pub mod registers;

@@ -16,12 +16,12 @@ use dayops_domain::register::{
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{Hours, SessionType};
 
-use crate::error::{to_json_value, vocab, StoreError};
-use crate::idempotency::{self, KeyedRequest};
+use crate::error::{vocab, StoreError};
+use crate::pipeline::Kind;
 use crate::schema::submissions as submission_rows;
 use crate::schema::{attendance_slots, register_lines};
-use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, reference, DbConnection};
+use crate::submissions::StoredVersion;
+use crate::{reference, DbConnection};
 
 /// Rows a multi-row insert may carry: 14 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 2_000;
@@ -85,8 +85,8 @@ fn insert_lines(
                 outcome_tags: line
                     .outcome_tags
                     .iter()
-                    .map(|t| to_json_value(t).map(|v| v.as_str().unwrap_or_default().to_string()))
-                    .collect::<Result<Vec<_>, _>>()?
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
                     .join(","),
             })
         })
@@ -244,130 +244,73 @@ fn report(
     Ok(Report::of(validate_register(register, &ctx)))
 }
 
-fn header(contract: &Contract, register: &RegisterInput) -> Header {
-    Header {
-        kind: SubmissionKind::Register,
-        contract_id: contract.id.clone(),
-        provider_id: contract.terms.provider_id.clone(),
-        period_key: register.period_start.to_string(),
-        period_start: register.period_start,
-        period_end: register.period_end,
+/// Registers in the submission pipeline.
+pub struct Registers;
+
+impl Kind for Registers {
+    const KIND: SubmissionKind = SubmissionKind::Register;
+    type Input = RegisterInput;
+    type Assessment = Report;
+
+    fn contract_id(register: &RegisterInput) -> &str {
+        &register.contract_id
     }
-}
 
-fn draft(register: &RegisterInput, report: Report) -> Result<Draft, StoreError> {
-    let status = SubmissionStatus::of_report(&report, &register.acknowledged_warnings);
-    Draft::new(to_json_value(register)?, status, report)
-}
+    fn period(register: &RegisterInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
+        Ok((
+            register.period_start,
+            register.period_end,
+            register.period_start.to_string(),
+        ))
+    }
 
-/// Validates a register against stored state and stores nothing.
-pub fn validate(
-    conn: &mut DbConnection,
-    scope: Option<&str>,
-    register: &RegisterInput,
-    today: NaiveDate,
-) -> Result<Report, StoreError> {
-    let contract = contracts::visible(conn, &register.contract_id, scope)?;
-    report(conn, &contract, register, today, None)
-}
+    fn assess(
+        conn: &mut DbConnection,
+        contract: &Contract,
+        register: &RegisterInput,
+        today: NaiveDate,
+        amending: Option<&str>,
+    ) -> Result<Report, StoreError> {
+        report(conn, contract, register, today, amending)
+    }
 
-/// Renders the response a key's replay returns.
-pub type Render = dyn Fn(&StoredVersion) -> Result<String, StoreError>;
+    fn report(report: &Report) -> Report {
+        report.clone()
+    }
 
-/// Stores a new register (version 1) whatever its findings. With an idempotency key, the
-/// response `render` makes is stored in the same transaction.
-///
-/// The rules run before the write transaction opens, on what is committed: the write
-/// lock (SQLite) and the audit chain's lock are held only for the inserts. The unique
-/// key on the period still decides between concurrent creators.
-pub fn submit(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    register: RegisterInput,
-    today: NaiveDate,
-    keyed: Option<(&KeyedRequest, &Render)>,
-) -> Result<StoredVersion, StoreError> {
-    let contract = contracts::visible(conn, &register.contract_id, scope)?;
-    let header = header(&contract, &register);
-    submissions::with_retries(conn, |conn| {
-        submissions::refuse_duplicate(conn, &header)?;
-        let report = report(conn, &contract, &register, today, None)?;
-        let draft = draft(&register, report)?;
-        let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-            insert_lines(conn, &stored.envelope.id, 1, &register)?;
-            hold_slots(conn, stored)?;
-            if let Some((request, render)) = keyed {
-                idempotency::complete(conn, request, 201, &render(stored)?)?;
-            }
-            Ok(())
-        };
-        submissions::create(conn, actor, &header, draft, &finish)
-    })
-}
+    fn status(register: &RegisterInput, report: &Report) -> SubmissionStatus {
+        SubmissionStatus::of_report(report, &register.acknowledged_warnings)
+    }
 
-/// Stores an amendment as the next version, if `if_match` names the current one. The
-/// rules run first on committed state; the write re-checks the version under the
-/// submission's row lock, so of concurrent amendments with one ETag exactly one wins.
-pub fn amend(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    id: &str,
-    if_match: &str,
-    register: RegisterInput,
-    today: NaiveDate,
-) -> Result<StoredVersion, StoreError> {
-    submissions::with_retries(conn, |conn| {
-        amend_once(conn, actor, scope, id, if_match, &register, today)
-    })
-}
+    fn write_rows(
+        conn: &mut DbConnection,
+        version: &StoredVersion,
+        register: &RegisterInput,
+        _: &Report,
+    ) -> Result<(), StoreError> {
+        insert_lines(
+            conn,
+            &version.envelope.id,
+            version.envelope.version,
+            register,
+        )?;
+        hold_slots(conn, version)
+    }
 
-fn amend_once(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    id: &str,
-    if_match: &str,
-    register: &RegisterInput,
-    today: NaiveDate,
-) -> Result<StoredVersion, StoreError> {
-    let seen = submissions::get_version(conn, SubmissionKind::Register, id, None, scope)?
-        .ok_or(StoreError::NotFound)?;
-    let seen_version = seen.envelope.current_version;
-    submissions::check_amendment(
-        &seen,
-        if_match,
-        &register.contract_id,
-        register.period_start,
-        "/period_start",
-    )?;
-    let contract = contracts::visible(conn, &register.contract_id, scope)?;
-    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
-    let report = report(conn, &contract, register, today, Some(id))?;
-    let draft = draft(register, report)?;
-    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        insert_lines(conn, id, stored.envelope.version, register)?;
-        hold_slots(conn, stored)?;
-        // An approved claim priced from the old version no longer matches the register.
+    /// An approved claim priced from the old version no longer matches the register.
+    fn after_amendment(
+        conn: &mut DbConnection,
+        actor: &Actor,
+        version: &StoredVersion,
+    ) -> Result<(), StoreError> {
         crate::claims::mark_needs_adjustment(
             conn,
             actor,
-            &stored.header.contract_id,
-            stored.header.period_start,
-            stored.header.period_end,
+            &version.header.contract_id,
+            version.header.period_start,
+            version.header.period_end,
         )
-    };
-    submissions::amend(
-        conn,
-        actor,
-        SubmissionKind::Register,
-        id,
-        scope,
-        seen_version,
-        draft,
-        &finish,
-    )
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use dayops_domain::submission::{Envelope, SubmissionKind, SubmissionStatus};
 
 use crate::error::{from_json, to_json, to_json_value, vocab, StoreError};
 use crate::schema::{submission_findings, submission_versions, submissions};
-use crate::{audit, new_id, now, utc, DbConnection, Page};
+use crate::{audit, now, utc, DbConnection, Page};
 
 /// What identifies a submission's slot: one per contract, kind and period.
 #[derive(Debug, Clone)]
@@ -58,6 +58,20 @@ impl Draft {
 
     pub fn status(&self) -> SubmissionStatus {
         self.status
+    }
+
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    pub fn content_sha256(&self) -> &str {
+        &self.body_sha256
+    }
+
+    /// The submitted content, taken out for the version it becomes (its canonical form and
+    /// hashes stay).
+    pub fn take_body(&mut self) -> Value {
+        std::mem::take(&mut self.body)
     }
 }
 
@@ -169,64 +183,100 @@ fn stored(row: &SubmissionRow, version: VersionRow) -> Result<StoredVersion, Sto
     })
 }
 
-/// Rows a kind keeps beside the version (register lines, claim lines, …) and anything
-/// else that belongs in the same transaction, such as the idempotent response.
-pub type Finish<'a> = &'a dyn Fn(&mut DbConnection, &StoredVersion) -> Result<(), StoreError>;
-
-/// Stores `draft` as `version` of submission `row`, then the kind's rows (`finish`), then
-/// the audit events: last, because appending locks the chain head until commit.
-fn insert_version(
+/// Inserts the row of a new submission in `version`'s slot, at version 1. The unique key
+/// on (contract, kind, period) decides between concurrent creators.
+pub fn insert_submission(
     conn: &mut DbConnection,
-    actor: &Actor,
-    row: &SubmissionRow,
-    version: i32,
-    action: &'static str,
-    draft: Draft,
-    finish: Finish<'_>,
-) -> Result<StoredVersion, StoreError> {
-    let Draft {
-        body,
-        status,
-        report,
-        canonical_body,
-        body_sha256,
-        report_sha256,
-        findings,
-    } = draft;
+    version: &StoredVersion,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let header = &version.header;
+    diesel::insert_into(submissions::table)
+        .values((
+            submissions::id.eq(&version.envelope.id),
+            submissions::kind.eq(header.kind.as_str()),
+            submissions::contract_id.eq(&header.contract_id),
+            submissions::provider_id.eq(&header.provider_id),
+            submissions::period_key.eq(&header.period_key),
+            submissions::period_start.eq(header.period_start),
+            submissions::period_end.eq(header.period_end),
+            submissions::current_version.eq(1),
+            submissions::status.eq(version.envelope.status.as_str()),
+            submissions::created_at.eq(at),
+            submissions::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Makes `version` the current version of its submission, if the submission is still at
+/// the version before it once its row lock is held: of concurrent amendments with one
+/// ETag exactly one wins, the others get 412. `scope` confines a provider to its own.
+pub fn advance_submission(
+    conn: &mut DbConnection,
+    version: &StoredVersion,
+    scope: Option<&str>,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let current = lock_current(conn, version.header.kind, &version.envelope.id, scope)?;
+    let seen = version.envelope.version - 1;
+    if current.envelope.current_version != seen {
+        return Err(StoreError::PreconditionFailed {
+            current_version: current.envelope.current_version,
+        });
+    }
+    diesel::update(
+        submissions::table
+            .find(&version.envelope.id)
+            .filter(submissions::current_version.eq(seen)),
+    )
+    .set((
+        submissions::current_version.eq(version.envelope.version),
+        submissions::status.eq(version.envelope.status.as_str()),
+        submissions::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Inserts `version` (its canonical content and report from `draft`) and the counts of
+/// its finding codes.
+pub fn insert_version(
+    conn: &mut DbConnection,
+    version: &StoredVersion,
+    draft: &Draft,
+    at: NaiveDateTime,
+) -> Result<(), StoreError> {
+    let id = &version.envelope.id;
     diesel::insert_into(submission_versions::table)
         .values(VersionRow {
-            submission_id: row.id.clone(),
-            version,
-            status: status.as_str().to_string(),
-            body: canonical_body,
-            content_sha256: body_sha256.clone(),
-            findings,
-            submitted_by: actor.sub.clone(),
-            submitted_at: row.updated_at,
+            submission_id: id.clone(),
+            version: version.envelope.version,
+            status: version.envelope.status.as_str().to_string(),
+            body: draft.canonical_body.clone(),
+            content_sha256: draft.body_sha256.clone(),
+            findings: draft.findings.clone(),
+            submitted_by: version.envelope.submitted_by.clone(),
+            submitted_at: at,
         })
         .execute(conn)?;
-    let counts = finding_counts(&row.id, version, &report);
+    let counts = finding_counts(id, version.envelope.version, &draft.report);
     if !counts.is_empty() {
         crate::insert_rows!(conn, submission_findings::table, &counts)?;
     }
-    let header = row.header()?;
-    let stored = StoredVersion {
-        envelope: Envelope {
-            id: row.id.clone(),
-            kind: header.kind,
-            version,
-            current_version: row.current_version,
-            status,
-            submitted_by: actor.sub.clone(),
-            submitted_at: utc(row.updated_at),
-            content_sha256: body_sha256.clone(),
-            validation: report,
-        },
-        body,
-        header,
-    };
-    finish(conn, &stored)?;
-    let entity = stored.header.kind.as_str();
+    Ok(())
+}
+
+/// The audit events of a stored version: its content and its validation. Appended last
+/// in the write transaction, because appending locks the chain head until commit.
+pub fn append_version_events(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: &'static str,
+    version: &StoredVersion,
+    draft: &Draft,
+) -> Result<(), StoreError> {
+    let entity = version.header.kind.as_str();
     audit::append(
         conn,
         actor,
@@ -234,105 +284,19 @@ fn insert_version(
             NewEvent {
                 action,
                 entity,
-                entity_id: row.id.clone(),
-                version: Some(version),
-                content_sha256: Some(body_sha256),
+                entity_id: version.envelope.id.clone(),
+                version: Some(version.envelope.version),
+                content_sha256: Some(draft.body_sha256.clone()),
             },
             NewEvent {
                 action: "validate",
                 entity,
-                entity_id: row.id.clone(),
-                version: Some(version),
-                content_sha256: Some(report_sha256),
+                entity_id: version.envelope.id.clone(),
+                version: Some(version.envelope.version),
+                content_sha256: Some(draft.report_sha256.clone()),
             },
         ],
-    )?;
-    Ok(stored)
-}
-
-/// Creates a submission at version 1. The unique key on (contract, kind, period) decides
-/// between concurrent creators; the loser learns the existing id.
-fn insert_new(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    header: &Header,
-    draft: Draft,
-    finish: Finish<'_>,
-) -> Result<StoredVersion, StoreError> {
-    let at = now().naive_utc();
-    let row = SubmissionRow {
-        id: new_id(),
-        kind: header.kind.as_str().to_string(),
-        contract_id: header.contract_id.clone(),
-        provider_id: header.provider_id.clone(),
-        period_key: header.period_key.clone(),
-        period_start: header.period_start,
-        period_end: header.period_end,
-        current_version: 1,
-        status: draft.status.as_str().to_string(),
-        created_at: at,
-        updated_at: at,
-    };
-    diesel::insert_into(submissions::table)
-        .values((
-            submissions::id.eq(&row.id),
-            submissions::kind.eq(&row.kind),
-            submissions::contract_id.eq(&row.contract_id),
-            submissions::provider_id.eq(&row.provider_id),
-            submissions::period_key.eq(&row.period_key),
-            submissions::period_start.eq(row.period_start),
-            submissions::period_end.eq(row.period_end),
-            submissions::current_version.eq(1),
-            submissions::status.eq(&row.status),
-            submissions::created_at.eq(at),
-            submissions::updated_at.eq(at),
-        ))
-        .execute(conn)?;
-    insert_version(conn, actor, &row, 1, "create", draft, finish)
-}
-
-/// Creates a submission at version 1 in a write transaction of its own. The unique key on
-/// (contract, kind, period) decides between concurrent creators; the loser learns the
-/// existing id. Other unique violations (a claim's units) are returned as they are.
-pub fn create(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    header: &Header,
-    draft: Draft,
-    finish: Finish<'_>,
-) -> Result<StoredVersion, StoreError> {
-    match crate::write_transaction(conn, |conn| insert_new(conn, actor, header, draft, finish)) {
-        Err(e) if e.is_unique_violation() => match find_id(conn, header)? {
-            Some(existing_id) => Err(StoreError::Duplicate { existing_id }),
-            None => Err(e),
-        },
-        other => other,
-    }
-}
-
-/// Stores `draft` as the next version of submission `id` in a write transaction of its
-/// own, if the submission is still at `seen_version` once its row lock is held: of
-/// concurrent amendments with one ETag exactly one wins, the others get 412.
-#[allow(clippy::too_many_arguments)]
-pub fn amend(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    kind: SubmissionKind,
-    id: &str,
-    scope: Option<&str>,
-    seen_version: i32,
-    draft: Draft,
-    finish: Finish<'_>,
-) -> Result<StoredVersion, StoreError> {
-    crate::write_transaction(conn, |conn| {
-        let current = lock_current(conn, kind, id, scope)?;
-        if current.envelope.current_version != seen_version {
-            return Err(StoreError::PreconditionFailed {
-                current_version: current.envelope.current_version,
-            });
-        }
-        insert_amendment(conn, actor, &current, draft, finish)
-    })
+    )
 }
 
 /// The id of the submission in `header`'s slot, if any.
@@ -434,38 +398,6 @@ pub fn refuse_late_amendment(
     }
 }
 
-/// Stores `draft` as the next version of the locked `current`, and makes it current.
-fn insert_amendment(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    current: &StoredVersion,
-    draft: Draft,
-    finish: Finish<'_>,
-) -> Result<StoredVersion, StoreError> {
-    let next = current.envelope.current_version + 1;
-    let at = now().naive_utc();
-    let updated = diesel::update(
-        submissions::table
-            .find(&current.envelope.id)
-            .filter(submissions::current_version.eq(current.envelope.current_version)),
-    )
-    .set((
-        submissions::current_version.eq(next),
-        submissions::status.eq(draft.status.as_str()),
-        submissions::updated_at.eq(at),
-    ))
-    .execute(conn)?;
-    if updated == 0 {
-        return Err(StoreError::PreconditionFailed {
-            current_version: current.envelope.current_version,
-        });
-    }
-    let row = submissions::table
-        .find(&current.envelope.id)
-        .first::<SubmissionRow>(conn)?;
-    insert_version(conn, actor, &row, next, "amend", draft, finish)
-}
-
 /// A version of submission `id` (the current one when `version` is `None`).
 pub fn get_version(
     conn: &mut DbConnection,
@@ -525,24 +457,6 @@ pub fn set_status(
             content_sha256,
         }],
     )
-}
-
-/// Re-runs `attempt` (up to three times) when its write lost a race on a unique key that
-/// the rules check beforehand on committed data (a claim's units, a person's part of a
-/// day), so that the retry's rules see the winner and report it.
-pub fn with_retries<T>(
-    conn: &mut DbConnection,
-    mut attempt: impl FnMut(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    const ATTEMPTS: u32 = 3;
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        match attempt(conn) {
-            Err(e) if e.is_unique_violation() && tries < ATTEMPTS => continue,
-            other => return other,
-        }
-    }
 }
 
 /// A submission in a list: its envelope fields without the content.

@@ -6,7 +6,6 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
-use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
 use dayops_domain::register::AttendanceStatus;
@@ -16,11 +15,11 @@ use dayops_domain::workbook::{
     WorkbookInput, CURRENT_TEMPLATE_VERSION,
 };
 
-use crate::error::{to_json_value, StoreError};
-use crate::idempotency::{self, KeyedRequest};
+use crate::error::StoreError;
+use crate::pipeline::Kind;
 use crate::schema::submissions as submission_rows;
 use crate::schema::{register_lines, workbook_kpis};
-use crate::submissions::{self, Draft, Header, StoredVersion};
+use crate::submissions::StoredVersion;
 use crate::{contracts, reference, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
@@ -120,22 +119,6 @@ pub fn kpis(conn: &mut DbConnection, id: &str, version: i32) -> Result<Vec<KpiRe
         .collect()
 }
 
-fn header(contract: &Contract, quarter: Quarter) -> Header {
-    Header {
-        kind: KIND,
-        contract_id: contract.id.clone(),
-        provider_id: contract.terms.provider_id.clone(),
-        period_key: quarter.to_string(),
-        period_start: quarter.start(),
-        period_end: quarter.end(),
-    }
-}
-
-fn draft(workbook: &WorkbookInput, report: Report) -> Result<Draft, StoreError> {
-    let status = SubmissionStatus::of_report(&report, &workbook.acknowledged_warnings);
-    Draft::new(to_json_value(workbook)?, status, report)
-}
-
 /// What the council pre-fills in a quarter's template: the contract (if the caller may
 /// see it) and the people with an agreement on it in the quarter, in order.
 pub fn template_content(
@@ -153,74 +136,49 @@ pub fn template_content(
     Ok((contract, people))
 }
 
-/// Validates a workbook against stored state; stores nothing.
-pub fn validate(
-    conn: &mut DbConnection,
-    scope: Option<&str>,
-    workbook: &WorkbookInput,
-    today: NaiveDate,
-) -> Result<Report, StoreError> {
-    let quarter = quarter_of(workbook)?;
-    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
-    Ok(assess(conn, &contract, workbook, quarter, today)?.0)
-}
+/// Workbooks in the submission pipeline: the assessment is the report and the KPI
+/// results stored with the version.
+pub struct Workbooks;
 
-pub type Render = dyn Fn(&StoredVersion, &[KpiResult]) -> Result<String, StoreError>;
+impl Kind for Workbooks {
+    const KIND: SubmissionKind = KIND;
+    const PERIOD_POINTER: &'static str = "/quarter";
+    type Input = WorkbookInput;
+    type Assessment = (Report, Vec<KpiResult>);
 
-/// Stores a new workbook (version 1) whatever its findings, with its KPI results.
-pub fn submit(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    workbook: WorkbookInput,
-    today: NaiveDate,
-    keyed: Option<(&KeyedRequest, &Render)>,
-) -> Result<(StoredVersion, Vec<KpiResult>), StoreError> {
-    let quarter = quarter_of(&workbook)?;
-    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
-    let header = header(&contract, quarter);
-    submissions::refuse_duplicate(conn, &header)?;
-    let (report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
-    let draft = draft(&workbook, report)?;
-    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        write_kpis(conn, &stored.envelope.id, 1, &kpis)?;
-        if let Some((request, render)) = keyed {
-            idempotency::complete(conn, request, 201, &render(stored, &kpis)?)?;
-        }
-        Ok(())
-    };
-    let stored = submissions::create(conn, actor, &header, draft, &finish)?;
-    Ok((stored, kpis))
-}
+    fn contract_id(workbook: &WorkbookInput) -> &str {
+        &workbook.contract_id
+    }
 
-/// Stores an amendment as the next version, if `if_match` names the current one.
-pub fn amend(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    id: &str,
-    if_match: &str,
-    workbook: WorkbookInput,
-    today: NaiveDate,
-) -> Result<(StoredVersion, Vec<KpiResult>), StoreError> {
-    let seen =
-        submissions::get_version(conn, KIND, id, None, scope)?.ok_or(StoreError::NotFound)?;
-    let quarter = quarter_of(&workbook)?;
-    submissions::check_amendment(
-        &seen,
-        if_match,
-        &workbook.contract_id,
-        quarter.start(),
-        "/quarter",
-    )?;
-    let contract = contracts::visible(conn, &workbook.contract_id, scope)?;
-    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
-    let (report, kpis) = assess(conn, &contract, &workbook, quarter, today)?;
-    let draft = draft(&workbook, report)?;
-    let seen_version = seen.envelope.current_version;
-    let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-        write_kpis(conn, id, stored.envelope.version, &kpis)
-    };
-    let stored = submissions::amend(conn, actor, KIND, id, scope, seen_version, draft, &finish)?;
-    Ok((stored, kpis))
+    fn period(workbook: &WorkbookInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
+        let quarter = quarter_of(workbook)?;
+        Ok((quarter.start(), quarter.end(), quarter.to_string()))
+    }
+
+    fn assess(
+        conn: &mut DbConnection,
+        contract: &Contract,
+        workbook: &WorkbookInput,
+        today: NaiveDate,
+        _amending: Option<&str>,
+    ) -> Result<Self::Assessment, StoreError> {
+        assess(conn, contract, workbook, quarter_of(workbook)?, today)
+    }
+
+    fn report((report, _): &Self::Assessment) -> Report {
+        report.clone()
+    }
+
+    fn status(workbook: &WorkbookInput, (report, _): &Self::Assessment) -> SubmissionStatus {
+        SubmissionStatus::of_report(report, &workbook.acknowledged_warnings)
+    }
+
+    fn write_rows(
+        conn: &mut DbConnection,
+        version: &StoredVersion,
+        _: &WorkbookInput,
+        (_, kpis): &Self::Assessment,
+    ) -> Result<(), StoreError> {
+        write_kpis(conn, &version.envelope.id, version.envelope.version, kpis)
+    }
 }

@@ -5,23 +5,24 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use dayops_domain::claim::{ClaimInput, PricedClaim};
+use dayops_domain::claim::{ClaimInput, ClaimLine, PricedClaim};
 use dayops_domain::finding::{Finding, Report};
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::FieldError;
-use dayops_persistence::claims::{self, ClaimState, ClaimView, PricedClaimLine};
-use dayops_persistence::submissions::SubmissionSummary;
-use dayops_persistence::{Page, StoreError};
+use dayops_persistence::claims::{self, ClaimState, ClaimView, Claims, PricedClaimLine};
+use dayops_persistence::pipeline::Prepared;
+use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
+use dayops_persistence::Page;
 
 use super::ensure_valid;
 use super::submissions::{
-    create_idempotent, idempotency_key, if_match, keyed_request, list_kind, today, version_number,
-    with_version_headers, SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, today, version_number, with_version_headers,
+    SubmissionListQuery, SubmissionReceipt,
 };
 use crate::auth::{Commissioner, Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems};
-use crate::{run, AppState};
+use crate::{pipeline, run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
 
@@ -73,29 +74,59 @@ fn findings_by_line(findings: &[Finding], lines: usize) -> Vec<Vec<Finding>> {
 }
 
 fn document(view: ClaimView) -> Claim {
-    let by_line = findings_by_line(&view.stored.envelope.validation.findings, view.lines.len());
+    claim_version(
+        &view.stored,
+        view.lines,
+        (view.claimed_total_pence, view.accepted_total_pence),
+        view.state,
+    )
+}
+
+/// A claim version as answered, its findings beside the lines they are about.
+fn claim_version(
+    stored: &StoredVersion,
+    lines: Vec<PricedClaimLine>,
+    (claimed_total_pence, accepted_total_pence): (i64, i64),
+    state: ClaimState,
+) -> Claim {
+    let by_line = findings_by_line(&stored.envelope.validation.findings, lines.len());
     Claim {
-        receipt: SubmissionReceipt::of(&view.stored),
-        claimed_total_pence: view.claimed_total_pence,
-        accepted_total_pence: view.accepted_total_pence,
-        lines: view
-            .lines
+        receipt: SubmissionReceipt::of(stored),
+        claimed_total_pence,
+        accepted_total_pence,
+        lines: lines
             .into_iter()
             .zip(by_line)
             .map(|(line, findings)| ClaimLineResult { findings, line })
             .collect(),
-        state: view.state,
+        state,
     }
 }
 
-fn document_json(view: &ClaimView) -> Result<String, StoreError> {
-    serde_json::to_string(&document(view.clone())).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// The answer to a create or an amendment: the version about to be stored, priced.
+fn prepared_json(prepared: &Prepared<'_, Claims>) -> Result<String, ApiError> {
+    let priced = &prepared.assessment;
+    let lines = prepared
+        .input
+        .lines
+        .iter()
+        .zip(&priced.lines)
+        .map(|(claimed, accepted)| PricedClaimLine {
+            claimed: claimed.clone(),
+            accepted: accepted.clone(),
+        })
+        .collect();
+    pipeline::json(&claim_version(
+        &prepared.version,
+        lines,
+        (priced.claimed_total_pence, priced.accepted_total_pence),
+        ClaimState::default(),
+    ))
 }
 
-fn pricing(claim: &ClaimInput, priced: PricedClaim) -> ClaimPricing {
-    let by_line = findings_by_line(&priced.findings, claim.lines.len());
-    let lines = claim
-        .lines
+fn pricing(claimed: &[ClaimLine], priced: PricedClaim) -> ClaimPricing {
+    let by_line = findings_by_line(&priced.findings, claimed.len());
+    let lines = claimed
         .iter()
         .zip(priced.lines)
         .zip(by_line)
@@ -160,25 +191,14 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let (claim, bytes) = read_claim(&req, payload).await?;
-    let keyed = keyed_request(&req, &principal, key, &bytes);
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    create_idempotent(&state, KIND, keyed, move |conn, keyed| {
-        let view = claims::submit(
-            conn,
-            &actor,
-            scope.as_deref(),
-            claim,
-            today,
-            Some((keyed, &document_json)),
-        )?;
-        Ok((
-            view.stored.envelope.id.clone(),
-            view.stored.envelope.version,
-            document_json(&view)?,
-        ))
-    })
+    pipeline::create::<Claims, _>(
+        &state,
+        &req,
+        &principal,
+        (key, &bytes),
+        claim,
+        prepared_json,
+    )
     .await
 }
 
@@ -192,14 +212,9 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (claim, _) = read_claim(&req, payload).await?;
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let (claim, priced) = run(&state, move |conn| {
-        let priced = claims::validate(conn, scope.as_deref(), &claim, today)?;
-        Ok((claim, priced))
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(pricing(&claim, priced)))
+    let lines = claim.lines.clone();
+    let priced = pipeline::validate::<Claims>(&state, &principal, claim).await?;
+    Ok(HttpResponse::Ok().json(pricing(&lines, priced)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -254,33 +269,14 @@ pub async fn amend(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
     let (claim, _) = read_claim(&req, payload).await?;
-    let id = id.into_inner();
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let view = run(&state, move |conn| {
-        Ok(claims::amend(
-            conn,
-            &actor,
-            scope.as_deref(),
-            &id,
-            &expected,
-            claim,
-            today,
-        )?)
-    })
-    .await?;
-    let (id, version) = (
-        view.stored.envelope.id.clone(),
-        view.stored.envelope.version,
-    );
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(document(view)),
-        KIND,
-        &id,
-        version,
-        false,
-    ))
+    pipeline::amend::<Claims, _>(
+        &state,
+        &principal,
+        (id.into_inner(), expected),
+        claim,
+        prepared_json,
+    )
+    .await
 }
 
 async fn read_version(

@@ -7,18 +7,19 @@ use utoipa::ToSchema;
 use dayops_domain::finding::Report;
 use dayops_domain::register::{RegisterInput, RegisterLine};
 use dayops_domain::submission::SubmissionKind;
+use dayops_persistence::registers::Registers;
 use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
-use dayops_persistence::{registers, Page, StoreError};
+use dayops_persistence::Page;
 
 use super::submissions::{
-    create_idempotent, idempotency_key, if_match, keyed_request, list_kind, today, version_number,
-    with_version_headers, SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, version_number, with_version_headers,
+    SubmissionListQuery, SubmissionReceipt,
 };
 use crate::auth::{Principal, Submitter};
 use crate::csv_register::{self, CsvRegisterQuery};
 use crate::extract::{media_type, parse_json, parse_query, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
-use crate::{run, AppState};
+use crate::{pipeline, run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Register;
 
@@ -76,10 +77,6 @@ fn receipt(stored: &StoredVersion, csv: bool) -> SubmissionReceipt {
     receipt
 }
 
-fn receipt_json(stored: &StoredVersion, csv: bool) -> Result<String, StoreError> {
-    serde_json::to_string(&receipt(stored, csv)).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 /// Submit a week's register. It is stored whatever its findings (201); a second
 /// register for the same contract and week is 409 with the existing id.
 #[utoipa::path(
@@ -108,27 +105,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let (posted, bytes) = read_register(&req, payload).await?;
-    let keyed = keyed_request(&req, &principal, key, &bytes);
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    create_idempotent(&state, KIND, keyed, move |conn, keyed| {
-        let csv = posted.csv;
-        let render = move |stored: &StoredVersion| receipt_json(stored, csv);
-        let stored = registers::submit(
-            conn,
-            &actor,
-            scope.as_deref(),
-            posted.register,
-            today,
-            Some((keyed, &render)),
-        )?;
-        Ok((
-            stored.envelope.id.clone(),
-            stored.envelope.version,
-            render(&stored)?,
-        ))
-    })
+    let csv = posted.csv;
+    pipeline::create::<Registers, _>(
+        &state,
+        &req,
+        &principal,
+        (key, &bytes),
+        posted.register,
+        move |prepared| pipeline::json(&receipt(&prepared.version, csv)),
+    )
     .await
 }
 
@@ -149,18 +134,7 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (posted, _) = read_register(&req, payload).await?;
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let register = posted.register;
-    let mut report = run(&state, move |conn| {
-        Ok(registers::validate(
-            conn,
-            scope.as_deref(),
-            &register,
-            today,
-        )?)
-    })
-    .await?;
+    let mut report = pipeline::validate::<Registers>(&state, &principal, posted.register).await?;
     if posted.csv {
         report.findings = csv_register::repoint_findings(report.findings);
     }
@@ -189,30 +163,15 @@ pub async fn amend(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
     let (posted, _) = read_register(&req, payload).await?;
-    let id = id.into_inner();
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let stored = run(&state, move |conn| {
-        Ok(registers::amend(
-            conn,
-            &actor,
-            scope.as_deref(),
-            &id,
-            &expected,
-            posted.register,
-            today,
-        )?)
-    })
-    .await?;
-    let body = receipt(&stored, posted.csv);
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(&body),
-        KIND,
-        &stored.envelope.id,
-        stored.envelope.version,
-        false,
-    ))
+    let csv = posted.csv;
+    pipeline::amend::<Registers, _>(
+        &state,
+        &principal,
+        (id.into_inner(), expected),
+        posted.register,
+        move |prepared| pipeline::json(&receipt(&prepared.version, csv)),
+    )
+    .await
 }
 
 /// A version of a register with its lines.

@@ -167,41 +167,6 @@ pub fn refuse(reservation: Reservation) -> Result<Option<Created>, ApiError> {
     }
 }
 
-/// Runs a create under its Idempotency-Key: a replay or refusal answers at once; otherwise
-/// `work` stores the submission (and the response, in the same transaction) and returns
-/// its id, version and body. A failure that stored nothing frees the key.
-pub async fn create_idempotent<F>(
-    state: &actix_web::web::Data<crate::AppState>,
-    kind: SubmissionKind,
-    keyed: KeyedRequest,
-    work: F,
-) -> Result<HttpResponse, ApiError>
-where
-    F: FnOnce(
-            &mut dayops_persistence::DbConnection,
-            &KeyedRequest,
-        ) -> Result<(String, i32, String), dayops_persistence::StoreError>
-        + Send
-        + 'static,
-{
-    let created = crate::run(state, move |conn| {
-        if let Some(answer) = refuse(dayops_persistence::idempotency::reserve(conn, &keyed)?)? {
-            return Ok(answer);
-        }
-        match work(conn, &keyed) {
-            Ok((id, version, body)) => Ok(Created::New { id, version, body }),
-            Err(error) => {
-                if let Err(release) = dayops_persistence::idempotency::release(conn, &keyed) {
-                    log::error!("cannot release an idempotency key: {release}");
-                }
-                Err(error.into())
-            }
-        }
-    })
-    .await?;
-    created_response(kind, created)
-}
-
 /// The HTTP response to a create.
 pub fn created_response(kind: SubmissionKind, created: Created) -> Result<HttpResponse, ApiError> {
     match created {

@@ -9,18 +9,20 @@ use utoipa::{IntoParams, ToSchema};
 use dayops_domain::finding::Report;
 use dayops_domain::submission::SubmissionKind;
 use dayops_domain::workbook::{CaseStudy, KpiResult, Measures, PersonOutcome, WorkbookInput};
+use dayops_persistence::pipeline::Prepared;
 use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
-use dayops_persistence::{workbooks, Page, StoreError};
+use dayops_persistence::workbooks::{self, Workbooks};
+use dayops_persistence::{Page, StoreError};
 
 use super::submissions::{
-    create_idempotent, idempotency_key, if_match, keyed_request, list_kind, today, version_number,
-    with_version_headers, SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, version_number, with_version_headers,
+    SubmissionListQuery, SubmissionReceipt,
 };
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
 use crate::xlsx_workbook::{self, SheetMap, TemplateContent, XLSX_MEDIA_TYPE};
-use crate::{run, AppState};
+use crate::{pipeline, run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
 
@@ -52,19 +54,18 @@ struct Posted {
 }
 
 /// The workbook version; for a spreadsheet its findings point at sheet, row and column.
-fn document(
+fn workbook_version(
     stored: &StoredVersion,
+    body: WorkbookInput,
     kpis: Vec<KpiResult>,
     sheets: Option<&SheetMap>,
-) -> Result<Workbook, StoreError> {
-    let body: WorkbookInput = serde_json::from_value(stored.body.clone())
-        .map_err(|e| StoreError::Corrupt(format!("stored workbook body: {e}")))?;
+) -> Workbook {
     let mut receipt = SubmissionReceipt::of(stored);
     if let Some(sheets) = sheets {
         let findings = std::mem::take(&mut receipt.envelope.validation.findings);
         receipt.envelope.validation.findings = sheets.repoint(findings);
     }
-    Ok(Workbook {
+    Workbook {
         receipt,
         quarter: body.quarter,
         template_version: body.template_version,
@@ -73,16 +74,27 @@ fn document(
         case_studies: body.case_studies,
         acknowledged_warnings: body.acknowledged_warnings,
         kpis,
-    })
+    }
 }
 
-fn document_json(
-    stored: &StoredVersion,
-    kpis: &[KpiResult],
+/// A stored workbook version, read back.
+fn document(stored: &StoredVersion, kpis: Vec<KpiResult>) -> Result<Workbook, StoreError> {
+    let body: WorkbookInput = serde_json::from_value(stored.body.clone())
+        .map_err(|e| StoreError::Corrupt(format!("stored workbook body: {e}")))?;
+    Ok(workbook_version(stored, body, kpis, None))
+}
+
+/// The answer to a create or an amendment: the version about to be stored.
+fn prepared_json(
+    prepared: &Prepared<'_, Workbooks>,
     sheets: Option<&SheetMap>,
-) -> Result<String, StoreError> {
-    serde_json::to_string(&document(stored, kpis.to_vec(), sheets)?)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+) -> Result<String, ApiError> {
+    pipeline::json(&workbook_version(
+        &prepared.version,
+        prepared.input.clone(),
+        prepared.assessment.1.clone(),
+        sheets,
+    ))
 }
 
 async fn read_workbook(
@@ -141,29 +153,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
     let (posted, bytes) = read_workbook(&req, payload).await?;
-    let keyed = keyed_request(&req, &principal, key, &bytes);
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    create_idempotent(&state, KIND, keyed, move |conn, keyed| {
-        let sheets = posted.sheets;
-        let render = move |stored: &StoredVersion, kpis: &[KpiResult]| {
-            document_json(stored, kpis, sheets.as_ref())
-        };
-        let (stored, kpis) = workbooks::submit(
-            conn,
-            &actor,
-            scope.as_deref(),
-            posted.workbook,
-            today,
-            Some((keyed, &render)),
-        )?;
-        Ok((
-            stored.envelope.id.clone(),
-            stored.envelope.version,
-            render(&stored, &kpis)?,
-        ))
-    })
+    let sheets = posted.sheets;
+    pipeline::create::<Workbooks, _>(
+        &state,
+        &req,
+        &principal,
+        (key, &bytes),
+        posted.workbook,
+        move |prepared| prepared_json(prepared, sheets.as_ref()),
+    )
     .await
 }
 
@@ -182,18 +180,8 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (posted, _) = read_workbook(&req, payload).await?;
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let workbook = posted.workbook;
-    let mut report = run(&state, move |conn| {
-        Ok(workbooks::validate(
-            conn,
-            scope.as_deref(),
-            &workbook,
-            today,
-        )?)
-    })
-    .await?;
+    let (mut report, _) =
+        pipeline::validate::<Workbooks>(&state, &principal, posted.workbook).await?;
     if let Some(sheets) = &posted.sheets {
         report.findings = sheets.repoint(report.findings);
     }
@@ -219,30 +207,15 @@ pub async fn amend(
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
     let (posted, _) = read_workbook(&req, payload).await?;
-    let id = id.into_inner();
-    let actor = principal.actor();
-    let scope = principal.provider_id.clone();
-    let today = today();
-    let (stored, kpis) = run(&state, move |conn| {
-        Ok(workbooks::amend(
-            conn,
-            &actor,
-            scope.as_deref(),
-            &id,
-            &expected,
-            posted.workbook,
-            today,
-        )?)
-    })
-    .await?;
-    let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(document(&stored, kpis, posted.sheets.as_ref())?),
-        KIND,
-        &id,
-        version,
-        false,
-    ))
+    let sheets = posted.sheets;
+    pipeline::amend::<Workbooks, _>(
+        &state,
+        &principal,
+        (id.into_inner(), expected),
+        posted.workbook,
+        move |prepared| prepared_json(prepared, sheets.as_ref()),
+    )
+    .await
 }
 
 async fn read_version(
@@ -267,7 +240,7 @@ async fn read_version(
     .await?;
     let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
     Ok(with_version_headers(
-        HttpResponse::Ok().json(document(&stored, kpis, None)?),
+        HttpResponse::Ok().json(document(&stored, kpis)?),
         KIND,
         &id,
         version,

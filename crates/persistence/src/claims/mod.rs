@@ -22,7 +22,7 @@ use crate::submissions::StoredVersion;
 pub use lifecycle::{decide, mark_needs_adjustment, pay};
 pub use pricing::draft_from_registers;
 pub use read::get;
-pub use write::{amend, submit, validate};
+pub use write::Claims;
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
 const INSERT_CHUNK: usize = 2_000;

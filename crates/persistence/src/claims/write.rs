@@ -1,4 +1,4 @@
-//! Submitting, amending and validating a claim, and the rows a version keeps beside it.
+//! Claims in the submission pipeline, and the rows a version keeps beside it.
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -7,36 +7,17 @@ use dayops_domain::audit::Actor;
 use dayops_domain::claim::{ClaimInput, PricedClaim};
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
-use dayops_domain::submission::SubmissionStatus;
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::SessionType;
 
-use crate::error::{to_json_value, StoreError};
-use crate::idempotency::{self, KeyedRequest};
+use crate::error::StoreError;
+use crate::pipeline::Kind;
 use crate::schema::{claim_lines, claim_states, claim_totals, claimed_units};
-use crate::submissions::{self, Draft, Header, StoredVersion};
-use crate::{contracts, DbConnection};
+use crate::submissions::StoredVersion;
+use crate::DbConnection;
 
 use super::pricing::price;
-use super::{quarters, session_key, ClaimState, ClaimView, PricedClaimLine, INSERT_CHUNK, KIND};
-
-fn header(contract: &Contract, claim: &ClaimInput) -> Header {
-    Header {
-        kind: KIND,
-        contract_id: contract.id.clone(),
-        provider_id: contract.terms.provider_id.clone(),
-        period_key: claim.period_start.to_string(),
-        period_start: claim.period_start,
-        period_end: claim.period_end,
-    }
-}
-
-fn draft(claim: &ClaimInput, priced: &PricedClaim) -> Result<Draft, StoreError> {
-    Draft::new(
-        to_json_value(claim)?,
-        priced.status,
-        Report::of(priced.findings.clone()),
-    )
-}
+use super::{quarters, session_key, INSERT_CHUNK, KIND};
 
 /// Writes the priced lines, totals and held units of a version.
 fn write_lines(
@@ -142,123 +123,80 @@ fn hold_units(
     Ok(())
 }
 
-pub type Render = dyn Fn(&ClaimView) -> Result<String, StoreError>;
+/// Claims in the submission pipeline: the assessment is the claim priced by the council.
+pub struct Claims;
 
-/// Prices a claim against stored state; stores nothing.
-pub fn validate(
-    conn: &mut DbConnection,
-    scope: Option<&str>,
-    claim: &ClaimInput,
-    today: NaiveDate,
-) -> Result<PricedClaim, StoreError> {
-    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
-    price(conn, &contract, claim, today, None)
-}
+impl Kind for Claims {
+    const KIND: SubmissionKind = KIND;
+    type Input = ClaimInput;
+    type Assessment = PricedClaim;
 
-/// Stores a new claim (version 1) whatever its findings.
-pub fn submit(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    claim: ClaimInput,
-    today: NaiveDate,
-    keyed: Option<(&KeyedRequest, &Render)>,
-) -> Result<ClaimView, StoreError> {
-    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
-    let header = header(&contract, &claim);
-    submissions::with_retries(conn, |conn| {
-        submissions::refuse_duplicate(conn, &header)?;
-        let priced = price(conn, &contract, &claim, today, None)?;
-        let draft = draft(&claim, &priced)?;
-        let live = priced.status != SubmissionStatus::Rejected;
-        let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-            write_lines(conn, &stored.envelope.id, 1, &claim, &priced, live)?;
-            if let Some((request, render)) = keyed {
-                idempotency::complete(
-                    conn,
-                    request,
-                    201,
-                    &render(&view(
-                        stored.clone(),
-                        &claim,
-                        &priced,
-                        ClaimState::default(),
-                    ))?,
-                )?;
-            }
-            Ok(())
-        };
-        // A lost race for the period is Duplicate; one for a unit is retried above.
-        let stored = submissions::create(conn, actor, &header, draft, &finish)?;
-        Ok(view(stored, &claim, &priced, ClaimState::default()))
-    })
-}
-
-fn view(
-    stored: StoredVersion,
-    claim: &ClaimInput,
-    priced: &PricedClaim,
-    state: ClaimState,
-) -> ClaimView {
-    ClaimView {
-        lines: claim
-            .lines
-            .iter()
-            .zip(&priced.lines)
-            .map(|(claimed, accepted)| PricedClaimLine {
-                claimed: claimed.clone(),
-                accepted: accepted.clone(),
-            })
-            .collect(),
-        claimed_total_pence: priced.claimed_total_pence,
-        accepted_total_pence: priced.accepted_total_pence,
-        state,
-        stored,
+    fn contract_id(claim: &ClaimInput) -> &str {
+        &claim.contract_id
     }
-}
 
-/// Stores an amendment as the next version and prices it again. A paid claim cannot be
-/// amended (SUB-005, 409).
-pub fn amend(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    scope: Option<&str>,
-    id: &str,
-    if_match: &str,
-    claim: ClaimInput,
-    today: NaiveDate,
-) -> Result<ClaimView, StoreError> {
-    let seen =
-        submissions::get_version(conn, KIND, id, None, scope)?.ok_or(StoreError::NotFound)?;
-    let seen_version = seen.envelope.current_version;
-    submissions::check_amendment(
-        &seen,
-        if_match,
-        &claim.contract_id,
-        claim.period_start,
-        "/period_start",
-    )?;
-    if seen.envelope.status == SubmissionStatus::Paid {
-        return Err(StoreError::conflict(
-            "SUB-005: a paid claim cannot be amended",
-            "",
-            "the claim is paid",
-        ));
+    fn period(claim: &ClaimInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
+        Ok((
+            claim.period_start,
+            claim.period_end,
+            claim.period_start.to_string(),
+        ))
     }
-    let contract = contracts::visible(conn, &claim.contract_id, scope)?;
-    submissions::refuse_late_amendment(&seen, contract.terms.correction_window_days, today)?;
-    submissions::with_retries(conn, |conn| {
-        let priced = price(conn, &contract, &claim, today, Some(id))?;
-        let draft = draft(&claim, &priced)?;
-        let live = draft.status() != SubmissionStatus::Rejected;
-        let finish = |conn: &mut DbConnection, stored: &StoredVersion| {
-            write_lines(conn, id, stored.envelope.version, &claim, &priced, live)?;
-            // A new version needs a new decision.
-            diesel::delete(claim_states::table.find(id)).execute(conn)?;
-            Ok(())
-        };
-        let stored =
-            submissions::amend(conn, actor, KIND, id, scope, seen_version, draft, &finish)?;
-        Ok(view(stored, &claim, &priced, ClaimState::default()))
-    })
+
+    fn assess(
+        conn: &mut DbConnection,
+        contract: &Contract,
+        claim: &ClaimInput,
+        today: NaiveDate,
+        amending: Option<&str>,
+    ) -> Result<PricedClaim, StoreError> {
+        price(conn, contract, claim, today, amending)
+    }
+
+    fn report(priced: &PricedClaim) -> Report {
+        Report::of(priced.findings.clone())
+    }
+
+    fn status(_: &ClaimInput, priced: &PricedClaim) -> SubmissionStatus {
+        priced.status
+    }
+
+    fn write_rows(
+        conn: &mut DbConnection,
+        version: &StoredVersion,
+        claim: &ClaimInput,
+        priced: &PricedClaim,
+    ) -> Result<(), StoreError> {
+        let live = version.envelope.status != SubmissionStatus::Rejected;
+        write_lines(
+            conn,
+            &version.envelope.id,
+            version.envelope.version,
+            claim,
+            priced,
+            live,
+        )
+    }
+
+    /// A new version needs a new decision.
+    fn after_amendment(
+        conn: &mut DbConnection,
+        _: &Actor,
+        version: &StoredVersion,
+    ) -> Result<(), StoreError> {
+        diesel::delete(claim_states::table.find(&version.envelope.id)).execute(conn)?;
+        Ok(())
+    }
+
+    /// A paid claim cannot be amended (SUB-005, 409): the money has gone.
+    fn refuse_amendment(current: &StoredVersion) -> Result<(), StoreError> {
+        if current.envelope.status == SubmissionStatus::Paid {
+            return Err(StoreError::conflict(
+                "SUB-005: a paid claim cannot be amended",
+                "",
+                "the claim is paid",
+            ));
+        }
+        Ok(())
+    }
 }

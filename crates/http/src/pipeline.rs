@@ -1,0 +1,174 @@
+//! The submission pipeline over HTTP: one create, amend and validate for every kind.
+//!
+//! A kind's route reads its body (JSON, CSV or XLSX) into the kind's input and says how
+//! its answer is rendered; these functions do the rest: the `Idempotency-Key`, the
+//! persistence pipeline's prepare and commit on the blocking pool, and retrying a commit
+//! that lost a race on a unique key, so that the rules run again and see the winner.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use dayops_persistence::idempotency::{self, KeyedRequest};
+use dayops_persistence::pipeline::{self, Kind, Prepared};
+use dayops_persistence::DbConnection;
+
+use crate::auth::Principal;
+use crate::problem::ApiError;
+use crate::routes::submissions::{
+    created_response, keyed_request, refuse, today, with_version_headers, Created,
+};
+use crate::{run, AppState};
+
+/// How many times a commit that lost a race on a unique key is prepared again.
+const ATTEMPTS: u32 = 3;
+
+/// Prepares with `prepare` and commits, again while the commit loses a race on a unique
+/// key that the rules check beforehand (up to [`ATTEMPTS`] times); `answer` renders the
+/// body stored with an idempotent create, before the write transaction opens.
+fn prepare_and_commit<'a, K: Kind>(
+    conn: &mut DbConnection,
+    actor: &dayops_domain::audit::Actor,
+    mut prepare: impl FnMut(&mut DbConnection) -> Result<Prepared<'a, K>, ApiError>,
+    keyed: Option<&KeyedRequest>,
+    answer: &impl Fn(&Prepared<'a, K>) -> Result<String, ApiError>,
+) -> Result<(Prepared<'a, K>, String), ApiError> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let prepared = prepare(conn)?;
+        let body = answer(&prepared)?;
+        let stored_answer = keyed.map(|request| (request, 201, body.as_str()));
+        match pipeline::commit(conn, actor, &prepared, stored_answer) {
+            Ok(()) => return Ok((prepared, body)),
+            Err(e) if e.is_unique_violation() && tries < ATTEMPTS => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Stores a new submission under the request's `Idempotency-Key` (`key`, over `bytes`,
+/// the body as posted) and answers 201 with `answer`, which is also what a replay of the
+/// key returns. A failure that stored nothing frees the key.
+pub async fn create<K, A>(
+    state: &web::Data<AppState>,
+    req: &HttpRequest,
+    principal: &Principal,
+    (key, bytes): (String, &[u8]),
+    input: K::Input,
+    answer: A,
+) -> Result<HttpResponse, ApiError>
+where
+    K: Kind + 'static,
+    K::Input: Send,
+    A: for<'a> Fn(&Prepared<'a, K>) -> Result<String, ApiError> + Send + 'static,
+{
+    let keyed = keyed_request(req, principal, key, bytes);
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let created = run(state, move |conn| {
+        if let Some(replay) = refuse(idempotency::reserve(conn, &keyed)?)? {
+            return Ok(replay);
+        }
+        let prepare = |conn: &mut DbConnection| {
+            Ok(pipeline::prepare::<K>(
+                conn,
+                &actor,
+                scope.as_deref(),
+                &input,
+                today,
+            )?)
+        };
+        match prepare_and_commit(conn, &actor, prepare, Some(&keyed), &answer) {
+            Ok((prepared, body)) => Ok(Created::New {
+                id: prepared.version.envelope.id.clone(),
+                version: prepared.version.envelope.version,
+                body,
+            }),
+            Err(error) => {
+                if let Err(release) = idempotency::release(conn, &keyed) {
+                    log::error!("cannot release an idempotency key: {release}");
+                }
+                Err(error)
+            }
+        }
+    })
+    .await?;
+    created_response(K::KIND, created)
+}
+
+/// Stores `input` as the next version of submission `id` if `if_match` names the current
+/// one, and answers 200 with `answer` and the new version's ETag.
+pub async fn amend<K, A>(
+    state: &web::Data<AppState>,
+    principal: &Principal,
+    (id, if_match): (String, String),
+    input: K::Input,
+    answer: A,
+) -> Result<HttpResponse, ApiError>
+where
+    K: Kind + 'static,
+    K::Input: Send,
+    A: for<'a> Fn(&Prepared<'a, K>) -> Result<String, ApiError> + Send + 'static,
+{
+    let actor = principal.actor();
+    let scope = principal.provider_id.clone();
+    let today = today();
+    let (version, body) = run(state, move |conn| {
+        let prepare = |conn: &mut DbConnection| {
+            Ok(pipeline::prepare_amendment::<K>(
+                conn,
+                &actor,
+                scope.as_deref(),
+                (&id, &if_match),
+                &input,
+                today,
+            )?)
+        };
+        let (prepared, body) = prepare_and_commit(conn, &actor, prepare, None, &answer)?;
+        Ok((
+            prepared.version.envelope.version,
+            (prepared.version.envelope.id.clone(), body),
+        ))
+    })
+    .await?;
+    let (id, body) = body;
+    Ok(with_version_headers(
+        HttpResponse::Ok()
+            .content_type("application/json")
+            .body(body),
+        K::KIND,
+        &id,
+        version,
+        false,
+    ))
+}
+
+/// Runs the kind's rules on `input` against stored state; stores nothing.
+pub async fn validate<K>(
+    state: &web::Data<AppState>,
+    principal: &Principal,
+    input: K::Input,
+) -> Result<K::Assessment, ApiError>
+where
+    K: Kind + 'static,
+    K::Input: Send,
+    K::Assessment: Send,
+{
+    let scope = principal.provider_id.clone();
+    let today = today();
+    run(state, move |conn| {
+        Ok(pipeline::validate::<K>(
+            conn,
+            scope.as_deref(),
+            &input,
+            today,
+        )?)
+    })
+    .await
+}
+
+/// A JSON body, for an answer.
+pub fn json(value: &impl Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| ApiError::Internal(format!("writing an answer: {e}")))
+}
