@@ -59,8 +59,22 @@ pub struct ClaimView {
     pub state: ClaimState,
 }
 
+/// How a held unit names its session type: the type, or `-` for items that are not
+/// sessions (a unique key cannot hold a NULL that compares equal).
+const NO_SESSION: &str = "-";
+
 fn session_key(session_type: Option<SessionType>) -> &'static str {
-    session_type.map_or("-", SessionType::as_str)
+    session_type.map_or(NO_SESSION, SessionType::as_str)
+}
+
+/// The session type of a held unit's key; an unknown word is an error.
+fn session_of_key(key: &str) -> Result<Option<SessionType>, crate::StoreError> {
+    match key {
+        NO_SESSION => Ok(None),
+        other => {
+            crate::error::vocab("claimed_units.session_key", other, SessionType::parse).map(Some)
+        }
+    }
 }
 
 fn quarters(quantity: f64) -> i64 {

@@ -13,12 +13,12 @@ use dayops_domain::contract::Contract;
 use dayops_domain::register::AttendanceStatus;
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
 
-use crate::error::{vocab, StoreError};
+use crate::error::{unsigned, vocab, StoreError};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{claimed_units, register_lines};
 use crate::{contracts, reference, DbConnection};
 
-use super::LOOKUP_CHUNK;
+use super::{session_of_key, LOOKUP_CHUNK};
 
 /// Register lines of the contract's current, not rejected registers within the period.
 fn register_facts(
@@ -27,54 +27,60 @@ fn register_facts(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Vec<RegisterFact>, StoreError> {
-    type Row = (
-        String,
-        NaiveDate,
-        String,
-        String,
-        Option<String>,
-        Option<i32>,
-        Option<i32>,
-        i32,
-        bool,
-    );
+    /// A current register line, as the claim rules read it.
+    #[derive(Queryable, Selectable)]
+    #[diesel(table_name = register_lines)]
+    struct Row {
+        person_ref: String,
+        date: NaiveDate,
+        session_type: String,
+        status: String,
+        absence_reason: Option<String>,
+        notice_hours: Option<i32>,
+        one_to_one_quarter_hours: Option<i32>,
+        transport_journeys: i32,
+        meal: bool,
+    }
     let rows: Vec<Row> = crate::registers::current_register_lines()
         .filter(submission_rows::contract_id.eq(contract_id))
         .filter(register_lines::date.between(from, to))
-        .select((
-            register_lines::person_ref,
-            register_lines::date,
-            register_lines::session_type,
-            register_lines::status,
-            register_lines::absence_reason,
-            register_lines::notice_hours,
-            register_lines::one_to_one_quarter_hours,
-            register_lines::transport_journeys,
-            register_lines::meal,
-        ))
+        .select(Row::as_select())
         .load(conn)?;
     rows.into_iter()
-        .map(
-            |(person_ref, date, session_type, status, reason, notice, quarters, journeys, meal)| {
-                Ok(RegisterFact {
-                    person_ref,
-                    date,
-                    session_type: vocab(
-                        "register_lines.session_type",
-                        &session_type,
-                        SessionType::parse,
-                    )?,
-                    status: vocab("register_lines.status", &status, AttendanceStatus::parse)?,
-                    absence_reason: reason
-                        .map(|r| vocab("register_lines.absence_reason", &r, AbsenceReason::parse))
-                        .transpose()?,
-                    notice_hours: notice.and_then(|n| u32::try_from(n).ok()),
-                    one_to_one_quarters: quarters.and_then(|q| u32::try_from(q).ok()).unwrap_or(0),
-                    transport_journeys: u32::try_from(journeys).unwrap_or(0),
-                    meal,
-                })
-            },
-        )
+        .map(|row| {
+            Ok(RegisterFact {
+                session_type: vocab(
+                    "register_lines.session_type",
+                    &row.session_type,
+                    SessionType::parse,
+                )?,
+                status: vocab(
+                    "register_lines.status",
+                    &row.status,
+                    AttendanceStatus::parse,
+                )?,
+                absence_reason: row
+                    .absence_reason
+                    .map(|r| vocab("register_lines.absence_reason", &r, AbsenceReason::parse))
+                    .transpose()?,
+                notice_hours: row
+                    .notice_hours
+                    .map(|n| unsigned("register_lines.notice_hours", n))
+                    .transpose()?,
+                one_to_one_quarters: row
+                    .one_to_one_quarter_hours
+                    .map(|q| unsigned("register_lines.one_to_one_quarter_hours", q))
+                    .transpose()?
+                    .unwrap_or(0),
+                transport_journeys: unsigned(
+                    "register_lines.transport_journeys",
+                    row.transport_journeys,
+                )?,
+                meal: row.meal,
+                person_ref: row.person_ref,
+                date: row.date,
+            })
+        })
         .collect()
 }
 
@@ -107,7 +113,7 @@ fn other_units(
             units.push(ClaimedUnit {
                 person_ref,
                 date,
-                session_type: SessionType::parse(&session),
+                session_type: session_of_key(&session)?,
                 item: vocab("claimed_units.item", &item, Item::parse)?,
             });
         }

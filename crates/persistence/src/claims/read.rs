@@ -13,41 +13,78 @@ use crate::{utc, DbConnection};
 
 use super::{ClaimState, ClaimView, PricedClaimLine, KIND};
 
+/// A claim's decision and payment, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = claim_states)]
+struct StateRow {
+    decision: Option<String>,
+    decision_reason: Option<String>,
+    decided_by: Option<String>,
+    decided_at: Option<NaiveDateTime>,
+    remittance_ref: Option<String>,
+    paid_on: Option<NaiveDate>,
+}
+
 fn state(conn: &mut DbConnection, id: &str) -> Result<ClaimState, StoreError> {
-    type Row = (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<NaiveDateTime>,
-        Option<String>,
-        Option<NaiveDate>,
-    );
-    let row: Option<Row> = claim_states::table
+    let row = claim_states::table
         .find(id)
-        .select((
-            claim_states::decision,
-            claim_states::decision_reason,
-            claim_states::decided_by,
-            claim_states::decided_at,
-            claim_states::remittance_ref,
-            claim_states::paid_on,
-        ))
+        .select(StateRow::as_select())
         .first(conn)
         .optional()?;
     Ok(row
-        .map(
-            |(decision, decision_reason, decided_by, decided_at, remittance_ref, paid_on)| {
-                ClaimState {
-                    decision,
-                    decision_reason,
-                    decided_by,
-                    decided_at: decided_at.map(utc),
-                    remittance_ref,
-                    paid_on,
-                }
-            },
-        )
+        .map(|row| ClaimState {
+            decision: row.decision,
+            decision_reason: row.decision_reason,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at.map(utc),
+            remittance_ref: row.remittance_ref,
+            paid_on: row.paid_on,
+        })
         .unwrap_or_default())
+}
+
+/// A priced claim line, as stored.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = claim_lines)]
+struct LineRow {
+    person_ref: String,
+    date: NaiveDate,
+    item: String,
+    session_type: Option<String>,
+    quantity_quarters: i64,
+    need_band: String,
+    unit_price_pence: i64,
+    amount_pence: i64,
+    accepted_quantity_quarters: i64,
+    accepted_unit_price_pence: i64,
+    accepted_amount_pence: i64,
+    accepted_need_band: Option<String>,
+}
+
+impl LineRow {
+    fn into_line(self) -> Result<PricedClaimLine, StoreError> {
+        Ok(PricedClaimLine {
+            claimed: ClaimLine {
+                person_ref: self.person_ref,
+                date: self.date,
+                item: vocab("claim_lines.item", &self.item, Item::parse)?,
+                session_type: self
+                    .session_type
+                    .map(|s| vocab("claim_lines.session_type", &s, SessionType::parse))
+                    .transpose()?,
+                quantity: self.quantity_quarters as f64 / 4.0,
+                need_band: self.need_band,
+                unit_price_pence: self.unit_price_pence,
+                amount_pence: self.amount_pence,
+            },
+            accepted: PricedLine {
+                accepted_quantity: self.accepted_quantity_quarters as f64 / 4.0,
+                accepted_unit_price_pence: self.accepted_unit_price_pence,
+                accepted_amount_pence: self.accepted_amount_pence,
+                accepted_need_band: self.accepted_need_band,
+            },
+        })
+    }
 }
 
 /// A version of a claim (the current one when `version` is `None`) with its priced lines.
@@ -61,78 +98,14 @@ pub fn get(
         return Ok(None);
     };
     let v = stored.envelope.version;
-    type Row = (
-        String,
-        NaiveDate,
-        String,
-        Option<String>,
-        i64,
-        String,
-        i64,
-        i64,
-        i64,
-        i64,
-        i64,
-        Option<String>,
-    );
-    let rows: Vec<Row> = claim_lines::table
+    let lines = claim_lines::table
         .filter(claim_lines::submission_id.eq(id))
         .filter(claim_lines::version.eq(v))
         .order(claim_lines::line_no.asc())
-        .select((
-            claim_lines::person_ref,
-            claim_lines::date,
-            claim_lines::item,
-            claim_lines::session_type,
-            claim_lines::quantity_quarters,
-            claim_lines::need_band,
-            claim_lines::unit_price_pence,
-            claim_lines::amount_pence,
-            claim_lines::accepted_quantity_quarters,
-            claim_lines::accepted_unit_price_pence,
-            claim_lines::accepted_amount_pence,
-            claim_lines::accepted_need_band,
-        ))
-        .load(conn)?;
-    let lines = rows
+        .select(LineRow::as_select())
+        .load(conn)?
         .into_iter()
-        .map(
-            |(
-                person_ref,
-                date,
-                item,
-                session_type,
-                q,
-                need_band,
-                unit,
-                amount,
-                aq,
-                aunit,
-                aamount,
-                aband,
-            )| {
-                Ok(PricedClaimLine {
-                    claimed: ClaimLine {
-                        person_ref,
-                        date,
-                        item: vocab("claim_lines.item", &item, Item::parse)?,
-                        session_type: session_type
-                            .map(|s| vocab("claim_lines.session_type", &s, SessionType::parse))
-                            .transpose()?,
-                        quantity: q as f64 / 4.0,
-                        need_band,
-                        unit_price_pence: unit,
-                        amount_pence: amount,
-                    },
-                    accepted: PricedLine {
-                        accepted_quantity: aq as f64 / 4.0,
-                        accepted_unit_price_pence: aunit,
-                        accepted_amount_pence: aamount,
-                        accepted_need_band: aband,
-                    },
-                })
-            },
-        )
+        .map(LineRow::into_line)
         .collect::<Result<Vec<_>, StoreError>>()?;
     let (claimed_total_pence, accepted_total_pence): (i64, i64) = claim_totals::table
         .find((id, v))
