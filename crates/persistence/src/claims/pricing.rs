@@ -5,11 +5,13 @@ use std::collections::BTreeSet;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 
+use dayops_domain::agreement::AgreementInput;
 use dayops_domain::calendar::payment_period_containing;
 use dayops_domain::claim::{
     draft_claim, price_claim, ClaimContext, ClaimInput, ClaimedUnit, PricedClaim, RegisterFact,
 };
 use dayops_domain::contract::Contract;
+use dayops_domain::matrix::MatrixVersion;
 use dayops_domain::register::AttendanceStatus;
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
 
@@ -121,6 +123,56 @@ fn other_units(
     Ok(units)
 }
 
+/// What the claim rules read of stored state for a contract's claims from `from` to `to`.
+struct RuleData {
+    versions: Vec<MatrixVersion<String>>,
+    agreements: Vec<AgreementInput>,
+    registers: Vec<RegisterFact>,
+    others: Vec<ClaimedUnit>,
+}
+
+impl RuleData {
+    /// Loads it: the people are those of `people` (a claim's lines, or the registers' for a
+    /// draft, when `people` is `None`); `exclude` is a claim being amended.
+    fn load(
+        conn: &mut DbConnection,
+        contract: &Contract,
+        (from, to): (NaiveDate, NaiveDate),
+        people: Option<&ClaimInput>,
+        exclude: Option<&str>,
+    ) -> Result<RuleData, StoreError> {
+        let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
+        let registers = register_facts(conn, &contract.id, from, to)?;
+        let persons: Vec<&str> = match people {
+            Some(claim) => claim.lines.iter().map(|l| l.person_ref.as_str()).collect(),
+            None => registers.iter().map(|f| f.person_ref.as_str()).collect(),
+        };
+        let persons: Vec<&str> = persons
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let others = other_units(conn, &persons, from, to, exclude)?;
+        Ok(RuleData {
+            versions,
+            agreements,
+            registers,
+            others,
+        })
+    }
+
+    fn context<'a>(&'a self, contract: &'a Contract, today: NaiveDate) -> ClaimContext<'a, String> {
+        ClaimContext {
+            contract: &contract.terms,
+            matrix: &self.versions,
+            agreements: &self.agreements,
+            registers: &self.registers,
+            other_claims: &self.others,
+            today,
+        }
+    }
+}
+
 /// Loads what the claim rules look at and prices `claim`.
 pub(super) fn price(
     conn: &mut DbConnection,
@@ -129,26 +181,8 @@ pub(super) fn price(
     today: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<PricedClaim, StoreError> {
-    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
-    let (from, to) = span(claim);
-    let registers = register_facts(conn, &contract.id, from, to)?;
-    let persons: Vec<&str> = claim
-        .lines
-        .iter()
-        .map(|l| l.person_ref.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let others = other_units(conn, &persons, from, to, exclude)?;
-    let ctx = ClaimContext {
-        contract: &contract.terms,
-        matrix: &versions,
-        agreements: &agreements,
-        registers: &registers,
-        other_claims: &others,
-        today,
-    };
-    Ok(price_claim(claim, &ctx))
+    let data = RuleData::load(conn, contract, span(claim), Some(claim), exclude)?;
+    Ok(price_claim(claim, &data.context(contract, today)))
 }
 
 /// The dates a claim's rules look at: its period and every line's date.
@@ -194,22 +228,7 @@ pub fn draft_from_registers(
             ),
         )
     })?;
-    let (versions, agreements) = reference::rules_reference(conn, &contract.id)?;
-    let registers = register_facts(conn, &contract.id, period.0, period.1)?;
-    let persons: Vec<&str> = registers
-        .iter()
-        .map(|f| f.person_ref.as_str())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let others = other_units(conn, &persons, period.0, period.1, None)?;
-    let ctx = ClaimContext {
-        contract: &contract.terms,
-        matrix: &versions,
-        agreements: &agreements,
-        registers: &registers,
-        other_claims: &others,
-        today,
-    };
+    let data = RuleData::load(conn, &contract, period, None, None)?;
+    let ctx = data.context(&contract, today);
     Ok(draft_claim(&contract.id, period, &ctx))
 }
