@@ -114,7 +114,7 @@ where
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
-    let (version, body) = run(state, move |conn| {
+    let (id, version, body) = run(state, move |conn| {
         let prepare = |conn: &mut DbConnection| {
             Ok(pipeline::prepare_amendment::<K>(
                 conn,
@@ -126,13 +126,10 @@ where
             )?)
         };
         let (prepared, body) = prepare_and_commit(conn, &actor, prepare, None, &answer)?;
-        Ok((
-            prepared.version.envelope.version,
-            (prepared.version.envelope.id.clone(), body),
-        ))
+        let envelope = &prepared.version.envelope;
+        Ok((envelope.id.clone(), envelope.version, body))
     })
     .await?;
-    let (id, body) = body;
     Ok(with_version_headers(
         HttpResponse::Ok()
             .content_type("application/json")
