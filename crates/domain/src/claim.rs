@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use crate::agreement::AgreementInput;
 use crate::calendar::payment_period_containing;
+use crate::checks;
 use crate::contract::ContractInput;
 use crate::error::FieldErrors;
 use crate::finding::{Finding, Severity};
@@ -16,7 +17,7 @@ use crate::matrix::{lookup, offers, MatrixVersion, RateQuery};
 use crate::register::AttendanceStatus;
 use crate::rules::Rule;
 use crate::submission::SubmissionStatus;
-use crate::types::{AbsenceReason, ContractStatus, Hours, Item, SessionType};
+use crate::types::{AbsenceReason, Hours, Item, SessionType};
 
 /// One priced unit of service as the provider claims it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -216,22 +217,11 @@ fn check_period(
             "the payment period has not ended yet",
         ));
     }
-    if contract.status != ContractStatus::Active {
-        findings.push(Finding::of(
-            Rule::Sub003,
-            "/contract_id",
-            format!("the contract is {}", contract.status),
-        ));
-    }
-    if claim.period_start < contract.start_date
-        || contract.end_date.is_some_and(|end| claim.period_end > end)
-    {
-        findings.push(Finding::of(
-            Rule::Sub003,
-            "/period_start",
-            "the period is outside the contract's dates",
-        ));
-    }
+    findings.extend(checks::contract_not_active(contract));
+    findings.extend(checks::period_outside_contract(
+        contract,
+        (claim.period_start, claim.period_end),
+    ));
 }
 
 /// Prices and checks every line. Lines with an error are accepted at nothing.
@@ -302,30 +292,16 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         }
         let mut price = None;
         match agreements.get(line.person_ref.as_str()) {
-            None => line_findings.push(Finding::of(
-                Rule::Agr001,
-                at(i, "person_ref"),
-                "the person has no service agreement on this contract",
-            )),
+            None => line_findings.push(checks::no_agreement(|field| at(i, field))),
             Some(agreement) => {
                 let band = agreement
                     .band_on(line.date)
                     .filter(|_| agreement.in_force_on(line.date));
                 assessed_band = band.map(str::to_string);
-                if band.is_none() {
-                    line_findings.push(Finding::of(
-                        Rule::Agr002,
-                        at(i, "date"),
-                        "the date is outside the agreement's start and end",
-                    ));
-                }
-                if agreement.suspended_on(line.date) {
-                    line_findings.push(Finding::of(
-                        Rule::Agr003,
-                        at(i, "date"),
-                        "the agreement is suspended on that date",
-                    ));
-                }
+                let line_at = |field: &str| at(i, field);
+                // The band is assessed only while the agreement is in force (AGR-002).
+                line_findings.extend(checks::outside_agreement(agreement, line.date, line_at));
+                line_findings.extend(checks::agreement_suspended(agreement, line.date, line_at));
                 let offered = offers(ctx.matrix, line.date, line.item, line.session_type)
                     && line
                         .session_type
@@ -650,6 +626,7 @@ pub fn draft_claim<Id>(
 mod tests {
     use super::*;
     use crate::matrix::RateCell;
+    use crate::types::ContractStatus;
     use crate::types::DayCategory;
 
     fn d(s: &str) -> NaiveDate {

@@ -8,6 +8,7 @@ pub mod agreement;
 pub mod audit;
 pub mod calendar;
 pub mod canonical;
+pub mod checks;
 pub mod claim;
 pub mod contract;
 pub mod error;

@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 
 use crate::agreement::AgreementInput;
 use crate::calendar::is_monday;
+use crate::checks;
 use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::matrix::{offers, MatrixVersion};
 use crate::rules::Rule;
-use crate::types::{AbsenceReason, ContractStatus, Item, SessionType};
+use crate::types::{AbsenceReason, Item, SessionType};
 
 crate::types::vocabulary!(AttendanceStatus {
     Attended => "attended",
@@ -168,24 +169,11 @@ fn check_period(
             ),
         ));
     }
-    if contract.status != ContractStatus::Active {
-        findings.push(Finding::of(
-            Rule::Sub003,
-            "/contract_id",
-            format!("the contract is {}", contract.status),
-        ));
-    }
-    let before_start = register.period_start < contract.start_date;
-    let after_end = contract
-        .end_date
-        .is_some_and(|end| register.period_end > end);
-    if before_start || after_end {
-        findings.push(Finding::of(
-            Rule::Sub003,
-            "/period_start",
-            "the period is outside the contract's dates",
-        ));
-    }
+    findings.extend(checks::contract_not_active(contract));
+    findings.extend(checks::period_outside_contract(
+        contract,
+        (register.period_start, register.period_end),
+    ));
 }
 
 /// Every finding of SPEC §5 that applies to a register, in line order.
@@ -317,29 +305,16 @@ pub fn validate_register<Id>(
             }
         }
 
+        let at = |field: &str| line_at(i, field);
         let Some(agreement) = agreements.get(line.person_ref.as_str()) else {
-            findings.push(Finding::of(
-                Rule::Agr001,
-                line_at(i, "person_ref"),
-                "the person has no service agreement on this contract",
-            ));
+            findings.push(checks::no_agreement(at));
             continue;
         };
-        if !agreement.in_force_on(line.date) {
-            findings.push(Finding::of(
-                Rule::Agr002,
-                line_at(i, "date"),
-                "the date is outside the agreement's start and end",
-            ));
+        if let Some(outside) = checks::outside_agreement(agreement, line.date, at) {
+            findings.push(outside);
             continue;
         }
-        if agreement.suspended_on(line.date) {
-            findings.push(Finding::of(
-                Rule::Agr003,
-                line_at(i, "date"),
-                "the agreement is suspended on that date",
-            ));
-        }
+        findings.extend(checks::agreement_suspended(agreement, line.date, at));
         if !agreement.plans(line.date, line.session_type) {
             let has_comment = line
                 .comment
@@ -533,6 +508,7 @@ mod tests {
     use super::*;
     use crate::agreement::{PlannedSession, Suspension};
     use crate::matrix::RateCell;
+    use crate::types::ContractStatus;
     use crate::types::{DayCategory, Weekday};
 
     fn d(s: &str) -> NaiveDate {

@@ -13,7 +13,6 @@ use crate::finding::Finding;
 use crate::identifiers::identifiers_in;
 use crate::kpi::{MEASURE_MEANINGS, OUTCOMES_PROGRESSING, PERCENT_KPIS};
 use crate::rules::Rule;
-use crate::types::ContractStatus;
 
 /// A quarter of the UK financial year: `2025-Q1` is April to June 2025, `2025-Q4` is
 /// January to March 2026.
@@ -407,13 +406,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             }
         }
     }
-    if contract.status != ContractStatus::Active {
-        findings.push(Finding::of(
-            Rule::Sub003,
-            "/contract_id",
-            format!("the contract is {}", contract.status),
-        ));
-    }
+    findings.extend(crate::checks::contract_not_active(contract));
     if let Some(q) = quarter {
         if !ranges_overlap(
             q.start(),
@@ -531,6 +524,7 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
 mod tests {
     use super::*;
     use crate::finding::Severity::{self, Error as E, Warning as W};
+    use crate::types::ContractStatus;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()
