@@ -680,3 +680,39 @@ fn phone_numbers_in_free_text_are_warned_about() {
         assert!(!validate(clean), "{clean}");
     }
 }
+
+/// A quarter that is not one is refused where it was typed: at its body member for JSON,
+/// at its cell for a spreadsheet; the query parameters take the same form.
+#[test]
+fn a_malformed_quarter_is_refused_where_it_was_typed() {
+    let app = TestApp::spawn();
+    let (fx, quarter) = setup(&app, "WQ");
+    let mut bad = workbook(&fx, quarter);
+    bad["quarter"] = json!("2025-Q5");
+    let r = post(&app, &fx, &bad);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/quarter"]);
+    let t = template(&app, &fx.token, &fx, quarter);
+    t.expect(200);
+    let file = fill(&t.bytes, &bad);
+    let r = post_xlsx(&app, &fx, "/v1/workbooks", file);
+    r.expect(422);
+    let row = row_of(sheet(&mut read_sheets(&t.bytes), "template"), "quarter").unwrap();
+    assert_eq!(
+        r.pointers(),
+        [format!("/sheets/template/rows/{}/columns/B", row + 1)],
+        "{}",
+        r.text
+    );
+    for path in [
+        format!(
+            "/v1/workbooks/template?contract_id={}&quarter=2025-Q5",
+            fx.contract
+        ),
+        "/v1/reports/kpis?quarter=25-Q1".to_string(),
+    ] {
+        let r = app.get(&path, &fx.token);
+        r.expect(422);
+        assert_eq!(r.pointers(), ["/query/quarter"], "{path}");
+    }
+}

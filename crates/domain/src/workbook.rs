@@ -63,6 +63,35 @@ impl std::fmt::Display for Quarter {
     }
 }
 
+/// Written as `YYYY-Qn` wherever it travels: JSON bodies, query parameters, spreadsheets.
+impl Serialize for Quarter {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Quarter {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Quarter::parse(&text).ok_or_else(|| serde::de::Error::custom(Quarter::FORMAT_HINT))
+    }
+}
+
+impl utoipa::PartialSchema for Quarter {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some(r"^20[0-9]{2}-Q[1-4]$|^2100-Q[1-4]$"))
+            .description(Some(
+                "A quarter of the UK financial year, `YYYY-Qn`: `2025-Q1` is April to June 2025, `2025-Q4` is January to March 2026.",
+            ))
+            .examples([serde_json::json!("2025-Q3")])
+            .into()
+    }
+}
+
+impl ToSchema for Quarter {}
+
 /// The day `working_days` working days (Monday to Friday, not a bank holiday) after `from`.
 pub fn working_days_after(
     from: NaiveDate,
@@ -216,9 +245,7 @@ pub struct CaseStudy {
 #[serde(deny_unknown_fields)]
 pub struct WorkbookInput {
     pub contract_id: String,
-    /// `YYYY-Qn` of the UK financial year.
-    #[schema(example = "2025-Q3")]
-    pub quarter: String,
+    pub quarter: Quarter,
     pub template_version: String,
     pub measures: Measures,
     #[serde(default)]
@@ -385,41 +412,37 @@ const PARTS: [(&str, &str); 8] = [
 pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) -> Vec<Finding> {
     let contract = ctx.contract;
     let mut findings = Vec::new();
-    let quarter = Quarter::parse(&workbook.quarter);
-    match quarter {
-        None => findings.push(Finding::of(Rule::Sub001, "/quarter", Quarter::FORMAT_HINT)),
-        Some(q) if q.end() >= ctx.today => findings.push(Finding::of(
+    let quarter = workbook.quarter;
+    if quarter.end() >= ctx.today {
+        findings.push(Finding::of(
             Rule::Sub001,
             "/quarter",
             "the quarter has not ended yet",
-        )),
-        Some(q) => {
-            let due = working_days_after(q.end(), WORKBOOK_DEADLINE_WORKING_DAYS, |day| {
-                contract.is_bank_holiday(day)
-            });
-            if ctx.today > due {
-                findings.push(Finding::of(
-                    Rule::Sub002,
-                    "/quarter",
-                    format!("submitted after the deadline of {due}"),
-                ));
-            }
+        ));
+    } else {
+        let due = working_days_after(quarter.end(), WORKBOOK_DEADLINE_WORKING_DAYS, |day| {
+            contract.is_bank_holiday(day)
+        });
+        if ctx.today > due {
+            findings.push(Finding::of(
+                Rule::Sub002,
+                "/quarter",
+                format!("submitted after the deadline of {due}"),
+            ));
         }
     }
     findings.extend(crate::checks::contract_not_active(contract));
-    if let Some(q) = quarter {
-        if !ranges_overlap(
-            q.start(),
-            Some(q.end()),
-            contract.start_date,
-            contract.end_date,
-        ) {
-            findings.push(Finding::of(
-                Rule::Sub003,
-                "/quarter",
-                "the quarter is outside the contract's dates",
-            ));
-        }
+    if !ranges_overlap(
+        quarter.start(),
+        Some(quarter.end()),
+        contract.start_date,
+        contract.end_date,
+    ) {
+        findings.push(Finding::of(
+            Rule::Sub003,
+            "/quarter",
+            "the quarter is outside the contract's dates",
+        ));
     }
     if workbook.template_version != ctx.current_template_version {
         findings.push(Finding::of(
@@ -479,13 +502,11 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             Rag::Green => {}
         }
     }
-    let in_quarter = quarter
-        .map(|q| people_in_quarter(ctx.agreements, q))
-        .unwrap_or_default();
+    let in_quarter = people_in_quarter(ctx.agreements, quarter);
     let mut recorded = BTreeSet::new();
     for (i, outcome) in workbook.person_outcomes.iter().enumerate() {
         recorded.insert(outcome.person_ref.as_str());
-        if quarter.is_some() && !in_quarter.contains(outcome.person_ref.as_str()) {
+        if !in_quarter.contains(outcome.person_ref.as_str()) {
             findings.push(Finding::of(
                 Rule::Wbk005,
                 format!("/person_outcomes/{i}/person_ref"),
@@ -627,6 +648,20 @@ mod tests {
     }
 
     #[test]
+    fn quarters_travel_as_text_and_a_malformed_one_is_refused() {
+        let q: Quarter = serde_json::from_value(serde_json::json!("2025-Q4")).unwrap();
+        assert_eq!((q.start(), q.end()), (d("2026-01-01"), d("2026-03-31")));
+        assert_eq!(
+            serde_json::to_value(q).unwrap(),
+            serde_json::json!("2025-Q4")
+        );
+        for bad in ["2025-Q5", "25-Q1", "2025-Q01", "2025Q1", ""] {
+            let error = serde_json::from_value::<Quarter>(serde_json::json!(bad)).unwrap_err();
+            assert!(error.to_string().contains("YYYY-Qn"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn a_clean_workbook_has_no_findings() {
         assert_eq!(codes(&scenario()), vec![]);
     }
@@ -636,11 +671,6 @@ mod tests {
         type Mutation = fn(&mut Scenario);
         type Expected = Vec<(&'static str, Severity, &'static str)>;
         let cases: Vec<(&str, Mutation, Expected)> = vec![
-            (
-                "not a quarter",
-                |s| s.workbook.quarter = "2025-Q5".into(),
-                vec![("SUB-001", E, "/quarter")],
-            ),
             (
                 "not ended",
                 |s| s.today = d("2025-12-31"),

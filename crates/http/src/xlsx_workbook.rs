@@ -338,7 +338,7 @@ impl SheetReader<'_> {
         }
     }
 
-    fn about(&mut self, range: &Range<Data>) -> (String, String, String, Vec<String>) {
+    fn about(&mut self, range: &Range<Data>) -> (String, String, Option<Quarter>, Vec<String>) {
         let mut values: HashMap<String, Option<String>> = HashMap::new();
         for row in 0..=last_row(range).unwrap_or(0) {
             if let Some(key) = self.text(ABOUT, range, row, 0) {
@@ -376,7 +376,13 @@ impl SheetReader<'_> {
                     .collect()
             })
             .unwrap_or_default();
-        (template_version, contract_id, quarter, acknowledged)
+        let parsed = Quarter::parse(&quarter);
+        if parsed.is_none() && !quarter.is_empty() {
+            if let Some(row) = self.map.about_rows.get("quarter").copied() {
+                self.fail(ABOUT, row, 1, Quarter::FORMAT_HINT);
+            }
+        }
+        (template_version, contract_id, parsed, acknowledged)
     }
 
     fn measures(&mut self, range: &Range<Data>) -> Measures {
@@ -578,7 +584,7 @@ pub fn read(bytes: &[u8]) -> Result<(WorkbookInput, SheetMap), ApiError> {
     };
     let case_studies = reader.case_studies(range(CASE_STUDIES));
     match about {
-        Some((template_version, contract_id, quarter, acknowledged_warnings))
+        Some((template_version, contract_id, Some(quarter), acknowledged_warnings))
             if errors.is_empty() =>
         {
             Ok((

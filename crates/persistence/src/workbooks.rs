@@ -24,12 +24,6 @@ use crate::{contracts, reference, DbConnection};
 
 const KIND: SubmissionKind = SubmissionKind::Workbook;
 
-/// The quarter a workbook names, or 422: without it there is no period to store it under.
-pub fn quarter_of(workbook: &WorkbookInput) -> Result<Quarter, StoreError> {
-    Quarter::parse(&workbook.quarter)
-        .ok_or_else(|| StoreError::invalid("/quarter", Quarter::FORMAT_HINT))
-}
-
 /// People who attended in the contract's current, not rejected registers of the quarter.
 fn attenders(
     conn: &mut DbConnection,
@@ -151,7 +145,7 @@ impl Kind for Workbooks {
     }
 
     fn period(workbook: &WorkbookInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
-        let quarter = quarter_of(workbook)?;
+        let quarter = workbook.quarter;
         Ok((quarter.start(), quarter.end(), quarter.to_string()))
     }
 
@@ -162,7 +156,7 @@ impl Kind for Workbooks {
         today: NaiveDate,
         _amending: Option<&str>,
     ) -> Result<Self::Assessment, StoreError> {
-        assess(conn, contract, workbook, quarter_of(workbook)?, today)
+        assess(conn, contract, workbook, workbook.quarter, today)
     }
 
     fn report((report, _): &Self::Assessment) -> Report {

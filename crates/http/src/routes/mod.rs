@@ -112,16 +112,6 @@ pub fn empty_page<T: serde::Serialize>() -> actix_web::HttpResponse {
     })
 }
 
-/// A `quarter` query parameter (`YYYY-Qn` of the financial year), or 422 pointing at it.
-pub fn quarter_param(text: &str) -> Result<dayops_domain::workbook::Quarter, ApiError> {
-    dayops_domain::workbook::Quarter::parse(text).ok_or_else(|| {
-        ApiError::invalid(vec![FieldError::new(
-            "/query/quarter",
-            dayops_domain::workbook::Quarter::FORMAT_HINT,
-        )])
-    })
-}
-
 /// Turns `validator` errors into field errors under `/query`.
 pub fn validate_query(query: &impl Validate) -> Result<(), ApiError> {
     query.validate().map_err(|errors| {

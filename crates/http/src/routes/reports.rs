@@ -8,6 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
+use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
 
@@ -203,8 +204,8 @@ pub async fn kpi_catalogue(
 #[into_params(parameter_in = Query)]
 pub struct KpiQuery {
     /// `YYYY-Qn` of the UK financial year.
-    #[param(example = "2025-Q3")]
-    pub quarter: String,
+    #[param(inline, example = "2025-Q3")]
+    pub quarter: Quarter,
 }
 
 /// KPIs of a quarter's workbooks against the contracts' targets.
@@ -267,7 +268,7 @@ pub async fn kpis(
     state: web::Data<AppState>,
     Query(query): Query<KpiQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let quarter = super::quarter_param(&query.quarter)?;
+    let quarter = query.quarter;
     let scope = principal.own_provider().map(str::to_string);
     let rows = run(&state, move |conn| {
         Ok(reports::kpis(conn, quarter, scope.as_deref())?)

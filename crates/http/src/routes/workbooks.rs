@@ -8,7 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::finding::Report;
 use dayops_domain::submission::SubmissionKind;
-use dayops_domain::workbook::{CaseStudy, KpiResult, Measures, PersonOutcome, WorkbookInput};
+use dayops_domain::workbook::{
+    CaseStudy, KpiResult, Measures, PersonOutcome, Quarter, WorkbookInput,
+};
 use dayops_persistence::pipeline::Prepared;
 use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
 use dayops_persistence::workbooks::{self, Workbooks};
@@ -31,7 +33,7 @@ const KIND: SubmissionKind = SubmissionKind::Workbook;
 pub struct Workbook {
     #[serde(flatten)]
     pub receipt: SubmissionReceipt,
-    pub quarter: String,
+    pub quarter: Quarter,
     pub template_version: String,
     pub measures: Measures,
     pub person_outcomes: Vec<PersonOutcome>,
@@ -291,8 +293,8 @@ pub async fn list(
 pub struct TemplateQuery {
     pub contract_id: String,
     /// `YYYY-Qn` of the UK financial year.
-    #[param(example = "2025-Q3")]
-    pub quarter: String,
+    #[param(inline, example = "2025-Q3")]
+    pub quarter: Quarter,
 }
 
 /// Download the council's pre-filled XLSX template for a contract's quarter: a measures
@@ -316,7 +318,7 @@ pub async fn template(
     state: web::Data<AppState>,
     Query(query): Query<TemplateQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let quarter = super::quarter_param(&query.quarter)?;
+    let quarter = query.quarter;
     let scope = principal.own_provider().map(str::to_string);
     // Written on the blocking pool too: a spreadsheet for many people is CPU work.
     let (contract, file) = run(&state, move |conn| {
