@@ -165,6 +165,30 @@ where
     .await
 }
 
+/// Answers a stored version with its `ETag`: `read` finds it (`None` is 404) and makes
+/// the answer, on the blocking pool, as `(id, version, answer)`.
+pub async fn read_version<T, R>(
+    state: &web::Data<AppState>,
+    kind: dayops_domain::submission::SubmissionKind,
+    read: R,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+    R: FnOnce(&mut DbConnection) -> Result<Option<(String, i32, T)>, ApiError> + Send + 'static,
+{
+    let (id, version, answer) = run(state, move |conn| {
+        read(conn)?.ok_or_else(ApiError::not_found)
+    })
+    .await?;
+    Ok(with_version_headers(
+        HttpResponse::Ok().json(answer),
+        kind,
+        &id,
+        version,
+        false,
+    ))
+}
+
 /// A JSON body, for an answer.
 pub fn json(value: &impl Serialize) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(|e| ApiError::Internal(format!("writing an answer: {e}")))

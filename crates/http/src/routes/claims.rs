@@ -16,8 +16,8 @@ use dayops_persistence::Page;
 
 use super::ensure_valid;
 use super::submissions::{
-    idempotency_key, if_match, list_kind, today, version_number, with_version_headers,
-    SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, today, version_number, SubmissionListQuery,
+    SubmissionReceipt,
 };
 use crate::auth::{Commissioner, Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
@@ -286,21 +286,18 @@ async fn read_version(
     version: Option<i32>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.own_provider().map(str::to_string);
-    let view = run(&state, move |conn| {
-        claims::get(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)
+    pipeline::read_version(&state, KIND, move |conn| {
+        Ok(
+            claims::get(conn, &id, version, scope.as_deref())?.map(|view| {
+                let (id, version) = (
+                    view.stored.envelope.id.clone(),
+                    view.stored.envelope.version,
+                );
+                (id, version, document(view))
+            }),
+        )
     })
-    .await?;
-    let (id, version) = (
-        view.stored.envelope.id.clone(),
-        view.stored.envelope.version,
-    );
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(document(view)),
-        KIND,
-        &id,
-        version,
-        false,
-    ))
+    .await
 }
 
 /// Read the current version of a claim.

@@ -12,14 +12,13 @@ use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
 use dayops_persistence::Page;
 
 use super::submissions::{
-    idempotency_key, if_match, list_kind, version_number, with_version_headers,
-    SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, version_number, SubmissionListQuery, SubmissionReceipt,
 };
 use crate::auth::{Principal, Submitter};
 use crate::csv_register::{self, CsvRegisterQuery};
 use crate::extract::{media_type, parse_json, parse_query, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
-use crate::{pipeline, run, AppState};
+use crate::{pipeline, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Register;
 
@@ -201,19 +200,15 @@ async fn read_version(
     version: Option<i32>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.own_provider().map(str::to_string);
-    let stored = run(&state, move |conn| {
+    pipeline::read_version(&state, KIND, move |conn| {
         submissions::get_version(conn, KIND, &id, version, scope.as_deref())?
-            .ok_or_else(ApiError::not_found)
+            .map(|stored| {
+                let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
+                Ok((id, version, document(stored)?))
+            })
+            .transpose()
     })
-    .await?;
-    let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(document(stored)?),
-        KIND,
-        &id,
-        version,
-        false,
-    ))
+    .await
 }
 
 /// Read the current version of a register.

@@ -12,13 +12,12 @@ use dayops_domain::workbook::{
     CaseStudy, KpiResult, Measures, PersonOutcome, Quarter, WorkbookInput,
 };
 use dayops_persistence::pipeline::Prepared;
-use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
+use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
 use dayops_persistence::workbooks::{self, Workbooks};
 use dayops_persistence::{Page, StoreError};
 
 use super::submissions::{
-    idempotency_key, if_match, list_kind, version_number, with_version_headers,
-    SubmissionListQuery, SubmissionReceipt,
+    idempotency_key, if_match, list_kind, version_number, SubmissionListQuery, SubmissionReceipt,
 };
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
@@ -227,27 +226,16 @@ async fn read_version(
     version: Option<i32>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.own_provider().map(str::to_string);
-    let (stored, kpis) = run(&state, move |conn| {
-        let stored = dayops_persistence::submissions::get_version(
-            conn,
-            KIND,
-            &id,
-            version,
-            scope.as_deref(),
-        )?
-        .ok_or_else(ApiError::not_found)?;
-        let kpis = workbooks::kpis(conn, &id, stored.envelope.version)?;
-        Ok((stored, kpis))
+    pipeline::read_version(&state, KIND, move |conn| {
+        let Some(stored) = submissions::get_version(conn, KIND, &id, version, scope.as_deref())?
+        else {
+            return Ok(None);
+        };
+        let version = stored.envelope.version;
+        let kpis = workbooks::kpis(conn, &id, version)?;
+        Ok(Some((id, version, document(&stored, kpis)?)))
     })
-    .await?;
-    let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
-    Ok(with_version_headers(
-        HttpResponse::Ok().json(document(&stored, kpis)?),
-        KIND,
-        &id,
-        version,
-        false,
-    ))
+    .await
 }
 
 /// Read the current version of a workbook.
