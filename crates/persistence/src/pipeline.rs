@@ -84,6 +84,14 @@ pub trait Kind {
     }
 }
 
+/// A period keyed by its first day: a register's week, a claim's payment period.
+pub fn keyed_by_start(
+    start: NaiveDate,
+    end: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
+    Ok((start, end, start.to_string()))
+}
+
 /// A version ready to be stored: the rules have run, and its id, number and time are
 /// fixed, so an answer can be rendered from it before the write transaction opens.
 pub struct Prepared<'a, K: Kind> {

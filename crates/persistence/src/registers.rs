@@ -17,7 +17,7 @@ use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{Hours, SessionType};
 
 use crate::error::{vocab, StoreError};
-use crate::pipeline::Kind;
+use crate::pipeline::{keyed_by_start, Kind};
 use crate::schema::submissions as submission_rows;
 use crate::schema::{attendance_slots, register_lines};
 use crate::submissions::StoredVersion;
@@ -257,11 +257,7 @@ impl Kind for Registers {
     }
 
     fn period(register: &RegisterInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
-        Ok((
-            register.period_start,
-            register.period_end,
-            register.period_start.to_string(),
-        ))
+        keyed_by_start(register.period_start, register.period_end)
     }
 
     fn assess(

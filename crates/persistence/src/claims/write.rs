@@ -11,7 +11,7 @@ use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::SessionType;
 
 use crate::error::StoreError;
-use crate::pipeline::Kind;
+use crate::pipeline::{keyed_by_start, Kind};
 use crate::schema::{claim_lines, claim_states, claim_totals, claimed_units};
 use crate::submissions::StoredVersion;
 use crate::DbConnection;
@@ -136,11 +136,7 @@ impl Kind for Claims {
     }
 
     fn period(claim: &ClaimInput) -> Result<(NaiveDate, NaiveDate, String), StoreError> {
-        Ok((
-            claim.period_start,
-            claim.period_end,
-            claim.period_start.to_string(),
-        ))
+        keyed_by_start(claim.period_start, claim.period_end)
     }
 
     fn assess(
