@@ -219,6 +219,17 @@ fn pricing_follows_the_assessed_band() {
         (json!(5000), json!(6500))
     );
     assert_eq!(r.body["lines"][0]["findings"].as_array().unwrap().len(), 2);
+    // Read back, each line keeps its own findings (stored beside it, not re-found from the
+    // pointers), and the version's report still holds them all.
+    let stored = app.get(
+        &format!("/v1/claims/{}", r.body["id"].as_str().unwrap()),
+        &fx.token,
+    );
+    assert_eq!(
+        stored.body["lines"][0]["findings"],
+        r.body["lines"][0]["findings"]
+    );
+    assert_eq!(findings(&stored), findings(&r));
 }
 
 type Mutation = fn(&Fixture, chrono::NaiveDate, &mut Value);

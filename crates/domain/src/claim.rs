@@ -156,6 +156,10 @@ pub struct PricedLine {
     /// no agreement is in force that day.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_need_band: Option<String>,
+    /// The findings about this line (those of the report that point into it), kept beside
+    /// the line so that nothing has to find them again from their pointers.
+    #[serde(skip)]
+    pub findings: Vec<Finding>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +266,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             accepted_unit_price_pence: unit,
             accepted_amount_pence: amount_of(q, unit),
             accepted_need_band: band,
+            findings: Vec::new(),
         };
         if line.date < claim.period_start || line.date > claim.period_end {
             line_findings.push(Finding::of(
@@ -423,7 +428,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             .map_or(&[][..], Vec::as_slice);
         check_registers(i, line, q, contract, facts, &mut line_findings);
         let rejected = line_findings.iter().any(|f| f.severity == Severity::Error);
-        priced.push(match (rejected || claim_level_error, price) {
+        let mut priced_line = match (rejected || claim_level_error, price) {
             (false, Some(unit)) => accepted(unit, assessed_band),
             _ => {
                 rejected_lines += 1;
@@ -432,10 +437,13 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                     accepted_unit_price_pence: price.unwrap_or(0),
                     accepted_amount_pence: 0,
                     accepted_need_band: assessed_band,
+                    findings: Vec::new(),
                 }
             }
-        });
-        findings.extend(line_findings);
+        };
+        findings.extend(line_findings.iter().cloned());
+        priced_line.findings = line_findings;
+        priced.push(priced_line);
     }
 
     let claimed_lines: i64 = claim.lines.iter().map(|l| l.amount_pence).sum();
@@ -1119,6 +1127,15 @@ mod tests {
             let priced = price_claim(&claim, &ctx);
             let sum: i64 = priced.lines.iter().map(|l| l.accepted_amount_pence).sum();
             proptest::prop_assert_eq!(priced.accepted_total_pence, sum);
+            // Each line keeps exactly the report's findings that point into it.
+            for (i, line) in priced.lines.iter().enumerate() {
+                let into_line: Vec<&Finding> = priced
+                    .findings
+                    .iter()
+                    .filter(|f| f.pointer == format!("/lines/{i}") || f.pointer.starts_with(&format!("/lines/{i}/")))
+                    .collect();
+                proptest::prop_assert_eq!(line.findings.iter().collect::<Vec<_>>(), into_line);
+            }
             for line in priced.lines.iter().filter(|l| l.accepted_amount_pence != 0) {
                 let quarters = (line.accepted_quantity * 4.0) as i64;
                 let exact_quarters_of_pence = quarters * line.accepted_unit_price_pence;

@@ -195,6 +195,7 @@ diesel::table! {
         accepted_unit_price_pence -> BigInt,
         accepted_amount_pence -> BigInt,
         accepted_need_band -> Nullable<Text>,
+        findings -> Text,
     }
 }
 

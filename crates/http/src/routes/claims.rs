@@ -57,20 +57,12 @@ pub struct ClaimPricing {
     pub lines: Vec<ClaimLineResult>,
 }
 
-/// The findings of each line, by line index (`/lines/<i>` and below), in report order.
-fn findings_by_line(findings: &[Finding], lines: usize) -> Vec<Vec<Finding>> {
-    let mut by_line = vec![Vec::new(); lines];
-    for finding in findings {
-        let index = finding
-            .pointer
-            .strip_prefix("/lines/")
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|i| i.parse::<usize>().ok());
-        if let Some(slot) = index.and_then(|i| by_line.get_mut(i)) {
-            slot.push(finding.clone());
-        }
+impl ClaimLineResult {
+    /// A priced line with the findings it keeps (moved out of it, answered beside it).
+    fn of(mut line: PricedClaimLine) -> Self {
+        let findings = std::mem::take(&mut line.accepted.findings);
+        ClaimLineResult { line, findings }
     }
-    by_line
 }
 
 fn document(view: ClaimView) -> Claim {
@@ -89,16 +81,11 @@ fn claim_version(
     (claimed_total_pence, accepted_total_pence): (i64, i64),
     state: ClaimState,
 ) -> Claim {
-    let by_line = findings_by_line(&stored.envelope.validation.findings, lines.len());
     Claim {
         receipt: SubmissionReceipt::of(stored),
         claimed_total_pence,
         accepted_total_pence,
-        lines: lines
-            .into_iter()
-            .zip(by_line)
-            .map(|(line, findings)| ClaimLineResult { findings, line })
-            .collect(),
+        lines: lines.into_iter().map(ClaimLineResult::of).collect(),
         state,
     }
 }
@@ -125,17 +112,14 @@ fn prepared_json(prepared: &Prepared<'_, Claims>) -> Result<String, ApiError> {
 }
 
 fn pricing(claimed: &[ClaimLine], priced: PricedClaim) -> ClaimPricing {
-    let by_line = findings_by_line(&priced.findings, claimed.len());
     let lines = claimed
         .iter()
         .zip(priced.lines)
-        .zip(by_line)
-        .map(|((claimed, accepted), findings)| ClaimLineResult {
-            findings,
-            line: PricedClaimLine {
+        .map(|(claimed, accepted)| {
+            ClaimLineResult::of(PricedClaimLine {
                 claimed: claimed.clone(),
                 accepted,
-            },
+            })
         })
         .collect();
     ClaimPricing {

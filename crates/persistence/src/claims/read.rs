@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use dayops_domain::claim::{ClaimLine, PricedLine};
 use dayops_domain::types::{Item, SessionType};
 
-use crate::error::{vocab, StoreError};
+use crate::error::{from_json, vocab, StoreError};
 use crate::schema::{claim_lines, claim_states, claim_totals};
 use crate::submissions;
 use crate::{utc, DbConnection};
@@ -59,6 +59,7 @@ struct LineRow {
     accepted_unit_price_pence: i64,
     accepted_amount_pence: i64,
     accepted_need_band: Option<String>,
+    findings: String,
 }
 
 impl LineRow {
@@ -82,6 +83,7 @@ impl LineRow {
                 accepted_unit_price_pence: self.accepted_unit_price_pence,
                 accepted_amount_pence: self.accepted_amount_pence,
                 accepted_need_band: self.accepted_need_band,
+                findings: from_json("claim_lines.findings", &self.findings)?,
             },
         })
     }

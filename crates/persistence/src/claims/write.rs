@@ -10,7 +10,7 @@ use dayops_domain::finding::Report;
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::SessionType;
 
-use crate::error::StoreError;
+use crate::error::{to_json, StoreError};
 use crate::pipeline::{keyed_by_start, Kind};
 use crate::schema::{claim_lines, claim_states, claim_totals, claimed_units};
 use crate::submissions::StoredVersion;
@@ -47,6 +47,7 @@ fn write_lines(
         accepted_unit_price_pence: i64,
         accepted_amount_pence: i64,
         accepted_need_band: Option<&'a str>,
+        findings: String,
     }
     let rows = claim
         .lines
@@ -71,6 +72,7 @@ fn write_lines(
                 accepted_unit_price_pence: p.accepted_unit_price_pence,
                 accepted_amount_pence: p.accepted_amount_pence,
                 accepted_need_band: p.accepted_need_band.as_deref(),
+                findings: to_json(&p.findings)?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

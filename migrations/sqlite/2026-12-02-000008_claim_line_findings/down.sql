@@ -1,0 +1,1 @@
+ALTER TABLE claim_lines DROP COLUMN findings;
