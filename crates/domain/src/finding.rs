@@ -19,6 +19,11 @@ pub struct Finding {
     #[schema(example = "/lines/14/absence_reason")]
     pub pointer: String,
     pub message: String,
+    /// The person a finding is about when no member of the body names them (WBK-006: an
+    /// attender with no outcome record), so that a spreadsheet can point at their row. Held
+    /// in memory beside a fresh report only; never written or answered.
+    #[serde(skip)]
+    pub person_ref: Option<String>,
 }
 
 impl Finding {
@@ -29,6 +34,15 @@ impl Finding {
             severity: rule.policy().severity(),
             pointer: pointer.into(),
             message: message.into(),
+            person_ref: None,
+        }
+    }
+
+    /// The finding, about `person`.
+    pub fn about(self, person: &str) -> Self {
+        Finding {
+            person_ref: Some(person.to_string()),
+            ..self
         }
     }
 

@@ -342,15 +342,6 @@ pub fn people_in_quarter(agreements: &[AgreementInput], quarter: Quarter) -> BTr
         .collect()
 }
 
-const UNRECORDED: &str = " attended in the quarter but has no outcome record";
-
-/// The person a WBK-006 finding is about (so a spreadsheet can point at their row).
-pub fn unrecorded_attender(finding: &Finding) -> Option<&str> {
-    (finding.code == "WBK-006")
-        .then(|| finding.message.strip_suffix(UNRECORDED))
-        .flatten()
-}
-
 /// Every KPI target of the contract the workbook measures, with its traffic light.
 pub fn kpi_results(workbook: &WorkbookInput, contract: &ContractInput) -> Vec<KpiResult> {
     contract
@@ -516,11 +507,14 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
     }
     for person in ctx.attenders {
         if !recorded.contains(person.as_str()) {
-            findings.push(Finding::of(
-                Rule::Wbk006,
-                "/person_outcomes",
-                format!("{person}{UNRECORDED}"),
-            ));
+            findings.push(
+                Finding::of(
+                    Rule::Wbk006,
+                    "/person_outcomes",
+                    format!("{person} attended in the quarter but has no outcome record"),
+                )
+                .about(person),
+            );
         }
     }
     for (i, study) in workbook.case_studies.iter().enumerate() {
@@ -861,7 +855,10 @@ mod tests {
         let mut s = scenario();
         s.workbook.person_outcomes.pop();
         let found = validate(&s, &s.workbook);
-        let people: Vec<_> = found.iter().filter_map(unrecorded_attender).collect();
+        let people: Vec<_> = found
+            .iter()
+            .filter_map(|f| f.person_ref.as_deref())
+            .collect();
         assert_eq!(people.len(), 1);
         assert!(s.attenders.contains(people[0]));
         assert!(found.iter().all(|f| f.code == "WBK-006"));

@@ -14,8 +14,8 @@ use rust_xlsxwriter::{
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Finding;
 use dayops_domain::workbook::{
-    kpi_measure, unrecorded_attender, CaseStudy, Measures, OutcomeDomain, OutcomeStatus,
-    PersonOutcome, Quarter, WorkbookInput, CURRENT_TEMPLATE_VERSION,
+    kpi_measure, CaseStudy, Measures, OutcomeDomain, OutcomeStatus, PersonOutcome, Quarter,
+    WorkbookInput, CURRENT_TEMPLATE_VERSION,
 };
 use dayops_domain::FieldError;
 
@@ -242,7 +242,7 @@ impl SheetMap {
                     None => sheet_of(PERSON_OUTCOMES),
                 }
             }
-            ["person_outcomes"] => match unrecorded_attender(finding) {
+            ["person_outcomes"] => match finding.person_ref.as_deref() {
                 Some(person) => {
                     let row = self
                         .person_rows
