@@ -197,113 +197,22 @@ pub fn validate_register<Id>(
 
     for (i, line) in register.lines.iter().enumerate() {
         let attended = line.status == AttendanceStatus::Attended;
-        if line.date < register.period_start || line.date > register.period_end {
-            findings.push(Finding::of(
-                Rule::Reg011,
-                line_at(i, "date"),
-                "the date is outside the register period",
-            ));
-        }
-        if line.status == AttendanceStatus::Absent && line.absence_reason.is_none() {
-            findings.push(Finding::of(
-                Rule::Reg002,
-                line_at(i, "absence_reason"),
-                "an absence needs a reason",
-            ));
-        }
-        let one_to_one_quarters = match line.one_to_one_hours {
-            Some(hours) => {
-                match crate::types::Hours::from_f64(hours).filter(|h| h.quarters() <= 96) {
-                    Some(h) => h.quarters(),
-                    None => {
-                        findings.push(Finding::of(
-                            Rule::Reg004,
-                            line_at(i, "one_to_one_hours"),
-                            "hours must be a non-negative multiple of 0.25, at most 24",
-                        ));
-                        0
-                    }
-                }
-            }
-            None => 0,
-        };
-        if !seen.insert((line.person_ref.as_str(), line.date, line.session_type)) {
-            findings.push(Finding::of(
-                Rule::Reg005,
-                line_at(i, ""),
-                "the same person, date and session type appear earlier in this register",
-            ));
-        }
-        if attended && contract.closure_dates.contains(&line.date) {
-            findings.push(Finding::of(
-                Rule::Reg007,
-                line_at(i, "date"),
-                "attendance on a closure date of the contract",
-            ));
-        }
-        if !attended && (one_to_one_quarters > 0 || line.transport_journeys > 0 || line.meal) {
-            findings.push(Finding::of(
-                Rule::Reg009,
-                line_at(i, "status"),
-                "one-to-one hours, transport or a meal on a session that was not attended",
-            ));
-        }
-        match contract.session_hours.get(&line.session_type) {
-            Some(session) if one_to_one_quarters > session.quarters() => {
-                findings.push(Finding::of(
-                    Rule::Reg010,
-                    line_at(i, "one_to_one_hours"),
-                    format!(
-                        "one-to-one hours exceed the {} hours of the session",
-                        session
-                    ),
-                ))
-            }
-            _ => {}
-        }
-        if !contract.offers_session_type(line.session_type)
-            || !offers(
-                ctx.matrix,
-                line.date,
-                Item::Session,
-                Some(line.session_type),
-            )
-        {
-            findings.push(Finding::of(
-                Rule::Agr004,
-                line_at(i, "session_type"),
-                "the contract does not offer this session type on that date",
-            ));
-        }
-        if attended
-            && ctx.other_sessions.iter().any(|other| {
-                other.person_ref == line.person_ref
-                    && other.date == line.date
-                    && sessions_overlap(other.session_type, line.session_type)
-            })
-        {
-            findings.push(Finding::of(
-                Rule::Reg006,
-                line_at(i, "session_type"),
-                "the person attends an overlapping session in another register that day",
-            ));
-        }
-        if attended {
-            let count = attended_per_session
-                .entry((line.date, line.session_type))
-                .or_default();
-            *count += 1;
-            if *count == contract.capacity_per_session + 1 {
-                findings.push(Finding::of(
-                    Rule::Reg008,
-                    line_at(i, ""),
-                    format!(
-                        "more people attended this session than the capacity of {}",
-                        contract.capacity_per_session
-                    ),
-                ));
-            }
-        }
+        findings.extend(date_outside_week(i, line, register));
+        findings.extend(absence_without_reason(i, line));
+        let (one_to_one_quarters, bad_hours) = one_to_one_quarters(i, line);
+        findings.extend(bad_hours);
+        findings.extend(repeated_line(i, line, &mut seen));
+        findings.extend(attended_on_closure(i, line, contract));
+        findings.extend(extras_not_attended(i, line, one_to_one_quarters));
+        findings.extend(one_to_one_longer_than_session(
+            i,
+            line,
+            one_to_one_quarters,
+            contract,
+        ));
+        findings.extend(session_not_offered(i, line, contract, ctx.matrix));
+        findings.extend(overlapping_session(i, line, ctx.other_sessions));
+        findings.extend(over_capacity(i, line, contract, &mut attended_per_session));
 
         let at = |field: &str| line_at(i, field);
         let Some(agreement) = agreements.get(line.person_ref.as_str()) else {
@@ -315,72 +224,16 @@ pub fn validate_register<Id>(
             continue;
         }
         findings.extend(checks::agreement_suspended(agreement, line.date, at));
-        if !agreement.plans(line.date, line.session_type) {
-            let has_comment = line
-                .comment
-                .as_deref()
-                .is_some_and(|c| !c.trim().is_empty());
-            if !has_comment {
-                findings.push(Finding::of(
-                    Rule::Reg003,
-                    line_at(i, "comment"),
-                    "a session outside the plan needs a comment",
-                ));
-            } else if contract.allows_extras {
-                findings.push(Finding::tolerated(
-                    Rule::Agr005,
-                    line_at(i, "session_type"),
-                    "an extra session outside the plan",
-                ));
-            } else {
-                findings.push(Finding::of(
-                    Rule::Agr005,
-                    line_at(i, "session_type"),
-                    "the contract does not allow sessions outside the plan",
-                ));
-            }
-        }
+        findings.extend(outside_the_plan(i, line, agreement, contract));
         if attended {
             let totals = weekly.entry(line.person_ref.as_str()).or_default();
-            let (before_hours, before_journeys) = *totals;
-            totals.0 += u64::from(one_to_one_quarters);
-            totals.1 += u64::from(line.transport_journeys);
-            let tolerance = u64::from(contract.over_delivery_tolerance_pct);
-            let authorised = [
-                (
-                    before_hours,
-                    totals.0,
-                    u64::from(agreement.one_to_one_hours_per_week.quarters()),
-                    "one_to_one_hours",
-                    "one-to-one hours",
-                ),
-                (
-                    before_journeys,
-                    totals.1,
-                    u64::from(agreement.transport_journeys_per_week),
-                    "transport_journeys",
-                    "transport journeys",
-                ),
-            ];
-            for (before, after, allowed, field, what) in authorised {
-                let within_tolerance = |total: u64| total * 100 <= allowed * (100 + tolerance);
-                // Report once, on the line that first crosses each threshold.
-                if after > allowed && before <= allowed && within_tolerance(after) {
-                    findings.push(Finding::tolerated(Rule::Agr006,
-                        line_at(i, field),
-                        format!("{what} this week exceed the weekly authorisation, within the tolerance"),
-                    ));
-                }
-                if !within_tolerance(after) && within_tolerance(before) {
-                    findings.push(Finding::of(
-                        Rule::Agr006,
-                        line_at(i, field),
-                        format!(
-                            "{what} this week exceed the weekly authorisation beyond the tolerance"
-                        ),
-                    ));
-                }
-            }
+            findings.extend(over_authorisation(
+                i,
+                line,
+                (one_to_one_quarters, totals),
+                agreement,
+                contract,
+            ));
         }
     }
 
@@ -421,6 +274,256 @@ fn check_review_overdue(
             ));
         }
     }
+}
+
+/// REG-011: the line's date is outside the register's week.
+fn date_outside_week(i: usize, line: &RegisterLine, register: &RegisterInput) -> Option<Finding> {
+    (line.date < register.period_start || line.date > register.period_end).then(|| {
+        Finding::of(
+            Rule::Reg011,
+            line_at(i, "date"),
+            "the date is outside the register period",
+        )
+    })
+}
+
+/// REG-002: an absence without a reason.
+fn absence_without_reason(i: usize, line: &RegisterLine) -> Option<Finding> {
+    (line.status == AttendanceStatus::Absent && line.absence_reason.is_none()).then(|| {
+        Finding::of(
+            Rule::Reg002,
+            line_at(i, "absence_reason"),
+            "an absence needs a reason",
+        )
+    })
+}
+
+/// REG-004: the line's one-to-one hours in quarter-hours, or 0 with the finding when they
+/// are not a non-negative multiple of 0.25, at most 24.
+fn one_to_one_quarters(i: usize, line: &RegisterLine) -> (u32, Option<Finding>) {
+    let Some(hours) = line.one_to_one_hours else {
+        return (0, None);
+    };
+    match crate::types::Hours::from_f64(hours).filter(|h| h.quarters() <= 96) {
+        Some(h) => (h.quarters(), None),
+        None => (
+            0,
+            Some(Finding::of(
+                Rule::Reg004,
+                line_at(i, "one_to_one_hours"),
+                "hours must be a non-negative multiple of 0.25, at most 24",
+            )),
+        ),
+    }
+}
+
+/// REG-005: the same person, date and session type earlier in the register (`seen` holds
+/// the lines so far).
+fn repeated_line<'a>(
+    i: usize,
+    line: &'a RegisterLine,
+    seen: &mut BTreeSet<(&'a str, NaiveDate, SessionType)>,
+) -> Option<Finding> {
+    (!seen.insert((line.person_ref.as_str(), line.date, line.session_type))).then(|| {
+        Finding::of(
+            Rule::Reg005,
+            line_at(i, ""),
+            "the same person, date and session type appear earlier in this register",
+        )
+    })
+}
+
+/// REG-007: attendance on one of the contract's closure dates.
+fn attended_on_closure(i: usize, line: &RegisterLine, contract: &ContractInput) -> Option<Finding> {
+    (line.status == AttendanceStatus::Attended && contract.closure_dates.contains(&line.date)).then(
+        || {
+            Finding::of(
+                Rule::Reg007,
+                line_at(i, "date"),
+                "attendance on a closure date of the contract",
+            )
+        },
+    )
+}
+
+/// REG-009: one-to-one hours, transport or a meal on a line that was not attended.
+fn extras_not_attended(i: usize, line: &RegisterLine, one_to_one_quarters: u32) -> Option<Finding> {
+    let extras = one_to_one_quarters > 0 || line.transport_journeys > 0 || line.meal;
+    (line.status != AttendanceStatus::Attended && extras).then(|| {
+        Finding::of(
+            Rule::Reg009,
+            line_at(i, "status"),
+            "one-to-one hours, transport or a meal on a session that was not attended",
+        )
+    })
+}
+
+/// REG-010: one-to-one hours longer than the session.
+fn one_to_one_longer_than_session(
+    i: usize,
+    line: &RegisterLine,
+    one_to_one_quarters: u32,
+    contract: &ContractInput,
+) -> Option<Finding> {
+    let session = contract.session_hours.get(&line.session_type)?;
+    (one_to_one_quarters > session.quarters()).then(|| {
+        Finding::of(
+            Rule::Reg010,
+            line_at(i, "one_to_one_hours"),
+            format!("one-to-one hours exceed the {session} hours of the session"),
+        )
+    })
+}
+
+/// AGR-004: the contract does not offer the session type on that date (no cell for it).
+fn session_not_offered<Id>(
+    i: usize,
+    line: &RegisterLine,
+    contract: &ContractInput,
+    matrix: &[MatrixVersion<Id>],
+) -> Option<Finding> {
+    let offered = contract.offers_session_type(line.session_type)
+        && offers(matrix, line.date, Item::Session, Some(line.session_type));
+    (!offered).then(|| {
+        Finding::of(
+            Rule::Agr004,
+            line_at(i, "session_type"),
+            "the contract does not offer this session type on that date",
+        )
+    })
+}
+
+/// REG-006: the person attends an overlapping session in another current register.
+fn overlapping_session(
+    i: usize,
+    line: &RegisterLine,
+    other_sessions: &[BookedSession],
+) -> Option<Finding> {
+    let overlaps = other_sessions.iter().any(|other| {
+        other.person_ref == line.person_ref
+            && other.date == line.date
+            && sessions_overlap(other.session_type, line.session_type)
+    });
+    (line.status == AttendanceStatus::Attended && overlaps).then(|| {
+        Finding::of(
+            Rule::Reg006,
+            line_at(i, "session_type"),
+            "the person attends an overlapping session in another register that day",
+        )
+    })
+}
+
+/// REG-008: more people attended a session than the contract's capacity; reported once,
+/// on the line that goes over (`attended` counts the session's attenders so far).
+fn over_capacity(
+    i: usize,
+    line: &RegisterLine,
+    contract: &ContractInput,
+    attended: &mut BTreeMap<(NaiveDate, SessionType), u32>,
+) -> Option<Finding> {
+    if line.status != AttendanceStatus::Attended {
+        return None;
+    }
+    let count = attended.entry((line.date, line.session_type)).or_default();
+    *count += 1;
+    (*count == contract.capacity_per_session + 1).then(|| {
+        Finding::of(
+            Rule::Reg008,
+            line_at(i, ""),
+            format!(
+                "more people attended this session than the capacity of {}",
+                contract.capacity_per_session
+            ),
+        )
+    })
+}
+
+/// REG-003 and AGR-005: a session outside the plan needs a comment (REG-003); with one,
+/// it is an extra, warned about where the contract allows extras and refused elsewhere.
+fn outside_the_plan(
+    i: usize,
+    line: &RegisterLine,
+    agreement: &AgreementInput,
+    contract: &ContractInput,
+) -> Option<Finding> {
+    if agreement.plans(line.date, line.session_type) {
+        return None;
+    }
+    let has_comment = line
+        .comment
+        .as_deref()
+        .is_some_and(|c| !c.trim().is_empty());
+    Some(if !has_comment {
+        Finding::of(
+            Rule::Reg003,
+            line_at(i, "comment"),
+            "a session outside the plan needs a comment",
+        )
+    } else if contract.allows_extras {
+        Finding::tolerated(
+            Rule::Agr005,
+            line_at(i, "session_type"),
+            "an extra session outside the plan",
+        )
+    } else {
+        Finding::of(
+            Rule::Agr005,
+            line_at(i, "session_type"),
+            "the contract does not allow sessions outside the plan",
+        )
+    })
+}
+
+/// AGR-006: one-to-one hours or transport journeys over the weekly authorisation, a
+/// warning within `over_delivery_tolerance_pct` and an error beyond, each reported once,
+/// on the line that first crosses it. `totals` are the person's quarter-hours and journeys
+/// so far this week, this line added to them here.
+fn over_authorisation(
+    i: usize,
+    line: &RegisterLine,
+    (one_to_one_quarters, totals): (u32, &mut (u64, u64)),
+    agreement: &AgreementInput,
+    contract: &ContractInput,
+) -> Vec<Finding> {
+    let (before_hours, before_journeys) = *totals;
+    totals.0 += u64::from(one_to_one_quarters);
+    totals.1 += u64::from(line.transport_journeys);
+    let tolerance = u64::from(contract.over_delivery_tolerance_pct);
+    let authorised = [
+        (
+            before_hours,
+            totals.0,
+            u64::from(agreement.one_to_one_hours_per_week.quarters()),
+            "one_to_one_hours",
+            "one-to-one hours",
+        ),
+        (
+            before_journeys,
+            totals.1,
+            u64::from(agreement.transport_journeys_per_week),
+            "transport_journeys",
+            "transport journeys",
+        ),
+    ];
+    let mut findings = Vec::new();
+    for (before, after, allowed, field, what) in authorised {
+        let within_tolerance = |total: u64| total * 100 <= allowed * (100 + tolerance);
+        if after > allowed && before <= allowed && within_tolerance(after) {
+            findings.push(Finding::tolerated(
+                Rule::Agr006,
+                line_at(i, field),
+                format!("{what} this week exceed the weekly authorisation, within the tolerance"),
+            ));
+        }
+        if !within_tolerance(after) && within_tolerance(before) {
+            findings.push(Finding::of(
+                Rule::Agr006,
+                line_at(i, field),
+                format!("{what} this week exceed the weekly authorisation beyond the tolerance"),
+            ));
+        }
+    }
+    findings
 }
 
 /// REG-001: every planned session of an agreement in force and not suspended, on a day
