@@ -282,12 +282,6 @@ impl ContractInput {
         errors
     }
 
-    /// The budget of financial year `year` (by the year it starts in): its own, or the
-    /// annual budget; none with neither.
-    pub fn budget_for(&self, year: i32) -> Option<i64> {
-        budget_for(&self.budgets, self.annual_budget_pence, year)
-    }
-
     pub fn has_band(&self, band: &str) -> bool {
         self.need_bands.iter().any(|b| b == band)
     }
@@ -465,12 +459,19 @@ pub(crate) mod tests {
             budget_pence: 700,
         }];
         assert_eq!(
-            (c.budget_for(2025), c.budget_for(2026), c.budget_for(2027)),
+            (
+                budget_for(&c.budgets, c.annual_budget_pence, 2025),
+                budget_for(&c.budgets, c.annual_budget_pence, 2026),
+                budget_for(&c.budgets, c.annual_budget_pence, 2027)
+            ),
             (None, Some(700), None)
         );
         c.annual_budget_pence = Some(500);
         assert_eq!(
-            (c.budget_for(2025), c.budget_for(2026)),
+            (
+                budget_for(&c.budgets, c.annual_budget_pence, 2025),
+                budget_for(&c.budgets, c.annual_budget_pence, 2026)
+            ),
             (Some(500), Some(700))
         );
     }

@@ -1,7 +1,7 @@
 //! The arithmetic of the council's reports (SPEC §6): spend against budget with a run-rate
 //! forecast, shares by need band, and the compliance figures per provider.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Months, NaiveDate};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -24,24 +24,10 @@ impl FinancialYear {
         (self.end() - self.start()).num_days() + 1
     }
 
-    /// The financial year `date` falls in.
-    pub fn of(date: NaiveDate) -> FinancialYear {
-        FinancialYear(if date.month() >= 4 {
-            date.year()
-        } else {
-            date.year() - 1
-        })
-    }
-
     /// The first day of each of the year's twelve months, April first.
     pub fn month_starts(self) -> [NaiveDate; 12] {
         let start = self.start();
         std::array::from_fn(|i| start + Months::new(i as u32))
-    }
-
-    /// The month (index 0 for April to 11 for March) of a date in the year.
-    pub fn month_index(self, date: NaiveDate) -> Option<usize> {
-        (FinancialYear::of(date) == self).then(|| (date.month0() as usize + 9) % 12)
     }
 }
 
@@ -253,20 +239,8 @@ mod tests {
     #[test]
     fn months_of_a_financial_year() {
         let y = FinancialYear(2025);
-        assert_eq!(FinancialYear::of(d("2026-03-31")), y);
-        assert_eq!(FinancialYear::of(d("2026-04-01")), FinancialYear(2026));
         assert_eq!(y.month_starts()[0], d("2025-04-01"));
         assert_eq!(y.month_starts()[11], d("2026-03-01"));
-        for (date, index) in [
-            ("2025-04-01", Some(0)),
-            ("2025-12-31", Some(8)),
-            ("2026-01-01", Some(9)),
-            ("2026-03-31", Some(11)),
-            ("2026-04-01", None),
-            ("2025-03-31", None),
-        ] {
-            assert_eq!(y.month_index(d(date)), index, "{date}");
-        }
         let mut t = SpendTotals::default();
         t.add(Paid, 11, 700, d("2026-04-19"));
         t.add(Accepted, 11, 50, d("2026-04-19"));

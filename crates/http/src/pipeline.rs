@@ -141,12 +141,13 @@ where
     ))
 }
 
-/// Runs the kind's rules on `input` against stored state; stores nothing.
+/// Runs the kind's rules on `input` against stored state; stores nothing. The input comes
+/// back with the assessment, for answers that show both.
 pub async fn validate<K>(
     state: &web::Data<AppState>,
     principal: &Principal,
     input: K::Input,
-) -> Result<K::Assessment, ApiError>
+) -> Result<(K::Input, K::Assessment), ApiError>
 where
     K: Kind + 'static,
     K::Input: Send,
@@ -155,12 +156,8 @@ where
     let scope = principal.provider_id.clone();
     let today = today();
     run(state, move |conn| {
-        Ok(pipeline::validate::<K>(
-            conn,
-            scope.as_deref(),
-            &input,
-            today,
-        )?)
+        let assessment = pipeline::validate::<K>(conn, scope.as_deref(), &input, today)?;
+        Ok((input, assessment))
     })
     .await
 }

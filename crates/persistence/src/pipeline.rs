@@ -144,7 +144,9 @@ fn prepared<'a, K: Kind>(
     (id, version): (String, i32),
 ) -> Result<Prepared<'a, K>, StoreError> {
     let status = K::status(input, &assessment);
-    let mut draft = Draft::new(to_json_value(input)?, status, K::report(&assessment))?;
+    let body = to_json_value(input)?;
+    let report = K::report(&assessment);
+    let draft = Draft::new(&body, &report)?;
     let at = now().naive_utc();
     let version = StoredVersion {
         envelope: Envelope {
@@ -156,9 +158,9 @@ fn prepared<'a, K: Kind>(
             submitted_by: actor.sub.clone(),
             submitted_at: utc(at),
             content_sha256: draft.content_sha256().to_string(),
-            validation: draft.report().clone(),
+            validation: report,
         },
-        body: draft.take_body(),
+        body,
         header,
     };
     Ok(Prepared {

@@ -25,16 +25,12 @@ pub struct Header {
     pub period_end: NaiveDate,
 }
 
-/// A version about to be stored.
+/// What a version about to be stored is written as: its content's canonical JSON and
+/// hash, and its report's JSON and hash. Worked out when the version is prepared, before
+/// the write transaction opens, so that the write lock is not held while a large body is
+/// serialised and hashed; the fields are private so that nothing can change them after.
 #[derive(Debug, Clone)]
 pub struct Draft {
-    /// The submitted content (stored as canonical JSON).
-    body: Value,
-    status: SubmissionStatus,
-    report: Report,
-    // Worked out when the draft is made, before the write transaction opens, so that the
-    // write lock is not held while a large body is serialised and hashed. The fields are
-    // private so that none of them can change after these are derived from them.
     canonical_body: String,
     body_sha256: String,
     report_sha256: String,
@@ -42,36 +38,19 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// The draft of `body`, its canonical form, hashes and stored report worked out now.
-    pub fn new(body: Value, status: SubmissionStatus, report: Report) -> Result<Draft, StoreError> {
-        let canonical_body = canonical_json(&body);
+    /// The stored forms of `body` and `report`.
+    pub fn new(body: &Value, report: &Report) -> Result<Draft, StoreError> {
+        let canonical_body = canonical_json(body);
         Ok(Draft {
             body_sha256: sha256_hex(canonical_body.as_bytes()),
-            report_sha256: content_sha256(&to_json_value(&report)?),
-            findings: to_json(&report)?,
+            report_sha256: content_sha256(&to_json_value(report)?),
+            findings: to_json(report)?,
             canonical_body,
-            body,
-            status,
-            report,
         })
-    }
-
-    pub fn status(&self) -> SubmissionStatus {
-        self.status
-    }
-
-    pub fn report(&self) -> &Report {
-        &self.report
     }
 
     pub fn content_sha256(&self) -> &str {
         &self.body_sha256
-    }
-
-    /// The submitted content, taken out for the version it becomes (its canonical form and
-    /// hashes stay).
-    pub fn take_body(&mut self) -> Value {
-        std::mem::take(&mut self.body)
     }
 }
 
@@ -260,7 +239,7 @@ pub fn insert_version(
             submitted_at: at,
         })
         .execute(conn)?;
-    let counts = finding_counts(id, version.envelope.version, &draft.report);
+    let counts = finding_counts(id, version.envelope.version, &version.envelope.validation);
     if !counts.is_empty() {
         crate::insert_rows!(conn, submission_findings::table, &counts)?;
     }

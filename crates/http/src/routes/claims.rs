@@ -196,9 +196,8 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (claim, _) = read_claim(&req, payload).await?;
-    let lines = claim.lines.clone();
-    let priced = pipeline::validate::<Claims>(&state, &principal, claim).await?;
-    Ok(HttpResponse::Ok().json(pricing(&lines, priced)))
+    let (claim, priced) = pipeline::validate::<Claims>(&state, &principal, claim).await?;
+    Ok(HttpResponse::Ok().json(pricing(&claim.lines, priced)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

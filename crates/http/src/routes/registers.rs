@@ -133,7 +133,8 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (posted, _) = read_register(&req, payload).await?;
-    let mut report = pipeline::validate::<Registers>(&state, &principal, posted.register).await?;
+    let (_, mut report) =
+        pipeline::validate::<Registers>(&state, &principal, posted.register).await?;
     if posted.csv {
         report.findings = csv_register::repoint_findings(report.findings);
     }

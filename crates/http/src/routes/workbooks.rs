@@ -181,7 +181,7 @@ pub async fn validate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let (posted, _) = read_workbook(&req, payload).await?;
-    let (mut report, _) =
+    let (_, (mut report, _)) =
         pipeline::validate::<Workbooks>(&state, &principal, posted.workbook).await?;
     if let Some(sheets) = &posted.sheets {
         report.findings = sheets.repoint(report.findings);
