@@ -17,7 +17,7 @@ use crate::matrix::{lookup, offers, MatrixVersion, RateQuery};
 use crate::register::AttendanceStatus;
 use crate::rules::Rule;
 use crate::submission::SubmissionStatus;
-use crate::types::{AbsenceReason, Hours, Item, SessionType};
+use crate::types::{AbsenceReason, Item, Quantity, SessionType};
 
 /// One priced unit of service as the provider claims it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -30,9 +30,7 @@ pub struct ClaimLine {
     /// Required for sessions, absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_type: Option<SessionType>,
-    /// Whole numbers, except one-to-one hours (steps of 0.25).
-    #[schema(example = 1)]
-    pub quantity: f64,
+    pub quantity: Quantity,
     /// The band the provider claims at.
     #[schema(example = "high")]
     pub need_band: String,
@@ -56,11 +54,11 @@ pub struct ClaimInput {
     pub acknowledged_warnings: Vec<String>,
 }
 
-/// A line's quantity in quarter-units: hours in quarters, every other item in wholes × 4.
+/// A line's quantity in quarter-units, when its item allows it: hours in quarters, every
+/// other item in wholes.
 fn quarters(line: &ClaimLine) -> Option<u64> {
-    let hours = Hours::from_f64(line.quantity)?;
-    let q = u64::from(hours.quarters());
-    (line.item == Item::OneToOneHour || q % 4 == 0).then_some(q)
+    (line.item == Item::OneToOneHour || line.quantity.is_whole())
+        .then_some(u64::from(line.quantity.quarters()))
 }
 
 /// `unit_pence` × quantity, rounded half up to whole pence (only hours can fall between).
@@ -77,11 +75,7 @@ impl ClaimInput {
             errors.check(
                 quarters(line).is_none(),
                 format!("/lines/{i}/quantity"),
-                if line.item == Item::OneToOneHour {
-                    "must be a non-negative number of hours in steps of 0.25"
-                } else {
-                    "must be a non-negative whole number"
-                },
+                "must be a non-negative whole number",
             );
             match (line.item, line.session_type) {
                 (Item::Session, None) => errors.push(
@@ -146,7 +140,7 @@ pub struct ClaimContext<'a, Id> {
 /// The council's price for one line.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PricedLine {
-    pub accepted_quantity: f64,
+    pub accepted_quantity: Quantity,
     pub accepted_unit_price_pence: i64,
     /// `accepted_quantity` × `accepted_unit_price_pence`, rounded half up to whole pence
     /// (only quarter-hours can fall between pence: 0.25 h at 1,801p is 450.25p, paid
@@ -262,7 +256,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         let q = quarters(line).unwrap_or(0);
         let mut assessed_band: Option<String> = None;
         let accepted = |unit: i64, band: Option<String>| PricedLine {
-            accepted_quantity: q as f64 / 4.0,
+            accepted_quantity: line.quantity,
             accepted_unit_price_pence: unit,
             accepted_amount_pence: amount_of(q, unit),
             accepted_need_band: band,
@@ -433,7 +427,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             _ => {
                 rejected_lines += 1;
                 PricedLine {
-                    accepted_quantity: 0.0,
+                    accepted_quantity: Quantity::ZERO,
                     accepted_unit_price_pence: price.unwrap_or(0),
                     accepted_amount_pence: 0,
                     accepted_need_band: assessed_band,
@@ -613,7 +607,7 @@ pub fn draft_claim<Id>(
                 date,
                 item,
                 session_type,
-                quantity: q as f64 / 4.0,
+                quantity: Quantity::from_quarters(u32::try_from(q).ok()?),
                 need_band: band.to_string(),
                 unit_price_pence: cell.rate_pence,
                 amount_pence: amount_of(q, cell.rate_pence),
@@ -727,7 +721,7 @@ mod tests {
             date: d(date),
             item,
             session_type: (item == Item::Session).then_some(SessionType::Am),
-            quantity,
+            quantity: Quantity::from_quarters((quantity * 4.0) as u32),
             need_band: band.into(),
             unit_price_pence: unit,
             amount_pence: amount_of((quantity * 4.0) as u64, unit),
@@ -748,7 +742,7 @@ mod tests {
         let mut contract = crate::contract::tests::sample();
         contract
             .session_hours
-            .insert(SessionType::FullDay, Hours::from_quarters(24));
+            .insert(SessionType::FullDay, crate::types::Hours::from_quarters(24));
         let mut monday = fact("2026-03-30", AttendanceStatus::Attended);
         monday.one_to_one_quarters = 6;
         monday.transport_journeys = 2;
@@ -898,7 +892,7 @@ mod tests {
             (
                 "more hours than recorded",
                 |s| {
-                    s.claim.lines[3].quantity = 1.75;
+                    s.claim.lines[3].quantity = Quantity::from_quarters(7);
                     s.claim.lines[3].amount_pence = amount_of(7, 1801);
                 },
                 vec![("CLM-001", E, "/lines/3")],
@@ -1014,7 +1008,7 @@ mod tests {
                 "transport beyond the authorisation",
                 |s| {
                     s.registers[0].transport_journeys = 6;
-                    s.claim.lines[4].quantity = 6.0;
+                    s.claim.lines[4].quantity = Quantity::from_quarters(24);
                     s.claim.lines[4].amount_pence = 5100;
                     s.claim.total_pence += 3400;
                 },
@@ -1072,8 +1066,7 @@ mod tests {
     #[test]
     fn shape_rules() {
         let mut s = scenario();
-        s.claim.lines[0].quantity = 1.5;
-        s.claim.lines[3].quantity = 0.3;
+        s.claim.lines[0].quantity = Quantity::from_quarters(6);
         s.claim.lines[4].session_type = Some(SessionType::Am);
         s.claim.lines[5].amount_pence = -1;
         let pointers: Vec<_> = s
@@ -1087,7 +1080,6 @@ mod tests {
             pointers,
             [
                 "/lines/0/quantity",
-                "/lines/3/quantity",
                 "/lines/4/session_type",
                 "/lines/5/amount_pence"
             ]
@@ -1114,7 +1106,7 @@ mod tests {
                 .map(|(i, quarter_hours, unit, amount, own_price)| {
                     let mut line = drafted[i % drafted.len()].clone();
                     if line.item == Item::OneToOneHour {
-                        line.quantity = *quarter_hours as f64 / 4.0;
+                        line.quantity = Quantity::from_quarters(*quarter_hours as u32);
                     }
                     if !own_price {
                         line.unit_price_pence = *unit;
@@ -1137,7 +1129,7 @@ mod tests {
                 proptest::prop_assert_eq!(line.findings.iter().collect::<Vec<_>>(), into_line);
             }
             for line in priced.lines.iter().filter(|l| l.accepted_amount_pence != 0) {
-                let quarters = (line.accepted_quantity * 4.0) as i64;
+                let quarters = i64::from(line.accepted_quantity.quarters());
                 let exact_quarters_of_pence = quarters * line.accepted_unit_price_pence;
                 // Half up: the whole pence nearest the exact amount, a half going up.
                 proptest::prop_assert_eq!(line.accepted_amount_pence, (exact_quarters_of_pence + 2) / 4);

@@ -15,6 +15,7 @@ pub mod error;
 pub mod finding;
 pub mod identifiers;
 pub mod kpi;
+pub mod lifecycle;
 pub mod matrix;
 pub mod provider;
 pub mod register;

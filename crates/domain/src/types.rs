@@ -207,20 +207,87 @@ impl Hours {
     /// Exact conversion from a decimal number of hours; `None` unless it is a
     /// non-negative multiple of 0.25 within range.
     pub fn from_f64(hours: f64) -> Option<Self> {
-        if !hours.is_finite() || hours < 0.0 || hours > f64::from(u32::MAX / 4) {
-            return None;
-        }
-        let quarters = hours * 4.0;
-        if quarters.fract() != 0.0 {
-            return None;
-        }
-        // The range check above keeps this cast lossless.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        Some(Hours(quarters as u32))
+        quarter_steps(hours).map(Hours)
     }
 
     pub fn as_f64(self) -> f64 {
         f64::from(self.0) / 4.0
+    }
+}
+
+/// `value` × 4 when `value` is a non-negative multiple of 0.25 that fits in quarter-units.
+fn quarter_steps(value: f64) -> Option<u32> {
+    if !value.is_finite() || value < 0.0 || value > f64::from(u32::MAX / 4) {
+        return None;
+    }
+    let quarters = value * 4.0;
+    if quarters.fract() != 0.0 {
+        return None;
+    }
+    // The range check above keeps this cast lossless.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Some(quarters as u32)
+}
+
+/// A claimed quantity, held exactly as quarter-units: sessions, days, journeys and meals
+/// come in wholes, one-to-one hours in steps of 0.25. Which items may be fractional is the
+/// claim's shape rule (`ClaimInput::check_shape`); the type only refuses what no item allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Quantity(u32);
+
+impl utoipa::PartialSchema for Quantity {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Number)
+            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+            .minimum(Some(0.0))
+            .multiple_of(Some(0.25))
+            .description(Some(
+                "Whole numbers, except one-to-one hours (steps of 0.25); held exactly.",
+            ))
+            .examples([serde_json::json!(1)])
+            .into()
+    }
+}
+
+impl ToSchema for Quantity {}
+
+impl Quantity {
+    pub const ZERO: Quantity = Quantity(0);
+
+    pub fn from_quarters(quarters: u32) -> Self {
+        Quantity(quarters)
+    }
+
+    /// The quantity in quarter-units (a whole unit is 4).
+    pub fn quarters(self) -> u32 {
+        self.0
+    }
+
+    pub fn is_whole(self) -> bool {
+        self.0.is_multiple_of(4)
+    }
+
+    pub fn as_f64(self) -> f64 {
+        f64::from(self.0) / 4.0
+    }
+}
+
+impl Serialize for Quantity {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_f64(self.as_f64())
+    }
+}
+
+impl<'de> Deserialize<'de> for Quantity {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        quarter_steps(value).map(Quantity).ok_or_else(|| {
+            serde::de::Error::custom(
+                "must be a non-negative whole number, or hours in steps of 0.25",
+            )
+        })
     }
 }
 

@@ -102,3 +102,9 @@ pub(crate) fn to_json_value<T: serde::Serialize>(
 ) -> Result<serde_json::Value, StoreError> {
     serde_json::to_value(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
 }
+
+impl From<dayops_domain::lifecycle::Refusal> for StoreError {
+    fn from(r: dayops_domain::lifecycle::Refusal) -> Self {
+        StoreError::conflict(r.detail, r.pointer, r.reason)
+    }
+}

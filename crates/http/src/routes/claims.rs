@@ -7,9 +7,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::claim::{ClaimInput, ClaimLine, PricedClaim};
 use dayops_domain::finding::{Finding, Report};
+use dayops_domain::lifecycle::ClaimEvent;
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::FieldError;
-use dayops_persistence::claims::{self, ClaimState, ClaimView, Claims, PricedClaimLine};
+use dayops_persistence::claims::{
+    self, ClaimDecision, ClaimState, ClaimView, Claims, PricedClaimLine,
+};
 use dayops_persistence::pipeline::Prepared;
 use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
 use dayops_persistence::Page;
@@ -353,13 +356,12 @@ pub async fn decide(
     let actor = principal.actor();
     let id = id.into_inner();
     let view = run(&state, move |conn| {
-        Ok(claims::decide(
-            conn,
-            &actor,
-            &id,
-            input.decision == DecisionKind::Approve,
-            &reason,
-        )?)
+        let event = match input.decision {
+            DecisionKind::Approve => ClaimEvent::Approve,
+            DecisionKind::Reject => ClaimEvent::Decline,
+        };
+        let decided = ClaimDecision::Decided { reason: &reason };
+        Ok(claims::apply(conn, &actor, &id, event, decided)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(document(view)))
@@ -392,7 +394,11 @@ pub async fn pay(
     let actor = principal.actor();
     let id = id.into_inner();
     let view = run(&state, move |conn| {
-        Ok(claims::pay(conn, &actor, &id, &remittance, input.paid_on)?)
+        let paid = ClaimDecision::Paid {
+            remittance_ref: &remittance,
+            paid_on: input.paid_on,
+        };
+        Ok(claims::apply(conn, &actor, &id, ClaimEvent::Pay, paid)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(document(view)))

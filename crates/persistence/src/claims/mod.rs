@@ -15,11 +15,12 @@ use utoipa::ToSchema;
 
 use dayops_domain::claim::{ClaimLine, PricedLine};
 use dayops_domain::submission::SubmissionKind;
-use dayops_domain::types::SessionType;
+use dayops_domain::types::{Quantity, SessionType};
 
+use crate::error::StoreError;
 use crate::submissions::StoredVersion;
 
-pub use lifecycle::{decide, mark_needs_adjustment, pay};
+pub use lifecycle::{apply, mark_needs_adjustment, ClaimDecision};
 pub use pricing::draft_from_registers;
 pub use read::get;
 pub use write::Claims;
@@ -77,6 +78,9 @@ fn session_of_key(key: &str) -> Result<Option<SessionType>, crate::StoreError> {
     }
 }
 
-fn quarters(quantity: f64) -> i64 {
-    (quantity * 4.0).round() as i64
+/// A stored quantity back as the domain's type; a value out of its range is an error.
+fn stored_quantity(column: &str, quarters: i64) -> Result<Quantity, StoreError> {
+    u32::try_from(quarters)
+        .map(Quantity::from_quarters)
+        .map_err(|_| StoreError::Corrupt(format!("{column}: {quarters} is out of range")))
 }

@@ -11,7 +11,7 @@ use crate::schema::{claim_lines, claim_states, claim_totals};
 use crate::submissions;
 use crate::{utc, DbConnection};
 
-use super::{ClaimState, ClaimView, PricedClaimLine, KIND};
+use super::{stored_quantity, ClaimState, ClaimView, PricedClaimLine, KIND};
 
 /// A claim's decision and payment, as stored.
 #[derive(Queryable, Selectable)]
@@ -73,13 +73,16 @@ impl LineRow {
                     .session_type
                     .map(|s| vocab("claim_lines.session_type", &s, SessionType::parse))
                     .transpose()?,
-                quantity: self.quantity_quarters as f64 / 4.0,
+                quantity: stored_quantity("claim_lines.quantity_quarters", self.quantity_quarters)?,
                 need_band: self.need_band,
                 unit_price_pence: self.unit_price_pence,
                 amount_pence: self.amount_pence,
             },
             accepted: PricedLine {
-                accepted_quantity: self.accepted_quantity_quarters as f64 / 4.0,
+                accepted_quantity: stored_quantity(
+                    "claim_lines.accepted_quantity_quarters",
+                    self.accepted_quantity_quarters,
+                )?,
                 accepted_unit_price_pence: self.accepted_unit_price_pence,
                 accepted_amount_pence: self.accepted_amount_pence,
                 accepted_need_band: self.accepted_need_band,

@@ -8,7 +8,7 @@ use dayops_domain::claim::{ClaimInput, PricedClaim};
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
 use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
-use dayops_domain::types::SessionType;
+use dayops_domain::types::{Quantity, SessionType};
 
 use crate::error::{to_json, StoreError};
 use crate::pipeline::{keyed_by_start, Kind};
@@ -17,7 +17,7 @@ use crate::submissions::StoredVersion;
 use crate::DbConnection;
 
 use super::pricing::price;
-use super::{quarters, session_key, INSERT_CHUNK, KIND};
+use super::{session_key, INSERT_CHUNK, KIND};
 
 /// Writes the priced lines, totals and held units of a version.
 fn write_lines(
@@ -64,11 +64,11 @@ fn write_lines(
                 date: line.date,
                 item: line.item.as_str(),
                 session_type: line.session_type.map(SessionType::as_str),
-                quantity_quarters: quarters(line.quantity),
+                quantity_quarters: i64::from(line.quantity.quarters()),
                 need_band: &line.need_band,
                 unit_price_pence: line.unit_price_pence,
                 amount_pence: line.amount_pence,
-                accepted_quantity_quarters: quarters(p.accepted_quantity),
+                accepted_quantity_quarters: i64::from(p.accepted_quantity.quarters()),
                 accepted_unit_price_pence: p.accepted_unit_price_pence,
                 accepted_amount_pence: p.accepted_amount_pence,
                 accepted_need_band: p.accepted_need_band.as_deref(),
@@ -108,7 +108,7 @@ fn hold_units(
         .lines
         .iter()
         .zip(&priced.lines)
-        .filter(|(_, p)| p.accepted_quantity > 0.0)
+        .filter(|(_, p)| p.accepted_quantity > Quantity::ZERO)
         .map(|(line, _)| {
             (
                 claimed_units::person_ref.eq(line.person_ref.as_str()),
@@ -186,15 +186,10 @@ impl Kind for Claims {
         Ok(())
     }
 
-    /// A paid claim cannot be amended (SUB-005, 409): the money has gone.
+    /// The domain's lifecycle says whether a claim may still be amended.
     fn refuse_amendment(current: &StoredVersion) -> Result<(), StoreError> {
-        if current.envelope.status == SubmissionStatus::Paid {
-            return Err(StoreError::conflict(
-                "SUB-005: a paid claim cannot be amended",
-                "",
-                "the claim is paid",
-            ));
-        }
-        Ok(())
+        Ok(dayops_domain::lifecycle::may_amend(
+            current.envelope.status,
+        )?)
     }
 }
