@@ -317,6 +317,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn quantities_are_quarter_units_exactly() {
+        for (json, quarters) in [("1", Some(4)), ("2.75", Some(11)), ("0", Some(0))] {
+            let q: Result<Quantity, _> = serde_json::from_str(json);
+            assert_eq!(q.ok().map(Quantity::quarters), quarters, "{json}");
+        }
+        for json in ["0.3", "-1", "1e300", "\"1\""] {
+            assert!(serde_json::from_str::<Quantity>(json).is_err(), "{json}");
+        }
+        assert!(Quantity::from_quarters(8).is_whole());
+        assert!(!Quantity::from_quarters(9).is_whole());
+        assert_eq!(serde_json::to_string(&Quantity::from_quarters(9)).unwrap(), "2.25");
+    }
+
+    #[test]
     fn hours_accept_only_quarter_steps() {
         for (input, expected) in [
             (0.0, Some(0)),
