@@ -327,7 +327,10 @@ mod tests {
         }
         assert!(Quantity::from_quarters(8).is_whole());
         assert!(!Quantity::from_quarters(9).is_whole());
-        assert_eq!(serde_json::to_string(&Quantity::from_quarters(9)).unwrap(), "2.25");
+        assert_eq!(
+            serde_json::to_string(&Quantity::from_quarters(9)).unwrap(),
+            "2.25"
+        );
     }
 
     #[test]

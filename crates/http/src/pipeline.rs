@@ -162,19 +162,24 @@ where
     .await
 }
 
-/// Answers a stored version with its `ETag`: `read` finds it (`None` is 404) and makes
-/// the answer, on the blocking pool, as `(id, version, answer)`.
-pub async fn read_version<T, R>(
+/// How a kind reads one of its versions for an answer: `(id, version, scope)` to the
+/// version's number and document, `None` when there is none the caller may see.
+pub type ReadVersion<T> =
+    fn(&mut DbConnection, &str, Option<i32>, Option<&str>) -> Result<Option<(i32, T)>, ApiError>;
+
+/// A stored version as answered, with its `ETag` (a provider sees its own only).
+pub async fn read_version<T: Serialize + Send + 'static>(
     state: &web::Data<AppState>,
     kind: dayops_domain::submission::SubmissionKind,
-    read: R,
-) -> Result<HttpResponse, ApiError>
-where
-    T: Serialize + Send + 'static,
-    R: FnOnce(&mut DbConnection) -> Result<Option<(String, i32, T)>, ApiError> + Send + 'static,
-{
+    principal: &Principal,
+    (id, version): (String, Option<i32>),
+    read: ReadVersion<T>,
+) -> Result<HttpResponse, ApiError> {
+    let scope = principal.own_provider().map(str::to_string);
     let (id, version, answer) = run(state, move |conn| {
-        read(conn)?.ok_or_else(ApiError::not_found)
+        let (version, answer) =
+            read(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)?;
+        Ok((id, version, answer))
     })
     .await?;
     Ok(with_version_headers(
@@ -185,6 +190,57 @@ where
         false,
     ))
 }
+
+/// The read routes every submission kind answers: its current version, one version, and
+/// its list. A kind names its paths, operation ids and document, and gives its
+/// [`ReadVersion`]. The kind's module imports `actix_web::get`: utoipa finds a route's
+/// method by that attribute's bare name.
+macro_rules! submission_reads {
+    (
+        kind: $kind:expr, tag: $tag:literal, document: $doc:ty, read: $read:path,
+        get: ($get_id:literal, $get_path:literal, $get_summary:literal),
+        version: ($version_id:literal, $version_path:literal, $version_summary:literal),
+        list: ($list_id:literal, $list_path:literal, $list_summary:literal) $(,)?
+    ) => {
+        #[doc = $get_summary]
+        #[utoipa::path(operation_id = $get_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::ReadProblems))]
+        #[get($get_path)]
+        pub async fn get(
+            principal: $crate::auth::Principal,
+            state: actix_web::web::Data<$crate::AppState>,
+            id: actix_web::web::Path<String>,
+        ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
+            let at = (id.into_inner(), None);
+            $crate::pipeline::read_version(&state, $kind, &principal, at, $read).await
+        }
+
+        #[doc = $version_summary]
+        #[utoipa::path(operation_id = $version_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::ReadProblems))]
+        #[get($version_path)]
+        pub async fn get_version(
+            principal: $crate::auth::Principal,
+            state: actix_web::web::Data<$crate::AppState>,
+            path: actix_web::web::Path<(String, String)>,
+        ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
+            let (id, version) = path.into_inner();
+            let at = (id, Some($crate::routes::submissions::version_number(&version)?));
+            $crate::pipeline::read_version(&state, $kind, &principal, at, $read).await
+        }
+
+        #[doc = $list_summary]
+        #[utoipa::path(operation_id = $list_id, tag = $tag, params($crate::routes::submissions::SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((dayops_persistence::Page<dayops_persistence::submissions::SubmissionSummary> = "application/json"), (String = "text/csv"))), $crate::problem::ReadProblems))]
+        #[get($list_path)]
+        pub async fn list(
+            principal: $crate::auth::Principal,
+            req: actix_web::HttpRequest,
+            state: actix_web::web::Data<$crate::AppState>,
+            $crate::extract::Query(query): $crate::extract::Query<$crate::routes::submissions::SubmissionListQuery>,
+        ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
+            $crate::routes::submissions::list_kind(principal, &req, &state, query, Some($kind)).await
+        }
+    };
+}
+pub(crate) use submission_reads;
 
 /// A JSON body, for an answer.
 pub fn json(value: &impl Serialize) -> Result<String, ApiError> {

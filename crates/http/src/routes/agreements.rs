@@ -9,9 +9,8 @@ use dayops_persistence::agreements::{self, UpsertSummary};
 use dayops_persistence::{contracts, Page};
 
 use super::contracts::visible_contract;
-use super::{validate_query, PageQuery};
+use super::{page_or_csv, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
-use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::problem::{ApiError, ReadProblems, WriteProblems};
 use crate::{run, AppState};
@@ -64,27 +63,11 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
     let id = id.into_inner();
-    if wants_csv(&req) {
-        let items = run(&state, move |conn| {
-            visible_contract(conn, &principal, &id)?;
-            all_pages(conn, query.cursor, |conn, cursor, limit| {
-                Ok(agreements::list(conn, &id, cursor, limit)?)
-            })
-        })
-        .await?;
-        return json_items_csv(&items);
-    }
-    let page = run(&state, move |conn| {
+    page_or_csv(&req, &state, query, move |conn, cursor, limit| {
         visible_contract(conn, &principal, &id)?;
-        Ok(agreements::list(
-            conn,
-            &id,
-            query.cursor.as_deref(),
-            query.limit(),
-        )?)
+        Ok(agreements::list(conn, &id, cursor, limit)?)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    .await
 }
 
 /// Read an agreement.

@@ -14,15 +14,12 @@ use dayops_persistence::claims::{
     self, ClaimDecision, ClaimState, ClaimView, Claims, PricedClaimLine,
 };
 use dayops_persistence::pipeline::Prepared;
-use dayops_persistence::submissions::{StoredVersion, SubmissionSummary};
-use dayops_persistence::Page;
+use dayops_persistence::submissions::StoredVersion;
+use dayops_persistence::DbConnection;
 
 use super::ensure_valid;
-use super::submissions::{
-    idempotency_key, if_match, list_kind, today, version_number, SubmissionListQuery,
-    SubmissionReceipt,
-};
-use crate::auth::{Commissioner, Principal, Submitter};
+use super::submissions::{idempotency_key, if_match, today, SubmissionReceipt};
+use crate::auth::{Commissioner, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems};
 use crate::{pipeline, run, AppState};
@@ -265,61 +262,22 @@ pub async fn amend(
     .await
 }
 
-async fn read_version(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: String,
+fn read(
+    conn: &mut DbConnection,
+    id: &str,
     version: Option<i32>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = principal.own_provider().map(str::to_string);
-    pipeline::read_version(&state, KIND, move |conn| {
-        Ok(
-            claims::get(conn, &id, version, scope.as_deref())?.map(|view| {
-                let (id, version) = (
-                    view.stored.envelope.id.clone(),
-                    view.stored.envelope.version,
-                );
-                (id, version, document(view))
-            }),
-        )
-    })
-    .await
+    scope: Option<&str>,
+) -> Result<Option<(i32, Claim)>, ApiError> {
+    Ok(claims::get(conn, id, version, scope)?
+        .map(|view| (view.stored.envelope.version, document(view))))
 }
 
-/// Read the current version of a claim.
-#[utoipa::path(operation_id = "get_claim", tag = "claims", responses((status = 200, body = Claim, headers(("ETag" = String))), ReadProblems))]
-#[get("/v1/claims/{id}")]
-pub async fn get(
-    principal: Principal,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    read_version(state, principal, id.into_inner(), None).await
-}
-
-/// Read one version of a claim, as it was priced.
-#[utoipa::path(operation_id = "get_claim_version", tag = "claims", responses((status = 200, body = Claim, headers(("ETag" = String))), ReadProblems))]
-#[get("/v1/claims/{id}/versions/{version}")]
-pub async fn get_version(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, version) = path.into_inner();
-    let version = version_number(&version)?;
-    read_version(state, principal, id, Some(version)).await
-}
-
-/// List claims (a provider sees its own).
-#[utoipa::path(operation_id = "list_claims", tag = "claims", params(SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems))]
-#[get("/v1/claims")]
-pub async fn list(
-    principal: Principal,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    Query(query): Query<SubmissionListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &req, &state, query, Some(KIND)).await
+pipeline::submission_reads! {
+    kind: KIND, tag: "claims", document: Claim, read: read,
+    get: ("get_claim", "/v1/claims/{id}", "Read the current version of a claim."),
+    version: ("get_claim_version", "/v1/claims/{id}/versions/{version}",
+        "Read one version of a claim, as it was priced."),
+    list: ("list_claims", "/v1/claims", "List claims (a provider sees its own)."),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]

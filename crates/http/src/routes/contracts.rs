@@ -12,9 +12,9 @@ use dayops_domain::types::ContractStatus;
 use dayops_persistence::contracts::{self, ContractFilter};
 use dayops_persistence::{DbConnection, Page, StoreError};
 
-use super::{empty_page, ensure_valid, provider_filter, validate_query, PageQuery};
+use super::{empty_page, ensure_valid, page_or_csv, provider_filter, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
-use crate::csv_export::{all_pages, json_items_csv, wants_csv};
+use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ContractPatch;
@@ -94,29 +94,14 @@ pub async fn list(
         provider_id,
         status: query.status,
     };
-    if csv {
-        let items = run(&state, move |conn| {
-            all_pages(conn, query.cursor, |conn, cursor, limit| {
-                Ok(contracts::list(conn, &filter, cursor, limit)?)
-            })
-        })
-        .await?;
-        return json_items_csv(&items);
-    }
     let paging = PageQuery {
         cursor: query.cursor,
         limit: query.limit,
     };
-    let page = run(&state, move |conn| {
-        Ok(contracts::list(
-            conn,
-            &filter,
-            paging.cursor.as_deref(),
-            paging.limit(),
-        )?)
+    page_or_csv(&req, &state, paging, move |conn, cursor, limit| {
+        Ok(contracts::list(conn, &filter, cursor, limit)?)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    .await
 }
 
 /// Read a contract.

@@ -12,15 +12,19 @@ pub mod reports;
 pub mod submissions;
 pub mod workbooks;
 
-use serde::Deserialize;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 use validator::Validate;
 
 use dayops_domain::{FieldError, FieldErrors};
 use dayops_persistence::page::MAX_LIMIT;
+use dayops_persistence::{DbConnection, Page};
 
+use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::problem::ApiError;
+use crate::{run, AppState};
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
@@ -88,6 +92,28 @@ impl PageQuery {
     pub fn limit(&self) -> i64 {
         self.limit.unwrap_or(100).clamp(1, MAX_LIMIT)
     }
+}
+
+/// A reference-data list's answer: the page asked for, or with `Accept: text/csv` every
+/// item from the cursor on. `fetch` reads one page on the blocking pool.
+pub async fn page_or_csv<T>(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    paging: PageQuery,
+    fetch: impl Fn(&mut DbConnection, Option<&str>, i64) -> Result<Page<T>, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError>
+where
+    T: Serialize + Send + 'static,
+{
+    if wants_csv(req) {
+        let items = run(state, move |conn| all_pages(conn, paging.cursor, fetch)).await?;
+        return json_items_csv(&items);
+    }
+    let page = run(state, move |conn| {
+        fetch(conn, paging.cursor.as_deref(), paging.limit())
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// The provider filter a list runs with. A provider is confined to itself: asking for

@@ -7,9 +7,8 @@ use serde_json::Value;
 use dayops_domain::provider::{Provider, ProviderInput};
 use dayops_persistence::{providers, Page};
 
-use super::{ensure_valid, validate_query, PageQuery};
+use super::{ensure_valid, page_or_csv, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
-use crate::csv_export::{all_pages, json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ProviderPatch;
@@ -51,25 +50,10 @@ pub async fn list(
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
     let only = principal.own_provider().map(str::to_string);
-    if wants_csv(&req) {
-        let items = run(&state, move |conn| {
-            all_pages(conn, query.cursor, |conn, cursor, limit| {
-                Ok(providers::list(conn, only.as_deref(), cursor, limit)?)
-            })
-        })
-        .await?;
-        return json_items_csv(&items);
-    }
-    let page = run(&state, move |conn| {
-        Ok(providers::list(
-            conn,
-            only.as_deref(),
-            query.cursor.as_deref(),
-            query.limit(),
-        )?)
+    page_or_csv(&req, &state, query, move |conn, cursor, limit| {
+        Ok(providers::list(conn, only.as_deref(), cursor, limit)?)
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(page))
+    .await
 }
 
 /// Read a provider.

@@ -8,16 +8,14 @@ use dayops_domain::finding::Report;
 use dayops_domain::register::{RegisterInput, RegisterLine};
 use dayops_domain::submission::SubmissionKind;
 use dayops_persistence::registers::Registers;
-use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
-use dayops_persistence::Page;
+use dayops_persistence::submissions::{self, StoredVersion};
+use dayops_persistence::DbConnection;
 
-use super::submissions::{
-    idempotency_key, if_match, list_kind, version_number, SubmissionListQuery, SubmissionReceipt,
-};
-use crate::auth::{Principal, Submitter};
+use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
+use crate::auth::Submitter;
 use crate::csv_register::{self, CsvRegisterQuery};
-use crate::extract::{media_type, parse_json, parse_query, read_body, Query};
-use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
+use crate::extract::{media_type, parse_json, parse_query, read_body};
+use crate::problem::{ApiError, ProblemKind, SubmissionProblems};
 use crate::{pipeline, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Register;
@@ -194,69 +192,21 @@ fn document(stored: StoredVersion) -> Result<Register, ApiError> {
     })
 }
 
-async fn read_version(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: String,
+fn read(
+    conn: &mut DbConnection,
+    id: &str,
     version: Option<i32>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = principal.own_provider().map(str::to_string);
-    pipeline::read_version(&state, KIND, move |conn| {
-        submissions::get_version(conn, KIND, &id, version, scope.as_deref())?
-            .map(|stored| {
-                let (id, version) = (stored.envelope.id.clone(), stored.envelope.version);
-                Ok((id, version, document(stored)?))
-            })
-            .transpose()
-    })
-    .await
+    scope: Option<&str>,
+) -> Result<Option<(i32, Register)>, ApiError> {
+    submissions::get_version(conn, KIND, id, version, scope)?
+        .map(|stored| Ok((stored.envelope.version, document(stored)?)))
+        .transpose()
 }
 
-/// Read the current version of a register.
-#[utoipa::path(
-    operation_id = "get_register",
-    tag = "registers",
-    responses((status = 200, body = Register, headers(("ETag" = String))), ReadProblems)
-)]
-#[get("/v1/registers/{id}")]
-pub async fn get(
-    principal: Principal,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    read_version(state, principal, id.into_inner(), None).await
-}
-
-/// Read one version of a register, as it was stored.
-#[utoipa::path(
-    operation_id = "get_register_version",
-    tag = "registers",
-    responses((status = 200, body = Register, headers(("ETag" = String))), ReadProblems)
-)]
-#[get("/v1/registers/{id}/versions/{version}")]
-pub async fn get_version(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, version) = path.into_inner();
-    let version = version_number(&version)?;
-    read_version(state, principal, id, Some(version)).await
-}
-
-/// List registers (a provider sees its own).
-#[utoipa::path(
-    operation_id = "list_registers",
-    tag = "registers",
-    params(SubmissionListQuery),
-    responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems)
-)]
-#[get("/v1/registers")]
-pub async fn list(
-    principal: Principal,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    Query(query): Query<SubmissionListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &req, &state, query, Some(KIND)).await
+pipeline::submission_reads! {
+    kind: KIND, tag: "registers", document: Register, read: read,
+    get: ("get_register", "/v1/registers/{id}", "Read the current version of a register."),
+    version: ("get_register_version", "/v1/registers/{id}/versions/{version}",
+        "Read one version of a register, as it was stored."),
+    list: ("list_registers", "/v1/registers", "List registers (a provider sees its own)."),
 }

@@ -12,13 +12,12 @@ use dayops_domain::workbook::{
     CaseStudy, KpiResult, Measures, PersonOutcome, Quarter, WorkbookInput,
 };
 use dayops_persistence::pipeline::Prepared;
-use dayops_persistence::submissions::{self, StoredVersion, SubmissionSummary};
+use dayops_persistence::submissions::{self, StoredVersion};
 use dayops_persistence::workbooks::{self, Workbooks};
-use dayops_persistence::{Page, StoreError};
+use dayops_persistence::DbConnection;
+use dayops_persistence::StoreError;
 
-use super::submissions::{
-    idempotency_key, if_match, list_kind, version_number, SubmissionListQuery, SubmissionReceipt,
-};
+use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
 use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
@@ -219,59 +218,26 @@ pub async fn amend(
     .await
 }
 
-async fn read_version(
-    state: web::Data<AppState>,
-    principal: Principal,
-    id: String,
+fn read(
+    conn: &mut DbConnection,
+    id: &str,
     version: Option<i32>,
-) -> Result<HttpResponse, ApiError> {
-    let scope = principal.own_provider().map(str::to_string);
-    pipeline::read_version(&state, KIND, move |conn| {
-        let Some(stored) = submissions::get_version(conn, KIND, &id, version, scope.as_deref())?
-        else {
-            return Ok(None);
-        };
-        let version = stored.envelope.version;
-        let kpis = workbooks::kpis(conn, &id, version)?;
-        Ok(Some((id, version, document(&stored, kpis)?)))
-    })
-    .await
+    scope: Option<&str>,
+) -> Result<Option<(i32, Workbook)>, ApiError> {
+    let Some(stored) = submissions::get_version(conn, KIND, id, version, scope)? else {
+        return Ok(None);
+    };
+    let version = stored.envelope.version;
+    let kpis = workbooks::kpis(conn, id, version)?;
+    Ok(Some((version, document(&stored, kpis)?)))
 }
 
-/// Read the current version of a workbook.
-#[utoipa::path(operation_id = "get_workbook", tag = "workbooks", responses((status = 200, body = Workbook, headers(("ETag" = String))), ReadProblems))]
-#[get("/v1/workbooks/{id}")]
-pub async fn get(
-    principal: Principal,
-    state: web::Data<AppState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    read_version(state, principal, id.into_inner(), None).await
-}
-
-/// Read one version of a workbook.
-#[utoipa::path(operation_id = "get_workbook_version", tag = "workbooks", responses((status = 200, body = Workbook, headers(("ETag" = String))), ReadProblems))]
-#[get("/v1/workbooks/{id}/versions/{version}")]
-pub async fn get_version(
-    principal: Principal,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (id, version) = path.into_inner();
-    let version = version_number(&version)?;
-    read_version(state, principal, id, Some(version)).await
-}
-
-/// List workbooks (a provider sees its own).
-#[utoipa::path(operation_id = "list_workbooks", tag = "workbooks", params(SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))), ReadProblems))]
-#[get("/v1/workbooks")]
-pub async fn list(
-    principal: Principal,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    Query(query): Query<SubmissionListQuery>,
-) -> Result<HttpResponse, ApiError> {
-    list_kind(principal, &req, &state, query, Some(KIND)).await
+pipeline::submission_reads! {
+    kind: KIND, tag: "workbooks", document: Workbook, read: read,
+    get: ("get_workbook", "/v1/workbooks/{id}", "Read the current version of a workbook."),
+    version: ("get_workbook_version", "/v1/workbooks/{id}/versions/{version}",
+        "Read one version of a workbook."),
+    list: ("list_workbooks", "/v1/workbooks", "List workbooks (a provider sees its own)."),
 }
 
 /// The contract and quarter of a workbook template.
