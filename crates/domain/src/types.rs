@@ -168,51 +168,77 @@ vocabulary!(
     Role { Provider => "provider", Commissioner => "commissioner", Auditor => "auditor" }
 );
 
-/// A quantity of hours held exactly as a whole number of quarter-hours.
-///
-/// In JSON it is a decimal number of hours (`2.75`); every multiple of 0.25 is exact in
-/// binary floating point, so the round trip loses nothing. Anything else is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Hours(u32);
+/// A number held exactly as a whole number of quarter-units (`u32`), in JSON a decimal
+/// (`2.75`). Every multiple of 0.25 is exact in binary floating point, so the round trip
+/// loses nothing; anything else, negative or out of range is refused when read.
+macro_rules! quarter_units {
+    ($(#[$meta:meta])* $name:ident, $description:literal, $example:literal, $refusal:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(u32);
 
-impl utoipa::PartialSchema for Hours {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Number)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
-            .minimum(Some(0.0))
-            .multiple_of(Some(0.25))
-            .description(Some(
-                "Hours, in steps of 0.25 (stored exactly as quarter-hours).",
-            ))
-            .examples([serde_json::json!(3.0)])
-            .into()
-    }
-}
+        impl $name {
+            pub const ZERO: $name = $name(0);
 
-impl ToSchema for Hours {}
+            pub fn from_quarters(quarters: u32) -> Self {
+                $name(quarters)
+            }
 
-impl Hours {
-    pub const ZERO: Hours = Hours(0);
+            /// The value in quarter-units (a whole unit is 4).
+            pub fn quarters(self) -> u32 {
+                self.0
+            }
 
-    pub fn from_quarters(quarters: u32) -> Self {
-        Hours(quarters)
-    }
+            /// Exact conversion from a decimal; `None` unless it is a non-negative
+            /// multiple of 0.25 within range.
+            pub fn from_f64(value: f64) -> Option<Self> {
+                quarter_steps(value).map($name)
+            }
 
-    pub fn quarters(self) -> u32 {
-        self.0
-    }
+            pub fn as_f64(self) -> f64 {
+                f64::from(self.0) / 4.0
+            }
 
-    /// Exact conversion from a decimal number of hours; `None` unless it is a
-    /// non-negative multiple of 0.25 within range.
-    pub fn from_f64(hours: f64) -> Option<Self> {
-        quarter_steps(hours).map(Hours)
-    }
+            pub fn is_whole(self) -> bool {
+                self.0.is_multiple_of(4)
+            }
+        }
 
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.0) / 4.0
-    }
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+                ObjectBuilder::new()
+                    .schema_type(Type::Number)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+                    .minimum(Some(0.0))
+                    .multiple_of(Some(0.25))
+                    .description(Some($description))
+                    .examples([serde_json::json!($example)])
+                    .into()
+            }
+        }
+
+        impl ToSchema for $name {}
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}", self.as_f64())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_f64(self.as_f64())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let value = f64::deserialize(deserializer)?;
+                $name::from_f64(value).ok_or_else(|| serde::de::Error::custom($refusal))
+            }
+        }
+    };
 }
 
 /// `value` × 4 when `value` is a non-negative multiple of 0.25 that fits in quarter-units.
@@ -229,88 +255,24 @@ fn quarter_steps(value: f64) -> Option<u32> {
     Some(quarters as u32)
 }
 
-/// A claimed quantity, held exactly as quarter-units: sessions, days, journeys and meals
-/// come in wholes, one-to-one hours in steps of 0.25. Which items may be fractional is the
-/// claim's shape rule (`ClaimInput::check_shape`); the type only refuses what no item allows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Quantity(u32);
+quarter_units!(
+    /// A quantity of hours held exactly as a whole number of quarter-hours.
+    Hours,
+    "Hours, in steps of 0.25 (stored exactly as quarter-hours).",
+    3.0,
+    "hours must be a non-negative multiple of 0.25"
+);
 
-impl utoipa::PartialSchema for Quantity {
-    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
-        ObjectBuilder::new()
-            .schema_type(Type::Number)
-            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
-            .minimum(Some(0.0))
-            .multiple_of(Some(0.25))
-            .description(Some(
-                "Whole numbers, except one-to-one hours (steps of 0.25); held exactly.",
-            ))
-            .examples([serde_json::json!(1)])
-            .into()
-    }
-}
-
-impl ToSchema for Quantity {}
-
-impl Quantity {
-    pub const ZERO: Quantity = Quantity(0);
-
-    pub fn from_quarters(quarters: u32) -> Self {
-        Quantity(quarters)
-    }
-
-    /// The quantity in quarter-units (a whole unit is 4).
-    pub fn quarters(self) -> u32 {
-        self.0
-    }
-
-    pub fn is_whole(self) -> bool {
-        self.0.is_multiple_of(4)
-    }
-
-    pub fn as_f64(self) -> f64 {
-        f64::from(self.0) / 4.0
-    }
-}
-
-impl Serialize for Quantity {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_f64())
-    }
-}
-
-impl<'de> Deserialize<'de> for Quantity {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(deserializer)?;
-        quarter_steps(value).map(Quantity).ok_or_else(|| {
-            serde::de::Error::custom(
-                "must be a non-negative whole number, or hours in steps of 0.25",
-            )
-        })
-    }
-}
-
-impl fmt::Display for Hours {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.as_f64())
-    }
-}
-
-impl Serialize for Hours {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_f64())
-    }
-}
-
-impl<'de> Deserialize<'de> for Hours {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let hours = f64::deserialize(deserializer)?;
-        Hours::from_f64(hours).ok_or_else(|| {
-            serde::de::Error::custom("hours must be a non-negative multiple of 0.25")
-        })
-    }
-}
+quarter_units!(
+    /// A claimed quantity, held exactly as quarter-units: sessions, days, journeys and
+    /// meals come in wholes, one-to-one hours in steps of 0.25. Which items may be
+    /// fractional is the claim's shape rule (`ClaimInput::check_shape`); the type only
+    /// refuses what no item allows.
+    Quantity,
+    "Whole numbers, except one-to-one hours (steps of 0.25); held exactly.",
+    1,
+    "must be a non-negative whole number, or hours in steps of 0.25"
+);
 
 #[cfg(test)]
 mod tests {
