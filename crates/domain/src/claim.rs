@@ -244,31 +244,15 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             .push(fact);
     }
     let mut seen = BTreeSet::new();
-    let mut sessions_per_week: BTreeMap<(&str, NaiveDate), u64> = BTreeMap::new();
-    let mut weekly: BTreeMap<(&str, NaiveDate), (u64, u64)> = BTreeMap::new();
-    let tolerance = u64::from(contract.over_delivery_tolerance_pct);
-    let within_tolerance = |total: u64, allowed: u64| total * 100 <= allowed * (100 + tolerance);
+    let mut tally = WeekTally::new(contract.over_delivery_tolerance_pct);
     let mut priced = Vec::with_capacity(claim.lines.len());
     let mut rejected_lines = 0usize;
 
     for (i, line) in claim.lines.iter().enumerate() {
         let mut line_findings: Vec<Finding> = Vec::new();
         let q = quarters(line).unwrap_or(0);
-        let mut assessed_band: Option<String> = None;
-        let accepted = |unit: i64, band: Option<String>| PricedLine {
-            accepted_quantity: line.quantity,
-            accepted_unit_price_pence: unit,
-            accepted_amount_pence: amount_of(q, unit),
-            accepted_need_band: band,
-            findings: Vec::new(),
-        };
-        if line.date < claim.period_start || line.date > claim.period_end {
-            line_findings.push(Finding::of(
-                Rule::Clm006,
-                at(i, "date"),
-                "the date is outside the claim period",
-            ));
-        }
+        let line_at = |field: &str| at(i, field);
+        line_findings.extend(check_in_period(claim, line, line_at));
         let unit = ClaimedUnit {
             person_ref: line.person_ref.clone(),
             date: line.date,
@@ -276,178 +260,60 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             item: line.item,
         };
         let first_in_claim = seen.insert(unit.clone());
-        if !first_in_claim {
-            line_findings.push(Finding::of(
-                Rule::Clm003,
-                at(i, ""),
-                "the same unit appears earlier in this claim",
-            ));
-        } else if others.contains(&unit) {
-            line_findings.push(Finding::of(
-                Rule::Clm003,
-                at(i, ""),
-                "the same unit is in another claim",
-            ));
-        }
+        line_findings.extend(check_unit_claimed_once(
+            first_in_claim,
+            others.contains(&unit),
+            line_at,
+        ));
         let mut price = None;
+        let mut assessed_band = None;
         match agreements.get(line.person_ref.as_str()) {
-            None => line_findings.push(checks::no_agreement(|field| at(i, field))),
+            None => line_findings.push(checks::no_agreement(line_at)),
             Some(agreement) => {
+                // The band is assessed only while the agreement is in force (AGR-002).
                 let band = agreement
                     .band_on(line.date)
                     .filter(|_| agreement.in_force_on(line.date));
                 assessed_band = band.map(str::to_string);
-                let line_at = |field: &str| at(i, field);
-                // The band is assessed only while the agreement is in force (AGR-002).
                 line_findings.extend(checks::outside_agreement(agreement, line.date, line_at));
                 line_findings.extend(checks::agreement_suspended(agreement, line.date, line_at));
-                let offered = offers(ctx.matrix, line.date, line.item, line.session_type)
-                    && line
-                        .session_type
-                        .is_none_or(|st| contract.offers_session_type(st));
-                if !offered {
-                    line_findings.push(Finding::of(
-                        Rule::Agr004,
-                        at(
-                            i,
-                            if line.item == Item::Session {
-                                "session_type"
-                            } else {
-                                "item"
-                            },
-                        ),
-                        "the contract does not offer this on that date",
-                    ));
+                let offered = check_offered(line, ctx, line_at);
+                let is_offered = offered.is_none();
+                line_findings.extend(offered);
+                if let (Some(band), true) = (band, is_offered) {
+                    price = price_at_matrix(line, band, ctx, line_at, &mut line_findings);
                 }
-                if let (Some(band), true) = (band, offered) {
-                    if band != line.need_band {
-                        line_findings.push(Finding::of(
-                            Rule::Rate003,
-                            at(i, "need_band"),
-                            format!("the band assessed on that date is {band}; priced at it"),
-                        ));
-                    }
-                    let query = RateQuery {
-                        date: line.date,
-                        item: line.item,
-                        need_band: band,
-                        session_type: line.session_type,
-                        day_category: contract.day_category(line.date),
-                    };
-                    match lookup(ctx.matrix, &query) {
-                        None => line_findings.push(Finding::of(Rule::Rate001,
-                            at(i, "need_band"),
-                            "no rate cell prices this band, item, session type and day category on that date",
-                        )),
-                        Some((_, cell)) => {
-                            if cell.rate_pence != line.unit_price_pence {
-                                line_findings.push(Finding::of(Rule::Rate002,
-                                    at(i, "unit_price_pence"),
-                                    format!("the matrix price is {} pence; priced at it", cell.rate_pence),
-                                ));
-                            }
-                            price = Some(cell.rate_pence);
-                        }
-                    }
-                }
-                // The plan and the weekly authorisations.
-                let week = week_of(line.date);
                 // Distinct sessions: a duplicate (CLM-003) does not count twice against the plan.
                 if line.item == Item::Session && first_in_claim {
-                    let count = sessions_per_week
-                        .entry((line.person_ref.as_str(), week))
-                        .or_default();
-                    *count += 1;
-                    let planned = agreement.planned_sessions.len() as u64;
-                    if !within_tolerance(*count, planned) && within_tolerance(*count - 1, planned) {
-                        line_findings.push(Finding::of(
-                            Rule::Clm007,
-                            at(i, ""),
-                            "sessions this week exceed the plan by more than the tolerance",
-                        ));
-                    }
+                    line_findings.extend(tally.check_plan(line, agreement, line_at));
                 }
-                let totals = weekly.entry((line.person_ref.as_str(), week)).or_default();
-                let authorised = match line.item {
-                    Item::OneToOneHour => {
-                        let before = totals.0;
-                        totals.0 += q;
-                        Some((
-                            "one-to-one hours",
-                            before,
-                            totals.0,
-                            u64::from(agreement.one_to_one_hours_per_week.quarters()),
-                        ))
-                    }
-                    Item::TransportJourney => {
-                        let before = totals.1;
-                        totals.1 += q / 4;
-                        Some((
-                            "transport journeys",
-                            before,
-                            totals.1,
-                            u64::from(agreement.transport_journeys_per_week),
-                        ))
-                    }
-                    _ => None,
-                };
-                // Reported once, on the line that first crosses each threshold.
-                if let Some((what, before, after, allowed)) = authorised {
-                    if !within_tolerance(after, allowed) && within_tolerance(before, allowed) {
-                        line_findings.push(Finding::of(Rule::Agr006,
-                            at(i, "quantity"),
-                            format!("{what} this week exceed the weekly authorisation beyond the tolerance"),
-                        ));
-                    } else if after > allowed
-                        && before <= allowed
-                        && within_tolerance(after, allowed)
-                    {
-                        line_findings.push(Finding::tolerated(Rule::Agr006,
-                            at(i, "quantity"),
-                            format!("{what} this week exceed the weekly authorisation, within the tolerance"),
-                        ));
-                    }
-                }
+                line_findings.extend(tally.check_authorisations(line, q, agreement, line_at));
             }
         }
-        if amount_of(q, line.unit_price_pence) != line.amount_pence {
-            line_findings.push(Finding::of(
-                Rule::Rate004,
-                at(i, "amount_pence"),
-                "the amount is not quantity × unit price",
-            ));
-        }
+        line_findings.extend(check_amount(line, q, line_at));
         let facts = registers
             .get(&(line.person_ref.as_str(), line.date))
             .map_or(&[][..], Vec::as_slice);
         check_registers(i, line, q, contract, facts, &mut line_findings);
         let rejected = line_findings.iter().any(|f| f.severity == Severity::Error);
-        let mut priced_line = match (rejected || claim_level_error, price) {
-            (false, Some(unit)) => accepted(unit, assessed_band),
-            _ => {
-                rejected_lines += 1;
-                PricedLine {
-                    accepted_quantity: Quantity::ZERO,
-                    accepted_unit_price_pence: price.unwrap_or(0),
-                    accepted_amount_pence: 0,
-                    accepted_need_band: assessed_band,
-                    findings: Vec::new(),
-                }
-            }
+        let accepted = match (rejected || claim_level_error, price) {
+            (false, Some(unit)) => Some(unit),
+            _ => None,
         };
+        if accepted.is_none() {
+            rejected_lines += 1;
+        }
         findings.extend(line_findings.iter().cloned());
-        priced_line.findings = line_findings;
-        priced.push(priced_line);
+        priced.push(PricedLine {
+            accepted_quantity: accepted.map_or(Quantity::ZERO, |_| line.quantity),
+            accepted_unit_price_pence: price.unwrap_or(0),
+            accepted_amount_pence: accepted.map_or(0, |unit| amount_of(q, unit)),
+            accepted_need_band: assessed_band,
+            findings: line_findings,
+        });
     }
 
-    let claimed_lines: i64 = claim.lines.iter().map(|l| l.amount_pence).sum();
-    if claimed_lines != claim.total_pence {
-        findings.push(Finding::of(
-            Rule::Clm005,
-            "/total_pence",
-            format!("the total is not the sum of the line amounts ({claimed_lines})"),
-        ));
-    }
+    findings.extend(check_total(claim));
     let status = if claim_level_error || rejected_lines == claim.lines.len() {
         SubmissionStatus::Rejected
     } else if rejected_lines > 0 {
@@ -461,6 +327,222 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
         lines: priced,
         findings,
         status,
+    }
+}
+
+/// CLM-006: a line's date falls inside the claim period.
+fn check_in_period(
+    claim: &ClaimInput,
+    line: &ClaimLine,
+    at: impl Fn(&str) -> String,
+) -> Option<Finding> {
+    (line.date < claim.period_start || line.date > claim.period_end).then(|| {
+        Finding::of(
+            Rule::Clm006,
+            at("date"),
+            "the date is outside the claim period",
+        )
+    })
+}
+
+/// CLM-003: a unit (person, day, item, session) is claimed once, in this claim or any other.
+fn check_unit_claimed_once(
+    first_in_claim: bool,
+    in_another_claim: bool,
+    at: impl Fn(&str) -> String,
+) -> Option<Finding> {
+    let message = if !first_in_claim {
+        "the same unit appears earlier in this claim"
+    } else if in_another_claim {
+        "the same unit is in another claim"
+    } else {
+        return None;
+    };
+    Some(Finding::of(Rule::Clm003, at(""), message))
+}
+
+/// AGR-004: the contract offers the line's item (and session type) on its date.
+fn check_offered<Id>(
+    line: &ClaimLine,
+    ctx: &ClaimContext<'_, Id>,
+    at: impl Fn(&str) -> String,
+) -> Option<Finding> {
+    let offered = offers(ctx.matrix, line.date, line.item, line.session_type)
+        && line
+            .session_type
+            .is_none_or(|st| ctx.contract.offers_session_type(st));
+    let field = if line.item == Item::Session {
+        "session_type"
+    } else {
+        "item"
+    };
+    (!offered).then(|| {
+        Finding::of(
+            Rule::Agr004,
+            at(field),
+            "the contract does not offer this on that date",
+        )
+    })
+}
+
+/// RATE-001 to RATE-003: the council's price for the line is the matrix cell for the band
+/// assessed on its date, whatever band and price the provider claimed at.
+fn price_at_matrix<Id>(
+    line: &ClaimLine,
+    band: &str,
+    ctx: &ClaimContext<'_, Id>,
+    at: impl Fn(&str) -> String,
+    findings: &mut Vec<Finding>,
+) -> Option<i64> {
+    if band != line.need_band {
+        findings.push(Finding::of(
+            Rule::Rate003,
+            at("need_band"),
+            format!("the band assessed on that date is {band}; priced at it"),
+        ));
+    }
+    let query = RateQuery {
+        date: line.date,
+        item: line.item,
+        need_band: band,
+        session_type: line.session_type,
+        day_category: ctx.contract.day_category(line.date),
+    };
+    let Some((_, cell)) = lookup(ctx.matrix, &query) else {
+        findings.push(Finding::of(
+            Rule::Rate001,
+            at("need_band"),
+            "no rate cell prices this band, item, session type and day category on that date",
+        ));
+        return None;
+    };
+    if cell.rate_pence != line.unit_price_pence {
+        findings.push(Finding::of(
+            Rule::Rate002,
+            at("unit_price_pence"),
+            format!(
+                "the matrix price is {} pence; priced at it",
+                cell.rate_pence
+            ),
+        ));
+    }
+    Some(cell.rate_pence)
+}
+
+/// RATE-004: the line's amount is its quantity × its unit price, rounded half up.
+fn check_amount(line: &ClaimLine, q: u64, at: impl Fn(&str) -> String) -> Option<Finding> {
+    (amount_of(q, line.unit_price_pence) != line.amount_pence).then(|| {
+        Finding::of(
+            Rule::Rate004,
+            at("amount_pence"),
+            "the amount is not quantity × unit price",
+        )
+    })
+}
+
+/// CLM-005: the claim's total is the sum of its line amounts.
+fn check_total(claim: &ClaimInput) -> Option<Finding> {
+    let claimed_lines: i64 = claim.lines.iter().map(|l| l.amount_pence).sum();
+    (claimed_lines != claim.total_pence).then(|| {
+        Finding::of(
+            Rule::Clm005,
+            "/total_pence",
+            format!("the total is not the sum of the line amounts ({claimed_lines})"),
+        )
+    })
+}
+
+/// What a person has been claimed for each week so far, for the plan (CLM-007) and the
+/// weekly authorisations (AGR-006). Each is reported once, on the line that first crosses
+/// its threshold.
+struct WeekTally<'a> {
+    tolerance_pct: u64,
+    sessions: BTreeMap<(&'a str, NaiveDate), u64>,
+    /// One-to-one quarter-hours and transport journeys.
+    authorised: BTreeMap<(&'a str, NaiveDate), (u64, u64)>,
+}
+
+impl<'a> WeekTally<'a> {
+    fn new(tolerance_pct: u32) -> Self {
+        WeekTally {
+            tolerance_pct: u64::from(tolerance_pct),
+            sessions: BTreeMap::new(),
+            authorised: BTreeMap::new(),
+        }
+    }
+
+    fn within_tolerance(&self, total: u64, allowed: u64) -> bool {
+        total * 100 <= allowed * (100 + self.tolerance_pct)
+    }
+
+    /// CLM-007: sessions in the week beyond the plan and its tolerance.
+    fn check_plan(
+        &mut self,
+        line: &'a ClaimLine,
+        agreement: &AgreementInput,
+        at: impl Fn(&str) -> String,
+    ) -> Option<Finding> {
+        let count = self
+            .sessions
+            .entry((line.person_ref.as_str(), week_of(line.date)))
+            .or_default();
+        *count += 1;
+        let count = *count;
+        let planned = agreement.planned_sessions.len() as u64;
+        (!self.within_tolerance(count, planned) && self.within_tolerance(count - 1, planned)).then(
+            || {
+                Finding::of(
+                    Rule::Clm007,
+                    at(""),
+                    "sessions this week exceed the plan by more than the tolerance",
+                )
+            },
+        )
+    }
+
+    /// AGR-006: one-to-one hours and transport journeys in the week beyond the
+    /// authorisation: an error beyond the tolerance, a warning within it.
+    fn check_authorisations(
+        &mut self,
+        line: &'a ClaimLine,
+        q: u64,
+        agreement: &AgreementInput,
+        at: impl Fn(&str) -> String,
+    ) -> Option<Finding> {
+        let totals = self
+            .authorised
+            .entry((line.person_ref.as_str(), week_of(line.date)))
+            .or_default();
+        let (what, before, after, allowed) = match line.item {
+            Item::OneToOneHour => {
+                let before = totals.0;
+                totals.0 += q;
+                let allowed = u64::from(agreement.one_to_one_hours_per_week.quarters());
+                ("one-to-one hours", before, totals.0, allowed)
+            }
+            Item::TransportJourney => {
+                let before = totals.1;
+                totals.1 += q / 4;
+                let allowed = u64::from(agreement.transport_journeys_per_week);
+                ("transport journeys", before, totals.1, allowed)
+            }
+            _ => return None,
+        };
+        if !self.within_tolerance(after, allowed) && self.within_tolerance(before, allowed) {
+            Some(Finding::of(
+                Rule::Agr006,
+                at("quantity"),
+                format!("{what} this week exceed the weekly authorisation beyond the tolerance"),
+            ))
+        } else if after > allowed && before <= allowed && self.within_tolerance(after, allowed) {
+            Some(Finding::tolerated(
+                Rule::Agr006,
+                at("quantity"),
+                format!("{what} this week exceed the weekly authorisation, within the tolerance"),
+            ))
+        } else {
+            None
+        }
     }
 }
 
