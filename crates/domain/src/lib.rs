@@ -22,6 +22,7 @@ pub mod register;
 pub mod report;
 pub mod rules;
 pub mod submission;
+pub mod tlog;
 pub mod types;
 pub mod workbook;
 
