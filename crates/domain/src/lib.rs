@@ -17,6 +17,7 @@ pub mod identifiers;
 pub mod kpi;
 pub mod lifecycle;
 pub mod matrix;
+pub mod note;
 pub mod provider;
 pub mod register;
 pub mod report;

@@ -110,7 +110,10 @@ pub fn consistency_proof<N: Nodes>(
     old: u64,
     new: u64,
 ) -> Result<Vec<Hash>, N::Error> {
-    assert!(old <= new, "a tree of {old} is not a prefix of one of {new}");
+    assert!(
+        old <= new,
+        "a tree of {old} is not a prefix of one of {new}"
+    );
     let mut proof = Vec::new();
     if old > 0 && old < new {
         subproof(nodes, old, 0, new, true, &mut proof)?;
@@ -334,7 +337,11 @@ mod tests {
     fn tree_heads_match_rfc_6962() {
         let mut tree = reference_tree();
         for (size, expected) in ROOTS.iter().enumerate() {
-            assert_eq!(root(&mut tree, size as u64).unwrap(), h(expected), "size {size}");
+            assert_eq!(
+                root(&mut tree, size as u64).unwrap(),
+                h(expected),
+                "size {size}"
+            );
         }
     }
 
@@ -417,17 +424,29 @@ mod tests {
             for index in 0..size {
                 let proof = inclusion_proof(&mut tree, index, size).unwrap();
                 let leaf = leaves[index as usize];
-                assert!(verify_inclusion(index, size, &leaf, &proof, &r), "{index} in {size}");
+                assert!(
+                    verify_inclusion(index, size, &leaf, &proof, &r),
+                    "{index} in {size}"
+                );
                 let other = leaves[((index + 1) % 70) as usize];
                 assert!(!verify_inclusion(index, size, &other, &proof, &r));
                 if size > 1 {
-                    assert!(!verify_inclusion((index + 1) % size, size, &leaf, &proof, &r));
+                    assert!(!verify_inclusion(
+                        (index + 1) % size,
+                        size,
+                        &leaf,
+                        &proof,
+                        &r
+                    ));
                 }
             }
             for old in 0..=size {
                 let proof = consistency_proof(&mut tree, old, size).unwrap();
                 let o = roots[old as usize];
-                assert!(verify_consistency(old, size, &o, &r, &proof), "{old} to {size}");
+                assert!(
+                    verify_consistency(old, size, &o, &r, &proof),
+                    "{old} to {size}"
+                );
                 if old > 0 && old < size {
                     let wrong = roots[(old - 1) as usize];
                     assert!(!verify_consistency(old, size, &wrong, &r, &proof));
