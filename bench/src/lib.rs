@@ -61,6 +61,9 @@ impl Bench {
             pool_size: 16,
             workers: 2,
             rate_limit_per_minute: 0,
+            log_key_path: dir.path().join("log.key").to_string_lossy().into_owned(),
+            log_origin: "bench.dayops.local/audit".into(),
+            checkpoint_interval_secs: 60,
         };
         let pool = open_database(&config).expect("database");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -118,7 +118,8 @@ fn a_draft_submitted_unchanged_is_accepted_then_approved_and_paid() {
     r.expect(409);
     assert!(r.body["detail"].as_str().unwrap().contains("SUB-005"));
 
-    // Every transition is in the audit trail.
+    // Every transition is in the audit trail, with the priced lines behind the claim.
+    app.sequenced();
     let events = app.get(
         &format!("/v1/audit-events?entity=claim&entity_id={id}"),
         &app.auditor(),
@@ -129,7 +130,7 @@ fn a_draft_submitted_unchanged_is_accepted_then_approved_and_paid() {
         .iter()
         .map(|e| e["action"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(actions, ["create", "validate", "approve", "pay"]);
+    assert_eq!(actions, ["create", "validate", "price", "approve", "pay"]);
     assert_eq!(
         app.get("/v1/audit-events/verify", &app.auditor()).body["verified"],
         json!(true)

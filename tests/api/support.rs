@@ -36,6 +36,9 @@ enum TestDb {
 pub struct TestApp {
     pub base: String,
     pub database_url: String,
+    /// The audit log's signing key file (made by the server on first start).
+    pub log_key: String,
+    _key_dir: Option<tempfile::TempDir>,
     handle: Option<ServerHandle>,
     thread: Option<JoinHandle<()>>,
     db: TestDb,
@@ -50,7 +53,7 @@ pub struct ServeProcess {
 }
 
 impl ServeProcess {
-    fn start(database_url: &str) -> ServeProcess {
+    fn start(database_url: &str, log_key: &str) -> ServeProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -64,6 +67,7 @@ impl ServeProcess {
             .env("DAYOPS_JWT_ISSUER", ISSUER)
             .env("DAYOPS_JWT_AUDIENCE", AUDIENCE)
             .env("DAYOPS_WORKERS", "2")
+            .env("DAYOPS_LOG_SIGNING_KEY", log_key)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -74,6 +78,8 @@ impl ServeProcess {
             app: TestApp {
                 base: format!("http://127.0.0.1:{port}"),
                 database_url: database_url.to_string(),
+                log_key: log_key.to_string(),
+                _key_dir: None,
                 handle: None,
                 thread: None,
                 db: TestDb::Shared,
@@ -136,9 +142,25 @@ impl TestApp {
         Self::serve(db, database_url, adjust)
     }
 
+    /// A server on a database that an earlier release left: the first `migrations`
+    /// migrations applied, then `before` writes what that release wrote. Serving it
+    /// applies the rest, as an upgrade does.
+    pub fn upgraded_from(
+        migrations: usize,
+        before: impl FnOnce(&mut dayops_persistence::DbConnection),
+    ) -> TestApp {
+        let (db, database_url) = Self::new_database();
+        let mut conn = dayops_persistence::establish(&database_url).expect("connect");
+        dayops_persistence::run_first_migrations(&mut conn, migrations)
+            .expect("the earlier release's migrations");
+        before(&mut conn);
+        drop(conn);
+        Self::serve(db, database_url, |_| {})
+    }
+
     /// A second `dayops serve` process on this server's database.
     pub fn second_server(&self) -> ServeProcess {
-        ServeProcess::start(&self.database_url)
+        ServeProcess::start(&self.database_url, &self.log_key)
     }
 
     fn new_database() -> (TestDb, String) {
@@ -164,6 +186,12 @@ impl TestApp {
     fn serve(db: TestDb, database_url: String, adjust: impl FnOnce(&mut Config)) -> TestApp {
         // Server logs go to the test's captured output (RUST_LOG to choose the level).
         let _ = env_logger::builder().is_test(true).try_init();
+        let key_dir = tempfile::tempdir().expect("temp dir for the log key");
+        let log_key = key_dir
+            .path()
+            .join("log.key")
+            .to_string_lossy()
+            .into_owned();
         let mut config = Config {
             database_url: database_url.clone(),
             bind: "127.0.0.1:0".into(),
@@ -174,6 +202,9 @@ impl TestApp {
             pool_size: 8,
             workers: 2,
             rate_limit_per_minute: 0,
+            log_key_path: log_key.clone(),
+            log_origin: "test.dayops.local/audit".into(),
+            checkpoint_interval_secs: 60,
         };
         adjust(&mut config);
         let pool = open_database(&config).expect("open and migrate the test database");
@@ -194,6 +225,8 @@ impl TestApp {
         TestApp {
             base: format!("http://127.0.0.1:{port}"),
             database_url,
+            log_key,
+            _key_dir: Some(key_dir),
             handle: Some(handle),
             thread: Some(thread),
             db,
@@ -213,6 +246,7 @@ impl TestApp {
         std::process::Command::new(env!("CARGO_BIN_EXE_dayops"))
             .args(args)
             .env("DAYOPS_DATABASE_URL", &self.database_url)
+            .env("DAYOPS_LOG_SIGNING_KEY", &self.log_key)
             .env("RUST_LOG", "warn")
             .output()
             .expect("run dayops")
@@ -249,6 +283,15 @@ impl TestApp {
 
     pub fn provider(&self, provider_id: &str) -> String {
         self.token(Role::Provider, Some(provider_id))
+    }
+
+    /// Sequences every recorded audit event now and signs a checkpoint (the sequencer
+    /// would within a moment); returns the checkpoint. Tests that read the log call this
+    /// first, as an auditor would before an inspection.
+    pub fn sequenced(&self) -> Value {
+        let r = self.post("/v1/audit/checkpoint", &self.auditor(), &json!({}));
+        r.expect(200);
+        r.body
     }
 
     pub fn request(

@@ -1,11 +1,13 @@
-//! The audit chain: each event's hash covers the previous hash and the event itself, so
-//! altering, inserting or removing any event breaks every hash after it.
+//! The audit trail. Events are leaves of a transparency log (RFC 9162, `tlog.rs`), each
+//! leaf hashing the event's canonical record. Events from before the log were hash-chained
+//! (each hash covering the previous one); they keep their chain and are the log's first
+//! leaves. [`TrailVerifier`] checks both, streaming, in O(log n) memory.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use serde::Serialize;
 
 use crate::canonical::{canonical_json, sha256_hex};
+use crate::tlog::{Frontier, Hash};
 
 /// The hash the first event chains from.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -17,9 +19,11 @@ pub struct Actor {
     pub role: crate::types::Role,
 }
 
-/// An event about to be appended; the chain assigns `seq`, `at` and the hashes.
+/// An event about to be recorded; the sequencer later assigns its `seq` and leaf. `id`
+/// names it before then (a receipt quotes it); one is made when it is `None`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEvent {
+    pub id: Option<String>,
     pub action: &'static str,
     pub entity: &'static str,
     pub entity_id: String,
@@ -42,9 +46,11 @@ pub struct AuditRecord {
     pub content_sha256: Option<String>,
 }
 
-/// SHA-256 over the previous hash, a newline and the canonical JSON of the record.
-pub fn chain_hash(prev_hash: &str, record: &AuditRecord) -> String {
-    let body = serde_json::json!({
+impl AuditRecord {
+    /// The canonical JSON both the chain and the log hash.
+    pub fn canonical(&self) -> String {
+        let record = self;
+        canonical_json(&serde_json::json!({
         "seq": record.seq,
         "at": record.at.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         "actor_sub": record.actor_sub,
@@ -54,11 +60,21 @@ pub fn chain_hash(prev_hash: &str, record: &AuditRecord) -> String {
         "entity_id": record.entity_id,
         "version": record.version,
         "content_sha256": record.content_sha256,
-    });
+        }))
+    }
+
+    /// The event's leaf in the log: RFC 9162's leaf hash of its canonical record.
+    pub fn leaf_hash(&self) -> Hash {
+        crate::tlog::leaf_hash(self.canonical().as_bytes())
+    }
+}
+
+/// SHA-256 over the previous hash, a newline and the canonical JSON of the record.
+pub fn chain_hash(prev_hash: &str, record: &AuditRecord) -> String {
     let mut input = String::with_capacity(prev_hash.len() + 256);
     input.push_str(prev_hash);
     input.push('\n');
-    input.push_str(&canonical_json(&body));
+    input.push_str(&record.canonical());
     sha256_hex(input.as_bytes())
 }
 
@@ -66,97 +82,132 @@ pub fn chain_hash(prev_hash: &str, record: &AuditRecord) -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
     pub record: AuditRecord,
-    pub prev_hash: String,
-    pub hash: String,
+    /// The chain hashes, for events from before the log.
+    pub prev_hash: Option<String>,
+    pub hash: Option<String>,
 }
 
-/// Where verification got to.
+/// What verification found: how far the trail holds, and the first thing that does not.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChainCheck {
-    /// Events checked.
+pub struct TrailCheck {
+    /// Events that verified, from the first.
     pub events: u64,
-    /// Hash of the last good event (or the genesis hash).
+    /// The log's head over those events (base64, as checkpoints write it).
     pub head_hash: String,
-    /// Sequence number of the last good event (0 before the first).
-    pub head_seq: i64,
-    /// The first event whose link or hash does not hold.
+    /// The first event at or after which something does not hold.
     pub first_broken_seq: Option<i64>,
+    /// What does not hold there, in words.
+    pub broken: Option<String>,
 }
 
-/// The chain's head at a moment, kept outside the database (a file, an email to the
-/// council's auditors) so that rewriting or truncating the chain is detectable even by
-/// someone who can also rewrite the head row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Checkpoint {
-    /// The last event's sequence number when the checkpoint was taken.
-    pub seq: i64,
-    /// That event's hash.
-    pub hash: String,
-    pub taken_at: DateTime<Utc>,
-}
-
-/// How the stored chain stands against a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckpointMatch {
-    /// The event the checkpoint names is stored with the same hash.
-    Matches,
-    /// The chain is shorter than the checkpoint: events were removed.
-    Missing,
-    /// The event is stored with another hash: the chain was rewritten up to it.
-    Differs,
-}
-
-impl CheckpointMatch {
-    /// Compares the hash stored for the checkpoint's event (if any) with the checkpoint.
-    pub fn of(checkpoint: &Checkpoint, stored_hash: Option<&str>) -> Self {
-        match stored_hash {
-            None => CheckpointMatch::Missing,
-            Some(h) if h == checkpoint.hash => CheckpointMatch::Matches,
-            Some(_) => CheckpointMatch::Differs,
-        }
-    }
-}
-
-/// Incremental verifier: feed events in `seq` order, in pages if need be.
+/// Streams the trail in `seq` order: the chain of the events before the log, every
+/// event's leaf against the stored one, and the subtrees and heads the leaves make.
 #[derive(Debug, Clone)]
-pub struct ChainVerifier {
-    check: ChainCheck,
+pub struct TrailVerifier {
+    chain_head: String,
+    chain_ended: bool,
+    frontier: Frontier,
+    broken: Option<(i64, String)>,
 }
 
-impl Default for ChainVerifier {
+impl Default for TrailVerifier {
     fn default() -> Self {
-        Self {
-            check: ChainCheck {
-                events: 0,
-                head_hash: GENESIS_HASH.to_string(),
-                head_seq: 0,
-                first_broken_seq: None,
-            },
+        TrailVerifier {
+            chain_head: GENESIS_HASH.to_string(),
+            chain_ended: false,
+            frontier: Frontier::new(),
+            broken: None,
         }
     }
 }
 
-impl ChainVerifier {
-    /// Checks the next event; returns false once the chain is broken (stop feeding).
-    pub fn feed(&mut self, event: &StoredEvent) -> bool {
-        if self.check.first_broken_seq.is_some() {
-            return false;
-        }
-        let linked =
-            event.record.seq == self.check.head_seq + 1 && event.prev_hash == self.check.head_hash;
-        if !linked || chain_hash(&event.prev_hash, &event.record) != event.hash {
-            self.check.first_broken_seq = Some(event.record.seq.min(self.check.head_seq + 1));
-            return false;
-        }
-        self.check.events += 1;
-        self.check.head_seq = event.record.seq;
-        self.check.head_hash.clone_from(&event.hash);
-        true
+impl TrailVerifier {
+    /// The `seq` the next event must have.
+    pub fn next_seq(&self) -> i64 {
+        self.size() as i64 + 1
     }
 
-    pub fn finish(self) -> ChainCheck {
-        self.check
+    /// Events verified so far (the log's size).
+    pub fn size(&self) -> u64 {
+        self.frontier.size()
+    }
+
+    /// The head of the log over the events verified so far.
+    pub fn root(&self) -> Hash {
+        self.frontier.root()
+    }
+
+    pub fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    /// Records the first break found (later ones are consequences).
+    pub fn break_at(&mut self, seq: i64, what: impl Into<String>) {
+        if self.broken.is_none() {
+            self.broken = Some((seq, what.into()));
+        }
+    }
+
+    /// Checks the next event against its stored leaf. Returns the subtrees its leaf
+    /// completes (for the caller to compare with the stored ones), or `None` once broken.
+    pub fn feed(
+        &mut self,
+        event: &StoredEvent,
+        stored_leaf: Option<&Hash>,
+    ) -> Option<Vec<(u32, u64, Hash)>> {
+        if self.broken.is_some() {
+            return None;
+        }
+        let seq = event.record.seq;
+        let expected = self.next_seq();
+        if seq != expected {
+            self.break_at(expected, format!("event {expected} is missing"));
+            return None;
+        }
+        match (&event.prev_hash, &event.hash) {
+            (Some(prev), Some(hash)) if !self.chain_ended => {
+                if *prev != self.chain_head || chain_hash(prev, &event.record) != *hash {
+                    self.break_at(seq, format!("event {seq} does not match its chain hash"));
+                    return None;
+                }
+                self.chain_head.clone_from(hash);
+            }
+            (None, None) => self.chain_ended = true,
+            _ => {
+                self.break_at(seq, format!("event {seq} has chain hashes it cannot have"));
+                return None;
+            }
+        }
+        let leaf = event.record.leaf_hash();
+        match stored_leaf {
+            None => {
+                self.break_at(seq, format!("event {seq} has no leaf in the log"));
+                return None;
+            }
+            Some(stored) if *stored != leaf => {
+                self.break_at(
+                    seq,
+                    format!("event {seq} does not match its leaf in the log"),
+                );
+                return None;
+            }
+            Some(_) => {}
+        }
+        Some(self.frontier.push(leaf))
+    }
+
+    pub fn finish(self) -> TrailCheck {
+        use base64::Engine;
+        let (first_broken_seq, broken) = match self.broken {
+            Some((seq, what)) => (Some(seq), Some(what)),
+            None => (None, None),
+        };
+        TrailCheck {
+            events: self.frontier.size(),
+            head_hash: base64::engine::general_purpose::STANDARD.encode(self.frontier.root()),
+            first_broken_seq,
+            broken,
+        }
     }
 }
 
@@ -164,7 +215,8 @@ impl ChainVerifier {
 mod tests {
     use super::*;
 
-    fn chain(n: i64) -> Vec<StoredEvent> {
+    /// `n` events, the first `chained` of them hash-chained as before the log.
+    fn trail(n: i64, chained: i64) -> Vec<StoredEvent> {
         let mut prev = GENESIS_HASH.to_string();
         (1..=n)
             .map(|seq| {
@@ -179,11 +231,18 @@ mod tests {
                     version: None,
                     content_sha256: Some("ab".repeat(32)),
                 };
+                if seq > chained {
+                    return StoredEvent {
+                        record,
+                        prev_hash: None,
+                        hash: None,
+                    };
+                }
                 let hash = chain_hash(&prev, &record);
                 let event = StoredEvent {
                     record,
-                    prev_hash: prev.clone(),
-                    hash: hash.clone(),
+                    prev_hash: Some(prev.clone()),
+                    hash: Some(hash.clone()),
                 };
                 prev = hash;
                 event
@@ -191,10 +250,14 @@ mod tests {
             .collect()
     }
 
-    fn verify(events: &[StoredEvent]) -> ChainCheck {
-        let mut v = ChainVerifier::default();
-        for e in events {
-            if !v.feed(e) {
+    fn leaves(events: &[StoredEvent]) -> Vec<Hash> {
+        events.iter().map(|e| e.record.leaf_hash()).collect()
+    }
+
+    fn verify(events: &[StoredEvent], leaves: &[Hash]) -> TrailCheck {
+        let mut v = TrailVerifier::default();
+        for (i, e) in events.iter().enumerate() {
+            if v.feed(e, leaves.get(i)).is_none() {
                 break;
             }
         }
@@ -202,26 +265,93 @@ mod tests {
     }
 
     #[test]
-    fn intact_chain_verifies() {
-        let events = chain(5);
-        let check = verify(&events);
-        assert_eq!(check.first_broken_seq, None);
-        assert_eq!(check.events, 5);
-        assert_eq!(check.head_hash, events[4].hash);
+    fn an_intact_trail_verifies_to_the_logs_head() {
+        let events = trail(7, 3);
+        let leaves = leaves(&events);
+        let check = verify(&events, &leaves);
+        assert_eq!(check.first_broken_seq, None, "{:?}", check.broken);
+        assert_eq!(check.events, 7);
+        let mut tree = crate::tlog::MemoryTree::new();
+        for leaf in &leaves {
+            tree.push(*leaf);
+        }
+        use base64::Engine;
+        let root = crate::tlog::root(&mut tree, 7).unwrap();
+        assert_eq!(
+            check.head_hash,
+            base64::engine::general_purpose::STANDARD.encode(root)
+        );
     }
 
     #[test]
-    fn tampering_is_found_at_its_seq() {
-        let mut events = chain(5);
-        events[2].record.entity_id = "forged".into();
-        assert_eq!(verify(&events).first_broken_seq, Some(3));
-
-        let mut events = chain(5);
-        events.remove(1);
-        assert_eq!(verify(&events).first_broken_seq, Some(2));
-
-        let mut events = chain(5);
-        events[3].record.at += chrono::Duration::microseconds(1);
-        assert_eq!(verify(&events).first_broken_seq, Some(4));
+    fn tampering_is_found_at_its_seq_and_named() {
+        type Tamper = Box<dyn Fn(&mut Vec<StoredEvent>, &mut Vec<Hash>)>;
+        let cases: Vec<(&str, Tamper, i64, &str)> = vec![
+            (
+                "a chained field",
+                Box::new(|e, _| e[1].record.entity_id = "forged".into()),
+                2,
+                "chain hash",
+            ),
+            (
+                "a logged field",
+                Box::new(|e, _| e[4].record.actor_sub = "mallory".into()),
+                5,
+                "its leaf",
+            ),
+            (
+                "a chain hash",
+                Box::new(|e, _| e[2].hash = Some("00".repeat(32))),
+                3,
+                "chain hash",
+            ),
+            ("a leaf", Box::new(|_, l| l[5][0] ^= 1), 6, "its leaf"),
+            (
+                "a deletion",
+                Box::new(|e, l| {
+                    e.remove(3);
+                    l.remove(3);
+                }),
+                4,
+                "missing",
+            ),
+            (
+                "a reordering",
+                Box::new(|e, _| {
+                    let (a, b) = (e[4].record.seq, e[5].record.seq);
+                    e.swap(4, 5);
+                    e[4].record.seq = a;
+                    e[5].record.seq = b;
+                }),
+                5,
+                "its leaf",
+            ),
+            (
+                "a chain hash after the chain",
+                Box::new(|e, _| e[6].prev_hash = Some("x".into())),
+                7,
+                "cannot have",
+            ),
+            (
+                "a leaf never made",
+                Box::new(|_, l| {
+                    l.truncate(4);
+                }),
+                5,
+                "no leaf",
+            ),
+        ];
+        for (what, tamper, seq, named) in cases {
+            let mut events = trail(8, 3);
+            let mut leaves = leaves(&events);
+            tamper(&mut events, &mut leaves);
+            let check = verify(&events, &leaves);
+            assert_eq!(check.first_broken_seq, Some(seq), "{what}");
+            assert!(
+                check.broken.as_deref().unwrap().contains(named),
+                "{what}: {:?}",
+                check.broken
+            );
+        }
     }
 }

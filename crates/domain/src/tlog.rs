@@ -248,6 +248,60 @@ pub fn nodes_closed_by<E>(
     Ok(closed)
 }
 
+/// The right edge of a tree built leaf by leaf: the last complete subtree at each level.
+/// It names the subtrees each new leaf closes and hashes the head of the tree so far, in
+/// O(log n) memory, so a verifier can stream a log of any length.
+#[derive(Debug, Clone, Default)]
+pub struct Frontier {
+    size: u64,
+    last: Vec<Hash>,
+}
+
+impl Frontier {
+    pub fn new() -> Self {
+        Frontier::default()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf; returns the subtrees it completes, itself first.
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let last = &self.last;
+        let closed = nodes_closed_by(self.size, leaf, |level, _| {
+            Ok::<_, std::convert::Infallible>(last[level as usize])
+        })
+        .unwrap_or_else(|never| match never {});
+        for &(level, _, hash) in &closed {
+            let level = level as usize;
+            if self.last.len() <= level {
+                self.last.push(hash);
+            } else {
+                self.last[level] = hash;
+            }
+        }
+        self.size += 1;
+        closed
+    }
+
+    /// The head of the tree so far: the complete subtrees of its size's binary
+    /// decomposition, folded right to left as RFC 9162's recursion does.
+    pub fn root(&self) -> Hash {
+        let mut root: Option<Hash> = None;
+        for level in 0..self.last.len() {
+            if self.size >> level & 1 == 1 {
+                let left = self.last[level];
+                root = Some(match root {
+                    None => left,
+                    Some(right) => node_hash(&left, &right),
+                });
+            }
+        }
+        root.unwrap_or_else(empty_root)
+    }
+}
+
 /// Every complete subtree of a list of leaf hashes, in memory: for tests, and for
 /// checking a stored tree against leaves recomputed from the events.
 #[derive(Debug, Clone, Default)]
@@ -453,6 +507,21 @@ mod tests {
                     assert!(!verify_consistency(old, size, &o, &roots[0], &proof));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_frontier_agrees_with_the_stored_tree() {
+        let mut tree = MemoryTree::new();
+        let mut frontier = Frontier::new();
+        assert_eq!(frontier.root(), empty_root());
+        for i in 0u32..100 {
+            let leaf = leaf_hash(&i.to_le_bytes());
+            tree.push(leaf);
+            for (level, index, hash) in frontier.push(leaf) {
+                assert_eq!(tree.node(level, index).unwrap(), hash);
+            }
+            assert_eq!(frontier.root(), root(&mut tree, u64::from(i) + 1).unwrap());
         }
     }
 

@@ -36,6 +36,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     pub routes: openapi::RouteTable,
     pub limiter: ratelimit::RateLimiter,
+    /// Signs the audit log's checkpoints; its public half verifies them.
+    pub log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
 }
 
 impl AppState {
@@ -45,8 +47,10 @@ impl AppState {
         backend: Backend,
         auth: Authenticator,
         requests_per_minute: u32,
+        log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
     ) -> Self {
         AppState {
+            log_signer,
             pool,
             backend,
             auth,

@@ -27,7 +27,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "registers", description = "Weekly attendance registers with outcomes alongside"),
         (name = "claims", description = "Matrix-rate claims: priced by the council, decided and paid"),
         (name = "workbooks", description = "Quarterly outcome workbooks"),
-        (name = "audit", description = "The hash-chained audit trail"),
+        (name = "audit", description = "The audit trail: an RFC 9162 transparency log with signed checkpoints and proofs"),
         (name = "submissions", description = "Every submission of every kind, for auditors and commissioners"),
         (name = "reports", description = "Spend against budget, KPIs against targets, compliance per provider"),
     )

@@ -243,6 +243,7 @@ pub fn upsert_batch(
 
 fn event(action: &'static str, agreement: &Agreement) -> Result<NewEvent, StoreError> {
     Ok(NewEvent {
+        id: None,
         action,
         entity: "agreement",
         entity_id: agreement.id.clone(),

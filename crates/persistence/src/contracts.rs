@@ -137,6 +137,7 @@ impl ContractRow {
 
 fn event(action: &'static str, contract: &Contract) -> Result<NewEvent, StoreError> {
     Ok(NewEvent {
+        id: None,
         action,
         entity: "contract",
         entity_id: contract.id.clone(),

@@ -137,6 +137,20 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
         .map_err(|e| StoreError::Migration(e.to_string()))
 }
 
+/// Applies only the first `count` migrations (for tests that build a database as an
+/// earlier release left it, then upgrade it with [`run_migrations`]).
+pub fn run_first_migrations(conn: &mut DbConnection, count: usize) -> Result<(), StoreError> {
+    for _ in 0..count {
+        let migrations = match conn {
+            DbConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
+            DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
+        };
+        conn.run_next_migration(migrations)
+            .map_err(|e| StoreError::Migration(e.to_string()))?;
+    }
+    Ok(())
+}
+
 static SQLITE_WRITER: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
 
 /// When this process last checkpointed a SQLite WAL; held while one is running.

@@ -20,8 +20,8 @@ pub mod submissions;
 pub mod workbooks;
 
 pub use db::{
-    establish, pool, run_migrations, write_transaction, Backend, DbConnection, Pool,
-    PooledConnection,
+    establish, pool, run_first_migrations, run_migrations, write_transaction, Backend,
+    DbConnection, Pool, PooledConnection,
 };
 pub use error::StoreError;
 pub use page::Page;

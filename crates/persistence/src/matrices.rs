@@ -134,6 +134,7 @@ pub fn create(
             conn,
             actor,
             vec![NewEvent {
+                id: None,
                 action: "create",
                 entity: "rate_matrix_version",
                 entity_id: version.id.clone(),

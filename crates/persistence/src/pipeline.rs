@@ -69,6 +69,20 @@ pub trait Kind {
         assessment: &Self::Assessment,
     ) -> Result<(), StoreError>;
 
+    /// The audit action that records the rows `write_rows` derives from a version (priced
+    /// lines, KPI results), so that verification covers them as well as the body.
+    const DERIVED_ACTION: Option<&'static str> = None;
+
+    /// The SHA-256 of those derived rows as stored, read back from the database: the same
+    /// function serves the write (its audit event) and verification.
+    fn derived_sha256(
+        _conn: &mut DbConnection,
+        _id: &str,
+        _version: i32,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
     /// What else an amendment changes, in its write transaction.
     fn after_amendment(
         _conn: &mut DbConnection,
@@ -99,6 +113,9 @@ pub struct Prepared<'a, K: Kind> {
     pub assessment: K::Assessment,
     /// The version as it will be stored.
     pub version: StoredVersion,
+    /// The id of the audit event that will record it (`create` or `amend`), named in the
+    /// receipt before the event is sequenced.
+    pub audit_event_id: String,
     draft: Draft,
     at: NaiveDateTime,
     scope: Option<String>,
@@ -167,6 +184,7 @@ fn prepared<'a, K: Kind>(
         input,
         assessment,
         version,
+        audit_event_id: crate::audit::new_event_id(),
         draft,
         at,
         scope: scope.map(str::to_string),
@@ -250,7 +268,13 @@ pub fn commit<K: Kind>(
             idempotency::complete(conn, request, status, body)?;
         }
         let action = if creating { "create" } else { "amend" };
-        submissions::append_version_events(conn, actor, action, version, &prepared.draft)
+        let event = (action, prepared.audit_event_id.clone());
+        let (id, number) = (&version.envelope.id, version.envelope.version);
+        let derived = match K::DERIVED_ACTION {
+            Some(action) => K::derived_sha256(conn, id, number)?.map(|hash| (action, hash)),
+            None => None,
+        };
+        submissions::append_version_events(conn, actor, event, version, &prepared.draft, derived)
     });
     match written {
         // The slot's unique key decided between concurrent creators: the loser learns the

@@ -42,6 +42,7 @@ impl ProviderRow {
 /// The audit event of a provider's new state.
 fn event(action: &'static str, provider: &Provider) -> Result<NewEvent, StoreError> {
     Ok(NewEvent {
+        id: None,
         action,
         entity: "provider",
         entity_id: provider.id.clone(),

@@ -96,8 +96,41 @@ diesel::table! {
         entity_id -> Text,
         version -> Nullable<Integer>,
         content_sha256 -> Nullable<Text>,
-        prev_hash -> Text,
-        hash -> Text,
+        prev_hash -> Nullable<Text>,
+        hash -> Nullable<Text>,
+        event_id -> Nullable<Text>,
+        sequenced_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_pending (event_id) {
+        event_id -> Text,
+        at -> Timestamp,
+        actor_sub -> Text,
+        actor_role -> Text,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        version -> Nullable<Integer>,
+        content_sha256 -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    audit_tree (level, idx) {
+        level -> Integer,
+        idx -> BigInt,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_checkpoints (tree_size) {
+        tree_size -> BigInt,
+        root_hash -> Binary,
+        note -> Text,
+        signed_at -> Timestamp,
     }
 }
 
@@ -273,6 +306,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     agreements,
     audit_events,
     audit_head,
+    audit_pending,
+    audit_tree,
+    audit_checkpoints,
     submissions,
     submission_versions,
     register_lines,

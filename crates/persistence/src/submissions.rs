@@ -246,21 +246,31 @@ pub fn insert_version(
     Ok(())
 }
 
-/// The audit events of a stored version: its content and its validation. Appended last
-/// in the write transaction, because appending locks the chain head until commit.
+/// The audit events of a stored version: its content (under the id its receipt names),
+/// its validation, and the rows the kind derived from it, if any.
 pub fn append_version_events(
     conn: &mut DbConnection,
     actor: &Actor,
-    action: &'static str,
+    (action, event_id): (&'static str, String),
     version: &StoredVersion,
     draft: &Draft,
+    derived: Option<(&'static str, String)>,
 ) -> Result<(), StoreError> {
     let entity = version.header.kind.as_str();
+    let derived = derived.map(|(action, hash)| NewEvent {
+        id: None,
+        action,
+        entity,
+        entity_id: version.envelope.id.clone(),
+        version: Some(version.envelope.version),
+        content_sha256: Some(hash),
+    });
     audit::append(
         conn,
         actor,
-        vec![
+        [
             NewEvent {
+                id: Some(event_id),
                 action,
                 entity,
                 entity_id: version.envelope.id.clone(),
@@ -268,14 +278,19 @@ pub fn append_version_events(
                 content_sha256: Some(draft.body_sha256.clone()),
             },
             NewEvent {
+                id: None,
                 action: "validate",
                 entity,
                 entity_id: version.envelope.id.clone(),
                 version: Some(version.envelope.version),
                 content_sha256: Some(draft.report_sha256.clone()),
             },
-        ],
+        ]
+        .into_iter()
+        .chain(derived)
+        .collect(),
     )
+    .map(drop)
 }
 
 /// The id of the submission in `header`'s slot, if any.
@@ -429,6 +444,7 @@ pub fn set_status(
         conn,
         actor,
         vec![NewEvent {
+            id: None,
             action,
             entity: kind.as_str(),
             entity_id: id.to_string(),
@@ -436,6 +452,16 @@ pub fn set_status(
             content_sha256,
         }],
     )
+    .map(drop)
+}
+
+/// The provider a submission belongs to, if there is such a submission.
+pub fn provider_of(conn: &mut DbConnection, id: &str) -> Result<Option<String>, StoreError> {
+    Ok(submissions::table
+        .find(id)
+        .select(submissions::provider_id)
+        .first(conn)
+        .optional()?)
 }
 
 /// A submission in a list: its envelope fields without the content.

@@ -175,4 +175,17 @@ impl Kind for Workbooks {
     ) -> Result<(), StoreError> {
         write_kpis(conn, &version.envelope.id, version.envelope.version, kpis)
     }
+
+    const DERIVED_ACTION: Option<&'static str> = Some("kpi");
+
+    /// The KPI results as stored (code order), hashed as canonical JSON.
+    fn derived_sha256(
+        conn: &mut DbConnection,
+        id: &str,
+        version: i32,
+    ) -> Result<Option<String>, StoreError> {
+        let kpis = serde_json::to_value(kpis(conn, id, version)?)
+            .map_err(|e| StoreError::Corrupt(format!("workbook_kpis: {e}")))?;
+        Ok(Some(dayops_domain::canonical::content_sha256(&kpis)))
+    }
 }

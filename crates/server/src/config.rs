@@ -12,10 +12,14 @@
 //! | `DAYOPS_DB_POOL_SIZE` | `16` | database connections per process |
 //! | `DAYOPS_WORKERS` | number of cores | HTTP worker threads |
 //! | `DAYOPS_RATE_LIMIT_PER_MINUTE` | `1200` | requests per principal a minute (bursts up to it); 0 turns it off |
+//! | `DAYOPS_LOG_SIGNING_KEY` | `data/log-signing.key` | the audit log's Ed25519 signing key (`dayops log keygen`); made on first start if missing |
+//! | `DAYOPS_LOG_ORIGIN` | `dayops.local/audit` | the origin of a key made on first start (a key file names its own) |
+//! | `DAYOPS_LOG_CHECKPOINT_SECONDS` | `60` | how often a checkpoint is signed while there are new events |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::fmt;
 
+use dayops_domain::note::LogSigner;
 use dayops_http::VerificationKey;
 
 /// A secret that never prints.
@@ -45,6 +49,11 @@ pub struct Config {
     pub pool_size: u32,
     pub workers: usize,
     pub rate_limit_per_minute: u32,
+    /// The audit log's signing key file.
+    pub log_key_path: String,
+    /// The origin of a signing key made on first start.
+    pub log_origin: String,
+    pub checkpoint_interval_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +66,8 @@ pub enum ConfigError {
     KeyFile(String, std::io::Error),
     #[error("token verification cannot be configured: {0}")]
     Auth(#[from] dayops_http::auth::AuthConfigError),
+    #[error("the audit log's signing key {0}: {1}")]
+    LogKey(String, String),
 }
 
 fn var(name: &str) -> Option<String> {
@@ -93,6 +104,11 @@ impl Config {
             max_body_bytes: parsed("DAYOPS_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             pool_size: parsed("DAYOPS_DB_POOL_SIZE", 16)?,
             rate_limit_per_minute: parsed("DAYOPS_RATE_LIMIT_PER_MINUTE", 1200)?,
+            log_key_path: var("DAYOPS_LOG_SIGNING_KEY")
+                .unwrap_or_else(|| "data/log-signing.key".to_string()),
+            log_origin: var("DAYOPS_LOG_ORIGIN")
+                .unwrap_or_else(|| "dayops.local/audit".to_string()),
+            checkpoint_interval_secs: parsed("DAYOPS_LOG_CHECKPOINT_SECONDS", 60)?,
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -110,6 +126,68 @@ impl Config {
             None => Err(ConfigError::NoJwtKey),
         }
     }
+}
+
+impl Config {
+    /// The audit log's signing key, read from its file. A missing file is made with a new
+    /// key for `log_origin` (a development convenience, logged as a warning: a deployment
+    /// makes its key with `dayops log keygen` and gives every process the same file).
+    pub fn log_signer(&self) -> Result<LogSigner, ConfigError> {
+        let path = std::path::Path::new(&self.log_key_path);
+        let fail = |e: String| ConfigError::LogKey(self.log_key_path.clone(), e);
+        match std::fs::read_to_string(path) {
+            Ok(text) => LogSigner::parse(&text).map_err(|e| fail(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let signer = new_log_signer(&self.log_origin).map_err(fail)?;
+                match write_key_file(path, &signer) {
+                    Ok(()) => {
+                        log::warn!(
+                            "made a new audit log signing key at {} for {}; its public key is {}",
+                            self.log_key_path,
+                            signer.name(),
+                            signer.verifier().encode()
+                        );
+                        Ok(signer)
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let text =
+                            std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+                        LogSigner::parse(&text).map_err(|e| fail(e.to_string()))
+                    }
+                    Err(e) => Err(fail(e.to_string())),
+                }
+            }
+            Err(e) => Err(fail(e.to_string())),
+        }
+    }
+}
+
+/// A new signing key for `origin`, from the operating system's randomness.
+pub fn new_log_signer(origin: &str) -> Result<LogSigner, String> {
+    let mut seed = [0u8; 32];
+    getrandom::getrandom(&mut seed).map_err(|e| e.to_string())?;
+    LogSigner::from_seed(origin, seed).map_err(|e| e.to_string())
+}
+
+/// Writes a key file readable by its owner only, never over an existing one: written
+/// whole to a temporary name, then linked into place (which fails if the name exists).
+pub fn write_key_file(path: &std::path::Path, signer: &LogSigner) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(format!("{}\n", signer.encode()).as_bytes())?;
+    file.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 #[cfg(test)]

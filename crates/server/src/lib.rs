@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod logcli;
 
 use std::net::TcpListener;
 
@@ -35,6 +36,28 @@ pub fn open_database(config: &Config) -> Result<Pool, StartError> {
     Ok(pool)
 }
 
+/// Runs the audit log's sequencer on a thread of its own for as long as the server's
+/// state lives (it ends soon after the server stops).
+fn spawn_sequencer(
+    state: &web::Data<AppState>,
+    pool: Pool,
+    signer: std::sync::Arc<dayops_domain::note::LogSigner>,
+    interval_secs: u64,
+) {
+    let alive = std::sync::Arc::downgrade(&state.clone().into_inner());
+    let interval = std::time::Duration::from_secs(interval_secs);
+    let spawned = std::thread::Builder::new()
+        .name("audit-sequencer".into())
+        .spawn(move || {
+            dayops_persistence::audit::run_sequencer(&pool, &signer, interval, || {
+                alive.strong_count() > 0
+            });
+        });
+    if let Err(e) = spawned {
+        log::error!("cannot start the audit log sequencer: {e}");
+    }
+}
+
 /// Builds the server on an already-bound listener (port 0 in tests).
 pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Server, StartError> {
     let auth = Authenticator::new(
@@ -43,12 +66,15 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
         &config.jwt_audience,
     )
     .map_err(config::ConfigError::from)?;
+    let signer = std::sync::Arc::new(config.log_signer()?);
     let state = web::Data::new(AppState::new(
-        pool,
+        pool.clone(),
         Backend::of_url(&config.database_url),
         auth,
         config.rate_limit_per_minute,
+        signer.clone(),
     ));
+    spawn_sequencer(&state, pool, signer, config.checkpoint_interval_secs);
     let address = listener
         .local_addr()
         .map(|a| a.to_string())

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use dayops_domain::types::Role;
 use dayops_http::auth::{mint, TokenClaims};
 use dayops_server::config::JwtKey;
-use dayops_server::{demo, open_database, start, Config};
+use dayops_server::{demo, logcli, open_database, start, Config};
 
 #[derive(Parser)]
 #[command(name = "dayops", version, about = "The Day Opportunities Provider API")]
@@ -43,24 +43,29 @@ enum Command {
     Demo,
     /// Print the OpenAPI document.
     Openapi,
-    /// Check the audit chain, or export its head to keep elsewhere.
+    /// Verify the audit log, or sign a checkpoint of it to keep elsewhere.
     Audit {
         #[command(subcommand)]
         action: AuditCommand,
+    },
+    /// The audit log's keys, and checking its receipts offline.
+    Log {
+        #[command(subcommand)]
+        action: LogCommand,
     },
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Recompute the chain from the first event; exits non-zero if it is broken or does not
-    /// hold the checkpoint given.
+    /// Verify the log from its first event (leaves, chain, subtrees, signed checkpoints);
+    /// exits non-zero naming the first thing that does not hold.
     Verify {
-        /// A checkpoint written by `dayops audit checkpoint`: the chain must still hold it.
+        /// A signed checkpoint kept outside the database (`dayops audit checkpoint`): the
+        /// log must still give its head at its size.
         #[arg(long)]
         checkpoint: Option<std::path::PathBuf>,
     },
-    /// Write the chain's head (sequence number and hash) as JSON, to keep outside the
-    /// database.
+    /// Sequence what is pending and sign a checkpoint of the log; writes its signed note.
     Checkpoint {
         /// The file to write; standard output without it.
         #[arg(long)]
@@ -68,49 +73,39 @@ enum AuditCommand {
     },
 }
 
-/// `dayops audit verify`: prints the result as JSON; an error (non-zero exit) on a break.
-fn audit_verify(
-    conn: &mut dayops_persistence::DbConnection,
-    checkpoint: Option<std::path::PathBuf>,
-) -> Result<(), String> {
-    use dayops_domain::audit::{Checkpoint, CheckpointMatch};
-    let checkpoint: Option<Checkpoint> = checkpoint
-        .map(|path| {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            serde_json::from_str(&text)
-                .map_err(|e| format!("{} is not a checkpoint: {e}", path.display()))
-        })
-        .transpose()?;
-    let check = dayops_persistence::audit::verify(conn).map_err(|e| e.to_string())?;
-    let held = checkpoint
-        .as_ref()
-        .map(|c| dayops_persistence::audit::compare_checkpoint(conn, c))
-        .transpose()
-        .map_err(|e| e.to_string())?;
-    let report = serde_json::json!({
-        "verified": check.first_broken_seq.is_none() && held.is_none_or(|h| h == CheckpointMatch::Matches),
-        "events": check.events,
-        "head_seq": check.head_seq,
-        "head_hash": check.head_hash,
-        "first_broken_seq": check.first_broken_seq,
-        "checkpoint": held,
-    });
-    println!("{report}");
-    if let Some(seq) = check.first_broken_seq {
-        return Err(format!("the audit chain is broken at seq {seq}"));
-    }
-    match (held, checkpoint) {
-        (Some(CheckpointMatch::Missing), Some(c)) => Err(format!(
-            "the audit chain no longer holds event {} of the checkpoint: events were removed",
-            c.seq
-        )),
-        (Some(CheckpointMatch::Differs), Some(c)) => Err(format!(
-            "event {} differs from the checkpoint: the chain was rewritten",
-            c.seq
-        )),
-        _ => Ok(()),
-    }
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Make a new Ed25519 signing key for the log; prints its public (verifier) key.
+    Keygen {
+        /// Names the deployment: the checkpoints' origin line, e.g. council.example/dayops.
+        #[arg(long)]
+        origin: String,
+        /// The key file to make (never overwritten); give it to every serve process as
+        /// DAYOPS_LOG_SIGNING_KEY.
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
+    /// Print the public key of DAYOPS_LOG_SIGNING_KEY.
+    PublicKey,
+    /// Check a receipt offline: a signed checkpoint, an event's inclusion proof, and
+    /// optionally a consistency proof from an older checkpoint. Needs no database.
+    VerifyReceipt {
+        /// The log's public key, or a file holding it.
+        #[arg(long)]
+        key: String,
+        /// The signed checkpoint (its note, as `GET /v1/audit/checkpoint` gives it).
+        #[arg(long)]
+        checkpoint: std::path::PathBuf,
+        /// The inclusion proof (`GET /v1/audit-events/{seq}/proof`, saved as JSON).
+        #[arg(long)]
+        proof: std::path::PathBuf,
+        /// An older signed checkpoint, to prove the newer extends it.
+        #[arg(long, requires = "consistency")]
+        old_checkpoint: Option<std::path::PathBuf>,
+        /// The consistency proof between them (`GET /v1/audit/consistency`, as JSON).
+        #[arg(long, requires = "old_checkpoint")]
+        consistency: Option<std::path::PathBuf>,
+    },
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
@@ -168,24 +163,39 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Audit { action } => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
+            let signer = config.log_signer().map_err(|e| e.to_string())?;
             let pool = open_database(&config).map_err(|e| e.to_string())?;
             let mut conn = pool.get().map_err(|e| e.to_string())?;
             match action {
                 AuditCommand::Checkpoint { out } => {
-                    let checkpoint = dayops_persistence::audit::checkpoint(&mut conn)
-                        .map_err(|e| e.to_string())?;
-                    let json =
-                        serde_json::to_string_pretty(&checkpoint).map_err(|e| e.to_string())?;
-                    match out {
-                        Some(path) => std::fs::write(&path, json + "\n")
-                            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
-                        None => println!("{json}"),
-                    }
-                    Ok(())
+                    logcli::audit_checkpoint(&mut conn, &signer, out)
                 }
-                AuditCommand::Verify { checkpoint } => audit_verify(&mut conn, checkpoint),
+                AuditCommand::Verify { checkpoint } => {
+                    logcli::audit_verify(&mut conn, &signer.verifier(), checkpoint)
+                }
             }
         }
+        Command::Log { action } => match action {
+            LogCommand::Keygen { origin, out } => logcli::keygen(&origin, &out),
+            LogCommand::PublicKey => {
+                let config = Config::from_env().map_err(|e| e.to_string())?;
+                let signer = config.log_signer().map_err(|e| e.to_string())?;
+                println!("{}", signer.verifier().encode());
+                Ok(())
+            }
+            LogCommand::VerifyReceipt {
+                key,
+                checkpoint,
+                proof,
+                old_checkpoint,
+                consistency,
+            } => logcli::verify_receipt(
+                &logcli::verifier_key(&key)?,
+                &checkpoint,
+                &proof,
+                old_checkpoint.zip(consistency),
+            ),
+        },
         Command::Migrate => {
             let config = Config::from_env().map_err(|e| e.to_string())?;
             open_database(&config).map_err(|e| e.to_string())?;

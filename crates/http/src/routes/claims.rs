@@ -103,12 +103,14 @@ fn prepared_json(prepared: &Prepared<'_, Claims>) -> Result<String, ApiError> {
             accepted: accepted.clone(),
         })
         .collect();
-    pipeline::json(&claim_version(
+    let mut claim = claim_version(
         &prepared.version,
         lines,
         (priced.claimed_total_pence, priced.accepted_total_pence),
         ClaimState::default(),
-    ))
+    );
+    claim.receipt.audit_event_id = Some(prepared.audit_event_id.clone());
+    pipeline::json(&claim)
 }
 
 fn pricing(claimed: &[ClaimLine], priced: PricedClaim) -> ClaimPricing {

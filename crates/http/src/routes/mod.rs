@@ -72,7 +72,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(reports::kpi_catalogue)
         .service(reports::compliance)
         .service(audit::list)
-        .service(audit::verify);
+        .service(audit::verify)
+        .service(audit::inclusion_proof)
+        .service(audit::get_checkpoint)
+        .service(audit::sign_checkpoint)
+        .service(audit::consistency_proof);
 }
 
 /// Cursor paging parameters.

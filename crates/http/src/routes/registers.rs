@@ -109,7 +109,11 @@ pub async fn create(
         &principal,
         (key, &bytes),
         posted.register,
-        move |prepared| pipeline::json(&receipt(&prepared.version, csv)),
+        move |prepared| {
+            let mut receipt = receipt(&prepared.version, csv);
+            receipt.audit_event_id = Some(prepared.audit_event_id.clone());
+            pipeline::json(&receipt)
+        },
     )
     .await
 }
@@ -167,7 +171,11 @@ pub async fn amend(
         &principal,
         (id.into_inner(), expected),
         posted.register,
-        move |prepared| pipeline::json(&receipt(&prepared.version, csv)),
+        move |prepared| {
+            let mut receipt = receipt(&prepared.version, csv);
+            receipt.audit_event_id = Some(prepared.audit_event_id.clone());
+            pipeline::json(&receipt)
+        },
     )
     .await
 }

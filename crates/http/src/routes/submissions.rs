@@ -27,6 +27,11 @@ pub struct SubmissionReceipt {
     pub contract_id: String,
     pub period_start: NaiveDate,
     pub period_end: NaiveDate,
+    /// On the answer to a write: the audit event that records this version. Once
+    /// sequenced (within a second), `GET /v1/audit-events/{audit_event_id}/proof` proves
+    /// it is in the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_event_id: Option<String>,
 }
 
 impl SubmissionReceipt {
@@ -36,6 +41,7 @@ impl SubmissionReceipt {
             contract_id: stored.header.contract_id.clone(),
             period_start: stored.header.period_start,
             period_end: stored.header.period_end,
+            audit_event_id: None,
         }
     }
 }

@@ -89,12 +89,14 @@ fn prepared_json(
     prepared: &Prepared<'_, Workbooks>,
     sheets: Option<&SheetMap>,
 ) -> Result<String, ApiError> {
-    pipeline::json(&workbook_version(
+    let mut workbook = workbook_version(
         &prepared.version,
         prepared.input.clone(),
         prepared.assessment.1.clone(),
         sheets,
-    ))
+    );
+    workbook.receipt.audit_event_id = Some(prepared.audit_event_id.clone());
+    pipeline::json(&workbook)
 }
 
 async fn read_workbook(

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use dayops_domain::audit::Actor;
+use dayops_domain::canonical::content_sha256;
 use dayops_domain::lifecycle::ClaimEvent;
 
 use crate::error::StoreError;
@@ -49,7 +50,7 @@ pub fn apply(
                     )
                     .execute(conn)?;
                 }
-                serde_json::json!({"decision": decision, "reason": reason})
+                decision_sha256(decision, reason)
             }
             ClaimDecision::Paid {
                 remittance_ref,
@@ -63,13 +64,22 @@ pub fn apply(
                         claim_states::paid_at.eq(now().naive_utc()),
                     ))
                     .execute(conn)?;
-                serde_json::json!({"remittance_ref": remittance_ref, "paid_on": paid_on})
+                payment_sha256(remittance_ref, paid_on)
             }
         };
-        let hash = dayops_domain::canonical::content_sha256(&hash);
         submissions::set_status(conn, actor, id, KIND, status, event.action(), Some(hash))
     })?;
     get(conn, id, None, None)?.ok_or(StoreError::NotFound)
+}
+
+/// What a decision's audit event records: the SHA-256 of its canonical JSON.
+pub fn decision_sha256(decision: &str, reason: &str) -> String {
+    content_sha256(&serde_json::json!({"decision": decision, "reason": reason}))
+}
+
+/// What a payment's audit event records.
+pub fn payment_sha256(remittance_ref: &str, paid_on: NaiveDate) -> String {
+    content_sha256(&serde_json::json!({"remittance_ref": remittance_ref, "paid_on": paid_on}))
 }
 
 /// What a commissioner records with a lifecycle event.

@@ -20,9 +20,9 @@ use dayops_domain::types::{Quantity, SessionType};
 use crate::error::StoreError;
 use crate::submissions::StoredVersion;
 
-pub use lifecycle::{apply, mark_needs_adjustment, ClaimDecision};
+pub use lifecycle::{apply, decision_sha256, mark_needs_adjustment, payment_sha256, ClaimDecision};
 pub use pricing::draft_from_registers;
-pub use read::get;
+pub use read::{get, priced_sha256};
 pub use write::Claims;
 
 const KIND: SubmissionKind = SubmissionKind::Claim;

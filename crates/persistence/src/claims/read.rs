@@ -44,7 +44,7 @@ fn state(conn: &mut DbConnection, id: &str) -> Result<ClaimState, StoreError> {
 }
 
 /// A priced claim line, as stored.
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = claim_lines)]
 struct LineRow {
     person_ref: String,
@@ -131,4 +131,37 @@ pub fn get(
         accepted_total_pence,
         state,
     }))
+}
+
+/// The SHA-256 of a version's priced lines and totals as stored (canonical JSON of every
+/// line's columns in order, and both totals): what its `price` audit event records.
+/// `None` when the version has no priced rows.
+pub fn priced_sha256(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+) -> Result<Option<String>, StoreError> {
+    let lines = claim_lines::table
+        .filter(claim_lines::submission_id.eq(id))
+        .filter(claim_lines::version.eq(version))
+        .order(claim_lines::line_no.asc())
+        .select(LineRow::as_select())
+        .load(conn)?;
+    let totals: Option<(i64, i64)> = claim_totals::table
+        .find((id, version))
+        .select((
+            claim_totals::claimed_total_pence,
+            claim_totals::accepted_total_pence,
+        ))
+        .first(conn)
+        .optional()?;
+    let Some((claimed, accepted)) = totals else {
+        return Ok(None);
+    };
+    let value = serde_json::json!({
+        "lines": lines,
+        "claimed_total_pence": claimed,
+        "accepted_total_pence": accepted,
+    });
+    Ok(Some(dayops_domain::canonical::content_sha256(&value)))
 }

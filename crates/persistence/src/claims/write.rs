@@ -176,6 +176,16 @@ impl Kind for Claims {
         )
     }
 
+    const DERIVED_ACTION: Option<&'static str> = Some("price");
+
+    fn derived_sha256(
+        conn: &mut DbConnection,
+        id: &str,
+        version: i32,
+    ) -> Result<Option<String>, StoreError> {
+        super::read::priced_sha256(conn, id, version)
+    }
+
     /// A new version needs a new decision.
     fn after_amendment(
         conn: &mut DbConnection,
