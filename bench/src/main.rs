@@ -153,6 +153,7 @@ fn main() {
         },
     );
     let api_lines = (registers * LINES) as f64;
+    let sequenced = sequencing_delays(&bench.database_url);
 
     // Raw: the same rows, a multi-row INSERT of 500 per transaction, one connection, into a
     // table with the same columns, primary key and index as register_lines (less the
@@ -236,6 +237,11 @@ fn main() {
     }
     println!("latency per register  {}", latency_summary(&latencies));
     println!(
+        "audit events sequenced after their commit ({} events)  {}",
+        sequenced.len(),
+        latency_summary(&sequenced)
+    );
+    println!(
         "raw insert, {clients} connections at once {concurrent_rate:>10.0} lines/s  ({concurrent_seconds:.2} s)"
     );
     if interval.is_none() {
@@ -250,6 +256,52 @@ fn main() {
     );
     drop(conn);
     bench.finish();
+}
+
+/// Waits until the log's sequencer has sequenced every event, then reads how long each
+/// event of the run waited between its write transaction and its place in the log.
+fn sequencing_delays(database_url: &str) -> Vec<Duration> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Delay {
+        #[diesel(sql_type = diesel::sql_types::Timestamp)]
+        at: chrono::NaiveDateTime,
+        #[diesel(sql_type = diesel::sql_types::Timestamp)]
+        sequenced_at: chrono::NaiveDateTime,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = dayops_persistence::establish(database_url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = dayops_persistence::load_sql!(
+            &mut conn,
+            "SELECT COUNT(*) AS n FROM audit_pending",
+            Count,
+            []
+        )
+        .unwrap();
+        if pending[0].n == 0 || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rows = dayops_persistence::load_sql!(
+        &mut conn,
+        "SELECT at, sequenced_at FROM audit_events WHERE sequenced_at IS NOT NULL",
+        Delay,
+        []
+    )
+    .unwrap();
+    let mut delays: Vec<Duration> = rows
+        .iter()
+        .map(|r| (r.sequenced_at - r.at).to_std().unwrap_or_default())
+        .collect();
+    delays.sort();
+    delays
 }
 
 fn latency_summary(sorted: &[Duration]) -> String {

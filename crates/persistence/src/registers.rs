@@ -183,6 +183,88 @@ fn other_sessions(
     register: &RegisterInput,
     exclude: Option<&str>,
 ) -> Result<Vec<BookedSession>, StoreError> {
+    let rows = match conn {
+        DbConnection::Postgresql(pg) => other_sessions_pg(pg, register, exclude)?,
+        DbConnection::Sqlite(_) => other_sessions_by_people(conn, register, exclude)?,
+    };
+    rows.into_iter()
+        .map(|(person_ref, date, session_type)| {
+            Ok(BookedSession {
+                person_ref,
+                date,
+                session_type: vocab(
+                    "register_lines.session_type",
+                    &session_type,
+                    SessionType::parse,
+                )?,
+            })
+        })
+        .collect()
+}
+
+type SessionRow = (String, NaiveDate, String);
+
+/// On PostgreSQL the lookup is driven from the register's own (person, date) pairs, each
+/// found through the `(person_ref, date)` index by a LATERAL subquery (`OFFSET 0` keeps
+/// the planner from flattening it back into a join it may drive from `submissions`: 7.6 s
+/// against 2.6 ms for 500 pairs over 320 registers, never analysed). Planned the
+/// obvious way (people IN …, dates BETWEEN …, joined to the current versions), a database
+/// whose statistics are stale or missing (autovacuum off, or not yet run) scans every
+/// register's lines for each submission, so each register costs more than the last:
+/// 37 % of the raw INSERT rate at 320 registers, against 67 % without the lookup.
+fn other_sessions_pg(
+    conn: &mut diesel::PgConnection,
+    register: &RegisterInput,
+    exclude: Option<&str>,
+) -> Result<Vec<SessionRow>, StoreError> {
+    use diesel::sql_types::{Array, Date, Text};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        person_ref: String,
+        #[diesel(sql_type = Date)]
+        date: NaiveDate,
+        #[diesel(sql_type = Text)]
+        session_type: String,
+    }
+    let keys: BTreeSet<(&str, NaiveDate)> = register
+        .lines
+        .iter()
+        .map(|l| (l.person_ref.as_str(), l.date))
+        .collect();
+    let (people, dates): (Vec<&str>, Vec<NaiveDate>) = keys.into_iter().unzip();
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT l.person_ref, l.date, l.session_type \
+         FROM unnest($1::text[], $2::date[]) AS k (person_ref, date) \
+         CROSS JOIN LATERAL ( \
+             SELECT l.person_ref, l.date, l.session_type, l.submission_id, l.version \
+             FROM register_lines l \
+             WHERE l.person_ref = k.person_ref AND l.date = k.date AND l.status = $3 \
+             OFFSET 0 \
+         ) l \
+         JOIN submissions s ON s.id = l.submission_id AND s.current_version = l.version \
+         WHERE s.kind = $4 AND s.status <> $5 AND s.id <> $6",
+    )
+    .bind::<Array<Text>, _>(people)
+    .bind::<Array<Date>, _>(dates)
+    .bind::<Text, _>(AttendanceStatus::Attended.as_str())
+    .bind::<Text, _>(SubmissionKind::Register.as_str())
+    .bind::<Text, _>(SubmissionStatus::Rejected.as_str())
+    .bind::<Text, _>(exclude.unwrap_or(""))
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.person_ref, r.date, r.session_type))
+        .collect())
+}
+
+/// On SQLite (whose planner takes the index for this shape): the register's people on
+/// dates within its period.
+fn other_sessions_by_people(
+    conn: &mut DbConnection,
+    register: &RegisterInput,
+    exclude: Option<&str>,
+) -> Result<Vec<SessionRow>, StoreError> {
     let people: Vec<&str> = register
         .lines
         .iter()
@@ -209,17 +291,7 @@ fn other_sessions(
         if let Some(exclude) = exclude {
             query = query.filter(submission_rows::id.ne(exclude.to_string()));
         }
-        for (person_ref, date, session_type) in query.load::<(String, NaiveDate, String)>(conn)? {
-            booked.push(BookedSession {
-                person_ref,
-                date,
-                session_type: vocab(
-                    "register_lines.session_type",
-                    &session_type,
-                    SessionType::parse,
-                )?,
-            });
-        }
+        booked.extend(query.load::<SessionRow>(conn)?);
     }
     Ok(booked)
 }
