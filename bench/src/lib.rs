@@ -120,7 +120,10 @@ impl Bench {
 
     pub fn finish(self) {
         actix_web::rt::System::new().block_on(self.handle.stop(true));
-        if let Some((admin, name)) = self.cleanup.filter(|_| std::env::var("DAYOPS_BENCH_KEEP_DB").is_err()) {
+        if let Some((admin, name)) = self
+            .cleanup
+            .filter(|_| std::env::var("DAYOPS_BENCH_KEEP_DB").is_err())
+        {
             if let Ok(mut admin) = dayops_persistence::establish(&admin) {
                 let _ =
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));

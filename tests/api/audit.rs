@@ -16,24 +16,36 @@ fn changes_are_logged_and_verified() {
     let c = app.commissioner();
     let provider = app.create_provider("Riverside");
     let contract = app.create_contract(&provider, "NCC-AU-1");
-    app.patch(
+    let patched = app.patch(
         &format!("/v1/contracts/{contract}"),
         &c,
         &json!({"capacity_per_session": 12}),
-    )
-    .expect(200);
+    );
+    patched.expect(200);
+    // Every write names the event that records it.
+    let named = patched
+        .header("audit-event-id")
+        .expect("Audit-Event-Id")
+        .to_string();
     app.post(
         &format!("/v1/contracts/{contract}/rate-matrices"),
         &c,
         &json!({"effective_from": "2025-04-01", "cells": [{"item": "meal", "need_band": "*", "day_category": "any", "rate_pence": 450}]}),
     )
     .expect(201);
-    app.put(
+    let upserted = app.put(
         &format!("/v1/contracts/{contract}/agreements"),
         &c,
         &json!({"agreements": [agreement_body("P1"), agreement_body("P2")]}),
-    )
-    .expect(200);
+    );
+    upserted.expect(200);
+    let agreement_events: Vec<&str> = upserted.body["agreements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["audit_event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(agreement_events.len(), 2);
     // A refused change leaves no event.
     app.patch(
         &format!("/v1/contracts/{contract}"),
@@ -72,6 +84,9 @@ fn changes_are_logged_and_verified() {
     for (i, item) in items.iter().enumerate() {
         assert_eq!(item["seq"], json!(i + 1));
         assert!(item["event_id"].is_string() && item["sequenced_at"].is_string());
+        if i >= 4 {
+            assert_eq!(item["event_id"], json!(agreement_events[i - 4]));
+        }
         assert!(
             item.get("prev_hash").is_none(),
             "no chain after the log began"
@@ -86,6 +101,12 @@ fn changes_are_logged_and_verified() {
         &c,
     );
     assert_eq!(filtered.body["items"].as_array().unwrap().len(), 2);
+    let by_id = app.get(&format!("/v1/audit-events?event_id={named}"), &c);
+    assert_eq!(by_id.body["items"][0]["action"], json!("update"));
+    assert_eq!(by_id.body["items"][0]["seq"], json!(3));
+    let proof = app.get(&format!("/v1/audit-events/{named}/proof"), &app.auditor());
+    proof.expect(200);
+    assert_eq!(proof.body["seq"], json!(3));
 
     // The same events as CSV, every one in a single export.
     let csv = app.request_with(

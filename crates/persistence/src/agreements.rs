@@ -128,6 +128,9 @@ pub struct UpsertedAgreement {
     pub id: String,
     pub person_ref: String,
     pub result: UpsertResult,
+    /// The audit event that records the change (absent when unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_event_id: Option<String>,
 }
 
 /// The outcome of a bulk upsert, in the order the agreements were sent.
@@ -231,12 +234,19 @@ pub fn upsert_batch(
                 id,
                 person_ref,
                 result,
+                audit_event_id: None,
             });
         }
         for chunk in inserts.chunks(INSERT_CHUNK) {
             crate::insert_rows!(conn, agreements::table, chunk)?;
         }
-        audit::append(conn, actor, events)?;
+        // Each created or updated agreement is named with the event that records it.
+        let mut ids = audit::append(conn, actor, events)?.into_iter();
+        for entry in &mut summary.agreements {
+            if entry.result != UpsertResult::Unchanged {
+                entry.audit_event_id = ids.next();
+            }
+        }
         Ok(summary)
     })
 }

@@ -4,6 +4,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use dayops_domain::audit::{Actor, NewEvent};
+
+use crate::audit::Audited;
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::contract::{Contract, ContractInput};
 use dayops_domain::types::{BankHolidayRegion, ContractStatus, PaymentPeriod, ServiceType};
@@ -180,7 +182,7 @@ pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
     terms: ContractInput,
-) -> Result<Contract, StoreError> {
+) -> Result<Audited<Contract>, StoreError> {
     let at = now();
     let contract = Contract {
         id: new_id(),
@@ -196,8 +198,11 @@ pub fn create(
             .execute(conn)
             .map_err(|e| reference_conflict(e.into(), &contract.terms.reference))?;
         audit::append(conn, actor, vec![event("create", &contract)?])
-    })?;
-    Ok(contract)
+    })
+    .map(|events| Audited {
+        value: contract,
+        events,
+    })
 }
 
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Contract>, StoreError> {
@@ -241,7 +246,7 @@ pub fn update(
     actor: &Actor,
     id: &str,
     change: impl FnOnce(&Contract) -> Result<ContractInput, StoreError>,
-) -> Result<Contract, StoreError> {
+) -> Result<Audited<Contract>, StoreError> {
     write_transaction(conn, |conn| {
         let current = lock(conn, id)?;
         let terms = change(&current)?;
@@ -278,8 +283,11 @@ pub fn update(
             ))
             .execute(conn)
             .map_err(|e| reference_conflict(e.into(), &row.reference))?;
-        audit::append(conn, actor, vec![event("update", &updated)?])?;
-        Ok(updated)
+        let events = audit::append(conn, actor, vec![event("update", &updated)?])?;
+        Ok(Audited {
+            value: updated,
+            events,
+        })
     })
 }
 

@@ -6,6 +6,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use dayops_domain::audit::{Actor, NewEvent};
+
+use crate::audit::Audited;
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::matrix::{RateCell, RateMatrixInput, RateMatrixVersion};
 use dayops_domain::types::{DayCategory, Item, SessionType};
@@ -68,7 +70,7 @@ pub fn create(
     actor: &Actor,
     contract_id: &str,
     input: RateMatrixInput,
-) -> Result<RateMatrixVersion, StoreError> {
+) -> Result<Audited<RateMatrixVersion>, StoreError> {
     write_transaction(conn, |conn| {
         let contract = contracts::lock(conn, contract_id)?;
         input
@@ -130,7 +132,7 @@ pub fn create(
         for chunk in cells.chunks(INSERT_CHUNK) {
             crate::insert_rows!(conn, rate_cells::table, chunk)?;
         }
-        audit::append(
+        let events = audit::append(
             conn,
             actor,
             vec![NewEvent {
@@ -142,7 +144,10 @@ pub fn create(
                 content_sha256: Some(content_sha256(&to_json_value(&version)?)),
             }],
         )?;
-        Ok(version)
+        Ok(Audited {
+            value: version,
+            events,
+        })
     })
 }
 

@@ -4,6 +4,8 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use dayops_domain::audit::{Actor, NewEvent};
+
+use crate::audit::Audited;
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::provider::{Provider, ProviderInput};
 use dayops_domain::types::ProviderStatus;
@@ -55,7 +57,7 @@ pub fn create(
     conn: &mut DbConnection,
     actor: &Actor,
     input: ProviderInput,
-) -> Result<Provider, StoreError> {
+) -> Result<Audited<Provider>, StoreError> {
     let at = now();
     let provider = Provider {
         id: new_id(),
@@ -75,8 +77,11 @@ pub fn create(
             })
             .execute(conn)?;
         audit::append(conn, actor, vec![event("create", &provider)?])
-    })?;
-    Ok(provider)
+    })
+    .map(|events| Audited {
+        value: provider,
+        events,
+    })
 }
 
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Provider>, StoreError> {
@@ -94,7 +99,7 @@ pub fn update(
     actor: &Actor,
     id: &str,
     change: impl FnOnce(&Provider) -> Result<ProviderInput, StoreError>,
-) -> Result<Provider, StoreError> {
+) -> Result<Audited<Provider>, StoreError> {
     write_transaction(conn, |conn| {
         // Lock the row first (a no-op UPDATE), so concurrent patches apply one after the
         // other instead of the later overwriting the earlier.
@@ -119,8 +124,11 @@ pub fn update(
                 providers::updated_at.eq(updated.updated_at.naive_utc()),
             ))
             .execute(conn)?;
-        audit::append(conn, actor, vec![event("update", &updated)?])?;
-        Ok(updated)
+        let events = audit::append(conn, actor, vec![event("update", &updated)?])?;
+        Ok(Audited {
+            value: updated,
+            events,
+        })
     })
 }
 

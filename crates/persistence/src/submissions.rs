@@ -423,7 +423,7 @@ pub fn get_version(
 }
 
 /// Moves submission `id` to `status` (a claim's decision or payment, or a register
-/// amendment marking an approved claim), with its audit event.
+/// amendment marking an approved claim), with its audit event; returns the event's id.
 pub fn set_status(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -432,7 +432,7 @@ pub fn set_status(
     status: SubmissionStatus,
     action: &'static str,
     content_sha256: Option<String>,
-) -> Result<(), StoreError> {
+) -> Result<String, StoreError> {
     let row = submissions::table.find(id).first::<SubmissionRow>(conn)?;
     diesel::update(submissions::table.find(id))
         .set((
@@ -452,7 +452,7 @@ pub fn set_status(
             content_sha256,
         }],
     )
-    .map(drop)
+    .map(|ids| ids.into_iter().next().unwrap_or_default())
 }
 
 /// The provider a submission belongs to, if there is such a submission.

@@ -318,8 +318,10 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoSummary, StoreError> {
                 cqc_location_id: service.cqc.map(str::to_string),
                 status: ProviderStatus::Active,
             },
-        )?;
-        let contract = contracts::create(conn, &actor, contract_terms(&service, &provider.id)?)?;
+        )?
+        .value;
+        let contract =
+            contracts::create(conn, &actor, contract_terms(&service, &provider.id)?)?.value;
         matrices::create(
             conn,
             &actor,

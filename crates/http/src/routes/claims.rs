@@ -298,7 +298,7 @@ pub struct DecisionInput {
 }
 
 /// Approve or reject an accepted or partially accepted claim (`approved`, `declined`).
-#[utoipa::path(operation_id = "decide_claim", tag = "claims", request_body = DecisionInput, responses((status = 200, body = Claim), WriteProblems))]
+#[utoipa::path(operation_id = "decide_claim", tag = "claims", request_body = DecisionInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems))]
 #[post("/v1/claims/{id}/decision")]
 pub async fn decide(
     Commissioner(principal): Commissioner,
@@ -324,7 +324,7 @@ pub async fn decide(
         Ok(claims::apply(conn, &actor, &id, event, decided)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(document(view)))
+    Ok(super::audited(HttpResponse::Ok(), view.map(document)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -336,7 +336,7 @@ pub struct PaymentInput {
 }
 
 /// Record payment of an approved claim (`paid`).
-#[utoipa::path(operation_id = "pay_claim", tag = "claims", request_body = PaymentInput, responses((status = 200, body = Claim), WriteProblems))]
+#[utoipa::path(operation_id = "pay_claim", tag = "claims", request_body = PaymentInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems))]
 #[post("/v1/claims/{id}/payment")]
 pub async fn pay(
     Commissioner(principal): Commissioner,
@@ -361,5 +361,5 @@ pub async fn pay(
         Ok(claims::apply(conn, &actor, &id, ClaimEvent::Pay, paid)?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(document(view)))
+    Ok(super::audited(HttpResponse::Ok(), view.map(document)))
 }

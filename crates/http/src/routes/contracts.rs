@@ -12,7 +12,9 @@ use dayops_domain::types::ContractStatus;
 use dayops_persistence::contracts::{self, ContractFilter};
 use dayops_persistence::{DbConnection, Page, StoreError};
 
-use super::{empty_page, ensure_valid, page_or_csv, provider_filter, validate_query, PageQuery};
+use super::{
+    audited, empty_page, ensure_valid, page_or_csv, provider_filter, validate_query, PageQuery,
+};
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
@@ -38,7 +40,7 @@ pub fn visible_contract(
     operation_id = "create_contract",
     tag = "contracts",
     request_body = ContractInput,
-    responses((status = 201, body = Contract, description = "Created"), WriteProblems)
+    responses((status = 201, body = Contract, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
 )]
 #[post("/v1/contracts")]
 pub async fn create(
@@ -52,9 +54,9 @@ pub async fn create(
         Ok(contracts::create(conn, &actor, input)?)
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/v1/contracts/{}", contract.id)))
-        .json(contract))
+    let mut created = HttpResponse::Created();
+    created.insert_header((LOCATION, format!("/v1/contracts/{}", contract.value.id)));
+    Ok(audited(created, contract))
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
@@ -122,7 +124,7 @@ pub async fn get(
     operation_id = "update_contract",
     tag = "contracts",
     request_body(content = ContractPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Contract), WriteProblems)
+    responses((status = 200, body = Contract, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
 )]
 #[patch("/v1/contracts/{id}")]
 pub async fn update(
@@ -150,5 +152,5 @@ pub async fn update(
         })?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(contract))
+    Ok(audited(HttpResponse::Ok(), contract))
 }

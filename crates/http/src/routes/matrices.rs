@@ -12,7 +12,7 @@ use dayops_domain::FieldError;
 use dayops_persistence::{matrices, Page};
 
 use super::contracts::visible_contract;
-use super::validate_query;
+use super::{audited, validate_query};
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
@@ -26,7 +26,7 @@ use crate::{run, AppState};
     operation_id = "create_rate_matrix_version",
     tag = "contracts",
     request_body = RateMatrixInput,
-    responses((status = 201, body = RateMatrixVersion, description = "Created"), WriteProblems)
+    responses((status = 201, body = RateMatrixVersion, description = "Created", headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
 )]
 #[post("/v1/contracts/{id}/rate-matrices")]
 pub async fn create(
@@ -41,7 +41,7 @@ pub async fn create(
         Ok(matrices::create(conn, &actor, &id, input)?)
     })
     .await?;
-    Ok(HttpResponse::Created().json(version))
+    Ok(audited(HttpResponse::Created(), version))
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]

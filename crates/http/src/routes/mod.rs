@@ -98,6 +98,21 @@ impl PageQuery {
     }
 }
 
+/// The response header that names the audit events recording a write (comma-separated,
+/// in order). Once sequenced, `GET /v1/audit-events/{id}/proof` proves each.
+pub const AUDIT_EVENT_ID: &str = "Audit-Event-Id";
+
+/// A write's answer: `audited`'s value as JSON, naming its audit events.
+pub fn audited<T: Serialize>(
+    mut response: actix_web::HttpResponseBuilder,
+    audited: dayops_persistence::audit::Audited<T>,
+) -> HttpResponse {
+    if !audited.events.is_empty() {
+        response.insert_header((AUDIT_EVENT_ID, audited.events.join(", ")));
+    }
+    response.json(audited.value)
+}
+
 /// A reference-data list's answer: the page asked for, or with `Accept: text/csv` every
 /// item from the cursor on. `fetch` reads one page on the blocking pool.
 pub async fn page_or_csv<T>(

@@ -7,7 +7,7 @@ use serde_json::Value;
 use dayops_domain::provider::{Provider, ProviderInput};
 use dayops_persistence::{providers, Page};
 
-use super::{ensure_valid, page_or_csv, validate_query, PageQuery};
+use super::{audited, ensure_valid, page_or_csv, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
@@ -20,7 +20,7 @@ use crate::{run, AppState};
     operation_id = "create_provider",
     tag = "providers",
     request_body = ProviderInput,
-    responses((status = 201, body = Provider, description = "Created"), WriteProblems)
+    responses((status = 201, body = Provider, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
 )]
 #[post("/v1/providers")]
 pub async fn create(
@@ -34,9 +34,9 @@ pub async fn create(
         Ok(providers::create(conn, &actor, input)?)
     })
     .await?;
-    Ok(HttpResponse::Created()
-        .insert_header((LOCATION, format!("/v1/providers/{}", provider.id)))
-        .json(provider))
+    let mut created = HttpResponse::Created();
+    created.insert_header((LOCATION, format!("/v1/providers/{}", provider.value.id)));
+    Ok(audited(created, provider))
 }
 
 /// List providers (a provider sees only itself).
@@ -79,7 +79,7 @@ pub async fn get(
     operation_id = "update_provider",
     tag = "providers",
     request_body(content = ProviderPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Provider), WriteProblems)
+    responses((status = 200, body = Provider, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
 )]
 #[patch("/v1/providers/{id}")]
 pub async fn update(
@@ -101,5 +101,5 @@ pub async fn update(
         })?)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(provider))
+    Ok(audited(HttpResponse::Ok(), provider))
 }

@@ -119,6 +119,23 @@ pub fn append(
     Ok(rows.into_iter().map(|r| r.event_id).collect())
 }
 
+/// A stored change and the ids of the audit events that record it, for the answer to
+/// name (`Audit-Event-Id`).
+#[derive(Debug, Clone)]
+pub struct Audited<T> {
+    pub value: T,
+    pub events: Vec<String>,
+}
+
+impl<T> Audited<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Audited<U> {
+        Audited {
+            value: f(self.value),
+            events: self.events,
+        }
+    }
+}
+
 /// A sequenced event as listed: the event, its id, its leaf and when it was sequenced.
 #[derive(Debug, Clone)]
 pub struct LoggedEvent {

@@ -7,6 +7,7 @@ use dayops_domain::audit::Actor;
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::lifecycle::ClaimEvent;
 
+use crate::audit::Audited;
 use crate::error::StoreError;
 use crate::schema::submissions as submission_rows;
 use crate::schema::{claim_states, claimed_units};
@@ -23,8 +24,8 @@ pub fn apply(
     id: &str,
     event: ClaimEvent,
     decision: ClaimDecision<'_>,
-) -> Result<ClaimView, StoreError> {
-    write_transaction(conn, |conn| {
+) -> Result<Audited<ClaimView>, StoreError> {
+    let event_id = write_transaction(conn, |conn| {
         let current = submissions::lock_current(conn, KIND, id, None)?;
         let status = event.apply(current.envelope.status)?;
         let hash = match decision {
@@ -69,7 +70,10 @@ pub fn apply(
         };
         submissions::set_status(conn, actor, id, KIND, status, event.action(), Some(hash))
     })?;
-    get(conn, id, None, None)?.ok_or(StoreError::NotFound)
+    Ok(Audited {
+        value: get(conn, id, None, None)?.ok_or(StoreError::NotFound)?,
+        events: vec![event_id],
+    })
 }
 
 /// What a decision's audit event records: the SHA-256 of its canonical JSON.
