@@ -78,7 +78,7 @@ problem_kinds! {
     MethodNotAllowed => "method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed",
         "the path exists with other methods; see `Allow`";
     Conflict => "conflict", CONFLICT, "Conflicts with stored data",
-        "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), a request whose `Idempotency-Key` is still in flight, an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second)";
+        "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), a request whose `Idempotency-Key` is still in flight, an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second) or for its first signed checkpoint (at most a minute)";
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Request body is too large",
         "the body is over the limit (`DAYOPS_MAX_BODY_BYTES`, default 16 MiB), or a spreadsheet unpacks to more than 256 MiB";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type",

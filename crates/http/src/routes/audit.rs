@@ -479,8 +479,13 @@ pub async fn inclusion_proof(
         let checkpoint = audit::latest_checkpoint(conn)?;
         let size = match (query.tree_size, &checkpoint) {
             (Some(size), _) => size,
-            (None, Some(c)) => c.tree_size,
-            (None, None) => audit::tree_size(conn)?,
+            (None, Some(c)) if seq as u64 <= c.tree_size => c.tree_size,
+            (None, _) => {
+                return Err(ApiError::new(
+                    ProblemKind::Conflict,
+                    format!("event {seq} is in the log but not yet under a signed checkpoint; one is signed at least every minute (or give tree_size)"),
+                ))
+            }
         };
         let proof = audit::inclusion(conn, seq, size)?.ok_or_else(|| {
             ApiError::invalid(vec![FieldError::new(

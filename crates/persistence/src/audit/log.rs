@@ -381,7 +381,8 @@ pub fn run_sequencer(
 ) {
     use std::time::Instant;
     let mut leader: Option<crate::PooledConnection> = None;
-    let mut last_signed = Instant::now();
+    // Never signed by this process yet: the first checkpoint is due at once.
+    let mut last_signed: Option<Instant> = None;
     let mut signed_size: Option<u64> = None;
     while alive() {
         let conn = match leader.as_mut() {
@@ -408,10 +409,11 @@ pub fn run_sequencer(
                 Some(size) => size,
                 None => *signed_size.insert(latest_checkpoint(conn)?.map_or(0, |c| c.tree_size)),
             };
-            if last_signed.elapsed() >= interval && tree_size(conn)? > signed {
+            let due = last_signed.is_none_or(|t| t.elapsed() >= interval);
+            if due && tree_size(conn)? > signed {
                 let latest = sign_checkpoint(conn, signer)?;
                 signed_size = Some(latest.map_or(0, |c| c.tree_size));
-                last_signed = Instant::now();
+                last_signed = Some(Instant::now());
             }
             Ok(false)
         })();
