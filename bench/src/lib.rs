@@ -64,6 +64,7 @@ impl Bench {
             log_key_path: dir.path().join("log.key").to_string_lossy().into_owned(),
             log_origin: "bench.dayops.local/audit".into(),
             checkpoint_interval_secs: 60,
+            sequencer: true,
         };
         let pool = open_database(&config).expect("database");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -685,3 +685,40 @@ fn an_upgraded_database_keeps_its_chain_as_the_first_leaves() {
     assert_eq!(r.body["first_broken_seq"], json!(2), "{}", r.text);
     assert!(r.body["broken"].as_str().unwrap().contains("chain hash"));
 }
+
+/// Polls the log until it holds `events` events (the sequencer runs in other processes).
+fn wait_for_events(app: &TestApp, events: usize) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let listed = app.get("/v1/audit-events", &app.auditor());
+        let n = listed.body["items"].as_array().map_or(0, Vec::len);
+        if n >= events {
+            assert_eq!(n, events);
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} of {events} events sequenced"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The sequencer runs in serve processes: one leads (on PostgreSQL by an advisory lock)
+/// and, when its process is killed, another takes over. This test's own server takes no
+/// part, so only the two child processes can sequence.
+#[test]
+fn another_process_takes_over_sequencing_when_the_leader_dies() {
+    let app = TestApp::spawn_with(|config| config.sequencer = false);
+    let first = app.second_server();
+    let provider = app.create_provider("Before the failover");
+    wait_for_events(&app, 1);
+    let second = app.second_server();
+    // SIGKILL: no graceful release; PostgreSQL frees the lock when the session ends.
+    drop(first);
+    app.create_contract(&provider, "NCC-FO-1");
+    wait_for_events(&app, 2);
+    let verify = verify(&app);
+    assert_eq!(verify.body["verified"], json!(true), "{}", verify.text);
+    drop(second);
+}

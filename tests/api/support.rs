@@ -205,6 +205,7 @@ impl TestApp {
             log_key_path: log_key.clone(),
             log_origin: "test.dayops.local/audit".into(),
             checkpoint_interval_secs: 60,
+            sequencer: true,
         };
         adjust(&mut config);
         let pool = open_database(&config).expect("open and migrate the test database");

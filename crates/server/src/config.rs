@@ -15,6 +15,7 @@
 //! | `DAYOPS_LOG_SIGNING_KEY` | `data/log-signing.key` | the audit log's Ed25519 signing key (`dayops log keygen`); made on first start if missing |
 //! | `DAYOPS_LOG_ORIGIN` | `dayops.local/audit` | the origin of a key made on first start (a key file names its own) |
 //! | `DAYOPS_LOG_CHECKPOINT_SECONDS` | `60` | how often a checkpoint is signed while there are new events |
+//! | `DAYOPS_LOG_SEQUENCER` | `true` | whether this process takes part in sequencing the audit log (on PostgreSQL one taking part leads at a time) |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::fmt;
@@ -54,6 +55,8 @@ pub struct Config {
     /// The origin of a signing key made on first start.
     pub log_origin: String,
     pub checkpoint_interval_secs: u64,
+    /// Whether this process runs the log's sequencer (one leads among those that do).
+    pub sequencer: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +112,7 @@ impl Config {
             log_origin: var("DAYOPS_LOG_ORIGIN")
                 .unwrap_or_else(|| "dayops.local/audit".to_string()),
             checkpoint_interval_secs: parsed("DAYOPS_LOG_CHECKPOINT_SECONDS", 60)?,
+            sequencer: parsed("DAYOPS_LOG_SEQUENCER", true)?,
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),

@@ -74,7 +74,9 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
         config.rate_limit_per_minute,
         signer.clone(),
     ));
-    spawn_sequencer(&state, pool, signer, config.checkpoint_interval_secs);
+    if config.sequencer {
+        spawn_sequencer(&state, pool, signer, config.checkpoint_interval_secs);
+    }
     let address = listener
         .local_addr()
         .map(|a| a.to_string())
