@@ -138,7 +138,8 @@ fn changes_are_logged_and_verified() {
     assert_eq!(verify.body["verified"], json!(true), "{}", verify.text);
     assert_eq!(verify.body["events"], json!(6));
     assert_eq!(verify.body["head_hash"], checkpoint["root_hash"]);
-    assert_eq!(verify.body["checkpoints"], json!(1));
+    // The sequencer may have signed one of its own before the one asked for.
+    assert!(verify.body["checkpoints"].as_u64().unwrap() >= 1);
     assert!(verify.body["first_broken_seq"].is_null());
 
     // The database itself refuses to alter or remove events, subtrees and checkpoints.
@@ -342,7 +343,7 @@ fn a_receipt_is_proved_offline_with_the_public_key_alone() {
     ]);
     assert!(!out.status.success());
 
-    // A proof for a size the log has not reached, and a consistency proof backwards: 422.
+    // No proof exists for a size the log has not reached, nor backwards: 404.
     app.get(
         &format!(
             "/v1/audit-events/{event_id}/proof?tree_size={}",
@@ -350,12 +351,12 @@ fn a_receipt_is_proved_offline_with_the_public_key_alone() {
         ),
         &fx.token,
     )
-    .expect(422);
+    .expect(404);
     app.get(
         &format!("/v1/audit/consistency?from={new_size}&to={old_size}"),
         &fx.token,
     )
-    .expect(422);
+    .expect(404);
 }
 
 /// A history with every kind of content the log covers: reference data, a register, and a
@@ -525,7 +526,9 @@ fn bytes_sql(app: &TestApp, hash: &[u8]) -> String {
 fn rebuild_tree(app: &TestApp) {
     let events = app.get("/v1/audit-events?limit=500", &app.auditor());
     let mut frontier = Frontier::new();
-    let mut sql = String::from("DELETE FROM audit_tree;");
+    // One transaction: the sequencer, seeing events without leaves, would otherwise fill
+    // the emptied tree itself before the forger's rows go in.
+    let mut sql = String::from("BEGIN; DELETE FROM audit_tree;");
     for event in events.body["items"].as_array().unwrap() {
         for (level, idx, hash) in frontier.push(record_of(event).leaf_hash()) {
             sql.push_str(&format!(
@@ -534,6 +537,7 @@ fn rebuild_tree(app: &TestApp) {
             ));
         }
     }
+    sql.push_str("COMMIT;");
     app.sql().batch_execute(&sql).unwrap();
 }
 
@@ -576,7 +580,7 @@ fn a_rewrite_is_caught_by_the_signed_checkpoints() {
     let root = checkpoint["root_hash"].as_str().unwrap();
     let against = app.get(
         &format!(
-            "/v1/audit-events/verify?checkpoint_size={size}&checkpoint_root={}",
+            "/v1/audit-events/verify?checkpoint={size}:{}",
             root.replace('+', "%2B")
                 .replace('/', "%2F")
                 .replace('=', "%3D")
@@ -616,9 +620,9 @@ fn a_rewrite_is_caught_by_the_signed_checkpoints() {
         String::from_utf8_lossy(&out.stderr).contains("events were removed"),
         "{out:?}"
     );
-    let r = app.get("/v1/audit-events/verify?checkpoint_size=5", &app.auditor());
+    let r = app.get("/v1/audit-events/verify?checkpoint=5", &app.auditor());
     r.expect(422);
-    assert_eq!(r.pointers(), ["/query/checkpoint_root"]);
+    assert_eq!(r.pointers(), ["/query/checkpoint"]);
 }
 
 /// A database the previous release left (the hash chain, no log) upgrades: its events

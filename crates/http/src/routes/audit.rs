@@ -191,16 +191,18 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// A checkpoint kept outside the database to compare the log with (both or neither).
+/// A checkpoint kept outside the database to compare the log with.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
-    /// The tree size of a signed checkpoint kept elsewhere (after checking its signature).
-    #[param(minimum = 0)]
-    pub checkpoint_size: Option<u64>,
-    /// Its root hash, base64 as the checkpoint writes it.
-    pub checkpoint_root: Option<String>,
+    /// A signed checkpoint kept elsewhere (its signature checked by you), as
+    /// `<tree size>:<root hash in base64>`, the second and third lines of its note.
+    #[param(
+        pattern = r"^[0-9]{1,18}:[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$",
+        example = "76:NkkSZyl0hIT+xlRIr8ZoUYJOdMTgGnmInoVHYz6oXQQ="
+    )]
+    pub checkpoint: Option<String>,
 }
 
 /// The result of verifying the log.
@@ -265,25 +267,23 @@ pub async fn verify(
     state: web::Data<AppState>,
     Query(query): Query<VerifyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let kept = match (query.checkpoint_size, query.checkpoint_root) {
-        (None, None) => None,
-        (Some(size), Some(root)) => Some(Checkpoint {
-            origin: state.log_signer.name().to_string(),
-            size,
-            root: hash_param("/query/checkpoint_root", &root)?,
-        }),
-        (size, _) => {
-            let missing = if size.is_some() {
-                "checkpoint_root"
-            } else {
-                "checkpoint_size"
+    let kept = query
+        .checkpoint
+        .map(|text| {
+            let bad = || {
+                ApiError::invalid(vec![FieldError::new(
+                    "/query/checkpoint",
+                    "must be <tree size>:<root hash in base64>",
+                )])
             };
-            return Err(ApiError::invalid(vec![FieldError::new(
-                format!("/query/{missing}"),
-                "checkpoint_size and checkpoint_root go together",
-            )]));
-        }
-    };
+            let (size, root) = text.split_once(':').ok_or_else(bad)?;
+            Ok::<_, ApiError>(Checkpoint {
+                origin: state.log_signer.name().to_string(),
+                size: size.parse().map_err(|_| bad())?,
+                root: hash_param("/query/checkpoint", root)?,
+            })
+        })
+        .transpose()?;
     let key = state.log_signer.verifier();
     let report = run(&state, move |conn| {
         Ok(audit::verify(conn, Some(&key), kept.as_ref())?)
@@ -363,10 +363,10 @@ pub async fn sign_checkpoint(
 #[into_params(parameter_in = Query)]
 pub struct ConsistencyQuery {
     /// The older tree size (a checkpoint you hold).
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub from: u64,
     /// The newer tree size, at most the log's.
-    #[param(minimum = 0)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     pub to: u64,
 }
 
@@ -394,10 +394,10 @@ pub async fn consistency_proof(
     let (from, to) = (query.from, query.to);
     let proof = run(&state, move |conn| Ok(audit::consistency(conn, from, to)?)).await?;
     let (from_root, to_root, hashes) = proof.ok_or_else(|| {
-        ApiError::invalid(vec![FieldError::new(
-            "/query/to",
-            "from must not exceed to, and to must not exceed the log's size",
-        )])
+        ApiError::new(
+            ProblemKind::NotFound,
+            "there is no such proof: from must not exceed to, nor to the log's size",
+        )
     })?;
     Ok(HttpResponse::Ok().json(ConsistencyProof {
         from,
@@ -413,7 +413,7 @@ pub async fn consistency_proof(
 #[into_params(parameter_in = Query)]
 pub struct ProofQuery {
     /// The tree size to prove inclusion in; the newest checkpoint's when absent.
-    #[param(minimum = 1)]
+    #[param(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
     pub tree_size: Option<u64>,
 }
 
@@ -488,10 +488,10 @@ pub async fn inclusion_proof(
             }
         };
         let proof = audit::inclusion(conn, seq, size)?.ok_or_else(|| {
-            ApiError::invalid(vec![FieldError::new(
-                "/query/tree_size",
-                "the event is not in a tree of that size, or the log is not that large yet",
-            )])
+            ApiError::new(
+                ProblemKind::NotFound,
+                format!("there is no such proof: event {seq} is not in a tree of {size}, or the log is not that large yet"),
+            )
         })?;
         let note = audit::checkpoint_at(conn, size)?.map(|c| c.note);
         Ok(InclusionProof {
