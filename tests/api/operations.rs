@@ -167,3 +167,129 @@ fn schema_rs_matches_the_migrated_database() {
         "schema.rs and the migrations disagree; print the schema with diesel and fix whichever is wrong"
     );
 }
+
+/// On a fresh PostgreSQL database that was never analysed (autovacuum is off on these
+/// machines), holding a week of 200 registers, every submission-time lookup is planned
+/// through its index: the plans do not depend on statistics being fresh. SQLite keeps no
+/// statistics that could go stale, and this test has nothing to check there.
+#[test]
+fn submission_lookups_use_their_indexes_on_a_never_analysed_database() {
+    use diesel::sql_types::{Array, Date, Text};
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct PlanLine {
+        #[diesel(sql_type = Text)]
+        #[diesel(column_name = "QUERY PLAN")]
+        line: String,
+    }
+    let app = TestApp::spawn();
+    if !app.is_postgres() {
+        return;
+    }
+    let monday = crate::support::last_week();
+    let fixtures: Vec<crate::support::Fixture> = (0..200)
+        .map(|i| crate::support::Fixture::new(&app, &format!("X{i}")))
+        .collect();
+    std::thread::scope(|scope| {
+        for chunk in fixtures.chunks(25) {
+            let app = &app;
+            scope.spawn(move || {
+                for fx in chunk {
+                    fx.post(app, &fx.register(monday)).expect(201);
+                }
+            });
+        }
+    });
+    let fx = &fixtures[7];
+    let people = vec![fx.p1.clone(), fx.p2.clone()];
+    let dates = vec![monday, monday + chrono::Days::new(1)];
+    let mut conn = match app.sql() {
+        dayops_persistence::DbConnection::Postgresql(pg) => pg,
+        dayops_persistence::DbConnection::Sqlite(_) => unreachable!(),
+    };
+    let plan = |lines: Vec<PlanLine>| -> String {
+        lines
+            .into_iter()
+            .map(|l| l.line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let reg006 = plan(
+        diesel::sql_query(format!(
+            "EXPLAIN {}",
+            dayops_persistence::registers::OTHER_SESSIONS_PG
+        ))
+        .bind::<Array<Text>, _>(&people)
+        .bind::<Array<Date>, _>(&dates)
+        .bind::<Text, _>("attended")
+        .bind::<Text, _>("register")
+        .bind::<Text, _>("rejected")
+        .bind::<Text, _>("")
+        .load(&mut conn)
+        .unwrap(),
+    );
+    let facts = plan(
+        diesel::sql_query(format!(
+            "EXPLAIN {}",
+            dayops_persistence::claims::REGISTER_FACTS_PG
+        ))
+        .bind::<Text, _>(&fx.contract)
+        .bind::<Date, _>(monday)
+        .bind::<Date, _>(monday + chrono::Days::new(6))
+        .bind::<Text, _>("register")
+        .bind::<Text, _>("rejected")
+        .load(&mut conn)
+        .unwrap(),
+    );
+    let clm003 = plan(
+        diesel::sql_query(format!(
+            "EXPLAIN {}",
+            dayops_persistence::claims::OTHER_UNITS_PG
+        ))
+        .bind::<Array<Text>, _>(&people)
+        .bind::<Date, _>(monday)
+        .bind::<Date, _>(monday + chrono::Days::new(6))
+        .bind::<Text, _>("")
+        .load(&mut conn)
+        .unwrap(),
+    );
+    // What `agreements::terms_for_contract` asks: a contract's agreements in person order.
+    let agreements = plan(
+        diesel::sql_query(
+            "EXPLAIN SELECT * FROM agreements WHERE contract_id = $1 ORDER BY person_ref",
+        )
+        .bind::<Text, _>(&fx.contract)
+        .load(&mut conn)
+        .unwrap(),
+    );
+    for (lookup, plan, index, table) in [
+        (
+            "REG-006",
+            &reg006,
+            "register_lines_person_date",
+            "register_lines",
+        ),
+        (
+            "register facts",
+            &facts,
+            "register_lines_pkey",
+            "register_lines",
+        ),
+        ("CLM-003", &clm003, "claimed_units_pkey", "claimed_units"),
+        (
+            "agreements",
+            &agreements,
+            "agreements_contract_id_person_ref_key",
+            "agreements",
+        ),
+    ] {
+        assert!(
+            plan.contains(index),
+            "{lookup} does not use {index}:\n{plan}"
+        );
+        assert!(
+            !plan.contains(&format!("Seq Scan on {table}")),
+            "{lookup} scans {table}:\n{plan}"
+        );
+    }
+}

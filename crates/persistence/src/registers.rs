@@ -204,6 +204,19 @@ fn other_sessions(
 
 type SessionRow = (String, NaiveDate, String);
 
+/// REG-006's lookup on PostgreSQL ($1 people and $2 dates, pairwise; $3 the attended
+/// status, $4 the register kind, $5 the rejected status, $6 a register to leave out).
+pub const OTHER_SESSIONS_PG: &str = "SELECT l.person_ref, l.date, l.session_type \
+         FROM unnest($1::text[], $2::date[]) AS k (person_ref, date) \
+         CROSS JOIN LATERAL ( \
+             SELECT l.person_ref, l.date, l.session_type, l.submission_id, l.version \
+             FROM register_lines l \
+             WHERE l.person_ref = k.person_ref AND l.date = k.date AND l.status = $3 \
+             OFFSET 0 \
+         ) l \
+         JOIN submissions s ON s.id = l.submission_id AND s.current_version = l.version \
+         WHERE s.kind = $4 AND s.status <> $5 AND s.id <> $6";
+
 /// On PostgreSQL the lookup is driven from the register's own (person, date) pairs, each
 /// found through the `(person_ref, date)` index by a LATERAL subquery (`OFFSET 0` keeps
 /// the planner from flattening it back into a join it may drive from `submissions`: 7.6 s
@@ -233,25 +246,14 @@ fn other_sessions_pg(
         .map(|l| (l.person_ref.as_str(), l.date))
         .collect();
     let (people, dates): (Vec<&str>, Vec<NaiveDate>) = keys.into_iter().unzip();
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT l.person_ref, l.date, l.session_type \
-         FROM unnest($1::text[], $2::date[]) AS k (person_ref, date) \
-         CROSS JOIN LATERAL ( \
-             SELECT l.person_ref, l.date, l.session_type, l.submission_id, l.version \
-             FROM register_lines l \
-             WHERE l.person_ref = k.person_ref AND l.date = k.date AND l.status = $3 \
-             OFFSET 0 \
-         ) l \
-         JOIN submissions s ON s.id = l.submission_id AND s.current_version = l.version \
-         WHERE s.kind = $4 AND s.status <> $5 AND s.id <> $6",
-    )
-    .bind::<Array<Text>, _>(people)
-    .bind::<Array<Date>, _>(dates)
-    .bind::<Text, _>(AttendanceStatus::Attended.as_str())
-    .bind::<Text, _>(SubmissionKind::Register.as_str())
-    .bind::<Text, _>(SubmissionStatus::Rejected.as_str())
-    .bind::<Text, _>(exclude.unwrap_or(""))
-    .load(conn)?;
+    let rows: Vec<Row> = diesel::sql_query(OTHER_SESSIONS_PG)
+        .bind::<Array<Text>, _>(people)
+        .bind::<Array<Date>, _>(dates)
+        .bind::<Text, _>(AttendanceStatus::Attended.as_str())
+        .bind::<Text, _>(SubmissionKind::Register.as_str())
+        .bind::<Text, _>(SubmissionStatus::Rejected.as_str())
+        .bind::<Text, _>(exclude.unwrap_or(""))
+        .load(conn)?;
     Ok(rows
         .into_iter()
         .map(|r| (r.person_ref, r.date, r.session_type))

@@ -21,7 +21,7 @@ use crate::error::StoreError;
 use crate::submissions::StoredVersion;
 
 pub use lifecycle::{apply, decision_sha256, mark_needs_adjustment, payment_sha256, ClaimDecision};
-pub use pricing::draft_from_registers;
+pub use pricing::{draft_from_registers, OTHER_UNITS_PG, REGISTER_FACTS_PG};
 pub use read::{get, priced_sha256};
 pub use write::Claims;
 

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Date, Text};
 
 use dayops_domain::agreement::AgreementInput;
 use dayops_domain::calendar::payment_period_containing;
@@ -13,6 +14,7 @@ use dayops_domain::claim::{
 use dayops_domain::contract::Contract;
 use dayops_domain::matrix::MatrixVersion;
 use dayops_domain::register::AttendanceStatus;
+use dayops_domain::submission::{SubmissionKind, SubmissionStatus};
 use dayops_domain::types::{AbsenceReason, Item, SessionType};
 
 use crate::error::{unsigned, vocab, StoreError};
@@ -22,6 +24,34 @@ use crate::{contracts, reference, DbConnection};
 
 use super::{session_of_key, LOOKUP_CHUNK};
 
+/// The contract's current, not rejected registers overlapping the dates ($1 contract, $2
+/// from, $3 to, $4 the register kind, $5 the rejected status), each register's lines read
+/// through its primary key by a LATERAL subquery (`OFFSET 0`: not to be flattened into a
+/// join that a never-analysed database may drive from `register_lines`).
+pub const REGISTER_FACTS_PG: &str = "SELECT l.person_ref, l.date, l.session_type, l.status, \
+     l.absence_reason, l.notice_hours, l.one_to_one_quarter_hours, l.transport_journeys, l.meal \
+     FROM submissions s \
+     CROSS JOIN LATERAL ( \
+         SELECT l.* FROM register_lines l \
+         WHERE l.submission_id = s.id AND l.version = s.current_version \
+         AND l.date BETWEEN $2 AND $3 \
+         OFFSET 0 \
+     ) l \
+     WHERE s.contract_id = $1 AND s.kind = $4 AND s.status <> $5 \
+     AND s.period_start <= $3 AND s.period_end >= $2";
+
+/// Units held in other live claims by the given people within the dates ($1 people, $2
+/// from, $3 to, $4 a claim to leave out), each person's found through the primary key
+/// `(person_ref, date, …)` by a LATERAL subquery.
+pub const OTHER_UNITS_PG: &str = "SELECT u.person_ref, u.date, u.session_key, u.item \
+     FROM unnest($1::text[]) AS k (person_ref) \
+     CROSS JOIN LATERAL ( \
+         SELECT u.* FROM claimed_units u \
+         WHERE u.person_ref = k.person_ref AND u.date BETWEEN $2 AND $3 \
+         OFFSET 0 \
+     ) u \
+     WHERE u.submission_id <> $4";
+
 /// Register lines of the contract's current, not rejected registers within the period.
 fn register_facts(
     conn: &mut DbConnection,
@@ -30,7 +60,7 @@ fn register_facts(
     to: NaiveDate,
 ) -> Result<Vec<RegisterFact>, StoreError> {
     /// A current register line, as the claim rules read it.
-    #[derive(Queryable, Selectable)]
+    #[derive(Queryable, Selectable, QueryableByName)]
     #[diesel(table_name = register_lines)]
     struct Row {
         person_ref: String,
@@ -43,11 +73,20 @@ fn register_facts(
         transport_journeys: i32,
         meal: bool,
     }
-    let rows: Vec<Row> = crate::registers::current_register_lines()
-        .filter(submission_rows::contract_id.eq(contract_id))
-        .filter(register_lines::date.between(from, to))
-        .select(Row::as_select())
-        .load(conn)?;
+    let rows: Vec<Row> = match conn {
+        DbConnection::Postgresql(pg) => diesel::sql_query(REGISTER_FACTS_PG)
+            .bind::<Text, _>(contract_id)
+            .bind::<Date, _>(from)
+            .bind::<Date, _>(to)
+            .bind::<Text, _>(SubmissionKind::Register.as_str())
+            .bind::<Text, _>(SubmissionStatus::Rejected.as_str())
+            .load(pg)?,
+        DbConnection::Sqlite(_) => crate::registers::current_register_lines()
+            .filter(submission_rows::contract_id.eq(contract_id))
+            .filter(register_lines::date.between(from, to))
+            .select(Row::as_select())
+            .load(conn)?,
+    };
     rows.into_iter()
         .map(|row| {
             Ok(RegisterFact {
@@ -94,31 +133,67 @@ fn other_units(
     to: NaiveDate,
     exclude: Option<&str>,
 ) -> Result<Vec<ClaimedUnit>, StoreError> {
-    let mut units = Vec::new();
-    for chunk in persons.chunks(LOOKUP_CHUNK) {
-        let mut query = claimed_units::table
-            .filter(claimed_units::person_ref.eq_any(chunk))
-            .filter(claimed_units::date.between(from, to))
-            .select((
-                claimed_units::person_ref,
-                claimed_units::date,
-                claimed_units::session_key,
-                claimed_units::item,
-            ))
-            .into_boxed();
-        if let Some(exclude) = exclude {
-            query = query.filter(claimed_units::submission_id.ne(exclude.to_string()));
+    #[derive(QueryableByName)]
+    #[diesel(table_name = claimed_units)]
+    struct Unit {
+        person_ref: String,
+        date: NaiveDate,
+        session_key: String,
+        item: String,
+    }
+    let mut rows: Vec<Unit> = Vec::new();
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            rows = diesel::sql_query(OTHER_UNITS_PG)
+                .bind::<Array<Text>, _>(persons)
+                .bind::<Date, _>(from)
+                .bind::<Date, _>(to)
+                .bind::<Text, _>(exclude.unwrap_or(""))
+                .load(pg)?;
         }
-        for (person_ref, date, session, item) in
-            query.load::<(String, NaiveDate, String, String)>(conn)?
-        {
-            units.push(ClaimedUnit {
-                person_ref,
-                date,
-                session_type: session_of_key(&session)?,
-                item: vocab("claimed_units.item", &item, Item::parse)?,
-            });
+        DbConnection::Sqlite(_) => {
+            for chunk in persons.chunks(LOOKUP_CHUNK) {
+                let mut query = claimed_units::table
+                    .filter(claimed_units::person_ref.eq_any(chunk))
+                    .filter(claimed_units::date.between(from, to))
+                    .select((
+                        claimed_units::person_ref,
+                        claimed_units::date,
+                        claimed_units::session_key,
+                        claimed_units::item,
+                    ))
+                    .into_boxed();
+                if let Some(exclude) = exclude {
+                    query = query.filter(claimed_units::submission_id.ne(exclude.to_string()));
+                }
+                rows.extend(
+                    query
+                        .load::<(String, NaiveDate, String, String)>(conn)?
+                        .into_iter()
+                        .map(|(person_ref, date, session_key, item)| Unit {
+                            person_ref,
+                            date,
+                            session_key,
+                            item,
+                        }),
+                );
+            }
         }
+    }
+    let mut units = Vec::with_capacity(rows.len());
+    for Unit {
+        person_ref,
+        date,
+        session_key,
+        item,
+    } in rows
+    {
+        units.push(ClaimedUnit {
+            person_ref,
+            date,
+            session_type: session_of_key(&session_key)?,
+            item: vocab("claimed_units.item", &item, Item::parse)?,
+        });
     }
     Ok(units)
 }
