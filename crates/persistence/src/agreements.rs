@@ -249,7 +249,18 @@ pub fn upsert_batch(
         }
         Ok(summary)
     })
+    .and_then(|summary| {
+        // A caseload loaded in bulk: the rules read agreements by contract on every
+        // submission, so the planner should know the table's new size.
+        if summary.created + summary.updated >= BULK_LOAD {
+            crate::db::analyze_after_bulk_load(conn, "agreements")?;
+        }
+        Ok(summary)
+    })
 }
+
+/// Agreements created or updated in one upsert from which their statistics are refreshed.
+const BULK_LOAD: usize = 1_000;
 
 fn event(action: &'static str, agreement: &Agreement) -> Result<NewEvent, StoreError> {
     Ok(NewEvent {

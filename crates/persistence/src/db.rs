@@ -132,9 +132,37 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
         DbConnection::Postgresql(_) => POSTGRES_MIGRATIONS,
         DbConnection::Sqlite(_) => SQLITE_MIGRATIONS,
     };
-    conn.run_pending_migrations(migrations)
+    let ran = conn
+        .run_pending_migrations(migrations)
         .map(|done| done.len())
-        .map_err(|e| StoreError::Migration(e.to_string()))
+        .map_err(|e| StoreError::Migration(e.to_string()))?;
+    // Fresh statistics after a schema change on PostgreSQL, which can rewrite tables and
+    // drop what the planner knew, but only for a database that holds data: tables
+    // analysed while empty are taken to stay empty (measured: a nation's week on a fresh
+    // database fell from 30 s to 122 s). SQLite is left alone: its statistics never
+    // refresh by themselves.
+    if ran > 0 {
+        if let DbConnection::Postgresql(_) = conn {
+            use diesel::{QueryDsl, RunQueryDsl};
+            let holds_data: i64 = crate::schema::providers::table
+                .count()
+                .get_result(conn)?;
+            if holds_data > 0 {
+                crate::execute_sql!(conn, "ANALYZE", [])?;
+            }
+        }
+    }
+    Ok(ran)
+}
+
+/// Refreshes PostgreSQL's statistics of `table` after a bulk load (a no-op on SQLite, for
+/// the reason above).
+pub fn analyze_after_bulk_load(conn: &mut DbConnection, table: &str) -> Result<(), StoreError> {
+    use diesel::RunQueryDsl;
+    if let DbConnection::Postgresql(_) = conn {
+        crate::execute_sql!(conn, &format!("ANALYZE {table}"), [])?;
+    }
+    Ok(())
 }
 
 /// Applies only the first `count` migrations (for tests that build a database as an

@@ -1,0 +1,10 @@
+ALTER TABLE submissions RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
+ALTER TABLE submission_versions RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
+ALTER TABLE register_lines RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold, autovacuum_vacuum_insert_scale_factor);
+ALTER TABLE attendance_slots RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
+ALTER TABLE claim_lines RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold, autovacuum_vacuum_insert_scale_factor);
+ALTER TABLE claimed_units RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
+ALTER TABLE agreements RESET (autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
+ALTER TABLE audit_events RESET (autovacuum_analyze_scale_factor, autovacuum_vacuum_insert_scale_factor);
+ALTER TABLE audit_tree RESET (autovacuum_analyze_scale_factor, autovacuum_vacuum_insert_scale_factor);
+ALTER TABLE audit_pending RESET (autovacuum_vacuum_scale_factor, autovacuum_vacuum_threshold, autovacuum_analyze_scale_factor, autovacuum_analyze_threshold);
