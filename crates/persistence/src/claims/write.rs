@@ -76,8 +76,18 @@ fn write_lines(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    for chunk in rows.chunks(INSERT_CHUNK) {
-        crate::insert_rows!(conn, claim_lines::table, chunk)?;
+    match conn {
+        // One binary COPY, as for register lines.
+        DbConnection::Postgresql(c) => {
+            diesel::copy_from(claim_lines::table)
+                .from_insertable(&rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(_) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                crate::insert_rows!(conn, claim_lines::table, chunk)?;
+            }
+        }
     }
     diesel::insert_into(claim_totals::table)
         .values((
