@@ -144,9 +144,7 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, StoreError> {
     if ran > 0 {
         if let DbConnection::Postgresql(_) = conn {
             use diesel::{QueryDsl, RunQueryDsl};
-            let holds_data: i64 = crate::schema::providers::table
-                .count()
-                .get_result(conn)?;
+            let holds_data: i64 = crate::schema::providers::table.count().get_result(conn)?;
             if holds_data > 0 {
                 crate::execute_sql!(conn, "ANALYZE", [])?;
             }

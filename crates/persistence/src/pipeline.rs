@@ -177,7 +177,7 @@ fn prepared<'a, K: Kind>(
             content_sha256: draft.content_sha256().to_string(),
             validation: report,
         },
-        body,
+        body: draft.canonical_body().to_string(),
         header,
     };
     Ok(Prepared {

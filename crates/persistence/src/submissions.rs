@@ -52,14 +52,20 @@ impl Draft {
     pub fn content_sha256(&self) -> &str {
         &self.body_sha256
     }
+
+    pub fn canonical_body(&self) -> &str {
+        &self.canonical_body
+    }
 }
 
-/// A stored version with its header.
+/// A stored version with its header. The body is its canonical JSON as stored: a kind
+/// reads what it answers from the text (a large register's lines can be passed through
+/// unparsed), never through a `serde_json::Value` tree ten times its size.
 #[derive(Debug, Clone)]
 pub struct StoredVersion {
     pub header: Header,
     pub envelope: Envelope,
-    pub body: Value,
+    pub body: String,
 }
 
 #[derive(Debug, Clone, Queryable)]
@@ -157,7 +163,7 @@ fn stored(row: &SubmissionRow, version: VersionRow) -> Result<StoredVersion, Sto
             content_sha256: version.content_sha256,
             validation: from_json("submission_versions.findings", &version.findings)?,
         },
-        body: from_json("submission_versions.body", &version.body)?,
+        body: version.body,
         header,
     })
 }

@@ -189,12 +189,28 @@ pub struct Register {
     pub acknowledged_warnings: Vec<String>,
 }
 
-fn document(stored: StoredVersion) -> Result<Register, ApiError> {
-    let receipt = SubmissionReceipt::of(&stored);
-    let body: RegisterInput = serde_json::from_value(stored.body)
+/// A stored register as answered: its lines passed through from the stored canonical JSON
+/// unparsed (a 95,000-line register is 11 MB of text and would be ten times that as a
+/// parsed tree), beside the receipt. Serialises as [`Register`].
+#[derive(Serialize)]
+struct StoredRegister {
+    #[serde(flatten)]
+    receipt: SubmissionReceipt,
+    lines: Box<serde_json::value::RawValue>,
+    acknowledged_warnings: Vec<String>,
+}
+
+fn document(stored: StoredVersion) -> Result<StoredRegister, ApiError> {
+    #[derive(serde::Deserialize)]
+    struct Body {
+        lines: Box<serde_json::value::RawValue>,
+        #[serde(default)]
+        acknowledged_warnings: Vec<String>,
+    }
+    let body: Body = serde_json::from_str(&stored.body)
         .map_err(|e| ApiError::Internal(format!("stored register body: {e}")))?;
-    Ok(Register {
-        receipt,
+    Ok(StoredRegister {
+        receipt: SubmissionReceipt::of(&stored),
         lines: body.lines,
         acknowledged_warnings: body.acknowledged_warnings,
     })
@@ -205,7 +221,7 @@ fn read(
     id: &str,
     version: Option<i32>,
     scope: Option<&str>,
-) -> Result<Option<(i32, Register)>, ApiError> {
+) -> Result<Option<(i32, StoredRegister)>, ApiError> {
     submissions::get_version(conn, KIND, id, version, scope)?
         .map(|stored| Ok((stored.envelope.version, document(stored)?)))
         .transpose()

@@ -79,7 +79,7 @@ fn workbook_version(
 
 /// A stored workbook version, read back.
 fn document(stored: &StoredVersion, kpis: Vec<KpiResult>) -> Result<Workbook, StoreError> {
-    let body: WorkbookInput = serde_json::from_value(stored.body.clone())
+    let body: WorkbookInput = serde_json::from_str(&stored.body)
         .map_err(|e| StoreError::Corrupt(format!("stored workbook body: {e}")))?;
     Ok(workbook_version(stored, body, kpis, None))
 }

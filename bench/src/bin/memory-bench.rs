@@ -1,0 +1,255 @@
+//! Memory under large submissions: the peak resident set while (a) 32 clients post
+//! 5,000-line registers and (b) 8 clients read a 95,000-line register at once, and the
+//! resident set 10 s after each.
+//!
+//! ```sh
+//! cargo run --release -p dayops-bench --bin memory-bench -- [--postgres URL]
+//! ```
+//!
+//! The server runs in this process; the clients stream what they read into a sink and make
+//! each body just before sending it, so the figures are the server's.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, Days, NaiveDate};
+use serde_json::{json, Value};
+
+use dayops_bench::{option, token, Bench};
+use dayops_domain::types::Role;
+
+fn status_kb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+fn rss_mb() -> f64 {
+    status_kb("VmRSS:") / 1024.0
+}
+
+fn peak_mb() -> f64 {
+    status_kb("VmHWM:") / 1024.0
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// A contract with `people` agreements, each planned am and pm Monday to Friday.
+fn contract(bench: &Bench, name: &str, people: usize, start: NaiveDate) -> (String, String) {
+    let c = token(Role::Commissioner, None);
+    let (_, provider) = bench.send(
+        "POST",
+        "/v1/providers",
+        &c,
+        Some(&json!({"name": name})),
+        None,
+    );
+    let provider_id = provider["id"].as_str().unwrap().to_string();
+    let (status, contract) = bench.send(
+        "POST",
+        "/v1/contracts",
+        &c,
+        Some(&json!({
+            "reference": name, "provider_id": provider_id, "service_type": "building_based",
+            "start_date": start.to_string(), "need_bands": ["low", "medium", "high", "complex"],
+            "session_hours": {"am": 3, "pm": 3, "full_day": 6}, "capacity_per_session": 10000,
+            "allows_extras": true, "over_delivery_tolerance_pct": 10, "register_deadline_days": 60,
+            "correction_window_days": 90, "payment_period": "weekly",
+            "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24}
+        })),
+        None,
+    );
+    assert_eq!(status, 201, "{contract}");
+    let contract_id = contract["id"].as_str().unwrap().to_string();
+    let cells: Vec<Value> = ["am", "pm"]
+        .iter()
+        .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 3000}))
+        .collect();
+    bench.send(
+        "POST",
+        &format!("/v1/contracts/{contract_id}/rate-matrices"),
+        &c,
+        Some(&json!({"effective_from": start.to_string(), "cells": cells})),
+        None,
+    );
+    let planned: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .iter()
+        .flat_map(|d| {
+            ["am", "pm"]
+                .iter()
+                .map(move |st| json!({"weekday": d, "session_type": st}))
+        })
+        .collect();
+    let agreements: Vec<Value> = (0..people)
+        .map(|p| {
+            json!({"person_ref": format!("{name}-{p:05}"),
+                   "need_bands": [{"from": start.to_string(), "band": "medium"}],
+                   "planned_sessions": planned, "start_date": start.to_string(),
+                   "pathway": "therapeutic"})
+        })
+        .collect();
+    let (status, _) = bench.send(
+        "PUT",
+        &format!("/v1/contracts/{contract_id}/agreements"),
+        &c,
+        Some(&json!({"agreements": agreements})),
+        None,
+    );
+    assert_eq!(status, 200);
+    (provider_id, contract_id)
+}
+
+fn register(name: &str, contract_id: &str, people: usize, monday: NaiveDate) -> Vec<u8> {
+    let lines: Vec<Value> = (0..people)
+        .flat_map(|p| {
+            (0..5u64).flat_map(move |d| {
+                ["am", "pm"].into_iter().map(move |st| {
+                    json!({"person_ref": format!("{name}-{p:05}"),
+                           "date": (monday + Days::new(d)).to_string(),
+                           "session_type": st, "status": "attended", "outcome_tags": ["wellbeing"]})
+                })
+            })
+        })
+        .collect();
+    json!({"contract_id": contract_id, "period_start": monday.to_string(),
+           "period_end": (monday + Days::new(6)).to_string(), "lines": lines})
+    .to_string()
+    .into_bytes()
+}
+
+fn post(bench: &Bench, provider_id: &str, key: &str, body: &[u8]) {
+    let response = bench
+        .agent
+        .post(&format!("{}/v1/registers", bench.base))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", token(Role::Provider, Some(provider_id))),
+        )
+        .set("Idempotency-Key", key)
+        .set("Content-Type", "application/json")
+        .send_bytes(body);
+    let response = match response {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{e}"),
+    };
+    let status = response.status();
+    std::io::copy(&mut response.into_reader(), &mut std::io::sink()).unwrap();
+    assert_eq!(status, 201);
+}
+
+/// The resident set after `seconds` of quiet.
+fn settled(seconds: u64) -> f64 {
+    std::thread::sleep(Duration::from_secs(seconds));
+    rss_mb()
+}
+
+fn main() {
+    let bench = Bench::start(option("--postgres").as_deref());
+    let today = chrono::Utc::now().date_naive();
+    let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()) + 7);
+    let start = monday - Days::new(35);
+    println!("backend            {}", bench.backend);
+    println!("at start           {:>6.0} MB", rss_mb());
+
+    // (a) 32 clients post 5,000-line registers: each its own contract, four weeks each.
+    let clients = 32;
+    let contracts: Vec<(String, String)> = (0..clients)
+        .map(|i| contract(&bench, &format!("MEM{i:02}"), 500, start))
+        .collect();
+    reset_peak();
+    let started = Instant::now();
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..clients {
+            scope.spawn(|| loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= clients * 4 {
+                    break;
+                }
+                let (i, week) = (n % clients, n / clients);
+                let (provider_id, contract_id) = &contracts[i];
+                let body = register(
+                    &format!("MEM{i:02}"),
+                    contract_id,
+                    500,
+                    monday - Days::new(7 * week as u64),
+                );
+                post(&bench, provider_id, &format!("m{n}"), &body);
+            });
+        }
+    });
+    println!(
+        "32 clients x 4 registers of 5,000 lines in {:.1} s: peak {:>6.0} MB, 10 s after {:>6.0} MB",
+        started.elapsed().as_secs_f64(),
+        peak_mb(),
+        settled(10)
+    );
+
+    // (b) one 95,000-line register, then 8 clients read it at once, twice each.
+    let (provider_id, contract_id) = contract(&bench, "BIG", 9_500, start);
+    let body = register("BIG", &contract_id, 9_500, monday);
+    println!(
+        "big register       {:.1} MB of JSON",
+        body.len() as f64 / 1e6
+    );
+    reset_peak();
+    let response = bench
+        .agent
+        .post(&format!("{}/v1/registers", bench.base))
+        .set(
+            "Authorization",
+            &format!("Bearer {}", token(Role::Provider, Some(&provider_id))),
+        )
+        .set("Idempotency-Key", "big")
+        .set("Content-Type", "application/json")
+        .send_bytes(&body)
+        .unwrap();
+    let id = response.into_json::<Value>().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    drop(body);
+    println!(
+        "posting it: peak {:>6.0} MB, 10 s after {:>6.0} MB",
+        peak_mb(),
+        settled(10)
+    );
+    reset_peak();
+    let started = Instant::now();
+    let read = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..8 {
+            scope.spawn(|| {
+                for _ in 0..2 {
+                    let response = bench
+                        .agent
+                        .get(&format!("{}/v1/registers/{id}", bench.base))
+                        .set(
+                            "Authorization",
+                            &format!("Bearer {}", token(Role::Provider, Some(&provider_id))),
+                        )
+                        .call()
+                        .unwrap();
+                    let n =
+                        std::io::copy(&mut response.into_reader(), &mut std::io::sink()).unwrap();
+                    read.fetch_add(n as usize, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    println!(
+        "8 clients x 2 GETs of it ({:.1} MB each) in {:.1} s: peak {:>6.0} MB, 10 s after {:>6.0} MB",
+        read.load(Ordering::Relaxed) as f64 / 16.0 / 1e6,
+        started.elapsed().as_secs_f64(),
+        peak_mb(),
+        settled(10)
+    );
+    bench.finish();
+}
