@@ -23,7 +23,7 @@ use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
 use dayops_domain::submission::{Envelope, SubmissionKind, SubmissionStatus};
 
-use crate::error::{to_json_value, StoreError};
+use crate::error::StoreError;
 use crate::idempotency::{self, KeyedRequest};
 use crate::submissions::{self, Draft, Header, StoredVersion};
 use crate::{contracts, new_id, now, utc, write_transaction, DbConnection};
@@ -161,9 +161,8 @@ fn prepared<'a, K: Kind>(
     (id, version): (String, i32),
 ) -> Result<Prepared<'a, K>, StoreError> {
     let status = K::status(input, &assessment);
-    let body = to_json_value(input)?;
     let report = K::report(&assessment);
-    let draft = Draft::new(&body, &report)?;
+    let draft = Draft::new(input, &report)?;
     let at = now().naive_utc();
     let version = StoredVersion {
         envelope: Envelope {

@@ -3,14 +3,13 @@
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
-use serde_json::Value;
 
 use dayops_domain::audit::{Actor, NewEvent};
-use dayops_domain::canonical::{canonical_json, content_sha256, sha256_hex};
+use dayops_domain::canonical::{sha256_hex, to_canonical_string};
 use dayops_domain::finding::Report;
 use dayops_domain::submission::{Envelope, SubmissionKind, SubmissionStatus};
 
-use crate::error::{from_json, to_json, to_json_value, vocab, StoreError};
+use crate::error::{from_json, to_json, vocab, StoreError};
 use crate::schema::{submission_findings, submission_versions, submissions};
 use crate::{audit, now, utc, DbConnection, Page};
 
@@ -38,12 +37,18 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// The stored forms of `body` and `report`.
-    pub fn new(body: &Value, report: &Report) -> Result<Draft, StoreError> {
-        let canonical_body = canonical_json(body);
+    /// The stored forms of `body` and `report`: canonical JSON written straight from the
+    /// typed body (no `serde_json::Value` tree of a large register is built).
+    pub fn new<B: serde::Serialize>(body: &B, report: &Report) -> Result<Draft, StoreError> {
+        let canonical_body = to_canonical_string(body)
+            .map_err(|e| StoreError::Corrupt(format!("writing a body: {e}")))?;
         Ok(Draft {
             body_sha256: sha256_hex(canonical_body.as_bytes()),
-            report_sha256: content_sha256(&to_json_value(report)?),
+            report_sha256: sha256_hex(
+                to_canonical_string(report)
+                    .map_err(|e| StoreError::Corrupt(format!("writing a report: {e}")))?
+                    .as_bytes(),
+            ),
             findings: to_json(report)?,
             canonical_body,
         })
