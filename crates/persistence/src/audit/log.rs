@@ -1,10 +1,10 @@
 //! The log's sequencer, its stored tree, its signed checkpoints and its proofs.
 //!
 //! One sequencer at a time moves pending events into the log: on PostgreSQL the serve
-//! process holding the session advisory lock [`SEQUENCER_LOCK`] (another takes over when
-//! it dies), on SQLite the single process. Each batch also takes the lock for its
-//! transaction, and the log's primary keys refuse a second writer of the same position,
-//! so two sequencers can never fork the log.
+//! process holding the session advisory lock [`LEADER_LOCK`] (another takes over when it
+//! dies), on SQLite the single process. Each batch, and an on-demand checkpoint from any
+//! process, takes [`SEQUENCER_LOCK`] for its transaction, and the log's primary keys refuse
+//! a second writer of the same position, so two sequencers can never fork the log.
 
 use std::collections::HashMap;
 
