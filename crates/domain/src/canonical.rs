@@ -487,7 +487,10 @@ mod tests {
                     Kind::Unit,
                     Kind::Newtype(7),
                     Kind::Tuple(1, "x".into()),
-                    Kind::Struct { b: true, a: Some(0.25) },
+                    Kind::Struct {
+                        b: true,
+                        a: Some(0.25),
+                    },
                 ],
             },
             by_kind: [("pm".to_string(), 2), ("am".to_string(), 1)].into(),
