@@ -27,14 +27,39 @@ pub struct Bench {
     pub database_url: String,
     pub backend: &'static str,
     pub agent: ureq::Agent,
-    handle: ServerHandle,
+    server: Server,
     cleanup: Option<(String, String)>,
     _dir: tempfile::TempDir,
+}
+
+/// Where the server under test runs.
+enum Server {
+    InProcess(ServerHandle),
+    /// A `dayops serve` process of its own, so that its memory is measured alone.
+    Child(std::process::Child),
 }
 
 impl Bench {
     /// SQLite in a temporary folder, or a fresh database on the PostgreSQL server `postgres`.
     pub fn start(postgres: Option<&str>) -> Bench {
+        Self::start_with(postgres, false)
+    }
+
+    /// The same with the server as a `dayops serve` process of its own (the release
+    /// binary beside this one: `cargo build --release --bin dayops` first).
+    pub fn start_process(postgres: Option<&str>) -> Bench {
+        Self::start_with(postgres, true)
+    }
+
+    /// The server process's id, when it runs apart.
+    pub fn server_pid(&self) -> Option<u32> {
+        match &self.server {
+            Server::Child(child) => Some(child.id()),
+            Server::InProcess(_) => None,
+        }
+    }
+
+    fn start_with(postgres: Option<&str>, separate: bool) -> Bench {
         let dir = tempfile::tempdir().expect("temp dir");
         let (database_url, cleanup) = match postgres {
             Some(admin) => {
@@ -66,6 +91,52 @@ impl Bench {
             checkpoint_interval_secs: 60,
             sequencer: true,
         };
+        if separate {
+            let exe = std::env::current_exe().unwrap().with_file_name("dayops");
+            assert!(
+                exe.exists(),
+                "{} is missing: cargo build --release --bin dayops",
+                exe.display()
+            );
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let child = std::process::Command::new(exe)
+                .arg("serve")
+                .env("DAYOPS_DATABASE_URL", &database_url)
+                .env("DAYOPS_BIND", format!("127.0.0.1:{port}"))
+                .env("DAYOPS_JWT_SECRET", SECRET)
+                .env("DAYOPS_MAX_BODY_BYTES", (64 * 1024 * 1024).to_string())
+                .env("DAYOPS_RATE_LIMIT_PER_MINUTE", "0")
+                .env("DAYOPS_WORKERS", "2")
+                .env("DAYOPS_LOG_SIGNING_KEY", &config.log_key_path)
+                .env("RUST_LOG", "warn")
+                .spawn()
+                .expect("start dayops serve");
+            let base = format!("http://127.0.0.1:{port}");
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(600))
+                .build();
+            let up = (0..200).any(|_| {
+                let ok = agent.get(&format!("{base}/readyz")).call().is_ok();
+                if !ok {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                ok
+            });
+            assert!(up, "dayops serve did not start");
+            return Bench {
+                backend: dayops_persistence::Backend::of_url(&database_url).name(),
+                server: Server::Child(child),
+                agent,
+                base,
+                database_url,
+                cleanup,
+                _dir: dir,
+            };
+        }
         let pool = open_database(&config).expect("database");
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -79,7 +150,7 @@ impl Bench {
         });
         Bench {
             backend: dayops_persistence::Backend::of_url(&database_url).name(),
-            handle: rx.recv().unwrap(),
+            server: Server::InProcess(rx.recv().unwrap()),
             agent: ureq::AgentBuilder::new()
                 .timeout(Duration::from_secs(600))
                 .build(),
@@ -120,7 +191,15 @@ impl Bench {
     }
 
     pub fn finish(self) {
-        actix_web::rt::System::new().block_on(self.handle.stop(true));
+        match self.server {
+            Server::InProcess(handle) => {
+                actix_web::rt::System::new().block_on(handle.stop(true));
+            }
+            Server::Child(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
         if let Some((admin, name)) = self
             .cleanup
             .filter(|_| std::env::var("DAYOPS_BENCH_KEEP_DB").is_err())

@@ -3,11 +3,15 @@
 //! resident set 10 s after each.
 //!
 //! ```sh
-//! cargo run --release -p dayops-bench --bin memory-bench -- [--postgres URL]
+//! cargo run --release -p dayops-bench --bin memory-bench -- [--case many|big] [--postgres URL]
 //! ```
 //!
-//! The server runs in this process; the clients stream what they read into a sink and make
-//! each body just before sending it, so the figures are the server's.
+//! `--case` runs one case alone in the process (both by default, one after the other, when
+//! the second starts from what the first left).
+//!
+//! The server runs as a `dayops serve` process of its own (`cargo build --release --bin
+//! dayops` first) and its own resident set is read from /proc; the clients stream what
+//! they read into a sink.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
@@ -20,8 +24,15 @@ use serde_json::{json, Value};
 use dayops_bench::{option, token, Bench};
 use dayops_domain::types::Role;
 
+/// The server's process (its own when `--separate` is not given).
+static PID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn proc_file(name: &str) -> String {
+    format!("/proc/{}/{name}", PID.get().map_or("self", String::as_str))
+}
+
 fn status_kb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+    std::fs::read_to_string(proc_file("status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix(field))
@@ -38,7 +49,7 @@ fn peak_mb() -> f64 {
 }
 
 fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let _ = std::fs::write(proc_file("clear_refs"), "5");
 }
 
 /// A contract with `people` agreements, each planned am and pm Monday to Friday.
@@ -151,49 +162,62 @@ fn settled(seconds: u64) -> f64 {
 }
 
 fn main() {
-    let bench = Bench::start(option("--postgres").as_deref());
+    let bench = Bench::start_process(option("--postgres").as_deref());
+    if let Some(pid) = bench.server_pid() {
+        let _ = PID.set(pid.to_string());
+    }
     let today = chrono::Utc::now().date_naive();
     let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()) + 7);
     let start = monday - Days::new(35);
     println!("backend            {}", bench.backend);
     println!("at start           {:>6.0} MB", rss_mb());
 
+    let case = option("--case");
+    let run = |name: &str| case.as_deref().is_none_or(|c| c == name);
+
     // (a) 32 clients post 5,000-line registers: each its own contract, four weeks each.
-    let clients = 32;
-    let contracts: Vec<(String, String)> = (0..clients)
-        .map(|i| contract(&bench, &format!("MEM{i:02}"), 500, start))
-        .collect();
-    reset_peak();
-    let started = Instant::now();
-    let next = AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..clients {
-            scope.spawn(|| loop {
-                let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= clients * 4 {
-                    break;
-                }
-                let (i, week) = (n % clients, n / clients);
-                let (provider_id, contract_id) = &contracts[i];
-                let body = register(
-                    &format!("MEM{i:02}"),
-                    contract_id,
-                    500,
-                    monday - Days::new(7 * week as u64),
-                );
-                post(&bench, provider_id, &format!("m{n}"), &body);
-            });
-        }
-    });
-    println!(
+    if run("many") {
+        let clients = 32;
+        let contracts: Vec<(String, String)> = (0..clients)
+            .map(|i| contract(&bench, &format!("MEM{i:02}"), 500, start))
+            .collect();
+        reset_peak();
+        let started = Instant::now();
+        let next = AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..clients {
+                scope.spawn(|| loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= clients * 4 {
+                        break;
+                    }
+                    let (i, week) = (n % clients, n / clients);
+                    let (provider_id, contract_id) = &contracts[i];
+                    let body = register(
+                        &format!("MEM{i:02}"),
+                        contract_id,
+                        500,
+                        monday - Days::new(7 * week as u64),
+                    );
+                    post(&bench, provider_id, &format!("m{n}"), &body);
+                });
+            }
+        });
+        println!(
         "32 clients x 4 registers of 5,000 lines in {:.1} s: peak {:>6.0} MB, 10 s after {:>6.0} MB",
         started.elapsed().as_secs_f64(),
         peak_mb(),
         settled(10)
     );
+    }
 
     // (b) one 95,000-line register, then 8 clients read it at once, twice each.
+    if !run("big") {
+        bench.finish();
+        return;
+    }
     let (provider_id, contract_id) = contract(&bench, "BIG", 9_500, start);
+    println!("before posting     {:>6.0} MB", rss_mb());
     let body = register("BIG", &contract_id, 9_500, monday);
     println!(
         "big register       {:.1} MB of JSON",
