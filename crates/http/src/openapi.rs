@@ -67,12 +67,87 @@ impl Modify for SecurityScheme_ {
 
 /// The complete document: exactly what `/openapi.json` serves and `dayops openapi` prints.
 pub fn document() -> Document {
-    let (_, doc) = App::new()
+    let (_, mut doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::base())
         .configure(crate::routes::configure)
         .split_for_parts();
+    flatten_all_of(&mut doc);
     doc
+}
+
+/// Writes each `allOf` schema (a stored resource: its input's members, flattened, and its
+/// own) as the one object it is. As `allOf`, an input part that refuses unknown members
+/// (`additionalProperties: false`) made every real response fail its own schema in any
+/// JSON Schema validator, since the other parts' members are unknown to it.
+fn flatten_all_of(doc: &mut Document) {
+    use serde_json::{Map, Value};
+    fn collect(
+        all: &Map<String, Value>,
+        schema: &Value,
+        properties: &mut Map<String, Value>,
+        required: &mut Vec<Value>,
+        depth: usize,
+    ) -> Option<()> {
+        if depth > 16 {
+            return None;
+        }
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let name = reference.strip_prefix("#/components/schemas/")?;
+            return collect(all, all.get(name)?, properties, required, depth + 1);
+        }
+        if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+            for part in parts {
+                collect(all, part, properties, required, depth + 1)?;
+            }
+            return Some(());
+        }
+        for (name, member) in schema.get("properties")?.as_object()? {
+            properties.insert(name.clone(), member.clone());
+        }
+        for name in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if !required.contains(name) {
+                required.push(name.clone());
+            }
+        }
+        Some(())
+    }
+    fn flatten(node: &mut Value, all: &Map<String, Value>) {
+        if node.get("allOf").is_some() {
+            let (mut properties, mut required) = (Map::new(), Vec::new());
+            if collect(all, node, &mut properties, &mut required, 0).is_some() {
+                let mut flat = serde_json::json!({"type": "object", "properties": properties});
+                if !required.is_empty() {
+                    flat["required"] = Value::Array(required);
+                }
+                if let Some(description) = node.get("description") {
+                    flat["description"] = description.clone();
+                }
+                *node = flat;
+            }
+        }
+        match node {
+            Value::Object(members) => members.values_mut().for_each(|v| flatten(v, all)),
+            Value::Array(items) => items.iter_mut().for_each(|v| flatten(v, all)),
+            _ => {}
+        }
+    }
+    let Ok(mut json) = serde_json::to_value(&*doc) else {
+        return;
+    };
+    let all = json["components"]["schemas"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    flatten(&mut json, &all);
+    if let Ok(flat) = serde_json::from_value(json) {
+        *doc = flat;
+    }
 }
 
 /// Path templates and their methods, from the document, for telling 404 from 405.
@@ -144,5 +219,18 @@ mod tests {
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(json["components"]["schemas"]["Problem"].is_object());
         assert!(json["components"]["schemas"]["ContractPatch"]["required"].is_null());
+    }
+
+    /// A stored resource's schema is one object holding its input's members and its own,
+    /// so a validator accepts the server's real answers.
+    #[test]
+    fn response_schemas_are_single_objects() {
+        let json = serde_json::to_value(document()).unwrap();
+        assert!(!json.to_string().contains("\"allOf\""));
+        let provider = &json["components"]["schemas"]["Provider"];
+        for member in ["id", "name", "status", "created_at"] {
+            assert!(provider["properties"][member].is_object(), "{member}");
+        }
+        assert!(provider["additionalProperties"].is_null());
     }
 }
