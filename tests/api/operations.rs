@@ -82,6 +82,10 @@ fn committed_openapi_matches_the_served_document() {
         !ui.text.contains("cdn."),
         "the UI must not load scripts from a CDN"
     );
+    // Without its slash, `/docs` leads there (the client follows the 308).
+    let unslashed = app.request("GET", "/docs", None, None);
+    unslashed.expect(200);
+    assert!(unslashed.text.contains("swagger-ui"));
     let script = app.request("GET", "/docs/swagger-ui-bundle.js", None, None);
     script.expect(200);
 }

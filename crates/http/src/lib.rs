@@ -108,6 +108,15 @@ pub fn server(
                 ApiError::with_errors(problem::ProblemKind::NotFound, e.to_string(), Vec::new())
                     .into()
             }))
+            // `/docs` without its slash finds the UI too.
+            .route(
+                "/docs",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::PermanentRedirect()
+                        .insert_header((actix_web::http::header::LOCATION, "/docs/"))
+                        .finish()
+                }),
+            )
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
             .default_service(web::to(fallback))
             .wrap(from_fn(metrics::record))
