@@ -110,7 +110,19 @@ pub fn verify(
         ));
     }
     heads.sort_by_key(|h| h.0);
+    // A head of the empty log is its own: nothing to stream for it.
     let mut next_head = 0;
+    while next_head < heads.len() && heads[next_head].0 == 0 {
+        let matches = heads[next_head].1 == dayops_domain::tlog::empty_root();
+        if kept.is_some_and(|k| k.size == 0) {
+            kept_match = Some(if matches {
+                CheckpointMatch::Matches
+            } else {
+                CheckpointMatch::Differs
+            });
+        }
+        next_head += 1;
+    }
 
     let mut after = 0i64;
     'pages: loop {
