@@ -398,6 +398,24 @@ problem_set!(
     }
 );
 
+problem_set!(
+    /// Problems a new submission, or a validation of one, may answer with: a submission
+    /// write's, less the If-Match preconditions that only amendments have.
+    CreateProblems {
+        BadRequest: "Body is not well-formed, or the Idempotency-Key header is missing",
+        Unauthorized: "Missing or invalid bearer token",
+        Forbidden: "Only providers submit",
+        NotFound: "No such contract, or not the caller's",
+        Conflict: "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
+        PayloadTooLarge: "Body larger than the limit",
+        UnsupportedMediaType: "Body is of a type the operation does not take",
+        Validation: "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
+        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
+        Internal: "Internal error",
+        Unavailable: "Database unavailable",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

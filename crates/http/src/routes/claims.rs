@@ -21,7 +21,9 @@ use super::ensure_valid;
 use super::submissions::{idempotency_key, if_match, today, SubmissionReceipt};
 use crate::auth::{Commissioner, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
-use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems};
+use crate::problem::{
+    ApiError, CreateProblems, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems,
+};
 use crate::{pipeline, run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
@@ -165,7 +167,7 @@ async fn read_claim(
     request_body = ClaimInput,
     responses(
         (status = 201, body = Claim, headers(("ETag" = String), ("Location" = String))),
-        SubmissionProblems,
+        CreateProblems,
     )
 )]
 #[post("/v1/claims")]
@@ -189,7 +191,7 @@ pub async fn create(
 }
 
 /// Price and check a claim; nothing is stored.
-#[utoipa::path(operation_id = "validate_claim", tag = "claims", request_body = ClaimInput, responses((status = 200, body = ClaimPricing), SubmissionProblems))]
+#[utoipa::path(operation_id = "validate_claim", tag = "claims", request_body = ClaimInput, responses((status = 200, body = ClaimPricing), CreateProblems))]
 #[post("/v1/claims/validate")]
 pub async fn validate(
     Submitter(principal): Submitter,

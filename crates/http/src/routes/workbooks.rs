@@ -20,7 +20,7 @@ use dayops_persistence::StoreError;
 use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
-use crate::problem::{ApiError, ProblemKind, ReadProblems, SubmissionProblems};
+use crate::problem::{ApiError, CreateProblems, ProblemKind, ReadProblems, SubmissionProblems};
 use crate::xlsx_workbook::{self, SheetMap, TemplateContent, XLSX_MEDIA_TYPE};
 use crate::{pipeline, run, AppState};
 
@@ -144,7 +144,7 @@ const WORKBOOK_BODY: &str = "A workbook as JSON, or the council's XLSX template 
     tag = "workbooks",
     params(("Idempotency-Key" = String, Header, description = "Required; replays the stored response for the same request")),
     request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-    responses((status = 201, body = Workbook, headers(("ETag" = String), ("Location" = String))), SubmissionProblems)
+    responses((status = 201, body = Workbook, headers(("ETag" = String), ("Location" = String))), CreateProblems)
 )]
 #[post("/v1/workbooks")]
 pub async fn create(
@@ -172,7 +172,7 @@ pub async fn create(
     operation_id = "validate_workbook",
     tag = "workbooks",
     request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-    responses((status = 200, body = Report), SubmissionProblems)
+    responses((status = 200, body = Report), CreateProblems)
 )]
 #[post("/v1/workbooks/validate")]
 pub async fn validate(
