@@ -32,7 +32,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=builder /build/target/release/dayops /usr/local/bin/dayops
 USER dayops
 WORKDIR /data
+# The audit log's signing key: made in the volume on first start unless one is mounted
+# (`dayops log keygen`); every process of a deployment needs the same one.
 ENV DAYOPS_DATABASE_URL=/data/dayops.db \
+    DAYOPS_LOG_SIGNING_KEY=/data/log-signing.key \
     DAYOPS_BIND=0.0.0.0:8080 \
     RUST_LOG=info
 VOLUME ["/data"]
