@@ -619,7 +619,8 @@ fn amendments_need_the_current_etag() {
         .expect(404);
 
     // Every stored version is in the audit trail, twice (content and validation), and the
-    // chain holds; the refused late amendment left nothing.
+    // log verifies; the refused late amendment left nothing.
+    app.sequenced();
     let events = app.get(
         &format!("/v1/audit-events?entity=register&entity_id={id}"),
         &app.auditor(),

@@ -274,6 +274,17 @@ fn pending_about(conn: &mut DbConnection, id: &str) -> Result<bool, StoreError> 
     Ok(n > 0)
 }
 
+/// Whether the log now holds the create or amend event of `id`'s `version`.
+fn recorded_since(conn: &mut DbConnection, id: &str, version: i32) -> Result<bool, StoreError> {
+    let n: i64 = audit_events::table
+        .filter(audit_events::entity_id.eq(id))
+        .filter(audit_events::version.eq(version))
+        .filter(audit_events::action.eq_any(["create", "amend"]))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
 /// Recomputes the content the events describe: each stored version's body, validation
 /// report and derived rows (priced claim lines and totals, KPI results), and each claim's
 /// decision and payment. Returns the first that no longer matches its event, as the event's
@@ -325,7 +336,8 @@ pub fn verify_content(conn: &mut DbConnection) -> Result<Option<(i64, String)>, 
             let v = Some(version);
             let event = |action: &str| events.get(&(id.clone(), v, action.to_string()));
             let Some((seq, recorded)) = event("create").or_else(|| event("amend")) else {
-                if !pending_about(conn, &id)? {
+                // Sequenced since the index was read, or still waiting: not a break.
+                if !pending_about(conn, &id)? && !recorded_since(conn, &id, version)? {
                     note(
                         i64::MAX,
                         format!("{kind} {id} version {version} has no audit event"),
