@@ -569,6 +569,14 @@ fn a_rewrite_is_caught_by_the_signed_checkpoints() {
         "{}",
         r.text
     );
+    // Nor does the log sign over it: the next checkpoint is refused.
+    app.create_provider("After the rewrite");
+    let refused = app.post("/v1/audit/checkpoint", &app.auditor(), &json!({}));
+    refused.expect(409);
+    assert!(refused.body["detail"]
+        .as_str()
+        .unwrap()
+        .contains("rewritten"));
 
     // The stored checkpoints removed too: a full rewrite, which the database alone cannot
     // tell. The checkpoint kept outside it can.

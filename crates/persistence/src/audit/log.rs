@@ -260,6 +260,28 @@ pub fn sign_checkpoint(
         if size == 0 || latest.as_ref().is_some_and(|c| c.tree_size >= size) {
             return Ok(latest);
         }
+        // A log never signs a tree that does not extend what it signed before (C2SP
+        // tlog-checkpoint): the stored tree must still give the last signed head, as that
+        // checkpoint's own signed note says it.
+        if let Some(last) = &latest {
+            // A note signed with an earlier key (rotated since) is held to its stored root.
+            let expected = match signer.verifier().open(&last.note) {
+                Ok(signed) if signed.size == last.tree_size => signed.root,
+                Ok(_) => [0; 32],
+                Err(_) => last.root_hash,
+            };
+            let now_then = tlog::root(&mut StoredNodes::new(conn), last.tree_size)?;
+            if expected != now_then {
+                return Err(StoreError::conflict(
+                    format!(
+                        "the log no longer extends its checkpoint at size {}: it was rewritten, and no new checkpoint is signed",
+                        last.tree_size
+                    ),
+                    "",
+                    "run dayops audit verify",
+                ));
+            }
+        }
         let root = tlog::root(&mut StoredNodes::new(conn), size)?;
         let note = signer.sign(&Checkpoint {
             origin: signer.name().to_string(),
