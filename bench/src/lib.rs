@@ -276,3 +276,110 @@ pub fn fetch_all(conn: &mut DbConnection, sql: &str) {
         }
     }
 }
+
+/// Person `p` of the contract with reference `reference`.
+pub fn person(reference: &str, p: usize) -> String {
+    format!("{reference}-{p:05}")
+}
+
+/// A contract of a provider of its own whose `people` are each planned am and pm Monday to
+/// Friday from `start`, at one session rate: what a week of registers is posted against.
+/// Set up through the API; returns the provider's and the contract's ids.
+pub fn weekday_contract(
+    bench: &Bench,
+    reference: &str,
+    people: usize,
+    capacity: u32,
+    start: chrono::NaiveDate,
+) -> (String, String) {
+    use serde_json::json;
+    let c = token(Role::Commissioner, None);
+    let (status, provider) = bench.send(
+        "POST",
+        "/v1/providers",
+        &c,
+        Some(&json!({"name": reference})),
+        None,
+    );
+    assert_eq!(status, 201, "{provider}");
+    let provider_id = provider["id"].as_str().unwrap().to_string();
+    let (status, contract) = bench.send(
+        "POST",
+        "/v1/contracts",
+        &c,
+        Some(&json!({
+            "reference": reference, "provider_id": provider_id, "service_type": "building_based",
+            "start_date": start.to_string(), "need_bands": ["low", "medium", "high", "complex"],
+            "session_hours": {"am": 3, "pm": 3, "full_day": 6}, "capacity_per_session": capacity,
+            "allows_extras": true, "over_delivery_tolerance_pct": 10, "register_deadline_days": 60,
+            "correction_window_days": 90, "payment_period": "weekly",
+            "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24}
+        })),
+        None,
+    );
+    assert_eq!(status, 201, "{contract}");
+    let contract_id = contract["id"].as_str().unwrap().to_string();
+    let cells: Vec<Value> = ["am", "pm"]
+        .iter()
+        .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 3000}))
+        .collect();
+    let (status, _) = bench.send(
+        "POST",
+        &format!("/v1/contracts/{contract_id}/rate-matrices"),
+        &c,
+        Some(&json!({"effective_from": start.to_string(), "cells": cells})),
+        None,
+    );
+    assert_eq!(status, 201);
+    let planned: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
+        .iter()
+        .flat_map(|d| {
+            ["am", "pm"]
+                .iter()
+                .map(move |st| json!({"weekday": d, "session_type": st}))
+        })
+        .collect();
+    let agreements: Vec<Value> = (0..people)
+        .map(|p| {
+            json!({"person_ref": person(reference, p),
+                   "need_bands": [{"from": start.to_string(), "band": "medium"}],
+                   "planned_sessions": planned, "start_date": start.to_string(),
+                   "pathway": "therapeutic"})
+        })
+        .collect();
+    let (status, _) = bench.send(
+        "PUT",
+        &format!("/v1/contracts/{contract_id}/agreements"),
+        &c,
+        Some(&json!({"agreements": agreements})),
+        None,
+    );
+    assert_eq!(status, 200);
+    (provider_id, contract_id)
+}
+
+/// The week from `monday` of a `weekday_contract`: every person attended am and pm, Monday
+/// to Friday (people × 10 lines), as the JSON body to post.
+pub fn weekday_register(
+    reference: &str,
+    contract_id: &str,
+    people: usize,
+    monday: chrono::NaiveDate,
+) -> Vec<u8> {
+    use serde_json::json;
+    let lines: Vec<Value> = (0..people)
+        .flat_map(|p| {
+            (0..5u64).flat_map(move |d| {
+                ["am", "pm"].into_iter().map(move |st| {
+                    json!({"person_ref": person(reference, p),
+                           "date": (monday + chrono::Days::new(d)).to_string(),
+                           "session_type": st, "status": "attended", "outcome_tags": ["wellbeing"]})
+                })
+            })
+        })
+        .collect();
+    json!({"contract_id": contract_id, "period_start": monday.to_string(),
+           "period_end": (monday + chrono::Days::new(6)).to_string(), "lines": lines})
+    .to_string()
+    .into_bytes()
+}

@@ -18,10 +18,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, Days, NaiveDate};
-use serde_json::{json, Value};
+use chrono::{Datelike, Days};
+use serde_json::Value;
 
-use dayops_bench::{option, token, Bench};
+use dayops_bench::{option, token, weekday_contract, weekday_register, Bench};
 use dayops_domain::types::Role;
 
 /// The server's process (its own when `--separate` is not given).
@@ -50,89 +50,6 @@ fn peak_mb() -> f64 {
 
 fn reset_peak() {
     let _ = std::fs::write(proc_file("clear_refs"), "5");
-}
-
-/// A contract with `people` agreements, each planned am and pm Monday to Friday.
-fn contract(bench: &Bench, name: &str, people: usize, start: NaiveDate) -> (String, String) {
-    let c = token(Role::Commissioner, None);
-    let (_, provider) = bench.send(
-        "POST",
-        "/v1/providers",
-        &c,
-        Some(&json!({"name": name})),
-        None,
-    );
-    let provider_id = provider["id"].as_str().unwrap().to_string();
-    let (status, contract) = bench.send(
-        "POST",
-        "/v1/contracts",
-        &c,
-        Some(&json!({
-            "reference": name, "provider_id": provider_id, "service_type": "building_based",
-            "start_date": start.to_string(), "need_bands": ["low", "medium", "high", "complex"],
-            "session_hours": {"am": 3, "pm": 3, "full_day": 6}, "capacity_per_session": 10000,
-            "allows_extras": true, "over_delivery_tolerance_pct": 10, "register_deadline_days": 60,
-            "correction_window_days": 90, "payment_period": "weekly",
-            "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24}
-        })),
-        None,
-    );
-    assert_eq!(status, 201, "{contract}");
-    let contract_id = contract["id"].as_str().unwrap().to_string();
-    let cells: Vec<Value> = ["am", "pm"]
-        .iter()
-        .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 3000}))
-        .collect();
-    bench.send(
-        "POST",
-        &format!("/v1/contracts/{contract_id}/rate-matrices"),
-        &c,
-        Some(&json!({"effective_from": start.to_string(), "cells": cells})),
-        None,
-    );
-    let planned: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
-        .iter()
-        .flat_map(|d| {
-            ["am", "pm"]
-                .iter()
-                .map(move |st| json!({"weekday": d, "session_type": st}))
-        })
-        .collect();
-    let agreements: Vec<Value> = (0..people)
-        .map(|p| {
-            json!({"person_ref": format!("{name}-{p:05}"),
-                   "need_bands": [{"from": start.to_string(), "band": "medium"}],
-                   "planned_sessions": planned, "start_date": start.to_string(),
-                   "pathway": "therapeutic"})
-        })
-        .collect();
-    let (status, _) = bench.send(
-        "PUT",
-        &format!("/v1/contracts/{contract_id}/agreements"),
-        &c,
-        Some(&json!({"agreements": agreements})),
-        None,
-    );
-    assert_eq!(status, 200);
-    (provider_id, contract_id)
-}
-
-fn register(name: &str, contract_id: &str, people: usize, monday: NaiveDate) -> Vec<u8> {
-    let lines: Vec<Value> = (0..people)
-        .flat_map(|p| {
-            (0..5u64).flat_map(move |d| {
-                ["am", "pm"].into_iter().map(move |st| {
-                    json!({"person_ref": format!("{name}-{p:05}"),
-                           "date": (monday + Days::new(d)).to_string(),
-                           "session_type": st, "status": "attended", "outcome_tags": ["wellbeing"]})
-                })
-            })
-        })
-        .collect();
-    json!({"contract_id": contract_id, "period_start": monday.to_string(),
-           "period_end": (monday + Days::new(6)).to_string(), "lines": lines})
-    .to_string()
-    .into_bytes()
 }
 
 fn post(bench: &Bench, provider_id: &str, key: &str, body: &[u8]) {
@@ -179,7 +96,7 @@ fn main() {
     if run("many") {
         let clients = 32;
         let contracts: Vec<(String, String)> = (0..clients)
-            .map(|i| contract(&bench, &format!("MEM{i:02}"), 500, start))
+            .map(|i| weekday_contract(&bench, &format!("MEM{i:02}"), 500, 10_000, start))
             .collect();
         reset_peak();
         let started = Instant::now();
@@ -193,7 +110,7 @@ fn main() {
                     }
                     let (i, week) = (n % clients, n / clients);
                     let (provider_id, contract_id) = &contracts[i];
-                    let body = register(
+                    let body = weekday_register(
                         &format!("MEM{i:02}"),
                         contract_id,
                         500,
@@ -216,9 +133,9 @@ fn main() {
         bench.finish();
         return;
     }
-    let (provider_id, contract_id) = contract(&bench, "BIG", 9_500, start);
+    let (provider_id, contract_id) = weekday_contract(&bench, "BIG", 9_500, 10_000, start);
     println!("before posting     {:>6.0} MB", rss_mb());
-    let body = register("BIG", &contract_id, 9_500, monday);
+    let body = weekday_register("BIG", &contract_id, 9_500, monday);
     println!(
         "big register       {:.1} MB of JSON",
         body.len() as f64 / 1e6

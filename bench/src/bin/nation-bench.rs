@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Days, NaiveDate};
 use diesel::connection::SimpleConnection;
 use diesel::{ExecuteCopyFromDsl, RunQueryDsl};
-use serde_json::{json, Value};
 
-use dayops_bench::{option, percentile, token, Bench};
+use dayops_bench::{option, percentile, person, token, weekday_contract, weekday_register, Bench};
 use dayops_domain::types::Role;
 use dayops_persistence::DbConnection;
 
@@ -108,7 +107,6 @@ fn main() {
         let mut conn = dayops_persistence::establish(&bench.database_url).unwrap();
         conn.batch_execute("ANALYZE").unwrap();
     }
-    let commissioner = token(Role::Commissioner, None);
     let today = chrono::Utc::now().date_naive();
     let monday = today - Days::new(u64::from(today.weekday().num_days_from_monday()) + 7);
     let start_date = monday - Days::new(364);
@@ -117,69 +115,9 @@ fn main() {
     let setup = Instant::now();
     let indexes: Vec<usize> = (0..contracts).collect();
     let made = in_parallel(clients, &indexes, |&c| {
-        let (status, provider) = bench.send(
-            "POST",
-            "/v1/providers",
-            &commissioner,
-            Some(&json!({"name": format!("Provider {c}")})),
-            None,
-        );
-        assert_eq!(status, 201, "{provider}");
-        let provider_id = provider["id"].as_str().unwrap().to_string();
-        let (status, contract) = bench.send(
-            "POST",
-            "/v1/contracts",
-            &commissioner,
-            Some(&json!({
-                "reference": format!("NATION-{c:05}"), "provider_id": provider_id,
-                "service_type": "building_based", "start_date": start_date.to_string(),
-                "need_bands": ["low", "medium", "high", "complex"],
-                "session_hours": {"am": 3, "pm": 3, "full_day": 6}, "capacity_per_session": 100,
-                "allows_extras": true, "over_delivery_tolerance_pct": 10,
-                "register_deadline_days": 28, "correction_window_days": 56,
-                "payment_period": "weekly",
-                "absence_policy": {"chargeable_reasons": ["illness"], "min_notice_hours": 24}
-            })),
-            None,
-        );
-        assert_eq!(status, 201, "{contract}");
-        let contract_id = contract["id"].as_str().unwrap().to_string();
-        let cells: Vec<Value> = ["am", "pm"]
-            .iter()
-            .map(|st| json!({"item": "session", "need_band": "*", "session_type": st, "day_category": "any", "rate_pence": 3000}))
-            .collect();
-        let (status, _) = bench.send(
-            "POST",
-            &format!("/v1/contracts/{contract_id}/rate-matrices"),
-            &commissioner,
-            Some(&json!({"effective_from": start_date.to_string(), "cells": cells})),
-            None,
-        );
-        assert_eq!(status, 201);
-        let planned: Vec<Value> = ["monday", "tuesday", "wednesday", "thursday", "friday"]
-            .iter()
-            .flat_map(|d| {
-                ["am", "pm"]
-                    .iter()
-                    .map(move |st| json!({"weekday": d, "session_type": st}))
-            })
-            .collect();
-        let agreements: Vec<Value> = (0..people)
-            .map(|p| {
-                json!({"person_ref": format!("N{c:05}P{p:03}"),
-                       "need_bands": [{"from": start_date.to_string(), "band": "medium"}],
-                       "planned_sessions": planned, "start_date": start_date.to_string(),
-                       "pathway": "therapeutic"})
-            })
-            .collect();
-        let (status, _) = bench.send(
-            "PUT",
-            &format!("/v1/contracts/{contract_id}/agreements"),
-            &commissioner,
-            Some(&json!({"agreements": agreements})),
-            None,
-        );
-        assert_eq!(status, 200);
+        let reference = format!("NATION-{c:05}");
+        let (provider_id, contract_id) =
+            weekday_contract(&bench, &reference, people, 100, start_date);
         (c, provider_id, contract_id)
     });
     let setup_seconds = setup.elapsed().as_secs_f64();
@@ -188,22 +126,7 @@ fn main() {
     // quarter of a millisecond), so the process holds no more than the clients in flight
     // and its peak RSS is the server's.
     let register_body = |c: usize, contract_id: &str| -> Vec<u8> {
-        let lines: Vec<Value> = (0..people)
-            .flat_map(|p| {
-                (0..5u64).flat_map(move |d| {
-                    ["am", "pm"].into_iter().map(move |st| {
-                        json!({"person_ref": format!("N{c:05}P{p:03}"),
-                               "date": (monday + Days::new(d)).to_string(),
-                               "session_type": st, "status": "attended",
-                               "outcome_tags": ["wellbeing"]})
-                    })
-                })
-            })
-            .collect();
-        json!({"contract_id": contract_id, "period_start": monday.to_string(),
-               "period_end": (monday + Days::new(6)).to_string(), "lines": lines})
-        .to_string()
-        .into_bytes()
+        weekday_register(&format!("NATION-{c:05}"), contract_id, people, monday)
     };
     let registers: Vec<(usize, String, String, String)> = made
         .iter()
@@ -297,7 +220,11 @@ fn main() {
     .unwrap();
     let people_refs: Vec<Vec<String>> = made
         .iter()
-        .map(|(c, _, _)| (0..people).map(|p| format!("N{c:05}P{p:03}")).collect())
+        .map(|(c, _, _)| {
+            (0..people)
+                .map(|p| person(&format!("NATION-{c:05}"), p))
+                .collect()
+        })
         .collect();
     let started = Instant::now();
     for (r, refs) in people_refs.iter().enumerate() {

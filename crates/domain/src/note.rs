@@ -157,13 +157,10 @@ impl LogSigner {
 
     /// The private key as written to a file.
     pub fn encode(&self) -> String {
-        let mut key = vec![ED25519];
-        key.extend_from_slice(self.key.as_bytes());
+        let public = self.key.verifying_key();
         format!(
-            "PRIVATE+KEY+{}+{}+{}",
-            self.name,
-            hex::encode(key_id(&self.name, &self.key.verifying_key())),
-            B64.encode(key)
+            "PRIVATE+KEY+{}",
+            join_key(&self.name, &public, self.key.as_bytes())
         )
     }
 
@@ -187,6 +184,18 @@ impl LogSigner {
         blob.extend_from_slice(&signature.to_bytes());
         format!("{text}\n{EM_DASH} {} {}\n", self.name, B64.encode(blob))
     }
+}
+
+/// `<name>+<id hex>+<base64(0x01 || key)>`, the id that of `public` (the key written is
+/// `public` itself, or the seed of a signing key): the inverse of [`split_key`].
+fn join_key(name: &str, public: &VerifyingKey, key: &[u8; 32]) -> String {
+    let mut typed = vec![ED25519];
+    typed.extend_from_slice(key);
+    format!(
+        "{name}+{}+{}",
+        hex::encode(key_id(name, public)),
+        B64.encode(typed)
+    )
 }
 
 /// `<name>+<id hex>+<base64 key>` into its parts, the key without its type byte.
@@ -244,14 +253,7 @@ impl LogVerifier {
     }
 
     pub fn encode(&self) -> String {
-        let mut key = vec![ED25519];
-        key.extend_from_slice(self.key.as_bytes());
-        format!(
-            "{}+{}+{}",
-            self.name,
-            hex::encode(key_id(&self.name, &self.key)),
-            B64.encode(key)
-        )
+        join_key(&self.name, &self.key, self.key.as_bytes())
     }
 
     /// The checkpoint of a signed note, when a signature by this key on it verifies.

@@ -182,8 +182,12 @@ pub async fn read_version<T: Serialize + Send + 'static>(
         Ok((id, version, answer))
     })
     .await?;
+    // Written here, not by actix, so a stored body that no longer reads is our 500 problem.
+    let body = json(&answer)?;
     Ok(with_version_headers(
-        HttpResponse::Ok().json(answer),
+        HttpResponse::Ok()
+            .content_type(actix_web::http::header::ContentType::json())
+            .body(body),
         kind,
         &id,
         version,

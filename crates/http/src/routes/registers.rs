@@ -191,60 +191,46 @@ pub struct Register {
 
 /// A stored register as answered: its lines written straight from the stored canonical
 /// JSON, unparsed and uncopied (a 95,000-line register is 28 MB of stored text and would be
-/// ten times that as a parsed tree), beside the receipt. Serialises as [`Register`].
+/// ten times that as a parsed tree), beside the receipt. Serialises as [`Register`]; the
+/// stored text is read once, as it is written out.
 struct StoredRegister {
     receipt: SubmissionReceipt,
     body: String,
-    /// Where the `lines` array stands in `body`.
-    lines: std::ops::Range<usize>,
-    acknowledged_warnings: Vec<String>,
 }
 
 impl Serialize for StoredRegister {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::Error;
+        #[derive(serde::Deserialize)]
+        struct Stored<'a> {
+            #[serde(borrow)]
+            lines: &'a serde_json::value::RawValue,
+            #[serde(default)]
+            acknowledged_warnings: Vec<String>,
+        }
         #[derive(Serialize)]
         struct Answer<'a> {
             #[serde(flatten)]
             receipt: &'a SubmissionReceipt,
             lines: &'a serde_json::value::RawValue,
-            acknowledged_warnings: &'a [String],
+            acknowledged_warnings: Vec<String>,
         }
-        // Borrowed from the stored text: checked, not copied.
-        let raw: &serde_json::value::RawValue =
-            serde_json::from_str(&self.body[self.lines.clone()]).map_err(S::Error::custom)?;
+        let stored: Stored = serde_json::from_str(&self.body)
+            .map_err(|e| S::Error::custom(format!("stored register body: {e}")))?;
         Answer {
             receipt: &self.receipt,
-            lines: raw,
-            acknowledged_warnings: &self.acknowledged_warnings,
+            lines: stored.lines,
+            acknowledged_warnings: stored.acknowledged_warnings,
         }
         .serialize(serializer)
     }
 }
 
-fn document(stored: StoredVersion) -> Result<StoredRegister, ApiError> {
-    #[derive(serde::Deserialize)]
-    struct Body<'a> {
-        #[serde(borrow)]
-        lines: &'a serde_json::value::RawValue,
-        #[serde(default)]
-        acknowledged_warnings: Vec<String>,
-    }
-    let corrupt = |e: serde_json::Error| ApiError::Internal(format!("stored register body: {e}"));
-    let (lines, acknowledged_warnings) = {
-        let body: Body = serde_json::from_str(&stored.body).map_err(corrupt)?;
-        let start = body.lines.get().as_ptr() as usize - stored.body.as_ptr() as usize;
-        (
-            start..start + body.lines.get().len(),
-            body.acknowledged_warnings,
-        )
-    };
-    Ok(StoredRegister {
+fn document(stored: StoredVersion) -> StoredRegister {
+    StoredRegister {
         receipt: SubmissionReceipt::of(&stored),
         body: stored.body,
-        lines,
-        acknowledged_warnings,
-    })
+    }
 }
 
 fn read(
@@ -253,9 +239,8 @@ fn read(
     version: Option<i32>,
     scope: Option<&str>,
 ) -> Result<Option<(i32, StoredRegister)>, ApiError> {
-    submissions::get_version(conn, KIND, id, version, scope)?
-        .map(|stored| Ok((stored.envelope.version, document(stored)?)))
-        .transpose()
+    Ok(submissions::get_version(conn, KIND, id, version, scope)?
+        .map(|stored| (stored.envelope.version, document(stored))))
 }
 
 pipeline::submission_reads! {

@@ -22,6 +22,19 @@ use crate::{now, utc, write_transaction, DbConnection};
 /// The advisory lock key of the log's sequencer ("dayops-log" in ASCII, as an i64).
 pub const SEQUENCER_LOCK: i64 = 0x6461_796f_7073_6c67;
 
+/// Orders this transaction's writes to the log after any other sequencer's (PostgreSQL;
+/// SQLite's immediate transaction already holds its one write lock).
+fn lock_sequencing(conn: &mut DbConnection) -> Result<(), StoreError> {
+    if let DbConnection::Postgresql(_) = conn {
+        crate::execute_sql!(
+            conn,
+            "SELECT pg_advisory_xact_lock($1)",
+            [(diesel::sql_types::BigInt, SEQUENCER_LOCK)]
+        )?;
+    }
+    Ok(())
+}
+
 /// The stored tree, read a node at a time (a head or proof reads O(log n) of them).
 pub(super) struct StoredNodes<'c> {
     pub conn: &'c mut DbConnection,
@@ -92,22 +105,11 @@ struct NodeRow {
 /// the subtrees its leaf completes. Returns how many were sequenced.
 pub fn sequence(conn: &mut DbConnection, limit: i64) -> Result<usize, StoreError> {
     write_transaction(conn, |conn| {
-        if let DbConnection::Postgresql(_) = conn {
-            crate::execute_sql!(
-                conn,
-                "SELECT pg_advisory_xact_lock($1)",
-                [(diesel::sql_types::BigInt, SEQUENCER_LOCK)]
-            )?;
-        }
+        lock_sequencing(conn)?;
         let size = tree_size(conn)?;
         let size_i = idx(size)?;
         // Events stored before the log (the chain) that have no leaf yet.
-        let chained: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::seq.gt(size_i))
-            .order(audit_events::seq.asc())
-            .limit(limit)
-            .select(AuditRow::as_select())
-            .load(conn)?;
+        let chained = super::events_after(conn, size_i, limit)?;
         let mut leaves = Vec::with_capacity(chained.len());
         for row in &chained {
             if row.seq != size_i + 1 + leaves.len() as i64 {
@@ -248,13 +250,7 @@ pub fn sign_checkpoint(
     signer: &LogSigner,
 ) -> Result<Option<StoredCheckpoint>, StoreError> {
     write_transaction(conn, |conn| {
-        if let DbConnection::Postgresql(_) = conn {
-            crate::execute_sql!(
-                conn,
-                "SELECT pg_advisory_xact_lock($1)",
-                [(diesel::sql_types::BigInt, SEQUENCER_LOCK)]
-            )?;
-        }
+        lock_sequencing(conn)?;
         let size = tree_size(conn)?;
         let latest = latest_checkpoint(conn)?;
         if size == 0 || latest.as_ref().is_some_and(|c| c.tree_size >= size) {

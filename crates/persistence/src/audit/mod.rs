@@ -81,6 +81,21 @@ struct PendingRow {
     content_sha256: Option<String>,
 }
 
+/// Up to `limit` sequenced events after `seq`, in order: the pages the sequencer (events
+/// from before the log) and verification read.
+fn events_after(
+    conn: &mut DbConnection,
+    seq: i64,
+    limit: i64,
+) -> Result<Vec<AuditRow>, StoreError> {
+    Ok(audit_events::table
+        .filter(audit_events::seq.gt(seq))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?)
+}
+
 /// Rows a multi-row insert may carry: 13 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 2_000;
 

@@ -11,7 +11,6 @@ use dayops_domain::note::{Checkpoint, LogVerifier};
 use dayops_domain::tlog::Hash;
 
 use super::log::{all_checkpoints, tree_size};
-use super::AuditRow;
 use crate::error::StoreError;
 use crate::schema::{audit_events, audit_pending, audit_tree};
 use crate::DbConnection;
@@ -126,12 +125,7 @@ pub fn verify(
 
     let mut after = 0i64;
     'pages: loop {
-        let rows: Vec<AuditRow> = audit_events::table
-            .filter(audit_events::seq.gt(after))
-            .order(audit_events::seq.asc())
-            .limit(PAGE)
-            .select(AuditRow::as_select())
-            .load(conn)?;
+        let rows = super::events_after(conn, after, PAGE)?;
         let Some(last) = rows.last() else { break };
         let (first_seq, last_seq) = (rows[0].seq, last.seq);
         after = last_seq;
