@@ -3,6 +3,7 @@
 //! End-to-end tests of the running API. They run on SQLite, or on PostgreSQL when
 //! `DAYOPS_TEST_POSTGRES_URL` is set (`.ci/run` runs them both ways).
 
+mod conformance;
 mod support;
 
 mod agreements;

@@ -420,7 +420,7 @@ impl Resp {
     fn read(response: ureq::Response, method: &str, path: &str) -> Resp {
         let status = response.status();
         let content_type = response.header("content-type").unwrap_or("").to_string();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers_names()
             .into_iter()
             .map(|name| {
@@ -433,6 +433,7 @@ impl Resp {
             .into_reader()
             .read_to_end(&mut bytes)
             .expect("read body");
+        crate::conformance::check(method, path, status, &headers, &bytes);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         let resp = Resp {

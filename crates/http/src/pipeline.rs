@@ -207,7 +207,7 @@ macro_rules! submission_reads {
         list: ($list_id:literal, $list_path:literal, $list_summary:literal) $(,)?
     ) => {
         #[doc = $get_summary]
-        #[utoipa::path(operation_id = $get_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::ReadProblems))]
+        #[utoipa::path(operation_id = $get_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::Problems<{ $crate::problem::may::FIND }>))]
         #[get($get_path)]
         pub async fn get(
             principal: $crate::auth::Principal,
@@ -219,7 +219,7 @@ macro_rules! submission_reads {
         }
 
         #[doc = $version_summary]
-        #[utoipa::path(operation_id = $version_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::ReadProblems))]
+        #[utoipa::path(operation_id = $version_id, tag = $tag, responses((status = 200, body = $doc, headers(("ETag" = String))), $crate::problem::Problems<{ $crate::problem::may::FIND }>))]
         #[get($version_path)]
         pub async fn get_version(
             principal: $crate::auth::Principal,
@@ -232,7 +232,7 @@ macro_rules! submission_reads {
         }
 
         #[doc = $list_summary]
-        #[utoipa::path(operation_id = $list_id, tag = $tag, params($crate::routes::submissions::SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((dayops_persistence::Page<dayops_persistence::submissions::SubmissionSummary> = "application/json"), (String = "text/csv"))), $crate::problem::ReadProblems))]
+        #[utoipa::path(operation_id = $list_id, tag = $tag, params($crate::routes::submissions::SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((dayops_persistence::Page<dayops_persistence::submissions::SubmissionSummary> = "application/json"), (String = "text/csv"))), $crate::problem::Problems<{ $crate::problem::may::QUERY }>))]
         #[get($list_path)]
         pub async fn list(
             principal: $crate::auth::Principal,

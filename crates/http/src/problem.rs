@@ -308,113 +308,160 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// The OpenAPI responses of a set of problems, each with what it means for the operations
-/// that declare the set.
-fn problem_responses(
-    set: &[(ProblemKind, &str)],
-) -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-    set.iter()
-        .map(|(kind, description)| {
-            let response = ResponseBuilder::new()
-                .description(*description)
-                .content(
-                    PROBLEM_JSON,
-                    ContentBuilder::new()
-                        .schema(Some(Ref::from_schema_name("Problem")))
-                        .build(),
+/// What can go wrong in an operation, as flags for [`Problems`]. Every operation that
+/// takes a token and reads the database may answer 401, 429, 500 and 503; each flag adds
+/// the statuses of one more way to fail.
+pub mod may {
+    /// Only some roles may call it: 403.
+    pub const ROLE: u32 = 1;
+    /// It names something by id (in its path, or a query parameter it must find): 404.
+    pub const FIND: u32 = 1 << 1;
+    /// It takes query parameters: 422 pointing at `/query/<name>`.
+    pub const QUERY: u32 = 1 << 2;
+    /// It takes a body: 400, 413, 415 and 422.
+    pub const BODY: u32 = 1 << 3;
+    /// It can collide with stored data: 409.
+    pub const CONFLICT: u32 = 1 << 4;
+    /// It needs an Idempotency-Key: 400 without one, 409 while it is in flight, 422 when it
+    /// was used for another request.
+    pub const IDEMPOTENT: u32 = 1 << 5;
+    /// It amends a versioned submission: 412 and 428.
+    pub const IF_MATCH: u32 = 1 << 6;
+}
+
+/// The problems an operation may answer with, for `responses(…)`: `SET` is a union of
+/// [`may`] flags, so each operation declares exactly the statuses it can return.
+pub struct Problems<const SET: u32>;
+
+impl<const SET: u32> Problems<SET> {
+    /// Each status the set may answer, with what it means for the operation.
+    pub fn described() -> Vec<(ProblemKind, String)> {
+        let has = |flag: u32| SET & flag != 0;
+        ProblemKind::ALL
+            .iter()
+            .filter_map(|kind| {
+                let parts: Vec<&str> = match kind {
+                    ProblemKind::BadRequest => [
+                        (has(may::BODY), "The body is not well-formed (its JSON syntax, or a CSV or XLSX file that cannot be read)"),
+                        (has(may::IDEMPOTENT), "the Idempotency-Key header is missing"),
+                    ]
+                    .iter()
+                    .filter_map(|(on, text)| on.then_some(*text))
+                    .collect(),
+                    ProblemKind::Unauthorized => vec!["Missing or invalid bearer token"],
+                    ProblemKind::Forbidden if has(may::ROLE) => {
+                        vec!["The token's role may not call this operation"]
+                    }
+                    ProblemKind::NotFound if has(may::FIND) => {
+                        vec!["No such resource, or not visible to the caller"]
+                    }
+                    ProblemKind::Conflict => [
+                        (has(may::CONFLICT), "Conflicts with stored data (for a new submission: one exists for the period, named in `existing_id`)"),
+                        (has(may::IDEMPOTENT), "the same Idempotency-Key is in flight"),
+                    ]
+                    .iter()
+                    .filter_map(|(on, text)| on.then_some(*text))
+                    .collect(),
+                    ProblemKind::PreconditionFailed if has(may::IF_MATCH) => {
+                        vec!["If-Match does not name the current version"]
+                    }
+                    ProblemKind::PreconditionRequired if has(may::IF_MATCH) => {
+                        vec!["An amendment needs If-Match"]
+                    }
+                    ProblemKind::PayloadTooLarge if has(may::BODY) => {
+                        vec!["The body is larger than the limit"]
+                    }
+                    ProblemKind::UnsupportedMediaType if has(may::BODY) => {
+                        vec!["The body is of a type the operation does not take"]
+                    }
+                    ProblemKind::Validation => [
+                        (has(may::BODY), "The body is not valid: `errors` points at each field (or CSV row and column)"),
+                        (has(may::QUERY), "a query parameter is not valid (`/query/<name>`)"),
+                        (has(may::IDEMPOTENT), "the Idempotency-Key was used for another request"),
+                    ]
+                    .iter()
+                    .filter_map(|(on, text)| on.then_some(*text))
+                    .collect(),
+                    ProblemKind::TooManyRequests => {
+                        vec!["The rate limit for this principal is spent; see Retry-After"]
+                    }
+                    ProblemKind::Internal => vec!["Internal error"],
+                    ProblemKind::Unavailable => vec!["The database is unavailable"],
+                    _ => Vec::new(),
+                };
+                (!parts.is_empty()).then(|| (*kind, sentence(&parts)))
+            })
+            .collect()
+    }
+}
+
+/// Joins the parts of a description: "A; or b".
+fn sentence(parts: &[&str]) -> String {
+    let mut text = parts.join("; or ");
+    if let Some(first) = text.get(..1) {
+        text = first.to_uppercase() + &text[1..];
+    }
+    text
+}
+
+impl<const SET: u32> IntoResponses for Problems<SET> {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        Self::described()
+            .into_iter()
+            .map(|(kind, description)| {
+                (
+                    kind.status().as_u16().to_string(),
+                    RefOr::T(problem_response(kind, &description)),
                 )
-                .build();
-            (kind.status().as_u16().to_string(), RefOr::T(response))
-        })
-        .collect()
+            })
+            .collect()
+    }
 }
 
-/// Declares a set of problems an operation may answer with, for `responses(…)`.
-macro_rules! problem_set {
-    ($(#[$meta:meta])* $name:ident { $($kind:ident: $description:literal,)+ }) => {
-        $(#[$meta])*
-        pub enum $name {}
-
-        impl $name {
-            pub const PROBLEMS: &'static [(ProblemKind, &'static str)] =
-                &[$((ProblemKind::$kind, $description)),+];
-        }
-
-        impl IntoResponses for $name {
-            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
-                problem_responses(Self::PROBLEMS)
-            }
-        }
+/// A problem response in the document, with the headers that status carries.
+pub fn problem_response(
+    kind: ProblemKind,
+    description: &str,
+) -> utoipa::openapi::response::Response {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let mut response = ResponseBuilder::new().description(description).content(
+        PROBLEM_JSON,
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build(),
+    );
+    let header = |description: &str, schema: ObjectBuilder| {
+        HeaderBuilder::new()
+            .schema(schema)
+            .description(Some(description))
+            .build()
     };
+    match kind {
+        ProblemKind::Unauthorized => {
+            response = response.header(
+                "WWW-Authenticate",
+                header(
+                    "Always `Bearer`",
+                    ObjectBuilder::new().schema_type(Type::String),
+                ),
+            );
+        }
+        ProblemKind::TooManyRequests => {
+            response = response.header(
+                "Retry-After",
+                header(
+                    "Seconds until the principal's bucket has a request again",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                ),
+            );
+        }
+        _ => {}
+    }
+    response.build()
 }
-
-problem_set!(
-    /// Problems a read may answer with.
-    ReadProblems {
-        BadRequest: "Malformed query",
-        Unauthorized: "Missing or invalid bearer token",
-        Forbidden: "Role may not call this operation",
-        NotFound: "No such resource, or not visible to the caller",
-        Validation: "Query parameters are not valid",
-        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
-        Internal: "Internal error",
-        Unavailable: "Database unavailable",
-    }
-);
-
-problem_set!(
-    /// Problems a write may answer with.
-    WriteProblems {
-        BadRequest: "Body is not well-formed JSON",
-        Unauthorized: "Missing or invalid bearer token",
-        Forbidden: "Role may not call this operation",
-        NotFound: "No such resource, or not visible to the caller",
-        Conflict: "Conflicts with stored data",
-        PayloadTooLarge: "Body larger than the limit",
-        UnsupportedMediaType: "Body is not JSON",
-        Validation: "Body is not valid; `errors` points at each field",
-        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
-        Internal: "Internal error",
-        Unavailable: "Database unavailable",
-    }
-);
-
-problem_set!(
-    /// Problems a submission write may answer with.
-    SubmissionProblems {
-        BadRequest: "Body is not well-formed, or the Idempotency-Key header is missing",
-        Unauthorized: "Missing or invalid bearer token",
-        Forbidden: "Only providers submit",
-        NotFound: "No such contract or submission, or not the caller's",
-        Conflict: "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
-        PreconditionFailed: "If-Match does not name the current version",
-        PayloadTooLarge: "Body larger than the limit",
-        UnsupportedMediaType: "Body is neither JSON nor CSV",
-        Validation: "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
-        PreconditionRequired: "An amendment needs If-Match",
-        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
-        Internal: "Internal error",
-        Unavailable: "Database unavailable",
-    }
-);
-
-problem_set!(
-    /// Problems a new submission, or a validation of one, may answer with: a submission
-    /// write's, less the If-Match preconditions that only amendments have.
-    CreateProblems {
-        BadRequest: "Body is not well-formed, or the Idempotency-Key header is missing",
-        Unauthorized: "Missing or invalid bearer token",
-        Forbidden: "Only providers submit",
-        NotFound: "No such contract, or not the caller's",
-        Conflict: "A submission for the period exists (`existing_id`), or the same Idempotency-Key is in flight",
-        PayloadTooLarge: "Body larger than the limit",
-        UnsupportedMediaType: "Body is of a type the operation does not take",
-        Validation: "Body is not well-formed (pointers to each field, or CSV row and column), or the Idempotency-Key was used for another request",
-        TooManyRequests: "Rate limit for this principal spent; see Retry-After",
-        Internal: "Internal error",
-        Unavailable: "Database unavailable",
-    }
-);
 
 #[cfg(test)]
 mod tests {
@@ -461,15 +508,26 @@ mod tests {
 
     #[test]
     fn problem_sets_name_each_status_once() {
-        for set in [
-            ReadProblems::PROBLEMS,
-            WriteProblems::PROBLEMS,
-            SubmissionProblems::PROBLEMS,
-        ] {
-            let statuses: std::collections::BTreeSet<u16> =
-                set.iter().map(|(k, _)| k.status().as_u16()).collect();
-            assert_eq!(statuses.len(), set.len());
-        }
+        use may::*;
+        let read = Problems::<0>::described();
+        let statuses = |set: &[(ProblemKind, String)]| -> Vec<u16> {
+            let mut statuses: Vec<u16> = set.iter().map(|(k, _)| k.status().as_u16()).collect();
+            statuses.sort_unstable();
+            statuses
+        };
+        assert_eq!(statuses(&read), [401, 429, 500, 503]);
+        let amend = Problems::<{ ROLE | FIND | BODY | CONFLICT | IF_MATCH }>::described();
+        assert_eq!(
+            statuses(&amend),
+            [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 429, 500, 503]
+        );
+        let create = Problems::<{ ROLE | BODY | IDEMPOTENT }>::described();
+        let conflict = &create
+            .iter()
+            .find(|(k, _)| *k == ProblemKind::Conflict)
+            .unwrap()
+            .1;
+        assert_eq!(conflict, "The same Idempotency-Key is in flight");
     }
 
     #[test]

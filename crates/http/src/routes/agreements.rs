@@ -12,7 +12,7 @@ use super::contracts::visible_contract;
 use super::{page_or_csv, validate_query, PageQuery};
 use crate::auth::{Commissioner, Principal};
 use crate::extract::{JsonBody, Query};
-use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::problem::{may, ApiError, Problems};
 use crate::{run, AppState};
 
 /// The nightly export from case management: agreements keyed by `person_ref`.
@@ -28,7 +28,7 @@ pub struct AgreementBatch {
     operation_id = "upsert_agreements",
     tag = "contracts",
     request_body = AgreementBatch,
-    responses((status = 200, body = UpsertSummary), WriteProblems)
+    responses((status = 200, body = UpsertSummary), Problems<{ may::ROLE | may::FIND | may::BODY }>)
 )]
 #[put("/v1/contracts/{id}/agreements")]
 pub async fn upsert(
@@ -52,7 +52,7 @@ pub async fn upsert(
 }
 
 /// List a contract's agreements.
-#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every agreement (nested terms as JSON in their cell)", content((Page<Agreement> = "application/json"), (String = "text/csv"))), ReadProblems))]
+#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every agreement (nested terms as JSON in their cell)", content((Page<Agreement> = "application/json"), (String = "text/csv"))), Problems<{ may::FIND | may::QUERY }>))]
 #[get("/v1/contracts/{id}/agreements")]
 pub async fn list(
     principal: Principal,
@@ -71,7 +71,7 @@ pub async fn list(
 }
 
 /// Read an agreement.
-#[utoipa::path(operation_id = "get_agreement", tag = "contracts", responses((status = 200, body = Agreement), ReadProblems))]
+#[utoipa::path(operation_id = "get_agreement", tag = "contracts", responses((status = 200, body = Agreement), Problems<{ may::FIND }>))]
 #[get("/v1/agreements/{id}")]
 pub async fn get(
     principal: Principal,

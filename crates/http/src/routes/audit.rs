@@ -19,7 +19,7 @@ use super::validate_query;
 use crate::auth::{Overseer, Principal};
 use crate::csv_export::{cell, opt_cell, stream_csv, wants_csv, CsvRow};
 use crate::extract::Query;
-use crate::problem::{ApiError, ProblemKind, ReadProblems};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{run, AppState};
 
 /// One state change, as the audit log holds it.
@@ -156,7 +156,7 @@ impl CsvRow for AuditEvent {
     responses(
         (status = 200, description = "A page of events, or with `Accept: text/csv` every match",
             content((Page<AuditEvent> = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<{ may::ROLE | may::QUERY }>,
     )
 )]
 #[get("/v1/audit-events")]
@@ -260,7 +260,7 @@ fn hash_param(pointer: &str, text: &str) -> Result<Hash, ApiError> {
 }
 
 /// Verify the log from its first event: leaves, chain, subtrees, signed checkpoints.
-#[utoipa::path(operation_id = "verify_audit_chain", tag = "audit", params(VerifyQuery), responses((status = 200, body = Verification), ReadProblems))]
+#[utoipa::path(operation_id = "verify_audit_chain", tag = "audit", params(VerifyQuery), responses((status = 200, body = Verification), Problems<{ may::ROLE | may::QUERY }>))]
 #[get("/v1/audit-events/verify")]
 pub async fn verify(
     _: Overseer,
@@ -321,7 +321,7 @@ fn checkpoint_answer(state: &AppState, c: audit::StoredCheckpoint) -> LogCheckpo
 }
 
 /// The newest signed checkpoint of the audit log (any role: it holds only hashes).
-#[utoipa::path(operation_id = "get_audit_checkpoint", tag = "audit", responses((status = 200, body = LogCheckpoint), ReadProblems))]
+#[utoipa::path(operation_id = "get_audit_checkpoint", tag = "audit", responses((status = 200, body = LogCheckpoint), Problems<{ may::FIND }>))]
 #[get("/v1/audit/checkpoint")]
 pub async fn get_checkpoint(
     _: Principal,
@@ -335,7 +335,7 @@ pub async fn get_checkpoint(
 
 /// Sequence every recorded event now and sign a checkpoint of the log (commissioners and
 /// auditors). The log signs one by itself at least every minute while there are new events.
-#[utoipa::path(operation_id = "sign_audit_checkpoint", tag = "audit", responses((status = 200, body = LogCheckpoint), ReadProblems))]
+#[utoipa::path(operation_id = "sign_audit_checkpoint", tag = "audit", responses((status = 200, body = LogCheckpoint), Problems<{ may::ROLE | may::CONFLICT }>))]
 #[post("/v1/audit/checkpoint")]
 pub async fn sign_checkpoint(
     _: Overseer,
@@ -384,7 +384,7 @@ pub struct ConsistencyProof {
 }
 
 /// The consistency proof between two sizes of the log (any role: it holds only hashes).
-#[utoipa::path(operation_id = "audit_consistency_proof", tag = "audit", params(ConsistencyQuery), responses((status = 200, body = ConsistencyProof), ReadProblems))]
+#[utoipa::path(operation_id = "audit_consistency_proof", tag = "audit", params(ConsistencyQuery), responses((status = 200, body = ConsistencyProof), Problems<{ may::FIND | may::QUERY }>))]
 #[get("/v1/audit/consistency")]
 pub async fn consistency_proof(
     _: Principal,
@@ -439,7 +439,7 @@ pub struct InclusionProof {
 /// The inclusion proof of one event. `{seq}` is its position, or the `event_id` a receipt
 /// named. A provider may prove the events of its own submissions; commissioners and
 /// auditors any event. An event recorded and not yet sequenced is 409 (retry shortly).
-#[utoipa::path(operation_id = "audit_inclusion_proof", tag = "audit", params(("seq" = String, Path, description = "The event's seq, or its event_id"), ProofQuery), responses((status = 200, body = InclusionProof), ReadProblems))]
+#[utoipa::path(operation_id = "audit_inclusion_proof", tag = "audit", params(("seq" = String, Path, description = "The event's seq, or its event_id"), ProofQuery), responses((status = 200, body = InclusionProof), Problems<{ may::FIND | may::QUERY | may::CONFLICT }>))]
 #[get("/v1/audit-events/{seq}/proof")]
 pub async fn inclusion_proof(
     principal: Principal,

@@ -21,9 +21,7 @@ use super::ensure_valid;
 use super::submissions::{idempotency_key, if_match, today, SubmissionReceipt};
 use crate::auth::{Commissioner, Submitter};
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
-use crate::problem::{
-    ApiError, CreateProblems, ProblemKind, ReadProblems, SubmissionProblems, WriteProblems,
-};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{pipeline, run, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Claim;
@@ -167,7 +165,7 @@ async fn read_claim(
     request_body = ClaimInput,
     responses(
         (status = 201, body = Claim, headers(("ETag" = String), ("Location" = String))),
-        CreateProblems,
+        Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IDEMPOTENT }>,
     )
 )]
 #[post("/v1/claims")]
@@ -191,7 +189,7 @@ pub async fn create(
 }
 
 /// Price and check a claim; nothing is stored.
-#[utoipa::path(operation_id = "validate_claim", tag = "claims", request_body = ClaimInput, responses((status = 200, body = ClaimPricing), CreateProblems))]
+#[utoipa::path(operation_id = "validate_claim", tag = "claims", request_body = ClaimInput, responses((status = 200, body = ClaimPricing), Problems<{ may::ROLE | may::FIND | may::BODY }>))]
 #[post("/v1/claims/validate")]
 pub async fn validate(
     Submitter(principal): Submitter,
@@ -215,7 +213,7 @@ pub struct DraftQuery {
 
 /// A claim priced from the period's registers that are not rejected, ready to submit
 /// unchanged; nothing is stored.
-#[utoipa::path(operation_id = "draft_claim", tag = "claims", params(DraftQuery), responses((status = 200, body = ClaimInput), ReadProblems))]
+#[utoipa::path(operation_id = "draft_claim", tag = "claims", params(DraftQuery), responses((status = 200, body = ClaimInput), Problems<{ may::ROLE | may::FIND | may::QUERY }>))]
 #[post("/v1/claims/draft")]
 pub async fn draft(
     Submitter(principal): Submitter,
@@ -244,7 +242,7 @@ pub async fn draft(
     tag = "claims",
     params(("If-Match" = String, Header, description = "The ETag of the current version")),
     request_body = ClaimInput,
-    responses((status = 200, body = Claim, headers(("ETag" = String))), SubmissionProblems)
+    responses((status = 200, body = Claim, headers(("ETag" = String))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IF_MATCH }>)
 )]
 #[put("/v1/claims/{id}")]
 pub async fn amend(
@@ -300,7 +298,7 @@ pub struct DecisionInput {
 }
 
 /// Approve or reject an accepted or partially accepted claim (`approved`, `declined`).
-#[utoipa::path(operation_id = "decide_claim", tag = "claims", request_body = DecisionInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems))]
+#[utoipa::path(operation_id = "decide_claim", tag = "claims", request_body = DecisionInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT }>))]
 #[post("/v1/claims/{id}/decision")]
 pub async fn decide(
     Commissioner(principal): Commissioner,
@@ -338,7 +336,7 @@ pub struct PaymentInput {
 }
 
 /// Record payment of an approved claim (`paid`).
-#[utoipa::path(operation_id = "pay_claim", tag = "claims", request_body = PaymentInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems))]
+#[utoipa::path(operation_id = "pay_claim", tag = "claims", request_body = PaymentInput, responses((status = 200, body = Claim, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT }>))]
 #[post("/v1/claims/{id}/payment")]
 pub async fn pay(
     Commissioner(principal): Commissioner,

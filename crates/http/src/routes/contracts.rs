@@ -20,7 +20,7 @@ use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ContractPatch;
-use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::problem::{may, ApiError, Problems};
 use crate::{run, AppState};
 
 /// Loads a contract the principal may see; anything else is the same 404.
@@ -40,7 +40,7 @@ pub fn visible_contract(
     operation_id = "create_contract",
     tag = "contracts",
     request_body = ContractInput,
-    responses((status = 201, body = Contract, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
+    responses((status = 201, body = Contract, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY | may::CONFLICT }>)
 )]
 #[post("/v1/contracts")]
 pub async fn create(
@@ -75,7 +75,7 @@ pub struct ContractListQuery {
 }
 
 /// List contracts (a provider sees only its own).
-#[utoipa::path(operation_id = "list_contracts", tag = "contracts", params(ContractListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match (nested terms as JSON in their cell)", content((Page<Contract> = "application/json"), (String = "text/csv"))), ReadProblems))]
+#[utoipa::path(operation_id = "list_contracts", tag = "contracts", params(ContractListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match (nested terms as JSON in their cell)", content((Page<Contract> = "application/json"), (String = "text/csv"))), Problems<{ may::QUERY }>))]
 #[get("/v1/contracts")]
 pub async fn list(
     principal: Principal,
@@ -107,7 +107,7 @@ pub async fn list(
 }
 
 /// Read a contract.
-#[utoipa::path(operation_id = "get_contract", tag = "contracts", responses((status = 200, body = Contract), ReadProblems))]
+#[utoipa::path(operation_id = "get_contract", tag = "contracts", responses((status = 200, body = Contract), Problems<{ may::FIND }>))]
 #[get("/v1/contracts/{id}")]
 pub async fn get(
     principal: Principal,
@@ -124,7 +124,7 @@ pub async fn get(
     operation_id = "update_contract",
     tag = "contracts",
     request_body(content = ContractPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Contract, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
+    responses((status = 200, body = Contract, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT }>)
 )]
 #[patch("/v1/contracts/{id}")]
 pub async fn update(

@@ -16,7 +16,7 @@ use super::{audited, validate_query};
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{json_items_csv, wants_csv};
 use crate::extract::{JsonBody, Query};
-use crate::problem::{ApiError, ProblemKind, ReadProblems, WriteProblems};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{run, AppState};
 
 /// Add a rate matrix version (for example the annual uplift). Versions may not overlap
@@ -26,7 +26,7 @@ use crate::{run, AppState};
     operation_id = "create_rate_matrix_version",
     tag = "contracts",
     request_body = RateMatrixInput,
-    responses((status = 201, body = RateMatrixVersion, description = "Created", headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
+    responses((status = 201, body = RateMatrixVersion, description = "Created", headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT }>)
 )]
 #[post("/v1/contracts/{id}/rate-matrices")]
 pub async fn create(
@@ -57,7 +57,7 @@ pub struct VersionListQuery {
 }
 
 /// List a contract's rate matrix versions, oldest first.
-#[utoipa::path(operation_id = "list_rate_matrix_versions", tag = "contracts", params(VersionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every version from the cursor on (cells as JSON in their cell)", content((Page<RateMatrixVersion> = "application/json"), (String = "text/csv"))), ReadProblems))]
+#[utoipa::path(operation_id = "list_rate_matrix_versions", tag = "contracts", params(VersionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every version from the cursor on (cells as JSON in their cell)", content((Page<RateMatrixVersion> = "application/json"), (String = "text/csv"))), Problems<{ may::FIND | may::QUERY }>))]
 #[get("/v1/contracts/{id}/rate-matrices")]
 pub async fn list(
     principal: Principal,
@@ -121,7 +121,7 @@ pub struct RateAnswer {
 }
 
 /// Look up the rate for a band, item, session type and date, or 404 when no cell prices it.
-#[utoipa::path(operation_id = "get_rate", tag = "contracts", params(RateParams), responses((status = 200, body = RateAnswer), ReadProblems))]
+#[utoipa::path(operation_id = "get_rate", tag = "contracts", params(RateParams), responses((status = 200, body = RateAnswer), Problems<{ may::FIND | may::QUERY }>))]
 #[get("/v1/contracts/{id}/rates")]
 pub async fn rate(
     principal: Principal,

@@ -12,7 +12,7 @@ use crate::auth::{Commissioner, Principal};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ProviderPatch;
-use crate::problem::{ApiError, ReadProblems, WriteProblems};
+use crate::problem::{may, ApiError, Problems};
 use crate::{run, AppState};
 
 /// Register a provider.
@@ -20,7 +20,7 @@ use crate::{run, AppState};
     operation_id = "create_provider",
     tag = "providers",
     request_body = ProviderInput,
-    responses((status = 201, body = Provider, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
+    responses((status = 201, body = Provider, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY }>)
 )]
 #[post("/v1/providers")]
 pub async fn create(
@@ -40,7 +40,7 @@ pub async fn create(
 }
 
 /// List providers (a provider sees only itself).
-#[utoipa::path(operation_id = "list_providers", tag = "providers", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every provider", content((Page<Provider> = "application/json"), (String = "text/csv"))), ReadProblems))]
+#[utoipa::path(operation_id = "list_providers", tag = "providers", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every provider", content((Page<Provider> = "application/json"), (String = "text/csv"))), Problems<{ may::QUERY }>))]
 #[get("/v1/providers")]
 pub async fn list(
     principal: Principal,
@@ -57,7 +57,7 @@ pub async fn list(
 }
 
 /// Read a provider.
-#[utoipa::path(operation_id = "get_provider", tag = "providers", responses((status = 200, body = Provider), ReadProblems))]
+#[utoipa::path(operation_id = "get_provider", tag = "providers", responses((status = 200, body = Provider), Problems<{ may::FIND }>))]
 #[get("/v1/providers/{id}")]
 pub async fn get(
     principal: Principal,
@@ -79,7 +79,7 @@ pub async fn get(
     operation_id = "update_provider",
     tag = "providers",
     request_body(content = ProviderPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Provider, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), WriteProblems)
+    responses((status = 200, body = Provider, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY }>)
 )]
 #[patch("/v1/providers/{id}")]
 pub async fn update(

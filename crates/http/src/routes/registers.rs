@@ -15,7 +15,7 @@ use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::Submitter;
 use crate::csv_register::{self, CsvRegisterQuery};
 use crate::extract::{media_type, parse_json, parse_query, read_body};
-use crate::problem::{ApiError, CreateProblems, ProblemKind, SubmissionProblems};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{pipeline, AppState};
 
 const KIND: SubmissionKind = SubmissionKind::Register;
@@ -90,7 +90,7 @@ fn receipt(stored: &StoredVersion, csv: bool) -> SubmissionReceipt {
     responses(
         (status = 201, body = SubmissionReceipt, description = "Stored; `status` says how it validated",
             headers(("ETag" = String, description = "The version's entity tag, for If-Match"), ("Location" = String))),
-        CreateProblems,
+        Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IDEMPOTENT }>,
     )
 )]
 #[post("/v1/registers")]
@@ -125,7 +125,7 @@ pub async fn create(
     tag = "registers",
     params(CsvRegisterQuery),
     request_body(content((RegisterInput = "application/json"), (String = "text/csv"))),
-    responses((status = 200, body = Report), CreateProblems)
+    responses((status = 200, body = Report), Problems<{ may::ROLE | may::FIND | may::BODY }>)
 )]
 #[post("/v1/registers/validate")]
 pub async fn validate(
@@ -152,7 +152,7 @@ pub async fn validate(
     request_body(content((RegisterInput = "application/json"), (String = "text/csv"))),
     responses(
         (status = 200, body = SubmissionReceipt, headers(("ETag" = String))),
-        SubmissionProblems,
+        Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IF_MATCH }>,
     )
 )]
 #[put("/v1/registers/{id}")]

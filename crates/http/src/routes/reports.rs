@@ -15,7 +15,7 @@ use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
 use crate::auth::Principal;
 use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
 use crate::extract::Query;
-use crate::problem::{ApiError, ReadProblems};
+use crate::problem::{may, ApiError, Problems};
 use crate::{run, AppState};
 
 /// The rows of a report, or with `Accept: text/csv` the same rows as CSV.
@@ -121,7 +121,7 @@ impl CsvRow for SpendRow {
     responses(
         (status = 200, description = "The report, or with `Accept: text/csv` its items (bands and months each folded into one cell; months as `YYYY-MM approved/paid/pending`)",
             content((SpendReport = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<{ may::QUERY }>,
     )
 )]
 #[get("/v1/reports/spend")]
@@ -186,7 +186,7 @@ impl CsvRow for KpiDefinition {
     responses(
         (status = 200, description = "The catalogue, or with `Accept: text/csv` its items",
             content((KpiCatalogue = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<0>,
     )
 )]
 #[get("/v1/kpis")]
@@ -258,7 +258,7 @@ impl CsvRow for KpiRow {
     responses(
         (status = 200, description = "The report, or with `Accept: text/csv` its items",
             content((KpiReport = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<{ may::QUERY }>,
     )
 )]
 #[get("/v1/reports/kpis")]
@@ -343,7 +343,7 @@ impl CsvRow for ComplianceRow {
     responses(
         (status = 200, description = "The report, or with `Accept: text/csv` its items (codes folded into one cell)",
             content((ComplianceReport = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<{ may::QUERY }>,
     )
 )]
 #[get("/v1/reports/compliance")]

@@ -17,7 +17,7 @@ use dayops_persistence::Page;
 use crate::auth::Principal;
 use crate::csv_export::{cell, csv_response, stream_csv, wants_csv, CsvRow};
 use crate::extract::Query;
-use crate::problem::{ApiError, ProblemKind, ReadProblems};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 
 /// What a write answers with: the envelope of the stored version and its slot.
 #[derive(Debug, Serialize, ToSchema)]
@@ -334,7 +334,7 @@ pub async fn list_kind(
     responses(
         (status = 200, description = "A page of submissions, or with `Accept: text/csv` every match",
             content((Page<SubmissionSummary> = "application/json"), (String = "text/csv"))),
-        ReadProblems,
+        Problems<{ may::QUERY }>,
     )
 )]
 #[get("/v1/submissions")]

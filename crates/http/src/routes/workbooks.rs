@@ -20,7 +20,7 @@ use dayops_persistence::StoreError;
 use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::{Principal, Submitter};
 use crate::extract::{media_type, parse_json, read_body, Query};
-use crate::problem::{ApiError, CreateProblems, ProblemKind, ReadProblems, SubmissionProblems};
+use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::xlsx_workbook::{self, SheetMap, TemplateContent, XLSX_MEDIA_TYPE};
 use crate::{pipeline, run, AppState};
 
@@ -144,7 +144,7 @@ const WORKBOOK_BODY: &str = "A workbook as JSON, or the council's XLSX template 
     tag = "workbooks",
     params(("Idempotency-Key" = String, Header, description = "Required; replays the stored response for the same request")),
     request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-    responses((status = 201, body = Workbook, headers(("ETag" = String), ("Location" = String))), CreateProblems)
+    responses((status = 201, body = Workbook, headers(("ETag" = String), ("Location" = String))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IDEMPOTENT }>)
 )]
 #[post("/v1/workbooks")]
 pub async fn create(
@@ -172,7 +172,7 @@ pub async fn create(
     operation_id = "validate_workbook",
     tag = "workbooks",
     request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-    responses((status = 200, body = Report), CreateProblems)
+    responses((status = 200, body = Report), Problems<{ may::ROLE | may::FIND | may::BODY }>)
 )]
 #[post("/v1/workbooks/validate")]
 pub async fn validate(
@@ -197,7 +197,7 @@ pub async fn validate(
     tag = "workbooks",
     params(("If-Match" = String, Header, description = "The ETag of the current version")),
     request_body(description = WORKBOOK_BODY, content((WorkbookInput = "application/json"), (XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
-    responses((status = 200, body = Workbook, headers(("ETag" = String))), SubmissionProblems)
+    responses((status = 200, body = Workbook, headers(("ETag" = String))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IF_MATCH }>)
 )]
 #[put("/v1/workbooks/{id}")]
 pub async fn amend(
@@ -265,7 +265,7 @@ pub struct TemplateQuery {
     responses(
         (status = 200, description = "The template", content_type = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", body = XlsxFile,
             headers(("Content-Disposition" = String, description = "attachment, with a file name naming the contract and quarter"))),
-        ReadProblems,
+        Problems<{ may::FIND | may::QUERY }>,
     )
 )]
 #[get("/v1/workbooks/template")]

@@ -1,0 +1,200 @@
+//! Every answer the end-to-end tests receive is checked against the OpenAPI document the
+//! server publishes: its status must be one the operation declares, its media type one
+//! the status declares, and a JSON body must validate against the declared schema (JSON
+//! Schema 2020-12, as OpenAPI 3.1 defines it). A mismatch fails the test and names the
+//! operation, so the document cannot drift from the server.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
+use serde_json::{json, Value};
+
+struct Operation {
+    id: String,
+    segments: Vec<String>,
+    method: String,
+    responses: Value,
+}
+
+struct Document {
+    components: Value,
+    operations: Vec<Operation>,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
+    let doc = serde_json::to_value(dayops_http::openapi::document()).expect("document");
+    let mut operations = Vec::new();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let Some(id) = op.get("operationId").and_then(Value::as_str) else {
+                continue;
+            };
+            operations.push(Operation {
+                id: id.to_string(),
+                segments: template.split('/').map(str::to_string).collect(),
+                method: method.to_ascii_uppercase(),
+                responses: op["responses"].clone(),
+            });
+        }
+    }
+    Document {
+        components: doc["components"].clone(),
+        operations,
+        validators: Mutex::new(HashMap::new()),
+    }
+});
+
+impl Document {
+    /// The operation `method path` calls; a literal segment beats a template parameter
+    /// (`/v1/claims/draft` is not `/v1/claims/{id}`).
+    fn operation(&self, method: &str, path: &str) -> Option<&Operation> {
+        let segments: Vec<&str> = path.split('/').collect();
+        self.operations
+            .iter()
+            .filter(|op| op.method == method && op.segments.len() == segments.len())
+            .filter_map(|op| {
+                let mut literal = 0;
+                for (t, s) in op.segments.iter().zip(&segments) {
+                    if t == s {
+                        literal += 1;
+                    } else if !(t.starts_with('{') && !s.is_empty()) {
+                        return None;
+                    }
+                }
+                Some((literal, op))
+            })
+            .max_by_key(|(literal, _)| *literal)
+            .map(|(_, op)| op)
+    }
+
+    fn validator(&self, key: &str, schema: &Value) -> Arc<jsonschema::Validator> {
+        let mut cache = self.validators.lock().expect("validator cache");
+        if let Some(validator) = cache.get(key) {
+            return validator.clone();
+        }
+        let mut root = json!({
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "components": self.components,
+        });
+        for (name, member) in schema.as_object().expect("schema object") {
+            root[name] = member.clone();
+        }
+        let validator = Arc::new(
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(&root)
+                .unwrap_or_else(|e| panic!("{key}: schema does not compile: {e}")),
+        );
+        cache.insert(key.to_string(), validator.clone());
+        validator
+    }
+}
+
+/// The response headers a client acts on: each one the server sends must be declared.
+const DOCUMENTED_HEADERS: &[&str] = &[
+    "ETag",
+    "Location",
+    "Audit-Event-Id",
+    "Retry-After",
+    "WWW-Authenticate",
+    "Content-Disposition",
+];
+
+fn base_type(media_type: &str) -> &str {
+    media_type.split(';').next().unwrap_or("").trim()
+}
+
+/// Panics, naming the operation, unless the answer is one the document declares.
+pub fn check(
+    method: &str,
+    url_path: &str,
+    status: u16,
+    headers: &[(String, String)],
+    bytes: &[u8],
+) {
+    let content_type = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("", |(_, value)| value.as_str());
+    let path = url_path.split('?').next().unwrap_or(url_path);
+    let doc = &*DOCUMENT;
+    let Some(op) = doc.operation(method, path) else {
+        return; // not an operation of the API (an unknown route, a wrong method, /docs)
+    };
+    let context = format!("{} ({method} {url_path}) answered {status}", op.id);
+    let Some(response) = op.responses.get(status.to_string()) else {
+        panic!("{context}, which the document does not declare");
+    };
+    for (name, _) in headers {
+        let documented = DOCUMENTED_HEADERS
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name));
+        let declared = response["headers"]
+            .as_object()
+            .is_some_and(|declared| declared.keys().any(|h| h.eq_ignore_ascii_case(name)));
+        assert!(
+            !documented || declared,
+            "{context} with a {name} header, which the document does not declare"
+        );
+    }
+    let Some(content) = response.get("content").and_then(Value::as_object) else {
+        assert!(
+            bytes.is_empty(),
+            "{context} with a body, which the document does not declare"
+        );
+        return;
+    };
+    let media = base_type(content_type);
+    let Some((declared, declaration)) = content.iter().find(|(m, _)| base_type(m) == media) else {
+        panic!(
+            "{context} as {content_type:?}; the document declares {:?}",
+            content.keys().collect::<Vec<_>>()
+        );
+    };
+    if !(media == "application/json" || media.ends_with("+json")) {
+        return;
+    }
+    let Some(schema) = declaration.get("schema") else {
+        return;
+    };
+    let body: Value = serde_json::from_slice(bytes)
+        .unwrap_or_else(|e| panic!("{context}: the body is not JSON: {e}"));
+    let validator = doc.validator(&format!("{}:{status}:{declared}", op.id), schema);
+    let errors: Vec<String> = validator
+        .iter_errors(&body)
+        .take(5)
+        .map(|e| format!("{} at {}", e, e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{context}: the body does not match the document: {}\nbody: {}",
+        errors.join("; "),
+        String::from_utf8_lossy(&bytes[..bytes.len().min(2000)])
+    );
+}
+
+#[test]
+fn the_check_refuses_what_the_document_does_not_declare() {
+    let json = vec![("content-type".to_string(), "application/json".to_string())];
+    let refused = |status: u16, headers: &[(String, String)], body: &str| {
+        let (path, headers, body) = (
+            "/v1/providers/p-1".to_string(),
+            headers.to_vec(),
+            body.to_string(),
+        );
+        std::thread::spawn(move || check("GET", &path, status, &headers, body.as_bytes()))
+            .join()
+            .is_err()
+    };
+    let provider = r#"{"id":"p-1","name":"A","status":"active",
+        "created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}"#;
+    assert!(!refused(200, &json, provider), "a real provider passes");
+    assert!(refused(200, &json, r#"{"id": 5}"#), "a wrong body is refused");
+    assert!(refused(201, &json, provider), "an undeclared status is refused");
+    let mut located = json.clone();
+    located.push(("Location".to_string(), "/v1/providers/p-1".to_string()));
+    assert!(refused(200, &located, provider), "an undeclared header is refused");
+    let csv = vec![("content-type".to_string(), "text/csv".to_string())];
+    assert!(refused(200, &csv, "id\n"), "an undeclared media type is refused");
+}
