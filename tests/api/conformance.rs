@@ -58,7 +58,7 @@ impl Document {
                 for (t, s) in op.segments.iter().zip(&segments) {
                     if t == s {
                         literal += 1;
-                    } else if !(t.starts_with('{') && !s.is_empty()) {
+                    } else if !t.starts_with('{') || s.is_empty() {
                         return None;
                     }
                 }
