@@ -119,9 +119,15 @@ pub fn check(
         .map_or("", |(_, value)| value.as_str());
     let path = url_path.split('?').next().unwrap_or(url_path);
     let doc = &*DOCUMENT;
-    let Some(op) = doc.operation(method, path) else {
+    let Some(mut op) = doc.operation(method, path) else {
         return; // not an operation of the API (an unknown route, a wrong method, /docs)
     };
+    // A list asked with `Accept: text/csv` answers as its CSV operation does.
+    if status == 200 && content_type.starts_with("text/csv") {
+        if let Some(export) = doc.operation(method, &format!("{path}/export.csv")) {
+            op = export;
+        }
+    }
     let context = format!("{} ({method} {url_path}) answered {status}", op.id);
     let Some(response) = op.responses.get(status.to_string()) else {
         panic!("{context}, which the document does not declare");
@@ -190,11 +196,23 @@ fn the_check_refuses_what_the_document_does_not_declare() {
     let provider = r#"{"id":"p-1","name":"A","status":"active",
         "created_at":"2026-01-01T00:00:00Z","updated_at":"2026-01-01T00:00:00Z"}"#;
     assert!(!refused(200, &json, provider), "a real provider passes");
-    assert!(refused(200, &json, r#"{"id": 5}"#), "a wrong body is refused");
-    assert!(refused(201, &json, provider), "an undeclared status is refused");
+    assert!(
+        refused(200, &json, r#"{"id": 5}"#),
+        "a wrong body is refused"
+    );
+    assert!(
+        refused(201, &json, provider),
+        "an undeclared status is refused"
+    );
     let mut located = json.clone();
     located.push(("Location".to_string(), "/v1/providers/p-1".to_string()));
-    assert!(refused(200, &located, provider), "an undeclared header is refused");
+    assert!(
+        refused(200, &located, provider),
+        "an undeclared header is refused"
+    );
     let csv = vec![("content-type".to_string(), "text/csv".to_string())];
-    assert!(refused(200, &csv, "id\n"), "an undeclared media type is refused");
+    assert!(
+        refused(200, &csv, "id\n"),
+        "an undeclared media type is refused"
+    );
 }

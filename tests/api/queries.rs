@@ -30,10 +30,41 @@ fn csv_rows(resp: &Resp) -> Vec<csv::StringRecord> {
         .collect()
 }
 
+/// A list as CSV, asked both ways: with `Accept: text/csv`, and as its own
+/// `…/export.csv` operation. The two answers must be the same.
 fn get_csv(app: &TestApp, path: &str, token: &str) -> Resp {
     let r = app.request_with("GET", path, Some(token), None, &[("Accept", "text/csv")]);
     r.expect(200);
+    let export = match path.split_once('?') {
+        Some((list, query)) => format!("{list}/export.csv?{query}"),
+        None => format!("{path}/export.csv"),
+    };
+    let e = app.request("GET", &export, Some(token), None);
+    e.expect(200);
+    assert_eq!(
+        e.text, r.text,
+        "{export} differs from {path} with Accept: text/csv"
+    );
+    assert_eq!(e.content_type, r.content_type);
     r
+}
+
+#[test]
+fn only_lists_have_csv_operations() {
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "X1");
+    let c = app.commissioner();
+    // Not a list: the contract itself has no CSV form.
+    let r = app.get(&format!("/v1/contracts/{}/export.csv", fx.contract), &c);
+    r.expect(404);
+    // The CSV operation is a read.
+    let r = app.post("/v1/contracts/export.csv", &c, &json!({}));
+    r.expect(405);
+    assert_eq!(r.header("Allow"), Some("GET"));
+    // It checks what the list checks.
+    app.request("GET", "/v1/contracts/export.csv", None, None)
+        .expect(401);
+    app.get("/v1/contracts/export.csv?limit=0", &c).expect(422);
 }
 
 #[test]

@@ -2,6 +2,10 @@
 //! row the filters match, not one page: it is streamed, a page of rows at a time, each
 //! page read by keyset from where the last ended, so memory stays flat however large the
 //! export.
+//!
+//! Each CSV form is also an operation of its own, `GET <list>/export.csv`, whose only
+//! answer is CSV: generated clients get one typed 200 per operation. [`export_routes`]
+//! answers it by the list's own handler, as if asked with `Accept: text/csv`.
 
 use actix_web::http::header;
 use actix_web::web::Bytes;
@@ -23,6 +27,37 @@ const EXPORT_PAGE: i64 = 500;
 pub trait CsvRow {
     fn headers() -> &'static [&'static str];
     fn record(&self) -> Vec<String>;
+}
+
+/// The path suffix of a list's CSV operation.
+pub const EXPORT_SUFFIX: &str = "/export.csv";
+
+/// Middleware: `GET <list>/export.csv`, for a list the document gives a CSV operation, is
+/// routed to the list itself with `Accept: text/csv`. It runs before routing, so the
+/// list's handler, and everything it checks, answers it.
+pub async fn export_routes(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let exported = req.method() == actix_web::http::Method::GET
+        && req.path().ends_with(EXPORT_SUFFIX)
+        && req
+            .app_data::<actix_web::web::Data<AppState>>()
+            .is_some_and(|state| state.routes.methods_for(req.path()).is_some());
+    if exported {
+        let list = req.path().trim_end_matches(EXPORT_SUFFIX).to_string();
+        let target = match req.uri().query() {
+            Some(query) => format!("{list}?{query}"),
+            None => list,
+        };
+        if let Ok(uri) = target.parse::<actix_web::http::Uri>() {
+            req.match_info_mut().get_mut().update(&uri);
+            req.head_mut().uri = uri;
+            req.headers_mut()
+                .insert(header::ACCEPT, header::HeaderValue::from_static("text/csv"));
+        }
+    }
+    next.call(req).await
 }
 
 /// Whether the client asked for CSV: `text/csv` comes before JSON (or `*/*`) in `Accept`.

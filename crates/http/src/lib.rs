@@ -119,6 +119,7 @@ pub fn server(
             )
             .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
             .default_service(web::to(fallback))
+            .wrap(from_fn(csv_export::export_routes))
             .wrap(from_fn(metrics::record))
             // Path only (%U): query strings and bodies may carry person references.
             .wrap(

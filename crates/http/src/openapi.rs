@@ -67,20 +67,92 @@ impl Modify for SecurityScheme_ {
 
 /// The complete document: exactly what `/openapi.json` serves and `dayops openapi` prints.
 pub fn document() -> Document {
-    let (_, mut doc) = App::new()
+    let (_, doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::base())
         .configure(crate::routes::configure)
         .split_for_parts();
-    flatten_all_of(&mut doc);
-    doc
+    let Ok(mut json) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    flatten_all_of(&mut json);
+    add_csv_exports(&mut json);
+    match serde_json::from_value(json) {
+        Ok(finished) => finished,
+        Err(e) => {
+            log::error!("the OpenAPI document did not round-trip: {e}");
+            doc
+        }
+    }
+}
+
+/// Gives each list that answers `Accept: text/csv` an operation of its own,
+/// `GET <list>/export.csv`, whose only 200 is CSV, and leaves the list one JSON 200:
+/// generators type one media type per response (two made every list's data a union of a
+/// page and a string). [`crate::csv_export::export_routes`] routes it.
+fn add_csv_exports(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    let mut exports = Vec::new();
+    for (path, item) in paths.iter_mut() {
+        let Some(op) = item.get_mut("get") else {
+            continue;
+        };
+        let Some(csv) = op["responses"]["200"]["content"]
+            .as_object_mut()
+            .and_then(|content| content.remove("text/csv"))
+        else {
+            continue;
+        };
+        let export_path = format!("{path}{}", crate::csv_export::EXPORT_SUFFIX);
+        let answer = op["responses"]["200"]["description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        // The list's description said "A page, or with `Accept: text/csv` …": split it.
+        let (json_answer, csv_answer) = match answer.split_once(", or with `Accept: text/csv` ") {
+            Some((page, csv)) => (page.to_string(), csv.to_string()),
+            None => (answer.clone(), "every match".to_string()),
+        };
+        op["responses"]["200"]["description"] = Value::String(format!(
+            "{json_answer}. With `Accept: text/csv`, the answer of `GET {export_path}`."
+        ));
+        let mut export = op.clone();
+        let id = op["operationId"].as_str().unwrap_or_default();
+        export["operationId"] = json!(format!("{id}_csv"));
+        let summary = op["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_end_matches('.');
+        export["summary"] = json!(format!("{summary}, as CSV"));
+        export["description"] = json!(format!(
+            "The CSV form of `GET {path}` (the same as asking it with `Accept: text/csv`): \
+             {csv_answer}, from the cursor on, in one streamed answer with a header row."
+        ));
+        if let Some(parameters) = export["parameters"].as_array_mut() {
+            parameters.retain(|p| p["name"] != "limit");
+        }
+        let mut only_csv = csv;
+        only_csv["schema"] =
+            json!({"type": "string", "description": "RFC 4180 CSV with a header row"});
+        export["responses"]["200"] = json!({
+            "description": format!("{csv_answer}, as CSV"),
+            "content": {"text/csv": only_csv},
+        });
+        exports.push((export_path, export));
+    }
+    for (path, export) in exports {
+        paths.insert(path, json!({"get": export}));
+    }
 }
 
 /// Writes each `allOf` schema (a stored resource: its input's members, flattened, and its
 /// own) as the one object it is. As `allOf`, an input part that refuses unknown members
 /// (`additionalProperties: false`) made every real response fail its own schema in any
 /// JSON Schema validator, since the other parts' members are unknown to it.
-fn flatten_all_of(doc: &mut Document) {
+fn flatten_all_of(json: &mut serde_json::Value) {
     use serde_json::{Map, Value};
     fn collect(
         all: &Map<String, Value>,
@@ -137,17 +209,11 @@ fn flatten_all_of(doc: &mut Document) {
             _ => {}
         }
     }
-    let Ok(mut json) = serde_json::to_value(&*doc) else {
-        return;
-    };
     let all = json["components"]["schemas"]
         .as_object()
         .cloned()
         .unwrap_or_default();
-    flatten(&mut json, &all);
-    if let Ok(flat) = serde_json::from_value(json) {
-        *doc = flat;
-    }
+    flatten(json, &all);
 }
 
 /// Path templates and their methods, from the document, for telling 404 from 405.
