@@ -75,6 +75,7 @@ pub fn document() -> Document {
     let Ok(mut json) = serde_json::to_value(&doc) else {
         return doc;
     };
+    reference_page_items(&mut json);
     flatten_all_of(&mut json);
     add_csv_exports(&mut json);
     match serde_json::from_value(json) {
@@ -83,6 +84,28 @@ pub fn document() -> Document {
             log::error!("the OpenAPI document did not round-trip: {e}");
             doc
         }
+    }
+}
+
+/// Makes each `Page_<Item>`'s items a reference to `<Item>`: utoipa writes a generic's
+/// argument inline, and generators then made an anonymous copy of every item type
+/// (`PageContractItemsItem`, not `Contract`).
+fn reference_page_items(doc: &mut serde_json::Value) {
+    let Some(schemas) = doc["components"]["schemas"].as_object_mut() else {
+        return;
+    };
+    let pages: Vec<(String, String)> = schemas
+        .keys()
+        .filter_map(|name| {
+            let item = name.strip_prefix("Page_")?;
+            schemas
+                .contains_key(item)
+                .then(|| (name.clone(), item.to_string()))
+        })
+        .collect();
+    for (page, item) in pages {
+        schemas[&page]["properties"]["items"]["items"] =
+            serde_json::json!({"$ref": format!("#/components/schemas/{item}")});
     }
 }
 
