@@ -311,6 +311,36 @@ fn kpi_targets_name_the_kpis_a_workbook_computes() {
     app.request("GET", "/v1/kpis", None, None).expect(401);
 }
 
+/// The finding-code catalogue is the SPEC's: every code with its severity policy and the
+/// kinds it applies to, for any role; a list filtered by a code that is not in it is 422.
+#[test]
+fn the_finding_code_catalogue_is_served() {
+    let app = TestApp::spawn();
+    let provider = app.create_provider("Codes Ltd");
+    let r = app.get("/v1/finding-codes", &app.provider(&provider));
+    r.expect(200);
+    let items = r.body["items"].as_array().unwrap();
+    let code = |c: &str| items.iter().find(|i| i["code"] == c).unwrap().clone();
+    assert_eq!(items.len(), dayops_domain::rules::Rule::ALL.len());
+    assert_eq!(code("REG-001")["severity"], "E");
+    assert_eq!(code("AGR-006")["severity"], "W/E");
+    assert_eq!(code("RATE-002")["applies_to"], json!(["claim"]));
+    assert_eq!(
+        code("SUB-001")["applies_to"],
+        json!(["register", "claim", "workbook"])
+    );
+    assert_eq!(code("WBK-009")["checked"], false);
+    assert_eq!(code("WBK-001")["checked"], true);
+    let c = app.commissioner();
+    app.get("/v1/submissions?finding_code=REG-001", &c)
+        .expect(200);
+    let r = app.get("/v1/registers?finding_code=REG-999", &c);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/finding_code"]);
+    app.request("GET", "/v1/finding-codes", None, None)
+        .expect(401);
+}
+
 /// What JSON Schema and generated clients send is taken: a whole-number float is an
 /// integer. A merge-patch `null` on a member the resource cannot be without is refused
 /// with a pointer, not silently ignored.

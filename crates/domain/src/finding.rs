@@ -13,7 +13,7 @@ crate::types::vocabulary!(
 /// One business-rule finding, pointing at the offending member of the submission.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Finding {
-    #[schema(example = "REG-002")]
+    #[schema(value_type = crate::rules::FindingCode, example = "REG-002")]
     pub code: String,
     pub severity: Severity,
     #[schema(example = "/lines/14/absence_reason")]

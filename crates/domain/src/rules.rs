@@ -115,6 +115,85 @@ rules! {
 /// 20, will): listed so that the catalogue is the whole SPEC, and marked in the docs.
 pub const NOT_YET_CHECKED: &[Rule] = &[Rule::Agr007, Rule::Wbk009];
 
+/// A finding's code, in the document: one of the catalogue's codes, each with its
+/// severity policy and meaning (`GET /v1/finding-codes` serves the same catalogue).
+pub struct FindingCode;
+
+impl utoipa::PartialSchema for FindingCode {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::extensions::ExtensionsBuilder;
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let mut description = String::from(
+            "A rule of the catalogue (SPEC §5). Severity `E` rejects, `W` warns, `W/E` warns \
+             within what the contract tolerates and rejects beyond it.\n",
+        );
+        for rule in Rule::ALL {
+            description.push_str(&format!(
+                "\n- `{}` ({}): {}",
+                rule.code(),
+                rule.policy().as_str(),
+                rule.text()
+            ));
+        }
+        let meanings: Vec<String> = Rule::ALL
+            .iter()
+            .map(|rule| format!("{}: {}", rule.policy().as_str(), rule.text()))
+            .collect();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Rule::ALL.iter().map(|rule| rule.code())))
+            .description(Some(description))
+            .extensions(Some(
+                ExtensionsBuilder::new()
+                    .add("x-enum-descriptions", meanings)
+                    .build(),
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for FindingCode {}
+
+/// One rule of the catalogue, as `GET /v1/finding-codes` answers it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct RuleEntry {
+    #[schema(value_type = FindingCode)]
+    pub code: &'static str,
+    /// `E`, `W` or `W/E` (SPEC §5): the severity its findings take.
+    #[schema(value_type = String, pattern = "^(E|W|W/E)$", example = "W/E")]
+    pub severity: &'static str,
+    /// What the rule checks, in the SPEC's words.
+    pub rule: &'static str,
+    /// The submissions it applies to.
+    pub applies_to: Vec<crate::submission::SubmissionKind>,
+    /// Whether validation raises it yet (two rules wait for the council's outcome work).
+    pub checked: bool,
+}
+
+impl Rule {
+    /// The kinds of submission whose validation may raise the rule.
+    pub fn applies_to(self) -> Vec<crate::submission::SubmissionKind> {
+        use crate::submission::SubmissionKind::{Claim, Register, Workbook};
+        match self.code().split('-').next().unwrap_or("") {
+            "SUB" => vec![Register, Claim, Workbook],
+            "AGR" => vec![Register, Claim],
+            "RATE" | "CLM" => vec![Claim],
+            "REG" => vec![Register],
+            _ => vec![Workbook],
+        }
+    }
+
+    pub fn entry(self) -> RuleEntry {
+        RuleEntry {
+            code: self.code(),
+            severity: self.policy().as_str(),
+            rule: self.text(),
+            applies_to: self.applies_to(),
+            checked: !NOT_YET_CHECKED.contains(&self),
+        }
+    }
+}
+
 /// The catalogue as Markdown: `docs/rules.md`.
 pub fn rules_markdown() -> String {
     let mut md = String::from(

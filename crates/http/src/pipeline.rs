@@ -232,7 +232,7 @@ macro_rules! submission_reads {
         }
 
         #[doc = $list_summary]
-        #[utoipa::path(operation_id = $list_id, tag = $tag, params($crate::routes::submissions::SubmissionListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((dayops_persistence::Page<dayops_persistence::submissions::SubmissionSummary> = "application/json"), (String = "text/csv"))), $crate::problem::Problems<{ $crate::problem::may::QUERY }>))]
+        #[utoipa::path(operation_id = $list_id, tag = $tag, params($crate::routes::submissions::KindListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every match", content((dayops_persistence::Page<dayops_persistence::submissions::SubmissionSummary> = "application/json"), (String = "text/csv"))), $crate::problem::Problems<{ $crate::problem::may::QUERY }>))]
         #[get($list_path)]
         pub async fn list(
             principal: $crate::auth::Principal,

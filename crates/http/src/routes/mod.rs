@@ -67,6 +67,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(workbooks::get_version)
         .service(workbooks::amend)
         .service(submissions::list)
+        .service(submissions::finding_codes)
         .service(reports::spend)
         .service(reports::kpis)
         .service(reports::kpi_catalogue)

@@ -225,6 +225,7 @@ pub struct SubmissionListQuery {
     /// Periods starting on or before this date.
     pub period_to: Option<NaiveDate>,
     /// Submissions whose current version has a finding with this code, e.g. `REG-002`.
+    #[param(value_type = Option<dayops_domain::rules::FindingCode>)]
     pub finding_code: Option<String>,
     /// First submitted at or after this time.
     pub submitted_from: Option<chrono::DateTime<chrono::Utc>>,
@@ -236,6 +237,20 @@ pub struct SubmissionListQuery {
     #[param(minimum = 1, maximum = 500)]
     #[validate(range(min = 1, max = 500))]
     pub limit: Option<i64>,
+}
+
+/// A kind's own list takes the same filters, less `kind`.
+pub struct KindListQuery;
+
+impl utoipa::IntoParams for KindListQuery {
+    fn into_params(
+        parameter_in_provider: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        SubmissionListQuery::into_params(parameter_in_provider)
+            .into_iter()
+            .filter(|parameter| parameter.name != "kind")
+            .collect()
+    }
 }
 
 impl CsvRow for SubmissionSummary {
@@ -281,6 +296,14 @@ pub async fn list_kind(
 ) -> Result<HttpResponse, ApiError> {
     use dayops_persistence::submissions::SubmissionFilter;
     super::validate_query(&query)?;
+    if let Some(code) = &query.finding_code {
+        if dayops_domain::rules::Rule::parse(code).is_none() {
+            return Err(ApiError::invalid(vec![dayops_domain::FieldError::new(
+                "/query/finding_code",
+                "is not a finding code (GET /v1/finding-codes lists them)",
+            )]));
+        }
+    }
     if let (Some(own), Some(asked)) = (kind, query.kind) {
         if own != asked {
             return Err(ApiError::invalid(vec![dayops_domain::FieldError::new(
@@ -353,4 +376,26 @@ pub fn version_number(text: &str) -> Result<i32, ApiError> {
         .ok()
         .filter(|v| *v >= 1)
         .ok_or_else(ApiError::not_found)
+}
+
+/// The finding-code catalogue: every code a submission's findings may carry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FindingCodeCatalogue {
+    pub items: Vec<dayops_domain::rules::RuleEntry>,
+}
+
+/// Every finding code (SPEC §5) with its severity policy, what it checks and the kinds of
+/// submission it applies to, in SPEC order. Any role may read it.
+#[utoipa::path(
+    operation_id = "list_finding_codes",
+    tag = "submissions",
+    responses((status = 200, body = FindingCodeCatalogue), Problems<0>)
+)]
+#[get("/v1/finding-codes")]
+pub async fn finding_codes(_principal: Principal) -> HttpResponse {
+    let items = dayops_domain::rules::Rule::ALL
+        .iter()
+        .map(|rule| rule.entry())
+        .collect();
+    HttpResponse::Ok().json(FindingCodeCatalogue { items })
 }
