@@ -179,6 +179,18 @@ fn the_demo_premium_prices_bank_holidays_for_every_band() {
     let app = TestApp::spawn();
     let out = app.dayops(&["demo"]);
     assert!(out.status.success(), "{out:?}");
+    // A second load changes nothing and names the same ids, for a newcomer's requests.
+    let again = app.dayops(&["demo"]);
+    assert!(again.status.success(), "{again:?}");
+    let ids = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.starts_with("provider ") || l.starts_with("contract "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(ids(&out).len(), 8, "{out:?}");
+    assert_eq!(ids(&again), ids(&out));
     let contracts = app.get("/v1/contracts?limit=500", &app.commissioner());
     let riverside = contracts.body["items"]
         .as_array()

@@ -26,10 +26,12 @@ pub struct DemoSummary {
 
 impl fmt::Display for DemoSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The ids are printed on every start: they are what a newcomer's first requests name.
         if self.already_loaded {
-            return writeln!(f, "demo council already loaded");
+            writeln!(f, "demo council already loaded")?;
+        } else {
+            writeln!(f, "demo council loaded: {} agreements", self.agreements)?;
         }
-        writeln!(f, "demo council loaded: {} agreements", self.agreements)?;
         for (id, name) in &self.providers {
             writeln!(f, "provider {id}  {name}")?;
         }
@@ -290,12 +292,24 @@ fn agreements_for(
 /// Loads the demo council unless it is already there.
 pub fn load(conn: &mut DbConnection) -> Result<DemoSummary, StoreError> {
     if contracts::find_by_reference(conn, FIRST_REFERENCE)?.is_some() {
-        return Ok(DemoSummary {
+        let mut summary = DemoSummary {
             already_loaded: true,
             providers: vec![],
             contracts: vec![],
             agreements: 0,
-        });
+        };
+        for service in services() {
+            let Some(contract) = contracts::find_by_reference(conn, service.reference)? else {
+                continue;
+            };
+            if let Some(provider) = providers::get(conn, &contract.terms.provider_id)? {
+                summary.providers.push((provider.id, provider.details.name));
+            }
+            summary
+                .contracts
+                .push((contract.id, contract.terms.reference));
+        }
+        return Ok(summary);
     }
     let actor = Actor {
         sub: "dayops-demo".into(),
