@@ -23,7 +23,7 @@ struct Document {
 }
 
 static DOCUMENT: LazyLock<Document> = LazyLock::new(|| {
-    let doc = serde_json::to_value(dayops_http::openapi::document()).expect("document");
+    let doc = dayops_http::openapi::document();
     let mut operations = Vec::new();
     for (template, item) in doc["paths"].as_object().expect("paths") {
         for (method, op) in item.as_object().expect("path item") {

@@ -66,7 +66,7 @@ pub fn budget_for(budgets: &[Budget], annual_budget_pence: Option<i64>, year: i3
 #[serde(deny_unknown_fields)]
 pub struct ContractInput {
     /// The council's contract reference, unique across contracts.
-    #[schema(min_length = 1, max_length = 64, example = "NCC-DO-2023-017")]
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_./-]{1,64}$", example = "NCC-DO-2023-017")]
     pub reference: String,
     pub provider_id: String,
     pub service_type: ServiceType,
@@ -74,12 +74,12 @@ pub struct ContractInput {
     #[serde(default)]
     pub end_date: Option<NaiveDate>,
     /// Need bands from lowest to highest, as assessed by social workers.
-    #[schema(example = json!(["low", "medium", "high", "complex"]))]
+    #[schema(example = json!(["low", "medium", "high", "complex"]), value_type = Vec<BandName>)]
     pub need_bands: Vec<String>,
     /// Length of each session type the contract offers, in hours.
     #[schema(example = json!({"am": 3.0, "pm": 3.0, "full_day": 6.0}))]
     pub session_hours: BTreeMap<SessionType, Hours>,
-    #[schema(minimum = 1, example = 20)]
+    #[schema(minimum = 1, maximum = 2_147_483_647, example = 20)]
     pub capacity_per_session: u32,
     /// Whether sessions outside the plan may be delivered (with a comment).
     pub allows_extras: bool,
@@ -124,6 +124,22 @@ pub struct ContractInput {
 fn default_contract_status() -> ContractStatus {
     ContractStatus::Active
 }
+
+/// A need band's name, in the document: what [`is_band_name`] takes.
+pub struct BandName;
+
+impl utoipa::PartialSchema for BandName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(crate::patterns::BAND))
+            .description(Some("A need band: lower-case letters, digits and underscores"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BandName {}
 
 /// A band name: lower-case letters, digits and underscores, not the wildcard.
 pub fn is_band_name(band: &str) -> bool {

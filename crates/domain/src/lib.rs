@@ -18,6 +18,7 @@ pub mod kpi;
 pub mod lifecycle;
 pub mod matrix;
 pub mod note;
+pub mod patterns;
 pub mod provider;
 pub mod register;
 pub mod report;

@@ -20,7 +20,7 @@ pub const ANY_BAND: &str = "*";
 pub struct RateCell {
     pub item: Item,
     /// A band of the contract, or `*` for every band.
-    #[schema(example = "high")]
+    #[schema(pattern = "^([a-z0-9_]{1,32}|\\*)$", example = "high")]
     pub need_band: String,
     /// Required for `session` cells, absent for every other item.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -10,11 +10,11 @@ use crate::types::ProviderStatus;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInput {
-    #[schema(min_length = 1, max_length = 200, example = "Riverside Day Centre Ltd")]
+    #[schema(min_length = 1, max_length = 200, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]", example = "Riverside Day Centre Ltd")]
     pub name: String,
     /// CQC location identifier, where the service is registered with the CQC.
     #[serde(default)]
-    #[schema(max_length = 20, example = "1-123456789")]
+    #[schema(max_length = 20, pattern = "^1-[0-9]{1,18}$", example = "1-123456789")]
     pub cqc_location_id: Option<String>,
     #[serde(default = "default_provider_status")]
     pub status: ProviderStatus,

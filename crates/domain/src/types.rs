@@ -211,6 +211,7 @@ macro_rules! quarter_units {
                     .schema_type(Type::Number)
                     .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
                     .minimum(Some(0.0))
+                    .maximum(Some(f64::from(MAX_QUARTER_UNITS)))
                     .multiple_of(Some(0.25))
                     .description(Some($description))
                     .examples([serde_json::json!($example)])
@@ -241,9 +242,12 @@ macro_rules! quarter_units {
     };
 }
 
+/// The largest value quarter-units hold (in units, not quarters).
+pub const MAX_QUARTER_UNITS: u32 = u32::MAX / 4;
+
 /// `value` × 4 when `value` is a non-negative multiple of 0.25 that fits in quarter-units.
 fn quarter_steps(value: f64) -> Option<u32> {
-    if !value.is_finite() || value < 0.0 || value > f64::from(u32::MAX / 4) {
+    if !value.is_finite() || value < 0.0 || value > f64::from(MAX_QUARTER_UNITS) {
         return None;
     }
     let quarters = value * 4.0;
@@ -260,7 +264,7 @@ quarter_units!(
     Hours,
     "Hours, in steps of 0.25 (stored exactly as quarter-hours).",
     3.0,
-    "hours must be a non-negative multiple of 0.25"
+    "hours must be a non-negative multiple of 0.25, at most 1073741823"
 );
 
 quarter_units!(
@@ -271,7 +275,7 @@ quarter_units!(
     Quantity,
     "Whole numbers, except one-to-one hours (steps of 0.25); held exactly.",
     1,
-    "must be a non-negative whole number, or hours in steps of 0.25"
+    "must be a non-negative whole number, or hours in steps of 0.25, at most 1073741823"
 );
 
 #[cfg(test)]

@@ -117,7 +117,10 @@ pub fn server(
                         .finish()
                 }),
             )
-            .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", document.clone()))
+            .service(
+                SwaggerUi::new("/docs/{_:.*}")
+                    .external_url_unchecked("/openapi.json", document.clone()),
+            )
             .default_service(web::to(fallback))
             .wrap(from_fn(csv_export::export_routes))
             .wrap(from_fn(metrics::record))

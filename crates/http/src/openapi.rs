@@ -66,23 +66,127 @@ impl Modify for SecurityScheme_ {
 }
 
 /// The complete document: exactly what `/openapi.json` serves and `dayops openapi` prints.
-pub fn document() -> Document {
+/// utoipa builds it from the routes; the passes below finish what its types cannot say,
+/// on the JSON itself (utoipa's types would refuse some of it on the way back).
+pub fn document() -> serde_json::Value {
     let (_, doc) = App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::base())
         .configure(crate::routes::configure)
         .split_for_parts();
-    let Ok(mut json) = serde_json::to_value(&doc) else {
-        return doc;
-    };
+    let mut json = serde_json::to_value(&doc).unwrap_or_else(|e| {
+        log::error!("the OpenAPI document does not serialise: {e}");
+        serde_json::Value::Null
+    });
     reference_page_items(&mut json);
     flatten_all_of(&mut json);
+    bound_integers(&mut json);
+    describe_headers(&mut json);
     add_csv_exports(&mut json);
-    match serde_json::from_value(json) {
-        Ok(finished) => finished,
-        Err(e) => {
-            log::error!("the OpenAPI document did not round-trip: {e}");
-            doc
+    json
+}
+
+/// Gives every integer the range its format (and so the server's Rust type) holds, and
+/// replaces utoipa's unsigned formats, which no generator knows (`u-int32`), by the
+/// standard one that holds their range. An integer the server stores in a narrower
+/// column says so with its own `maximum`, which this leaves alone.
+fn bound_integers(node: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    match node {
+        Value::Object(members) => {
+            let is_integer = match members.get("type") {
+                Some(Value::String(t)) => t == "integer",
+                Some(Value::Array(types)) => types.iter().any(|t| t == "integer"),
+                _ => false,
+            };
+            if is_integer {
+                let format = members.get("format").and_then(Value::as_str).unwrap_or("");
+                let (minimum, maximum, standard) = match format {
+                    "int32" => (json!(i32::MIN), json!(i32::MAX), Some("int32")),
+                    "int64" => (json!(i64::MIN), json!(i64::MAX), Some("int64")),
+                    "u-int16" => (json!(0), json!(u16::MAX), Some("int32")),
+                    "u-int32" => (json!(0), json!(u32::MAX), Some("int64")),
+                    "u-int64" => (json!(0), json!(u64::MAX), None),
+                    _ => (json!(0), json!(u64::MAX), None),
+                };
+                if !members.contains_key("minimum") {
+                    members.insert("minimum".into(), minimum);
+                }
+                if !members.contains_key("maximum") {
+                    members.insert("maximum".into(), maximum);
+                }
+                match standard {
+                    Some(standard) => {
+                        members.insert("format".into(), json!(standard));
+                    }
+                    None => {
+                        members.remove("format");
+                    }
+                }
+            }
+            members.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
+
+/// The request headers the server checks get the exact syntax it takes, and the
+/// response headers it always sends are marked required.
+fn describe_headers(doc: &mut serde_json::Value) {
+    use dayops_domain::patterns::{IDEMPOTENCY_KEY, VERSION_ETAG};
+    use serde_json::{json, Value};
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        // `get_mut`, not indexing: indexing a missing member would insert a null.
+        let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
+        for parameter in parameters.into_iter().flatten() {
+            match parameter["name"].as_str() {
+                Some("Idempotency-Key") => {
+                    parameter["schema"] = json!({
+                        "type": "string", "minLength": 1, "maxLength": 255,
+                        "pattern": IDEMPOTENCY_KEY,
+                        "example": "3f6c2a1e-9b7d-4c55-8f0a-2d4e6b8c1a90"
+                    });
+                    parameter["description"] = json!(
+                        "1 to 255 visible ASCII characters, new for each new request (a UUID \
+                         will do). A retry with the same key and body gets the stored answer; \
+                         the same key with another body is 422."
+                    );
+                }
+                Some("If-Match") => {
+                    parameter["schema"] =
+                        json!({"type": "string", "pattern": VERSION_ETAG, "example": "\"v1\""});
+                    parameter["description"] = json!(
+                        "The ETag of the version being amended, as its GET answered it; \
+                         another version's is 412, none is 428."
+                    );
+                }
+                _ => {}
+            }
+        }
+        for response in op
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+        {
+            for (name, header) in response
+                .get_mut("headers")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|headers| headers.iter_mut())
+            {
+                if matches!(name.as_str(), "ETag" | "Location" | "Retry-After" | "WWW-Authenticate" | "Content-Disposition") {
+                    header["required"] = json!(true);
+                }
+            }
         }
     }
 }
@@ -154,7 +258,7 @@ fn add_csv_exports(doc: &mut serde_json::Value) {
             "The CSV form of `GET {path}` (the same as asking it with `Accept: text/csv`): \
              {csv_answer}, from the cursor on, in one streamed answer with a header row."
         ));
-        if let Some(parameters) = export["parameters"].as_array_mut() {
+        if let Some(parameters) = export.get_mut("parameters").and_then(Value::as_array_mut) {
             parameters.retain(|p| p["name"] != "limit");
         }
         let mut only_csv = csv;
@@ -245,23 +349,17 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    pub fn of(doc: &Document) -> Self {
-        let routes = doc
-            .paths
-            .paths
-            .iter()
+    pub fn of(doc: &serde_json::Value) -> Self {
+        let routes = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
             .map(|(template, item)| {
                 let segments = template.split('/').map(str::to_string).collect();
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ]
-                .into_iter()
-                .filter_map(|(m, present)| present.then_some(m))
-                .collect();
+                let methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+                    .into_iter()
+                    .filter(|m| item.get(m.to_ascii_lowercase()).is_some())
+                    .collect();
                 (segments, methods)
             })
             .collect();
@@ -304,7 +402,7 @@ mod tests {
 
     #[test]
     fn document_is_openapi_3_1_with_problem_schema() {
-        let json = serde_json::to_value(document()).unwrap();
+        let json = document();
         assert!(json["openapi"].as_str().unwrap().starts_with("3.1"));
         assert!(json["components"]["schemas"]["Problem"].is_object());
         assert!(json["components"]["schemas"]["ContractPatch"]["required"].is_null());
@@ -314,12 +412,63 @@ mod tests {
     /// so a validator accepts the server's real answers.
     #[test]
     fn response_schemas_are_single_objects() {
-        let json = serde_json::to_value(document()).unwrap();
+        let json = document();
         assert!(!json.to_string().contains("\"allOf\""));
         let provider = &json["components"]["schemas"]["Provider"];
         for member in ["id", "name", "status", "created_at"] {
             assert!(provider["properties"][member].is_object(), "{member}");
         }
         assert!(provider["additionalProperties"].is_null());
+    }
+
+    /// The patterns written as literals in schema attributes (utoipa takes no constants
+    /// there) are the domain's, character for character.
+    #[test]
+    fn declared_patterns_are_the_domains() {
+        use dayops_domain::patterns::*;
+        let json = document();
+        let schemas = &json["components"]["schemas"];
+        for (schema, member, pattern) in [
+            ("ProviderInput", "name", NOT_BLANK),
+            ("ProviderInput", "cqc_location_id", CQC_LOCATION_ID),
+            ("ContractInput", "reference", CONTRACT_REFERENCE),
+            ("AgreementInput", "person_ref", PERSON_REF),
+            ("RateCell", "need_band", BAND_OR_ANY),
+            ("DecisionInput", "reason", NOT_BLANK),
+            ("PaymentInput", "remittance_ref", NOT_BLANK),
+            ("BandName", "", BAND),
+        ] {
+            let declared = if member.is_empty() {
+                &schemas[schema]["pattern"]
+            } else {
+                &schemas[schema]["properties"][member]["pattern"]
+            };
+            assert_eq!(declared, pattern, "{schema}.{member}");
+        }
+        let create = &json["paths"]["/v1/registers"]["post"]["parameters"];
+        let key = create
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .unwrap();
+        assert_eq!(key["schema"]["pattern"], IDEMPOTENCY_KEY);
+    }
+
+    #[test]
+    fn the_finishing_passes_leave_no_nulls() {
+        let json = document().to_string();
+        assert!(!json.contains(":null"), "a pass wrote a null member");
+    }
+
+    #[test]
+    fn integers_carry_their_range() {
+        let json = document();
+        let measures = &json["components"]["schemas"]["Measures"]["properties"];
+        assert_eq!(measures["complaints"]["maximum"], u32::MAX);
+        assert_eq!(measures["complaints"]["format"], "int64");
+        let contract = &json["components"]["schemas"]["ContractInput"]["properties"];
+        assert_eq!(contract["capacity_per_session"]["maximum"], i32::MAX);
+        assert!(!json.to_string().contains("\"u-int"));
     }
 }

@@ -14,16 +14,21 @@ use dayops_domain::provider::ProviderInput;
 use dayops_domain::FieldErrors;
 use dayops_persistence::StoreError;
 
-/// The schema of `T` with no member required: the body of a JSON merge patch (RFC 7386)
-/// of `T`, without a second hand-kept copy of its fields.
-fn patch_schema<T: PartialSchema>(description: &str) -> RefOr<Schema> {
+/// The schema of `T` with no member required and without the members a patch may not
+/// touch: the body of a JSON merge patch (RFC 7386) of `T`, without a second hand-kept
+/// copy of its fields.
+fn patch_schema<T: PartialSchema>(description: &str, fixed: &[&str]) -> RefOr<Schema> {
     let mut schema = T::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         object.required.clear();
+        object.properties.retain(|name, _| !fixed.contains(&name.as_str()));
         object.description = Some(description.to_string());
     }
     schema
 }
+
+/// The contract terms a patch may not change: a contract belongs to one provider for life.
+pub const CONTRACT_FIXED: &[&str] = &["provider_id"];
 
 /// A merge patch of a provider: any subset of its fields; `null` clears an optional one.
 pub struct ProviderPatch;
@@ -32,6 +37,7 @@ impl PartialSchema for ProviderPatch {
     fn schema() -> RefOr<Schema> {
         patch_schema::<ProviderInput>(
             "Any subset of the provider's fields (JSON merge patch, RFC 7386).",
+            &[],
         )
     }
 }
@@ -52,7 +58,8 @@ pub struct ContractPatch;
 impl PartialSchema for ContractPatch {
     fn schema() -> RefOr<Schema> {
         patch_schema::<ContractInput>(
-            "Any subset of the contract's terms (JSON merge patch, RFC 7386); provider_id cannot change.",
+            "Any subset of the contract's terms but its provider_id (JSON merge patch, RFC 7386): a contract belongs to one provider; a new provider needs a new contract.",
+            CONTRACT_FIXED,
         )
     }
 }

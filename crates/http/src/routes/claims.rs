@@ -293,8 +293,21 @@ pub enum DecisionKind {
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     pub decision: DecisionKind,
-    #[schema(min_length = 1, max_length = 1000)]
+    #[schema(min_length = 1, max_length = 1000, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]")]
     pub reason: String,
+}
+
+/// A free-text member, trimmed: at most `max` characters as sent (as the document's
+/// `maxLength` counts them) and not blank.
+fn text_field(pointer: &str, text: &str, max: usize) -> Result<String, ApiError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() || text.chars().count() > max {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            pointer,
+            format!("must be 1 to {max} characters, not all spaces"),
+        )]));
+    }
+    Ok(trimmed.to_string())
 }
 
 /// Approve or reject an accepted or partially accepted claim (`approved`, `declined`).
@@ -306,13 +319,7 @@ pub async fn decide(
     id: web::Path<String>,
     JsonBody(input): JsonBody<DecisionInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let reason = input.reason.trim().to_string();
-    if reason.is_empty() || reason.chars().count() > 1000 {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "/reason",
-            "must be 1 to 1000 characters",
-        )]));
-    }
+    let reason = text_field("/reason", &input.reason, 1000)?;
     let actor = principal.actor();
     let id = id.into_inner();
     let view = run(&state, move |conn| {
@@ -330,7 +337,7 @@ pub async fn decide(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    #[schema(min_length = 1, max_length = 64, example = "BACS-2026-04-118")]
+    #[schema(min_length = 1, max_length = 64, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]", example = "BACS-2026-04-118")]
     pub remittance_ref: String,
     pub paid_on: NaiveDate,
 }
@@ -344,13 +351,7 @@ pub async fn pay(
     id: web::Path<String>,
     JsonBody(input): JsonBody<PaymentInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let remittance = input.remittance_ref.trim().to_string();
-    if remittance.is_empty() || remittance.len() > 64 {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "/remittance_ref",
-            "must be 1 to 64 characters",
-        )]));
-    }
+    let remittance = text_field("/remittance_ref", &input.remittance_ref, 64)?;
     let actor = principal.actor();
     let id = id.into_inner();
     let view = run(&state, move |conn| {

@@ -133,17 +133,20 @@ pub async fn update(
     id: web::Path<String>,
     JsonBody(changes): JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    if let Some(fixed) = crate::patch::CONTRACT_FIXED
+        .iter()
+        .find(|name| changes.get(**name).is_some())
+    {
+        return Err(ApiError::invalid(vec![dayops_domain::FieldError::new(
+            format!("/{fixed}"),
+            "cannot be changed; a new provider needs a new contract",
+        )]));
+    }
     let id = id.into_inner();
     let actor = principal.actor();
     let contract = run(&state, move |conn| {
         Ok(contracts::update(conn, &actor, &id, |current| {
             let terms: ContractInput = patched(&current.terms, &changes)?;
-            if terms.provider_id != current.terms.provider_id {
-                return Err(StoreError::invalid(
-                    "/provider_id",
-                    "cannot be changed; create a new contract",
-                ));
-            }
             terms
                 .validate()
                 .into_result()
