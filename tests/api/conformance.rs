@@ -101,6 +101,87 @@ const DOCUMENTED_HEADERS: &[&str] = &[
     "Content-Disposition",
 ];
 
+/// Where the document's examples are kept: recorded from the suite's own traffic
+/// (`DAYOPS_WRITE_EXAMPLES=1 cargo test -p dayops-server --test api`), merged into the
+/// document by `dayops_http::openapi`.
+const EXAMPLES_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../openapi/examples.json");
+
+static RECORDER: Mutex<()> = Mutex::new(());
+
+/// Shortens an example: at most two items in any list, and CSV to its header and two rows.
+fn shortened(value: Value) -> Value {
+    match value {
+        Value::Array(items) => Value::Array(items.into_iter().take(2).map(shortened).collect()),
+        Value::Object(members) => Value::Object(
+            members
+                .into_iter()
+                .map(|(name, member)| (name, shortened(member)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// With `DAYOPS_WRITE_EXAMPLES` set, keeps the first successful request and answer of
+/// each operation as its examples (JSON bodies, and CSV answers) in `openapi/examples.json`.
+pub fn record_examples(
+    method: &str,
+    url_path: &str,
+    status: u16,
+    headers: &[(String, String)],
+    bytes: &[u8],
+    sent: Option<(&str, &[u8])>,
+) {
+    if std::env::var_os("DAYOPS_WRITE_EXAMPLES").is_none() || !(200..300).contains(&status) {
+        return;
+    }
+    let path = url_path.split('?').next().unwrap_or(url_path);
+    let doc = &*DOCUMENT;
+    let media = headers
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        .map_or("", |(_, value)| base_type(value));
+    let op = match (media, doc.operation(method, &format!("{path}/export.csv"))) {
+        ("text/csv", Some(export)) => export,
+        _ => match doc.operation(method, path) {
+            Some(op) => op,
+            None => return,
+        },
+    };
+    let answer = match media {
+        "application/json" => serde_json::from_slice(bytes).ok().map(shortened),
+        "text/csv" => {
+            let text = String::from_utf8_lossy(bytes);
+            let lines: Vec<&str> = text.lines().take(3).collect();
+            Some(Value::String(lines.join("\n") + "\n"))
+        }
+        _ => None,
+    };
+    let request = sent
+        .filter(|(media, _)| base_type(media) == "application/json")
+        .and_then(|(_, body)| serde_json::from_slice::<Value>(body).ok())
+        .map(shortened);
+    let _guard = RECORDER.lock().expect("recorder");
+    let mut all: Value = std::fs::read_to_string(EXAMPLES_FILE)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| json!({}));
+    let entry = &mut all[&op.id];
+    let mut changed = false;
+    if let (Some(answer), true) = (answer, entry.get("response").is_none()) {
+        entry["response"] = answer;
+        changed = true;
+    }
+    if let (Some(request), true) = (request, entry.get("request").is_none()) {
+        entry["request"] = request;
+        changed = true;
+    }
+    if changed {
+        let text = serde_json::to_string_pretty(&all).expect("examples") + "\n";
+        std::fs::write(EXAMPLES_FILE, text).expect("write examples");
+    }
+}
+
 fn base_type(media_type: &str) -> &str {
     media_type.split(';').next().unwrap_or("").trim()
 }
@@ -214,5 +295,46 @@ fn the_check_refuses_what_the_document_does_not_declare() {
     assert!(
         refused(200, &csv, "id\n"),
         "an undeclared media type is refused"
+    );
+}
+
+/// Every operation that takes or answers a JSON body (or answers CSV) has an example of
+/// each in the document, and every JSON example is valid against its own schema.
+#[test]
+fn every_body_has_a_valid_example() {
+    let doc = dayops_http::openapi::document();
+    let mut missing = Vec::new();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("path item") {
+            let id = op["operationId"].as_str().unwrap_or(template);
+            let mut bodies = Vec::new();
+            if let Some(content) = op.pointer("/requestBody/content/application~1json") {
+                bodies.push(("request", content));
+            }
+            for (status, response) in op["responses"].as_object().expect("responses") {
+                if !status.starts_with('2') {
+                    continue;
+                }
+                for media in ["application/json", "text/csv"] {
+                    if let Some(content) = response.get("content").and_then(|c| c.get(media)) {
+                        bodies.push(("response", content));
+                    }
+                }
+            }
+            for (which, content) in bodies {
+                let Some(example) = content.get("example") else {
+                    missing.push(format!("{method} {template} ({id}): {which}"));
+                    continue;
+                };
+                let validator = DOCUMENT.validator(&format!("example:{id}:{which}"), &content["schema"]);
+                let errors: Vec<String> = validator.iter_errors(example).take(3).map(|e| format!("{e} at {}", e.instance_path)).collect();
+                assert!(errors.is_empty(), "the {which} example of {id} is not valid: {}", errors.join("; "));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "no example (record them with DAYOPS_WRITE_EXAMPLES=1 cargo test -p dayops-server --test api):\n{}",
+        missing.join("\n")
     );
 }

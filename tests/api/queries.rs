@@ -93,6 +93,9 @@ fn submissions_of_every_kind_filtered() {
         None,
     );
     draft.expect(200);
+    let priced = app.post("/v1/claims/validate", &fx.token, &draft.body);
+    priced.expect(200);
+    assert!(priced.body["accepted_total_pence"].as_i64().unwrap() > 0);
     let claim = app.request_with(
         "POST",
         "/v1/claims",
@@ -189,6 +192,9 @@ fn submissions_of_every_kind_filtered() {
     }
     let registers = csv_rows(&get_csv(&app, "/v1/registers", &auditor));
     assert_eq!(registers.len(), 3);
+    let claims = csv_rows(&get_csv(&app, "/v1/claims", &auditor));
+    assert_eq!(claims.len(), 1);
+    assert!(csv_rows(&get_csv(&app, "/v1/workbooks", &auditor)).is_empty());
 }
 
 #[test]

@@ -320,9 +320,9 @@ impl TestApp {
         for (name, value) in headers {
             request = request.set(name, value);
         }
-        let result = match body {
+        let result = match &body {
             Some((content_type, bytes)) => {
-                request.set("Content-Type", content_type).send_bytes(&bytes)
+                request.set("Content-Type", content_type).send_bytes(bytes)
             }
             None => request.call(),
         };
@@ -330,7 +330,8 @@ impl TestApp {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
             Err(e) => panic!("{method} {path}: transport error {e}"),
         };
-        Resp::read(response, method, path)
+        let sent = body.as_ref().map(|(media, bytes)| (*media, bytes.as_slice()));
+        Resp::read(response, method, path, sent)
     }
 
     pub fn get(&self, path: &str, token: &str) -> Resp {
@@ -417,7 +418,12 @@ pub struct Resp {
 }
 
 impl Resp {
-    fn read(response: ureq::Response, method: &str, path: &str) -> Resp {
+    fn read(
+        response: ureq::Response,
+        method: &str,
+        path: &str,
+        sent: Option<(&str, &[u8])>,
+    ) -> Resp {
         let status = response.status();
         let content_type = response.header("content-type").unwrap_or("").to_string();
         let headers: Vec<(String, String)> = response
@@ -434,6 +440,7 @@ impl Resp {
             .read_to_end(&mut bytes)
             .expect("read body");
         crate::conformance::check(method, path, status, &headers, &bytes);
+        crate::conformance::record_examples(method, path, status, &headers, &bytes, sent);
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         let resp = Resp {

@@ -83,7 +83,61 @@ pub fn document() -> serde_json::Value {
     bound_integers(&mut json);
     describe_headers(&mut json);
     add_csv_exports(&mut json);
+    add_examples(&mut json);
     json
+}
+
+/// Each operation's request and answer examples: real ones, recorded from the end-to-end
+/// suite's traffic (`tests/api/conformance.rs`) and kept in `openapi/examples.json`.
+const EXAMPLES: &str = include_str!("../../../openapi/examples.json");
+
+fn add_examples(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let examples: Value = serde_json::from_str(EXAMPLES).unwrap_or_else(|e| {
+        log::error!("openapi/examples.json is not JSON: {e}");
+        Value::Null
+    });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(recorded) = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .and_then(|id| examples.get(id))
+            .cloned()
+        else {
+            continue;
+        };
+        if let (Some(request), Some(content)) = (
+            recorded.get("request"),
+            op.pointer_mut("/requestBody/content/application~1json"),
+        ) {
+            content["example"] = request.clone();
+        }
+        let Some(answer) = recorded.get("response") else {
+            continue;
+        };
+        for (status, response) in op
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flatten()
+        {
+            if !status.starts_with('2') {
+                continue;
+            }
+            for media in ["application/json", "text/csv"] {
+                if let Some(content) = response.pointer_mut(&format!("/content/{}", media.replace('/', "~1"))) {
+                    content["example"] = answer.clone();
+                }
+            }
+        }
+    }
 }
 
 /// Gives every integer the range its format (and so the server's Rust type) holds, and
