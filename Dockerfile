@@ -19,6 +19,8 @@ RUN for c in domain persistence http server; do mkdir -p crates/$c/src && echo "
     && cargo build --release --locked -p dayops-server --bin dayops || true
 COPY crates crates
 COPY migrations migrations
+# The document's recorded examples are built into the binary.
+COPY openapi/examples.json openapi/examples.json
 COPY tests tests
 COPY bench bench
 RUN touch crates/*/src/*.rs && cargo build --release --locked -p dayops-server --bin dayops
