@@ -16,6 +16,11 @@ agreements. Errors are RFC 9457 problem details (application/problem+json); inpu
 carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into the body, or \
 `/query/<name>` for a query parameter.",
         license(name = "MIT", identifier = "MIT"),
+        contact(name = "Day Opportunities commissioning team", email = "dayops@council.example"),
+    ),
+    servers(
+        (url = "/", description = "The server that serves this document"),
+        (url = "http://127.0.0.1:8080", description = "`dayops serve` on your own machine"),
     ),
     security(("bearer" = [])),
     modifiers(&SecurityScheme_),
@@ -84,7 +89,94 @@ pub fn document() -> serde_json::Value {
     describe_headers(&mut json);
     add_csv_exports(&mut json);
     add_examples(&mut json);
+    add_links(&mut json);
+    summarise(&mut json);
     json
+}
+
+/// Splits each operation's doc comment, which utoipa gives whole as its summary, into a
+/// one-sentence summary and the full description.
+fn summarise(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let Some(text) = op.get("summary").and_then(Value::as_str) else {
+            continue;
+        };
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let first = match text.find(". ") {
+            Some(end) => &text[..end],
+            None => text.trim_end_matches('.'),
+        };
+        let description = match op.get("description").and_then(Value::as_str) {
+            Some(more) if !more.contains(&text) => format!("{text}\n\n{more}"),
+            Some(more) => more.to_string(),
+            None => text.clone(),
+        };
+        op["summary"] = Value::String(first.to_string());
+        op["description"] = Value::String(description);
+    }
+}
+
+/// OpenAPI links for the stateful flows: from a created resource to reading and changing
+/// it, from a draft to the claim, and from a claim to its decision and payment.
+fn add_links(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let id = json!({"id": "$response.body#/id"});
+    let amend = json!({"id": "$response.body#/id", "header.If-Match": "$response.header.ETag"});
+    // (operation, status, link name, target operation, parameters, request body)
+    let links: &[(&str, &str, &str, &str, &Value, Option<&str>)] = &[
+        ("create_provider", "201", "GetProvider", "get_provider", &id, None),
+        ("create_provider", "201", "UpdateProvider", "update_provider", &id, None),
+        ("create_contract", "201", "GetContract", "get_contract", &id, None),
+        ("create_contract", "201", "UpdateContract", "update_contract", &id, None),
+        ("create_contract", "201", "AddRateMatrix", "create_rate_matrix_version", &id, None),
+        ("create_contract", "201", "UpsertAgreements", "upsert_agreements", &id, None),
+        ("create_register", "201", "GetRegister", "get_register", &id, None),
+        ("create_register", "201", "AmendRegister", "amend_register", &amend, None),
+        ("amend_register", "200", "GetRegister", "get_register", &id, None),
+        ("create_workbook", "201", "GetWorkbook", "get_workbook", &id, None),
+        ("create_workbook", "201", "AmendWorkbook", "amend_workbook", &amend, None),
+        ("draft_claim", "200", "SubmitClaim", "create_claim", &Value::Null, Some("$response.body")),
+        ("create_claim", "201", "GetClaim", "get_claim", &id, None),
+        ("create_claim", "201", "AmendClaim", "amend_claim", &amend, None),
+        ("create_claim", "201", "DecideClaim", "decide_claim", &id, None),
+        ("decide_claim", "200", "PayClaim", "pay_claim", &id, None),
+        ("decide_claim", "200", "GetClaim", "get_claim", &id, None),
+        ("pay_claim", "200", "GetClaim", "get_claim", &id, None),
+    ];
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for op in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let own = op.get("operationId").and_then(Value::as_str).unwrap_or("").to_string();
+        for (from, status, name, target, parameters, body) in links {
+            if *from != own {
+                continue;
+            }
+            let Some(response) = op.pointer_mut(&format!("/responses/{status}")) else {
+                continue;
+            };
+            let mut link = json!({"operationId": target});
+            if parameters.is_object() {
+                link["parameters"] = (*parameters).clone();
+            }
+            if let Some(body) = body {
+                link["requestBody"] = json!(body);
+            }
+            response["links"][*name] = link;
+        }
+    }
 }
 
 /// Each operation's request and answer examples: real ones, recorded from the end-to-end
@@ -511,8 +603,42 @@ mod tests {
 
     #[test]
     fn the_finishing_passes_leave_no_nulls() {
-        let json = document().to_string();
-        assert!(!json.contains(":null"), "a pass wrote a null member");
+        // Examples may hold nulls (a real answer's absent members); nothing else may.
+        fn walk(node: &serde_json::Value, at: &str) {
+            match node {
+                serde_json::Value::Null => panic!("a pass wrote a null at {at}"),
+                serde_json::Value::Object(members) => members
+                    .iter()
+                    .filter(|(name, _)| !matches!(name.as_str(), "example" | "examples"))
+                    .for_each(|(name, member)| walk(member, &format!("{at}/{name}"))),
+                serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, at)),
+                _ => {}
+            }
+        }
+        walk(&document(), "");
+    }
+
+    #[test]
+    fn every_link_names_an_operation_and_every_operation_is_described() {
+        let json = document();
+        let mut ids = std::collections::BTreeSet::new();
+        let mut targets = Vec::new();
+        for item in json["paths"].as_object().unwrap().values() {
+            for op in item.as_object().unwrap().values() {
+                ids.insert(op["operationId"].as_str().unwrap().to_string());
+                assert!(op["description"].is_string(), "{}", op["operationId"]);
+                assert!(!op["summary"].as_str().unwrap().contains('\n'));
+                for response in op["responses"].as_object().unwrap().values() {
+                    for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                        targets.push(link["operationId"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+        }
+        assert!(targets.len() >= 18);
+        for target in targets {
+            assert!(ids.contains(&target), "a link names {target}");
+        }
     }
 
     #[test]
