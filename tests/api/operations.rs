@@ -297,3 +297,18 @@ fn submission_lookups_use_their_indexes_on_a_never_analysed_database() {
         );
     }
 }
+
+/// The repository carries the council's specification it links to; where the shared copy
+/// is beside the checkout (as on the council's build machines), the two are the same.
+#[test]
+fn the_carried_spec_is_the_councils() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let carried = std::fs::read_to_string(format!("{root}/docs/spec/SPEC.md")).unwrap();
+    assert!(carried.contains("SUB-001"), "docs/spec/SPEC.md is the specification");
+    if let Ok(shared) = std::fs::read_to_string(format!("{root}/../shared/spec/SPEC.md")) {
+        assert!(
+            shared == carried,
+            "docs/spec/SPEC.md differs from ../shared/spec/SPEC.md: copy the council's over"
+        );
+    }
+}
