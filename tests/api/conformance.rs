@@ -326,9 +326,18 @@ fn every_body_has_a_valid_example() {
                     missing.push(format!("{method} {template} ({id}): {which}"));
                     continue;
                 };
-                let validator = DOCUMENT.validator(&format!("example:{id}:{which}"), &content["schema"]);
-                let errors: Vec<String> = validator.iter_errors(example).take(3).map(|e| format!("{e} at {}", e.instance_path)).collect();
-                assert!(errors.is_empty(), "the {which} example of {id} is not valid: {}", errors.join("; "));
+                let validator =
+                    DOCUMENT.validator(&format!("example:{id}:{which}"), &content["schema"]);
+                let errors: Vec<String> = validator
+                    .iter_errors(example)
+                    .take(3)
+                    .map(|e| format!("{e} at {}", e.instance_path))
+                    .collect();
+                assert!(
+                    errors.is_empty(),
+                    "the {which} example of {id} is not valid: {}",
+                    errors.join("; ")
+                );
             }
         }
     }

@@ -304,7 +304,10 @@ fn submission_lookups_use_their_indexes_on_a_never_analysed_database() {
 fn the_carried_spec_is_the_councils() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let carried = std::fs::read_to_string(format!("{root}/docs/spec/SPEC.md")).unwrap();
-    assert!(carried.contains("SUB-001"), "docs/spec/SPEC.md is the specification");
+    assert!(
+        carried.contains("SUB-001"),
+        "docs/spec/SPEC.md is the specification"
+    );
     if let Ok(shared) = std::fs::read_to_string(format!("{root}/../shared/spec/SPEC.md")) {
         assert!(
             shared == carried,

@@ -330,7 +330,9 @@ impl TestApp {
             Ok(response) | Err(ureq::Error::Status(_, response)) => response,
             Err(e) => panic!("{method} {path}: transport error {e}"),
         };
-        let sent = body.as_ref().map(|(media, bytes)| (*media, bytes.as_slice()));
+        let sent = body
+            .as_ref()
+            .map(|(media, bytes)| (*media, bytes.as_slice()));
         Resp::read(response, method, path, sent)
     }
 

@@ -44,7 +44,12 @@ pub struct Suspension {
 #[serde(deny_unknown_fields)]
 pub struct AgreementInput {
     /// The council's person identifier (e.g. a Mosaic person id).
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_-]{1,64}$", example = "P100234")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_-]{1,64}$",
+        example = "P100234"
+    )]
     pub person_ref: String,
     /// Assessed bands in date order; the first applies from the agreement's start.
     pub need_bands: Vec<AssessedBand>,

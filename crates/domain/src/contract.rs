@@ -66,7 +66,12 @@ pub fn budget_for(budgets: &[Budget], annual_budget_pence: Option<i64>, year: i3
 #[serde(deny_unknown_fields)]
 pub struct ContractInput {
     /// The council's contract reference, unique across contracts.
-    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9_./-]{1,64}$", example = "NCC-DO-2023-017")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[A-Za-z0-9_./-]{1,64}$",
+        example = "NCC-DO-2023-017"
+    )]
     pub reference: String,
     pub provider_id: String,
     pub service_type: ServiceType,
@@ -134,7 +139,9 @@ impl utoipa::PartialSchema for BandName {
         ObjectBuilder::new()
             .schema_type(Type::String)
             .pattern(Some(crate::patterns::BAND))
-            .description(Some("A need band: lower-case letters, digits and underscores"))
+            .description(Some(
+                "A need band: lower-case letters, digits and underscores",
+            ))
             .into()
     }
 }

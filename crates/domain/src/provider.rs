@@ -10,7 +10,12 @@ use crate::types::ProviderStatus;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInput {
-    #[schema(min_length = 1, max_length = 200, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]", example = "Riverside Day Centre Ltd")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        example = "Riverside Day Centre Ltd"
+    )]
     pub name: String,
     /// CQC location identifier, where the service is registered with the CQC.
     #[serde(default)]

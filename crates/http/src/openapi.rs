@@ -94,18 +94,21 @@ pub fn document() -> serde_json::Value {
     json
 }
 
+/// Every operation of the document (each method of each path), to change in place.
+fn operations_mut(doc: &mut serde_json::Value) -> impl Iterator<Item = &mut serde_json::Value> {
+    doc.get_mut("paths")
+        .and_then(serde_json::Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_json::Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+}
+
 /// Splits each operation's doc comment, which utoipa gives whole as its summary, into a
 /// one-sentence summary and the full description.
 fn summarise(doc: &mut serde_json::Value) {
     use serde_json::Value;
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
+    for op in operations_mut(doc) {
         let Some(text) = op.get("summary").and_then(Value::as_str) else {
             continue;
         };
@@ -128,53 +131,98 @@ fn summarise(doc: &mut serde_json::Value) {
 /// it, from a draft to the claim, and from a claim to its decision and payment.
 fn add_links(doc: &mut serde_json::Value) {
     use serde_json::{json, Value};
-    let id = json!({"id": "$response.body#/id"});
-    let amend = json!({"id": "$response.body#/id", "header.If-Match": "$response.header.ETag"});
-    // (operation, status, link name, target operation, parameters, request body)
-    let links: &[(&str, &str, &str, &str, &Value, Option<&str>)] = &[
-        ("create_provider", "201", "GetProvider", "get_provider", &id, None),
-        ("create_provider", "201", "UpdateProvider", "update_provider", &id, None),
-        ("create_contract", "201", "GetContract", "get_contract", &id, None),
-        ("create_contract", "201", "UpdateContract", "update_contract", &id, None),
-        ("create_contract", "201", "AddRateMatrix", "create_rate_matrix_version", &id, None),
-        ("create_contract", "201", "UpsertAgreements", "upsert_agreements", &id, None),
-        ("create_register", "201", "GetRegister", "get_register", &id, None),
-        ("create_register", "201", "AmendRegister", "amend_register", &amend, None),
-        ("amend_register", "200", "GetRegister", "get_register", &id, None),
-        ("create_workbook", "201", "GetWorkbook", "get_workbook", &id, None),
-        ("create_workbook", "201", "AmendWorkbook", "amend_workbook", &amend, None),
-        ("draft_claim", "200", "SubmitClaim", "create_claim", &Value::Null, Some("$response.body")),
-        ("create_claim", "201", "GetClaim", "get_claim", &id, None),
-        ("create_claim", "201", "AmendClaim", "amend_claim", &amend, None),
-        ("create_claim", "201", "DecideClaim", "decide_claim", &id, None),
-        ("decide_claim", "200", "PayClaim", "pay_claim", &id, None),
-        ("decide_claim", "200", "GetClaim", "get_claim", &id, None),
-        ("pay_claim", "200", "GetClaim", "get_claim", &id, None),
+    /// What a link carries from the answer to the next request.
+    enum Carry {
+        /// The answer's `id` as the next operation's `{id}`.
+        Id,
+        /// The `id` and the answer's `ETag` as its `If-Match`.
+        IdAndVersion,
+        /// The answer's body as the next request's body.
+        Body,
+    }
+    use Carry::{Body, Id, IdAndVersion};
+    // (operation, status, link name, next operation, what it carries)
+    let links = [
+        ("create_provider", "201", "GetProvider", "get_provider", Id),
+        (
+            "create_provider",
+            "201",
+            "UpdateProvider",
+            "update_provider",
+            Id,
+        ),
+        ("create_contract", "201", "GetContract", "get_contract", Id),
+        (
+            "create_contract",
+            "201",
+            "UpdateContract",
+            "update_contract",
+            Id,
+        ),
+        (
+            "create_contract",
+            "201",
+            "AddRateMatrix",
+            "create_rate_matrix_version",
+            Id,
+        ),
+        (
+            "create_contract",
+            "201",
+            "UpsertAgreements",
+            "upsert_agreements",
+            Id,
+        ),
+        ("create_register", "201", "GetRegister", "get_register", Id),
+        (
+            "create_register",
+            "201",
+            "AmendRegister",
+            "amend_register",
+            IdAndVersion,
+        ),
+        ("amend_register", "200", "GetRegister", "get_register", Id),
+        ("create_workbook", "201", "GetWorkbook", "get_workbook", Id),
+        (
+            "create_workbook",
+            "201",
+            "AmendWorkbook",
+            "amend_workbook",
+            IdAndVersion,
+        ),
+        ("draft_claim", "200", "SubmitClaim", "create_claim", Body),
+        ("create_claim", "201", "GetClaim", "get_claim", Id),
+        (
+            "create_claim",
+            "201",
+            "AmendClaim",
+            "amend_claim",
+            IdAndVersion,
+        ),
+        ("create_claim", "201", "DecideClaim", "decide_claim", Id),
+        ("decide_claim", "200", "PayClaim", "pay_claim", Id),
+        ("decide_claim", "200", "GetClaim", "get_claim", Id),
+        ("pay_claim", "200", "GetClaim", "get_claim", Id),
     ];
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
-        let own = op.get("operationId").and_then(Value::as_str).unwrap_or("").to_string();
-        for (from, status, name, target, parameters, body) in links {
+    for op in operations_mut(doc) {
+        let own = op
+            .get("operationId")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        for (from, status, name, next, carry) in &links {
             if *from != own {
                 continue;
             }
             let Some(response) = op.pointer_mut(&format!("/responses/{status}")) else {
                 continue;
             };
-            let mut link = json!({"operationId": target});
-            if parameters.is_object() {
-                link["parameters"] = (*parameters).clone();
-            }
-            if let Some(body) = body {
-                link["requestBody"] = json!(body);
-            }
-            response["links"][*name] = link;
+            response["links"][*name] = match carry {
+                Id => json!({"operationId": next, "parameters": {"id": "$response.body#/id"}}),
+                IdAndVersion => json!({"operationId": next, "parameters": {
+                    "id": "$response.body#/id", "header.If-Match": "$response.header.ETag"}}),
+                Body => json!({"operationId": next, "requestBody": "$response.body"}),
+            };
         }
     }
 }
@@ -189,14 +237,7 @@ fn add_examples(doc: &mut serde_json::Value) {
         log::error!("openapi/examples.json is not JSON: {e}");
         Value::Null
     });
-    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
+    for op in operations_mut(doc) {
         let Some(recorded) = op
             .get("operationId")
             .and_then(Value::as_str)
@@ -224,7 +265,9 @@ fn add_examples(doc: &mut serde_json::Value) {
                 continue;
             }
             for media in ["application/json", "text/csv"] {
-                if let Some(content) = response.pointer_mut(&format!("/content/{}", media.replace('/', "~1"))) {
+                if let Some(content) =
+                    response.pointer_mut(&format!("/content/{}", media.replace('/', "~1")))
+                {
                     content["example"] = answer.clone();
                 }
             }
@@ -282,14 +325,7 @@ fn bound_integers(node: &mut serde_json::Value) {
 fn describe_headers(doc: &mut serde_json::Value) {
     use dayops_domain::patterns::{IDEMPOTENCY_KEY, VERSION_ETAG};
     use serde_json::{json, Value};
-    let Some(paths) = doc["paths"].as_object_mut() else {
-        return;
-    };
-    for op in paths
-        .values_mut()
-        .filter_map(Value::as_object_mut)
-        .flat_map(|item| item.values_mut())
-    {
+    for op in operations_mut(doc) {
         // `get_mut`, not indexing: indexing a missing member would insert a null.
         let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
         for parameter in parameters.into_iter().flatten() {
@@ -329,7 +365,14 @@ fn describe_headers(doc: &mut serde_json::Value) {
                 .into_iter()
                 .flat_map(|headers| headers.iter_mut())
             {
-                if matches!(name.as_str(), "ETag" | "Location" | "Retry-After" | "WWW-Authenticate" | "Content-Disposition") {
+                if matches!(
+                    name.as_str(),
+                    "ETag"
+                        | "Location"
+                        | "Retry-After"
+                        | "WWW-Authenticate"
+                        | "Content-Disposition"
+                ) {
                     header["required"] = json!(true);
                 }
             }
@@ -629,7 +672,11 @@ mod tests {
                 assert!(op["description"].is_string(), "{}", op["operationId"]);
                 assert!(!op["summary"].as_str().unwrap().contains('\n'));
                 for response in op["responses"].as_object().unwrap().values() {
-                    for link in response["links"].as_object().into_iter().flat_map(|l| l.values()) {
+                    for link in response["links"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|l| l.values())
+                    {
                         targets.push(link["operationId"].as_str().unwrap().to_string());
                     }
                 }

@@ -21,7 +21,9 @@ fn patch_schema<T: PartialSchema>(description: &str, fixed: &[&str]) -> RefOr<Sc
     let mut schema = T::schema();
     if let RefOr::T(Schema::Object(object)) = &mut schema {
         object.required.clear();
-        object.properties.retain(|name, _| !fixed.contains(&name.as_str()));
+        object
+            .properties
+            .retain(|name, _| !fixed.contains(&name.as_str()));
         object.description = Some(description.to_string());
     }
     schema

@@ -293,7 +293,11 @@ pub enum DecisionKind {
 #[serde(deny_unknown_fields)]
 pub struct DecisionInput {
     pub decision: DecisionKind,
-    #[schema(min_length = 1, max_length = 1000, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]")]
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]"
+    )]
     pub reason: String,
 }
 
@@ -337,7 +341,12 @@ pub async fn decide(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentInput {
-    #[schema(min_length = 1, max_length = 64, pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]", example = "BACS-2026-04-118")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "[^\\t\\n\\u000B\\f\\r \\u0085\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+        example = "BACS-2026-04-118"
+    )]
     pub remittance_ref: String,
     pub paid_on: NaiveDate,
 }
