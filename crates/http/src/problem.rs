@@ -327,6 +327,8 @@ pub mod may {
     pub const IDEMPOTENT: u32 = 1 << 5;
     /// It amends a versioned submission: 412 and 428.
     pub const IF_MATCH: u32 = 1 << 6;
+    /// It answers from the binary alone (a catalogue), so never 503.
+    pub const NO_DATABASE: u32 = 1 << 7;
 }
 
 /// The problems an operation may answer with, for `responses(…)`: `SET` is a union of
@@ -386,7 +388,9 @@ impl<const SET: u32> Problems<SET> {
                         vec!["The rate limit for this principal is spent; see Retry-After"]
                     }
                     ProblemKind::Internal => vec!["Internal error"],
-                    ProblemKind::Unavailable => vec!["The database is unavailable"],
+                    ProblemKind::Unavailable if !has(may::NO_DATABASE) => {
+                        vec!["The database is unavailable"]
+                    }
                     _ => Vec::new(),
                 };
                 (!parts.is_empty()).then(|| (*kind, sentence(&parts)))

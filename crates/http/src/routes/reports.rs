@@ -186,7 +186,7 @@ impl CsvRow for KpiDefinition {
     responses(
         (status = 200, description = "The catalogue, or with `Accept: text/csv` its items",
             content((KpiCatalogue = "application/json"), (String = "text/csv"))),
-        Problems<0>,
+        Problems<{ may::NO_DATABASE }>,
     )
 )]
 #[get("/v1/kpis")]

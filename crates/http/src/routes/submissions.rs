@@ -389,7 +389,7 @@ pub struct FindingCodeCatalogue {
 #[utoipa::path(
     operation_id = "list_finding_codes",
     tag = "submissions",
-    responses((status = 200, body = FindingCodeCatalogue), Problems<0>)
+    responses((status = 200, body = FindingCodeCatalogue), Problems<{ may::NO_DATABASE }>)
 )]
 #[get("/v1/finding-codes")]
 pub async fn finding_codes(_principal: Principal) -> HttpResponse {
