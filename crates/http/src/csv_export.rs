@@ -43,7 +43,7 @@ pub async fn export_routes(
         && req.path().ends_with(EXPORT_SUFFIX)
         && req
             .app_data::<actix_web::web::Data<AppState>>()
-            .is_some_and(|state| state.routes.methods_for(req.path()).is_some());
+            .is_some_and(|state| state.routes.is_export(req.path()));
     if exported {
         let list = req.path().trim_end_matches(EXPORT_SUFFIX).to_string();
         let target = match req.uri().query() {

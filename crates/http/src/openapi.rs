@@ -557,16 +557,36 @@ impl RouteTable {
 
     /// The methods of the route template `path` matches, if any.
     pub fn methods_for(&self, path: &str) -> Option<Vec<&'static str>> {
+        self.route_of(path).map(|(_, methods)| methods.clone())
+    }
+
+    /// Whether `path` is a list's CSV operation (its template ends in `/export.csv`
+    /// itself, not in a parameter that happens to hold that text).
+    pub fn is_export(&self, path: &str) -> bool {
+        self.route_of(path).is_some_and(|(template, _)| {
+            template.last().map(String::as_str)
+                == crate::csv_export::EXPORT_SUFFIX.strip_prefix('/')
+        })
+    }
+
+    fn route_of(&self, path: &str) -> Option<&(Vec<String>, Vec<&'static str>)> {
         let segments: Vec<&str> = path.split('/').collect();
+        // A literal segment wins over a parameter (`/v1/claims/draft` over `/v1/claims/{id}`).
         self.routes
             .iter()
-            .find(|(template, _)| {
+            .filter(|(template, _)| {
                 template.len() == segments.len()
                     && template.iter().zip(&segments).all(|(t, s)| {
                         (t.starts_with('{') && t.ends_with('}') && !s.is_empty()) || t == s
                     })
             })
-            .map(|(_, methods)| methods.clone())
+            .max_by_key(|(template, _)| {
+                template
+                    .iter()
+                    .zip(&segments)
+                    .filter(|(t, s)| t == s)
+                    .count()
+            })
     }
 }
 
@@ -586,6 +606,10 @@ mod tests {
             Some(vec!["GET", "POST"])
         );
         assert_eq!(table.methods_for("/v1/nothing"), None);
+        assert!(table.is_export("/v1/contracts/export.csv"));
+        assert!(table.is_export("/v1/contracts/abc/agreements/export.csv"));
+        assert!(!table.is_export("/v1/registers/abc/versions/export.csv"));
+        assert!(!table.is_export("/v1/contracts/abc"));
         assert_eq!(table.methods_for("/v1/providers//"), None);
     }
 

@@ -343,13 +343,10 @@ impl<const SET: u32> Problems<SET> {
             .iter()
             .filter_map(|kind| {
                 let parts: Vec<&str> = match kind {
-                    ProblemKind::BadRequest => [
+                    ProblemKind::BadRequest => those(&[
                         (has(may::BODY), "The body is not well-formed (its JSON syntax, or a CSV or XLSX file that cannot be read)"),
                         (has(may::IDEMPOTENT), "the Idempotency-Key header is missing"),
-                    ]
-                    .iter()
-                    .filter_map(|(on, text)| on.then_some(*text))
-                    .collect(),
+                    ]),
                     ProblemKind::Unauthorized => vec!["Missing or invalid bearer token"],
                     ProblemKind::Forbidden if has(may::ROLE) => {
                         vec!["The token's role may not call this operation"]
@@ -357,13 +354,10 @@ impl<const SET: u32> Problems<SET> {
                     ProblemKind::NotFound if has(may::FIND) => {
                         vec!["No such resource, or not visible to the caller"]
                     }
-                    ProblemKind::Conflict => [
+                    ProblemKind::Conflict => those(&[
                         (has(may::CONFLICT), "Conflicts with stored data (for a new submission: one exists for the period, named in `existing_id`)"),
                         (has(may::IDEMPOTENT), "the same Idempotency-Key is in flight"),
-                    ]
-                    .iter()
-                    .filter_map(|(on, text)| on.then_some(*text))
-                    .collect(),
+                    ]),
                     ProblemKind::PreconditionFailed if has(may::IF_MATCH) => {
                         vec!["If-Match does not name the current version"]
                     }
@@ -376,14 +370,11 @@ impl<const SET: u32> Problems<SET> {
                     ProblemKind::UnsupportedMediaType if has(may::BODY) => {
                         vec!["The body is of a type the operation does not take"]
                     }
-                    ProblemKind::Validation => [
+                    ProblemKind::Validation => those(&[
                         (has(may::BODY), "The body is not valid: `errors` points at each field (or CSV row and column)"),
                         (has(may::QUERY), "a query parameter is not valid (`/query/<name>`)"),
                         (has(may::IDEMPOTENT), "the Idempotency-Key was used for another request"),
-                    ]
-                    .iter()
-                    .filter_map(|(on, text)| on.then_some(*text))
-                    .collect(),
+                    ]),
                     ProblemKind::TooManyRequests => {
                         vec!["The rate limit for this principal is spent; see Retry-After"]
                     }
@@ -397,6 +388,14 @@ impl<const SET: u32> Problems<SET> {
             })
             .collect()
     }
+}
+
+/// The texts whose condition holds.
+fn those(parts: &[(bool, &'static str)]) -> Vec<&'static str> {
+    parts
+        .iter()
+        .filter_map(|(on, text)| on.then_some(*text))
+        .collect()
 }
 
 /// Joins the parts of a description: "A; or b".
