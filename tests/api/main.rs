@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod claims;
 mod errors;
+mod events;
 mod matrices;
 mod operations;
 mod queries;

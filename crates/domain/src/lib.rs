@@ -12,6 +12,7 @@ pub mod checks;
 pub mod claim;
 pub mod contract;
 pub mod error;
+pub mod events;
 pub mod finding;
 pub mod identifiers;
 pub mod kpi;

@@ -34,6 +34,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (name = "workbooks", description = "Quarterly outcome workbooks"),
         (name = "audit", description = "The audit trail: an RFC 9162 transparency log with signed checkpoints and proofs"),
         (name = "submissions", description = "Every submission of every kind, for auditors and commissioners"),
+        (name = "events", description = "The feed of changes a provider, or the council, hears about"),
         (name = "reports", description = "Spend against budget, KPIs against targets, compliance per provider"),
     )
 )]

@@ -10,6 +10,8 @@ use utoipa::ToSchema;
 use dayops_domain::agreement::{validate_batch, Agreement, AgreementInput};
 use dayops_domain::audit::{Actor, NewEvent};
 use dayops_domain::canonical::content_sha256;
+use dayops_domain::contract::Contract;
+use dayops_domain::events::EventType::{AgreementChanged, AgreementEnded, AgreementPlaced};
 use dayops_domain::types::{Hours, Pathway};
 
 use crate::contracts;
@@ -145,6 +147,27 @@ pub struct UpsertSummary {
 /// Rows a multi-row insert may carry: 16 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 1_000;
 
+/// What the feed hears of an agreement placed or changed: the person's reference and
+/// which of the terms changed, never more of the person.
+fn notice(
+    contract: &Contract,
+    agreement: &Agreement,
+    event_type: dayops_domain::events::EventType,
+    changed: Vec<String>,
+) -> crate::feed::Notice {
+    crate::feed::Notice {
+        provider_id: contract.terms.provider_id.clone(),
+        event_type,
+        object_id: agreement.id.clone(),
+        object_version: None,
+        payload: serde_json::json!({
+            "contract_id": agreement.contract_id,
+            "person_ref": agreement.details.person_ref,
+            "changed": changed,
+        }),
+    }
+}
+
 /// Upserts a batch keyed by `(contract_id, person_ref)` in one transaction: all of it is
 /// stored or none. Unchanged agreements (same content hash) are left alone and not
 /// audited, so the nightly export of the whole caseload writes only what changed.
@@ -175,6 +198,7 @@ pub fn upsert_batch(
         };
         let mut inserts = Vec::new();
         let mut events = Vec::new();
+        let mut notices = Vec::new();
         for details in inputs {
             let hash = content_sha256(&to_json_value(&details)?);
             let person_ref = details.person_ref.clone();
@@ -183,6 +207,12 @@ pub fn upsert_batch(
                     (row.id.clone(), UpsertResult::Unchanged)
                 }
                 Some(row) => {
+                    let before = row.terms.clone().into_domain()?;
+                    let changed = crate::feed::changed_members(
+                        &to_json_value(&before)?,
+                        &to_json_value(&details)?,
+                    );
+                    let ended = details.end_date.is_some() && details.end_date != before.end_date;
                     let agreement = Agreement {
                         id: row.id.clone(),
                         contract_id: contract_id.to_string(),
@@ -210,6 +240,12 @@ pub fn upsert_batch(
                         ))
                         .execute(conn)?;
                     events.push(event("update", &agreement)?);
+                    let event_type = if ended {
+                        AgreementEnded
+                    } else {
+                        AgreementChanged
+                    };
+                    notices.push(notice(&contract, &agreement, event_type, changed));
                     (row.id.clone(), UpsertResult::Updated)
                 }
                 None => {
@@ -222,6 +258,7 @@ pub fn upsert_batch(
                     };
                     inserts.push(AgreementRow::from_domain(&agreement, hash)?);
                     events.push(event("create", &agreement)?);
+                    notices.push(notice(&contract, &agreement, AgreementPlaced, Vec::new()));
                     (agreement.id, UpsertResult::Created)
                 }
             };
@@ -241,7 +278,11 @@ pub fn upsert_batch(
             crate::insert_rows!(conn, agreements::table, chunk)?;
         }
         // Each created or updated agreement is named with the event that records it.
-        let mut ids = audit::append(conn, actor, events)?.into_iter();
+        let ids = audit::append(conn, actor, events)?;
+        for (id, notice) in ids.iter().zip(&notices) {
+            crate::feed::record(conn, id, notice)?;
+        }
+        let mut ids = ids.into_iter();
         for entry in &mut summary.agreements {
             if entry.result != UpsertResult::Unchanged {
                 entry.audit_event_id = ids.next();
@@ -287,12 +328,16 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<Option<Agreement>, Store
 pub fn list(
     conn: &mut DbConnection,
     contract_id: &str,
+    updated_since: Option<chrono::DateTime<chrono::Utc>>,
     after: Option<&str>,
     limit: i64,
 ) -> Result<Page<Agreement>, StoreError> {
     let mut query = agreements::table
         .filter(agreements::contract_id.eq(contract_id.to_string()))
         .into_boxed();
+    if let Some(since) = updated_since {
+        query = query.filter(agreements::updated_at.ge(since.naive_utc()));
+    }
     if let Some(after) = after {
         query = query.filter(agreements::id.gt(after.to_string()));
     }

@@ -8,6 +8,7 @@ use dayops_domain::audit::{Actor, NewEvent};
 use crate::audit::Audited;
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::contract::{Contract, ContractInput};
+use dayops_domain::events::EventType;
 use dayops_domain::types::{BankHolidayRegion, ContractStatus, PaymentPeriod, ServiceType};
 
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
@@ -197,7 +198,10 @@ pub fn create(
             .values(&row)
             .execute(conn)
             .map_err(|e| reference_conflict(e.into(), &contract.terms.reference))?;
-        audit::append(conn, actor, vec![event("create", &contract)?])
+        let events = audit::append(conn, actor, vec![event("create", &contract)?])?;
+        let notice = contract_notice(&contract, EventType::ContractCreated, Vec::new());
+        crate::feed::record(conn, &events[0], &notice)?;
+        Ok::<_, StoreError>(events)
     })
     .map(|events| Audited {
         value: contract,
@@ -240,6 +244,21 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Contract, StoreError> {
     get(conn, id)?.ok_or(StoreError::NotFound)
 }
 
+/// What the feed hears of a contract created or changed, and which terms changed.
+fn contract_notice(
+    contract: &Contract,
+    event_type: EventType,
+    changed: Vec<String>,
+) -> crate::feed::Notice {
+    crate::feed::Notice {
+        provider_id: contract.terms.provider_id.clone(),
+        event_type,
+        object_id: contract.id.clone(),
+        object_version: None,
+        payload: serde_json::json!({"reference": contract.terms.reference, "changed": changed}),
+    }
+}
+
 /// Replaces the contract's terms with what `change` makes of the current contract.
 pub fn update(
     conn: &mut DbConnection,
@@ -250,6 +269,7 @@ pub fn update(
     write_transaction(conn, |conn| {
         let current = lock(conn, id)?;
         let terms = change(&current)?;
+        let current_terms = current.terms.clone();
         let updated = Contract {
             terms,
             updated_at: now(),
@@ -284,6 +304,12 @@ pub fn update(
             .execute(conn)
             .map_err(|e| reference_conflict(e.into(), &row.reference))?;
         let events = audit::append(conn, actor, vec![event("update", &updated)?])?;
+        let changed = crate::feed::changed_members(
+            &to_json_value(&current_terms)?,
+            &to_json_value(&updated.terms)?,
+        );
+        let notice = contract_notice(&updated, EventType::ContractUpdated, changed);
+        crate::feed::record(conn, &events[0], &notice)?;
         Ok(Audited {
             value: updated,
             events,
@@ -295,6 +321,8 @@ pub fn update(
 pub struct ContractFilter {
     pub provider_id: Option<String>,
     pub status: Option<ContractStatus>,
+    /// Changed at or after this time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn list(
@@ -309,6 +337,9 @@ pub fn list(
     }
     if let Some(status) = filter.status {
         query = query.filter(contracts::status.eq(status.as_str()));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(contracts::updated_at.ge(since.naive_utc()));
     }
     if let Some(after) = after {
         query = query.filter(contracts::id.gt(after.to_string()));

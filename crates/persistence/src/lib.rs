@@ -7,6 +7,7 @@ pub mod claims;
 pub mod contracts;
 pub mod db;
 pub mod error;
+pub mod feed;
 pub mod idempotency;
 pub mod matrices;
 pub mod page;

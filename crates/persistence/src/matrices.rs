@@ -144,6 +144,18 @@ pub fn create(
                 content_sha256: Some(content_sha256(&to_json_value(&version)?)),
             }],
         )?;
+        let notice = crate::feed::Notice {
+            provider_id: contract.terms.provider_id.clone(),
+            event_type: dayops_domain::events::EventType::RateMatrixCreated,
+            object_id: version.id.clone(),
+            object_version: None,
+            payload: serde_json::json!({
+                "contract_id": version.contract_id,
+                "effective_from": version.effective_from,
+                "effective_to": version.effective_to,
+            }),
+        };
+        crate::feed::record(conn, &events[0], &notice)?;
         Ok(Audited {
             value: version,
             events,

@@ -298,6 +298,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    feed_events (event_id) {
+        event_id -> Text,
+        seq -> Nullable<BigInt>,
+        provider_id -> Text,
+        event_type -> Text,
+        object_id -> Text,
+        object_version -> Nullable<Integer>,
+        payload -> Text,
+        occurred_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -320,4 +333,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     workbook_kpis,
     submission_findings,
     attendance_slots,
+    feed_events,
 );

@@ -257,6 +257,36 @@ pub fn insert_version(
     Ok(())
 }
 
+/// What the feed hears of a stored version: its kind, stored or amended, and its outcome.
+fn version_notice(created: bool, version: &StoredVersion) -> crate::feed::Notice {
+    use dayops_domain::events::EventType::*;
+    use dayops_domain::finding::Severity;
+    let event_type = match (version.header.kind, created) {
+        (SubmissionKind::Register, true) => RegisterCreated,
+        (SubmissionKind::Register, false) => RegisterAmended,
+        (SubmissionKind::Claim, true) => ClaimCreated,
+        (SubmissionKind::Claim, false) => ClaimAmended,
+        (SubmissionKind::Workbook, true) => WorkbookCreated,
+        (SubmissionKind::Workbook, false) => WorkbookAmended,
+    };
+    let findings = &version.envelope.validation.findings;
+    let count = |severity| findings.iter().filter(|f| f.severity == severity).count();
+    crate::feed::Notice {
+        provider_id: version.header.provider_id.clone(),
+        event_type,
+        object_id: version.envelope.id.clone(),
+        object_version: Some(version.envelope.version),
+        payload: serde_json::json!({
+            "status": version.envelope.status,
+            "contract_id": version.header.contract_id,
+            "period_start": version.header.period_start,
+            "period_end": version.header.period_end,
+            "errors": count(Severity::Error),
+            "warnings": count(Severity::Warning),
+        }),
+    }
+}
+
 /// The audit events of a stored version: its content (under the id its receipt names),
 /// its validation, and the rows the kind derived from it, if any.
 pub fn append_version_events(
@@ -268,6 +298,11 @@ pub fn append_version_events(
     derived: Option<(&'static str, String)>,
 ) -> Result<(), StoreError> {
     let entity = version.header.kind.as_str();
+    crate::feed::record(
+        conn,
+        &event_id,
+        &version_notice(action == "create", version),
+    )?;
     let derived = derived.map(|(action, hash)| NewEvent {
         id: None,
         action,
@@ -433,17 +468,33 @@ pub fn get_version(
     stored(&row, version_row).map(Some)
 }
 
-/// Moves submission `id` to `status` (a claim's decision or payment, or a register
-/// amendment marking an approved claim), with its audit event; returns the event's id.
+/// A change of a submission's status: a claim's decision or payment, or the mark an
+/// amended register leaves on an approved claim.
+pub struct StatusChange {
+    pub status: SubmissionStatus,
+    /// The audit event's action.
+    pub action: &'static str,
+    /// What the audit event records the hash of (the decision or payment), if anything.
+    pub content_sha256: Option<String>,
+    /// What the feed's event says beyond the status (a payment's remittance reference).
+    pub details: serde_json::Value,
+}
+
+/// Moves submission `id` to a new status, with its audit event and its notice in the
+/// feed; returns the event's id.
 pub fn set_status(
     conn: &mut DbConnection,
     actor: &Actor,
     id: &str,
     kind: SubmissionKind,
-    status: SubmissionStatus,
-    action: &'static str,
-    content_sha256: Option<String>,
+    change: StatusChange,
 ) -> Result<String, StoreError> {
+    let StatusChange {
+        status,
+        action,
+        content_sha256,
+        details,
+    } = change;
     let row = submissions::table.find(id).first::<SubmissionRow>(conn)?;
     diesel::update(submissions::table.find(id))
         .set((
@@ -451,7 +502,7 @@ pub fn set_status(
             submissions::updated_at.eq(now().naive_utc()),
         ))
         .execute(conn)?;
-    audit::append(
+    let event_id = audit::append(
         conn,
         actor,
         vec![NewEvent {
@@ -462,8 +513,35 @@ pub fn set_status(
             version: Some(row.current_version),
             content_sha256,
         }],
-    )
-    .map(|ids| ids.into_iter().next().unwrap_or_default())
+    )?
+    .into_iter()
+    .next()
+    .unwrap_or_default();
+    use dayops_domain::events::EventType;
+    let event_type = match status {
+        SubmissionStatus::Approved => Some(EventType::ClaimApproved),
+        SubmissionStatus::Declined => Some(EventType::ClaimDeclined),
+        SubmissionStatus::Paid => Some(EventType::ClaimPaid),
+        SubmissionStatus::NeedsAdjustment => Some(EventType::ClaimNeedsAdjustment),
+        _ => None,
+    };
+    if let Some(event_type) = event_type {
+        let mut payload = serde_json::json!({"status": status, "contract_id": row.contract_id});
+        if let (Some(payload), serde_json::Value::Object(details)) =
+            (payload.as_object_mut(), details)
+        {
+            payload.extend(details);
+        }
+        let notice = crate::feed::Notice {
+            provider_id: row.provider_id.clone(),
+            event_type,
+            object_id: id.to_string(),
+            object_version: Some(row.current_version),
+            payload,
+        };
+        crate::feed::record(conn, &event_id, &notice)?;
+    }
+    Ok(event_id)
 }
 
 /// The provider a submission belongs to, if there is such a submission.
@@ -504,6 +582,8 @@ pub struct SubmissionFilter {
     pub submitted_from: Option<chrono::DateTime<chrono::Utc>>,
     /// First submitted before this time.
     pub submitted_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Changed (a new version, a decision, a payment) at or after this time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Submissions in id (creation) order after `after`.
@@ -545,6 +625,9 @@ pub fn list(
     }
     if let Some(to) = filter.submitted_to {
         query = query.filter(submissions::created_at.lt(to.naive_utc()));
+    }
+    if let Some(since) = filter.updated_since {
+        query = query.filter(submissions::updated_at.ge(since.naive_utc()));
     }
     if let Some(after) = after {
         query = query.filter(submissions::id.gt(after.to_string()));

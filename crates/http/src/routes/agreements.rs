@@ -52,22 +52,41 @@ pub async fn upsert(
 }
 
 /// List a contract's agreements.
-#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(PageQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every agreement (nested terms as JSON in their cell)", content((Page<Agreement> = "application/json"), (String = "text/csv"))), Problems<{ may::FIND | may::QUERY }>))]
+#[utoipa::path(operation_id = "list_agreements", tag = "contracts", params(AgreementListQuery), responses((status = 200, description = "A page, or with `Accept: text/csv` every agreement (nested terms as JSON in their cell)", content((Page<Agreement> = "application/json"), (String = "text/csv"))), Problems<{ may::FIND | may::QUERY }>))]
 #[get("/v1/contracts/{id}/agreements")]
 pub async fn list(
     principal: Principal,
     req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<AgreementListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     validate_query(&query)?;
     let id = id.into_inner();
-    page_or_csv(&req, &state, query, move |conn, cursor, limit| {
+    let since = query.updated_since;
+    let paging = PageQuery {
+        cursor: query.cursor,
+        limit: query.limit,
+    };
+    page_or_csv(&req, &state, paging, move |conn, cursor, limit| {
         visible_contract(conn, &principal, &id)?;
-        Ok(agreements::list(conn, &id, cursor, limit)?)
+        Ok(agreements::list(conn, &id, since, cursor, limit)?)
     })
     .await
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams, validator::Validate)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AgreementListQuery {
+    /// Only agreements placed or changed at or after this time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 100).
+    #[param(minimum = 1, maximum = 500)]
+    #[validate(range(min = 1, max = 500))]
+    pub limit: Option<i64>,
 }
 
 /// Read an agreement.

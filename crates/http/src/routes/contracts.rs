@@ -66,6 +66,8 @@ pub struct ContractListQuery {
     /// Only this provider's contracts.
     pub provider_id: Option<String>,
     pub status: Option<ContractStatus>,
+    /// Only contracts created or changed at or after this time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 500 (default 100).
@@ -95,6 +97,7 @@ pub async fn list(
     let filter = ContractFilter {
         provider_id,
         status: query.status,
+        updated_since: query.updated_since,
     };
     let paging = PageQuery {
         cursor: query.cursor,

@@ -4,6 +4,7 @@ pub mod agreements;
 pub mod audit;
 pub mod claims;
 pub mod contracts;
+pub mod events;
 pub mod health;
 pub mod matrices;
 pub mod providers;
@@ -77,7 +78,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::inclusion_proof)
         .service(audit::get_checkpoint)
         .service(audit::sign_checkpoint)
-        .service(audit::consistency_proof);
+        .service(audit::consistency_proof)
+        .service(events::list);
 }
 
 /// Cursor paging parameters.

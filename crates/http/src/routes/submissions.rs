@@ -231,6 +231,9 @@ pub struct SubmissionListQuery {
     pub submitted_from: Option<chrono::DateTime<chrono::Utc>>,
     /// First submitted before this time.
     pub submitted_to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only submissions changed (a new version, a decision, a payment) at or after this
+    /// time.
+    pub updated_since: Option<chrono::DateTime<chrono::Utc>>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Items per page, 1 to 500 (default 100). A CSV export holds every match.
@@ -330,6 +333,7 @@ pub async fn list_kind(
         finding_code: query.finding_code,
         submitted_from: query.submitted_from,
         submitted_to: query.submitted_to,
+        updated_since: query.updated_since,
     };
     let fetch =
         move |conn: &mut dayops_persistence::DbConnection, cursor: Option<&str>, limit: i64| {

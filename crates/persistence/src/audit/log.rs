@@ -179,6 +179,8 @@ pub fn sequence(conn: &mut DbConnection, limit: i64) -> Result<usize, StoreError
             crate::insert_rows!(conn, audit_tree::table, chunk)?;
         }
         let ids: Vec<&str> = pending.iter().map(|p| p.event_id.as_str()).collect();
+        // The feed's notices of these events take the events' places.
+        crate::feed::place(conn, &ids)?;
         for chunk in ids.chunks(INSERT_CHUNK) {
             diesel::delete(audit_pending::table.filter(audit_pending::event_id.eq_any(chunk)))
                 .execute(conn)?;

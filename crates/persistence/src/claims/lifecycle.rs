@@ -28,7 +28,12 @@ pub fn apply(
     let event_id = write_transaction(conn, |conn| {
         let current = submissions::lock_current(conn, KIND, id, None)?;
         let status = event.apply(current.envelope.status)?;
-        let hash = match decision {
+        let accepted_total_pence: Option<i64> = crate::schema::claim_totals::table
+            .find((id, current.envelope.version))
+            .select(crate::schema::claim_totals::accepted_total_pence)
+            .first(conn)
+            .optional()?;
+        let (hash, details) = match decision {
             ClaimDecision::Decided { reason } => {
                 let decision = if event == ClaimEvent::Approve {
                     "approve"
@@ -51,7 +56,10 @@ pub fn apply(
                     )
                     .execute(conn)?;
                 }
-                decision_sha256(decision, reason)
+                (
+                    decision_sha256(decision, reason),
+                    serde_json::json!({"accepted_total_pence": accepted_total_pence}),
+                )
             }
             ClaimDecision::Paid {
                 remittance_ref,
@@ -65,10 +73,23 @@ pub fn apply(
                         claim_states::paid_at.eq(now().naive_utc()),
                     ))
                     .execute(conn)?;
-                payment_sha256(remittance_ref, paid_on)
+                (
+                    payment_sha256(remittance_ref, paid_on),
+                    serde_json::json!({
+                        "accepted_total_pence": accepted_total_pence,
+                        "remittance_ref": remittance_ref,
+                        "paid_on": paid_on,
+                    }),
+                )
             }
         };
-        submissions::set_status(conn, actor, id, KIND, status, event.action(), Some(hash))
+        let change = submissions::StatusChange {
+            status,
+            action: event.action(),
+            content_sha256: Some(hash),
+            details,
+        };
+        submissions::set_status(conn, actor, id, KIND, change)
     })?;
     Ok(Audited {
         value: get(conn, id, None, None)?.ok_or(StoreError::NotFound)?,
@@ -116,8 +137,13 @@ pub fn mark_needs_adjustment(
         .select(submission_rows::id)
         .load(conn)?;
     for id in ids {
-        let status = event.leads_to();
-        submissions::set_status(conn, actor, &id, KIND, status, event.action(), None)?;
+        let change = submissions::StatusChange {
+            status: event.leads_to(),
+            action: event.action(),
+            content_sha256: None,
+            details: serde_json::json!({"period_from": from, "period_to": to}),
+        };
+        submissions::set_status(conn, actor, &id, KIND, change)?;
     }
     Ok(())
 }
