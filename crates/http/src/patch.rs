@@ -112,6 +112,10 @@ pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
     let mut value =
         serde_json::to_value(current).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     merge_patch(&mut value, patch);
+    // Read each `null` back as the type reads it: an optional member becomes absent, a
+    // member the type does not know, or one it cannot be without, is refused with its
+    // pointer (as the document's schema refuses it), instead of being dropped unseen.
+    restore_nulls(&mut value, patch);
     let result: T =
         crate::extract::from_value(value).map_err(|e| StoreError::Invalid(e.problem().errors))?;
     // `null` removes a member (RFC 7386). A member that comes back with a value of its
@@ -135,6 +139,21 @@ pub fn patched<T: serde::Serialize + serde::de::DeserializeOwned>(
     }
     refused.into_result().map_err(StoreError::Invalid)?;
     Ok(result)
+}
+
+/// Puts back, as explicit `null`s, the members `patch` removed (RFC 7386 removal leaves
+/// no trace for the type to check).
+fn restore_nulls(value: &mut Value, patch: &Value) {
+    let (Value::Object(target), Value::Object(members)) = (value, patch) else {
+        return;
+    };
+    for (key, member) in members {
+        if member.is_null() {
+            target.insert(key.clone(), Value::Null);
+        } else if let Some(inner) = target.get_mut(key) {
+            restore_nulls(inner, member);
+        }
+    }
 }
 
 /// The pointers of the members a merge patch sets to `null`.
@@ -177,6 +196,22 @@ mod tests {
             };
             assert_eq!(errors[0].pointer, pointer, "{patch}");
         }
+    }
+
+    #[test]
+    fn null_on_an_unknown_member_is_refused() {
+        use dayops_domain::provider::ProviderInput;
+        let current: ProviderInput =
+            serde_json::from_value(json!({"name": "Riverside", "status": "active"})).unwrap();
+        for patch in [json!({"": null}), json!({"colour": null})] {
+            assert!(
+                matches!(patched(&current, &patch), Err(StoreError::Invalid(_))),
+                "{patch} was taken"
+            );
+        }
+        // A null for an optional member already absent is no change.
+        let same: ProviderInput = patched(&current, &json!({"cqc_location_id": null})).unwrap();
+        assert_eq!(same.cqc_location_id, None);
     }
 
     #[test]
