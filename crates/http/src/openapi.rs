@@ -140,8 +140,10 @@ fn add_links(doc: &mut serde_json::Value) {
         IdAndVersion,
         /// The answer's body as the next request's body.
         Body,
+        /// The `id` and `version` of the version the answer is.
+        Version,
     }
-    use Carry::{Body, Id, IdAndVersion};
+    use Carry::{Body, Id, IdAndVersion, Version};
     // (operation, status, link name, next operation, what it carries)
     let links = [
         ("create_provider", "201", "GetProvider", "get_provider", Id),
@@ -182,7 +184,21 @@ fn add_links(doc: &mut serde_json::Value) {
             "amend_register",
             IdAndVersion,
         ),
+        (
+            "create_register",
+            "201",
+            "GetRegisterVersion",
+            "get_register_version",
+            Version,
+        ),
         ("amend_register", "200", "GetRegister", "get_register", Id),
+        (
+            "amend_register",
+            "200",
+            "GetRegisterVersion",
+            "get_register_version",
+            Version,
+        ),
         ("create_workbook", "201", "GetWorkbook", "get_workbook", Id),
         (
             "create_workbook",
@@ -223,6 +239,8 @@ fn add_links(doc: &mut serde_json::Value) {
                 IdAndVersion => json!({"operationId": next, "parameters": {
                     "id": "$response.body#/id", "header.If-Match": "$response.header.ETag"}}),
                 Body => json!({"operationId": next, "requestBody": "$response.body"}),
+                Version => json!({"operationId": next, "parameters": {
+                    "id": "$response.body#/id", "version": "$response.body#/version"}}),
             };
         }
     }
