@@ -90,6 +90,11 @@ impl Bench {
             log_origin: "bench.dayops.local/audit".into(),
             checkpoint_interval_secs: 60,
             sequencer: true,
+            webhooks: true,
+            webhook_allow_hosts: "127.0.0.1".into(),
+            webhook_timeout_secs: 5,
+            webhook_retry_secs: 1,
+            webhook_disable_after_secs: 259_200,
         };
         if separate {
             let exe = std::env::current_exe().unwrap().with_file_name("dayops");

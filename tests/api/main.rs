@@ -18,4 +18,5 @@ mod queries;
 mod reference;
 mod registers;
 mod reports;
+mod webhooks;
 mod workbooks;

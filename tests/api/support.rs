@@ -67,6 +67,9 @@ impl ServeProcess {
             .env("DAYOPS_JWT_ISSUER", ISSUER)
             .env("DAYOPS_JWT_AUDIENCE", AUDIENCE)
             .env("DAYOPS_WORKERS", "2")
+            .env("DAYOPS_WEBHOOK_ALLOW_HOSTS", "127.0.0.1")
+            .env("DAYOPS_WEBHOOK_RETRY_SECONDS", "0")
+            .env("DAYOPS_WEBHOOK_TIMEOUT_SECONDS", "1")
             .env("DAYOPS_LOG_SIGNING_KEY", log_key)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -206,6 +209,11 @@ impl TestApp {
             log_origin: "test.dayops.local/audit".into(),
             checkpoint_interval_secs: 60,
             sequencer: true,
+            webhooks: true,
+            webhook_allow_hosts: "127.0.0.1".into(),
+            webhook_timeout_secs: 2,
+            webhook_retry_secs: 0,
+            webhook_disable_after_secs: 259_200,
         };
         adjust(&mut config);
         let pool = open_database(&config).expect("open and migrate the test database");

@@ -47,6 +47,7 @@ event_types! {
     ContractCreated => "contract.created": "A contract was created for the provider.",
     ContractUpdated => "contract.updated": "A contract's terms changed.",
     RateMatrixCreated => "rate_matrix.created": "A new rate matrix version was added to a contract.",
+    WebhookSubscriptionDisabled => "webhook_subscription.disabled": "Deliveries to a webhook subscription failed for too long, and it was disabled.",
 }
 
 /// In the document: a string enum of the type names, each with what it tells.

@@ -27,6 +27,7 @@ pub mod rules;
 pub mod submission;
 pub mod tlog;
 pub mod types;
+pub mod webhook;
 pub mod workbook;
 
 pub use error::{FieldError, FieldErrors};

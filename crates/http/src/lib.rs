@@ -38,6 +38,8 @@ pub struct AppState {
     pub limiter: ratelimit::RateLimiter,
     /// Signs the audit log's checkpoints; its public half verifies them.
     pub log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
+    /// Where webhook subscriptions may point.
+    pub webhook_targets: dayops_domain::webhook::TargetPolicy,
 }
 
 impl AppState {
@@ -48,9 +50,11 @@ impl AppState {
         auth: Authenticator,
         requests_per_minute: u32,
         log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
+        webhook_targets: dayops_domain::webhook::TargetPolicy,
     ) -> Self {
         AppState {
             log_signer,
+            webhook_targets,
             pool,
             backend,
             auth,

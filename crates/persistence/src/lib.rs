@@ -18,6 +18,7 @@ pub mod registers;
 pub mod reports;
 pub mod schema;
 pub mod submissions;
+pub mod webhooks;
 pub mod workbooks;
 
 pub use db::{

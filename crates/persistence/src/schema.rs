@@ -311,6 +311,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Text,
+        owner -> Text,
+        url -> Text,
+        event_types -> Text,
+        description -> Nullable<Text>,
+        secret -> Text,
+        status -> Text,
+        disabled_reason -> Nullable<Text>,
+        cursor_seq -> BigInt,
+        failures -> Integer,
+        failing_since -> Nullable<Timestamp>,
+        next_attempt_at -> Timestamp,
+        lease_until -> Nullable<Timestamp>,
+        leased_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        subscription_id -> Text,
+        event_id -> Text,
+        seq -> BigInt,
+        attempt -> Integer,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+        succeeded -> Bool,
+        redelivery -> Bool,
+    }
+}
+
+diesel::table! {
+    webhook_redeliveries (subscription_id, event_id) {
+        subscription_id -> Text,
+        event_id -> Text,
+        requested_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     providers,
     contracts,
@@ -334,4 +379,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     submission_findings,
     attendance_slots,
     feed_events,
+    webhook_subscriptions,
+    webhook_deliveries,
+    webhook_redeliveries,
 );

@@ -16,6 +16,11 @@
 //! | `DAYOPS_LOG_ORIGIN` | `dayops.local/audit` | the origin of a key made on first start (a key file names its own) |
 //! | `DAYOPS_LOG_CHECKPOINT_SECONDS` | `60` | how often a checkpoint is signed while there are new events |
 //! | `DAYOPS_LOG_SEQUENCER` | `true` | whether this process takes part in sequencing the audit log (on PostgreSQL one taking part leads at a time) |
+//! | `DAYOPS_WEBHOOKS` | `true` | whether this process delivers webhooks (processes that do share the work) |
+//! | `DAYOPS_WEBHOOK_ALLOW_HOSTS` | — | hosts webhooks may reach over plain `http` and at private addresses (development, tests), comma-separated |
+//! | `DAYOPS_WEBHOOK_TIMEOUT_SECONDS` | `5` | connect and answer timeout of a delivery |
+//! | `DAYOPS_WEBHOOK_RETRY_SECONDS` | `10` | wait before a failed delivery's first retry (doubling, up to an hour, with jitter) |
+//! | `DAYOPS_WEBHOOK_DISABLE_AFTER_SECONDS` | `259200` | how long deliveries may keep failing before the subscription is disabled (3 days) |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::fmt;
@@ -57,6 +62,12 @@ pub struct Config {
     pub checkpoint_interval_secs: u64,
     /// Whether this process runs the log's sequencer (one leads among those that do).
     pub sequencer: bool,
+    /// Whether this process delivers webhooks.
+    pub webhooks: bool,
+    pub webhook_allow_hosts: String,
+    pub webhook_timeout_secs: u64,
+    pub webhook_retry_secs: u64,
+    pub webhook_disable_after_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -113,6 +124,11 @@ impl Config {
                 .unwrap_or_else(|| "dayops.local/audit".to_string()),
             checkpoint_interval_secs: parsed("DAYOPS_LOG_CHECKPOINT_SECONDS", 60)?,
             sequencer: parsed("DAYOPS_LOG_SEQUENCER", true)?,
+            webhooks: parsed("DAYOPS_WEBHOOKS", true)?,
+            webhook_allow_hosts: var("DAYOPS_WEBHOOK_ALLOW_HOSTS").unwrap_or_default(),
+            webhook_timeout_secs: parsed("DAYOPS_WEBHOOK_TIMEOUT_SECONDS", 5)?,
+            webhook_retry_secs: parsed("DAYOPS_WEBHOOK_RETRY_SECONDS", 10)?,
+            webhook_disable_after_secs: parsed("DAYOPS_WEBHOOK_DISABLE_AFTER_SECONDS", 259_200)?,
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -133,6 +149,16 @@ impl Config {
 }
 
 impl Config {
+    /// How webhook deliveries are made.
+    pub fn delivery(&self) -> crate::webhooks::DeliveryConfig {
+        crate::webhooks::DeliveryConfig {
+            policy: dayops_domain::webhook::TargetPolicy::new(&self.webhook_allow_hosts),
+            timeout: std::time::Duration::from_secs(self.webhook_timeout_secs.max(1)),
+            first_retry: std::time::Duration::from_secs(self.webhook_retry_secs),
+            disable_after: std::time::Duration::from_secs(self.webhook_disable_after_secs),
+        }
+    }
+
     /// The audit log's signing key, read from its file. A missing file is made with a new
     /// key for `log_origin` (a development convenience, logged as a warning: a deployment
     /// makes its key with `dayops log keygen` and gives every process the same file).

@@ -4,6 +4,7 @@
 pub mod config;
 pub mod demo;
 pub mod logcli;
+pub mod webhooks;
 
 use std::net::TcpListener;
 
@@ -65,6 +66,18 @@ fn spawn_sequencer(
     }
 }
 
+/// Runs webhook deliveries on a thread of their own for as long as the server's state
+/// lives.
+fn spawn_deliveries(state: &web::Data<AppState>, pool: Pool, config: webhooks::DeliveryConfig) {
+    let alive = std::sync::Arc::downgrade(&state.clone().into_inner());
+    let spawned = std::thread::Builder::new()
+        .name("webhook-deliveries".into())
+        .spawn(move || webhooks::run(&pool, &config, || alive.strong_count() > 0));
+    if let Err(e) = spawned {
+        log::error!("cannot start webhook deliveries: {e}");
+    }
+}
+
 /// Builds the server on an already-bound listener (port 0 in tests).
 pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Server, StartError> {
     let auth = Authenticator::new(
@@ -80,7 +93,11 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
         auth,
         config.rate_limit_per_minute,
         signer.clone(),
+        dayops_domain::webhook::TargetPolicy::new(&config.webhook_allow_hosts),
     ));
+    if config.webhooks {
+        spawn_deliveries(&state, pool.clone(), config.delivery());
+    }
     if config.sequencer {
         spawn_sequencer(&state, pool, signer, config.checkpoint_interval_secs);
     }

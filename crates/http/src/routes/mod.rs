@@ -11,6 +11,7 @@ pub mod providers;
 pub mod registers;
 pub mod reports;
 pub mod submissions;
+pub mod webhooks;
 pub mod workbooks;
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -79,7 +80,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::get_checkpoint)
         .service(audit::sign_checkpoint)
         .service(audit::consistency_proof)
-        .service(events::list);
+        .service(events::list)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::get)
+        .service(webhooks::remove)
+        .service(webhooks::rotate_secret)
+        .service(webhooks::enable)
+        .service(webhooks::deliveries)
+        .service(webhooks::redeliver);
 }
 
 /// Cursor paging parameters.

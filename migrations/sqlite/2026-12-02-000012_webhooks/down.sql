@@ -1,0 +1,3 @@
+DROP TABLE webhook_redeliveries;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhook_subscriptions;
