@@ -401,6 +401,18 @@ pub fn claim(
     let until =
         at + chrono::Duration::from_std(lease).unwrap_or_else(|_| chrono::Duration::seconds(30));
     let (at, until) = (at.naive_utc(), until.naive_utc());
+    // A plain read first: with nothing due (the usual case), no write transaction is
+    // opened, so an idle worker takes no lock from the writers.
+    let anything_due = webhook_subscriptions::table
+        .filter(webhook_subscriptions::status.eq("active"))
+        .filter(webhook_subscriptions::next_attempt_at.le(at))
+        .select(webhook_subscriptions::id)
+        .first::<String>(conn)
+        .optional()?
+        .is_some();
+    if !anything_due {
+        return Ok(None);
+    }
     write_transaction(conn, |conn| {
         let due = webhook_subscriptions::table
             .filter(webhook_subscriptions::status.eq("active"))
