@@ -170,5 +170,29 @@ fn main() {
         percentile(&lags, 0.99),
         lags.last().copied().unwrap_or_default()
     );
+    // The outbox's own cost: a change's feed row, written alone in a transaction of its
+    // own, as many times as there were registers, on the same database in the same run.
+    let mut conn = dayops_persistence::establish(&bench.database_url).unwrap();
+    let rows = 500;
+    let started = Instant::now();
+    for i in 0..rows {
+        let notice = dayops_persistence::feed::Notice {
+            provider_id: "bench".into(),
+            event_type: dayops_domain::events::EventType::RegisterCreated,
+            object_id: format!("bench-{i}"),
+            object_version: Some(1),
+            payload: json!({"status": "accepted", "errors": 0, "warnings": 0}),
+        };
+        dayops_persistence::write_transaction(&mut conn, |conn| {
+            dayops_persistence::feed::record(conn, &uuid::Uuid::now_v7().to_string(), &notice)
+        })
+        .unwrap();
+    }
+    let per_row = started.elapsed() / rows;
+    let per_register = Duration::from_secs_f64(1.0 / without * clients as f64);
+    println!(
+        "outbox row written alone: {per_row:?} a change; a register took {per_register:?} a client ({:.1}%)",
+        100.0 * per_row.as_secs_f64() / per_register.as_secs_f64()
+    );
     bench.finish();
 }
