@@ -23,28 +23,6 @@ fn types(page: &Value) -> Vec<String> {
         .collect()
 }
 
-fn post_claim(app: &TestApp, fx: &Fixture, monday: chrono::NaiveDate) -> String {
-    let draft = app.request(
-        "POST",
-        &format!(
-            "/v1/claims/draft?contract_id={}&period_start={monday}",
-            fx.contract
-        ),
-        Some(&fx.token),
-        None,
-    );
-    draft.expect(200);
-    let r = app.request_with(
-        "POST",
-        "/v1/claims",
-        Some(&fx.token),
-        Some(("application/json", draft.body.to_string().into_bytes())),
-        &[("Idempotency-Key", &uuid::Uuid::new_v4().to_string())],
-    );
-    r.expect(201);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn a_provider_hears_of_its_own_objects_in_one_order() {
     let app = TestApp::spawn();
@@ -54,7 +32,7 @@ fn a_provider_hears_of_its_own_objects_in_one_order() {
     let monday = last_week();
     a.post(&app, &a.register(monday)).expect(201);
     b.post(&app, &b.register(monday)).expect(201);
-    let claim = post_claim(&app, &a, monday);
+    let claim = a.submit_drafted_claim(&app, monday);
     let decision = json!({"decision": "approve", "reason": "matches the registers"});
     app.post(&format!("/v1/claims/{claim}/decision"), &c, &decision)
         .expect(200);
@@ -178,8 +156,8 @@ fn lists_take_updated_since() {
     let monday = last_week();
     a.post(&app, &a.register(monday)).expect(201);
     b.post(&app, &b.register(monday)).expect(201);
-    let claim = post_claim(&app, &a, monday);
-    post_claim(&app, &b, monday);
+    let claim = a.submit_drafted_claim(&app, monday);
+    b.submit_drafted_claim(&app, monday);
     std::thread::sleep(Duration::from_millis(20));
     let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
     let since = since.replace('+', "%2B");

@@ -666,6 +666,29 @@ impl Fixture {
         })
     }
 
+    /// The claim drafted from the week's registers, submitted unchanged; its id.
+    pub fn submit_drafted_claim(&self, app: &TestApp, monday: chrono::NaiveDate) -> String {
+        let draft = app.request(
+            "POST",
+            &format!(
+                "/v1/claims/draft?contract_id={}&period_start={monday}",
+                self.contract
+            ),
+            Some(&self.token),
+            None,
+        );
+        draft.expect(200);
+        let r = app.request_with(
+            "POST",
+            "/v1/claims",
+            Some(&self.token),
+            Some(("application/json", draft.body.to_string().into_bytes())),
+            &[("Idempotency-Key", &uuid::Uuid::new_v4().to_string())],
+        );
+        r.expect(201);
+        r.body["id"].as_str().expect("claim id").to_string()
+    }
+
     pub fn post(&self, app: &TestApp, body: &Value) -> Resp {
         let key = uuid::Uuid::new_v4().to_string();
         self.post_keyed(app, body, &key)

@@ -151,28 +151,6 @@ fn subscribe(app: &TestApp, token: &str, url: &str) -> (String, String) {
     )
 }
 
-fn claim_for(app: &TestApp, fx: &Fixture, monday: chrono::NaiveDate) -> String {
-    let draft = app.request(
-        "POST",
-        &format!(
-            "/v1/claims/draft?contract_id={}&period_start={monday}",
-            fx.contract
-        ),
-        Some(&fx.token),
-        None,
-    );
-    draft.expect(200);
-    let r = app.request_with(
-        "POST",
-        "/v1/claims",
-        Some(&fx.token),
-        Some(("application/json", draft.body.to_string().into_bytes())),
-        &[("Idempotency-Key", &uuid::Uuid::new_v4().to_string())],
-    );
-    r.expect(201);
-    r.body["id"].as_str().unwrap().to_string()
-}
-
 #[test]
 fn deliveries_are_signed_ordered_retried_and_isolated() {
     let app = TestApp::spawn();
@@ -208,7 +186,7 @@ fn deliveries_are_signed_ordered_retried_and_isolated() {
     let monday = last_week();
     a.post(&app, &a.register(monday)).expect(201);
     b.post(&app, &b.register(monday)).expect(201);
-    let claim = claim_for(&app, &a, monday);
+    let claim = a.submit_drafted_claim(&app, monday);
     let decision = json!({"decision": "approve", "reason": "matches the registers"});
     app.post(&format!("/v1/claims/{claim}/decision"), &c, &decision)
         .expect(200);
@@ -382,7 +360,7 @@ fn a_kill_between_commit_and_delivery_loses_nothing() {
     let first = app.second_server();
     let monday = last_week();
     fx.post(&app, &fx.register(monday)).expect(201);
-    let claim = claim_for(&app, &fx, monday);
+    let claim = fx.submit_drafted_claim(&app, monday);
     let c = app.commissioner();
     let decision = json!({"decision": "approve", "reason": "matches the registers"});
     app.post(&format!("/v1/claims/{claim}/decision"), &c, &decision)
