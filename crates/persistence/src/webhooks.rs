@@ -650,8 +650,8 @@ pub fn release(
     Ok(())
 }
 
-/// The latest `next_attempt_at` a retry of `failures` failures waits for is past the point
-/// `disable_after` from the first failure.
+/// Whether a subscription failing since `failing_since` has failed for `disable_after`
+/// or longer: its next failure disables it.
 pub fn past_retry_window(
     failing_since: Option<DateTime<Utc>>,
     disable_after: std::time::Duration,
