@@ -380,3 +380,22 @@ fn reference_lists_export_as_csv_with_the_json_rows() {
         }
     }
 }
+
+/// A CSV export never hands a spreadsheet a formula: a provider named like one is written
+/// as text (OWASP's CSV injection advice); negative numbers stay numbers.
+#[test]
+fn csv_cells_never_start_a_formula() {
+    let app = TestApp::spawn();
+    let name = "=HYPERLINK(\"http://evil.example\",\"x\")";
+    app.create_provider(name);
+    let export = get_csv(&app, "/v1/providers", &app.commissioner());
+    let mut reader = csv::Reader::from_reader(export.bytes.as_slice());
+    let column = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == "name")
+        .unwrap();
+    let row = reader.records().next().unwrap().unwrap();
+    assert_eq!(&row[column], format!("'{name}"));
+}

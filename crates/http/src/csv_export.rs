@@ -82,7 +82,9 @@ fn write_rows<T: CsvRow>(rows: &[T], with_headers: bool) -> Result<Bytes, ApiErr
         writer.write_record(T::headers()).map_err(fail)?;
     }
     for row in rows {
-        writer.write_record(row.record()).map_err(fail)?;
+        writer
+            .write_record(row.record().iter().map(|field| inert(field).into_owned()))
+            .map_err(fail)?;
     }
     writer
         .into_inner()
@@ -185,7 +187,11 @@ pub fn json_items_csv<T: serde::Serialize>(items: &[T]) -> Result<HttpResponse, 
     writer.write_record(&headers).map_err(fail)?;
     for object in &objects {
         writer
-            .write_record(headers.iter().map(|h| json_cell(object.get(h))))
+            .write_record(
+                headers
+                    .iter()
+                    .map(|h| inert(&json_cell(object.get(h))).into_owned()),
+            )
             .map_err(fail)?;
     }
     let body = writer
@@ -211,6 +217,18 @@ pub fn all_pages<T>(
     }
 }
 
+/// A cell a spreadsheet will not run as a formula (OWASP, "CSV Injection"): text that
+/// begins with `=`, `+`, `-`, `@`, a tab or a carriage return is prefixed with `'`, which
+/// spreadsheets show as text. Numbers (a negative variance) are left as they are.
+pub fn inert(field: &str) -> std::borrow::Cow<'_, str> {
+    let risky = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && field.parse::<f64>().is_err() {
+        std::borrow::Cow::Owned(format!("'{field}"))
+    } else {
+        std::borrow::Cow::Borrowed(field)
+    }
+}
+
 /// A money or count cell.
 pub fn cell(value: impl ToString) -> String {
     value.to_string()
@@ -225,6 +243,27 @@ pub fn opt_cell(value: Option<impl ToString>) -> String {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn cells_never_start_a_formula() {
+        for (field, written) in [
+            (
+                "=HYPERLINK(\"http://evil\",\"x\")",
+                "'=HYPERLINK(\"http://evil\",\"x\")",
+            ),
+            ("+1+cmd|' /C calc'!A0", "'+1+cmd|' /C calc'!A0"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-1234", "-1234"),
+            ("-12.5", "-12.5"),
+            ("Riverside", "Riverside"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(field), written, "{field}");
+        }
+    }
 
     #[test]
     fn csv_is_asked_for_by_accept() {
