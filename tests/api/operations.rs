@@ -315,3 +315,29 @@ fn the_carried_spec_is_the_councils() {
         );
     }
 }
+
+/// HEAD answers on every GET route as the GET does, without the body; answers are
+/// compressed when the client asks (the Swagger UI's 1.4 MB bundle among them).
+#[test]
+fn head_and_compression() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let head = app.request("HEAD", "/v1/contracts", Some(&c), None);
+    head.expect(200);
+    assert!(head.bytes.is_empty());
+    assert!(head.content_type.starts_with("application/json"));
+    app.request("HEAD", "/v1/contracts", None, None).expect(401);
+    let gzip = [("Accept-Encoding", "gzip")];
+    let plain = app.request("GET", "/openapi.json", None, None);
+    let packed = app.request_with("GET", "/openapi.json", None, None, &gzip);
+    assert_eq!(packed.header("Content-Encoding"), Some("gzip"));
+    assert!(
+        packed.bytes.len() * 4 < plain.bytes.len(),
+        "{} of {}",
+        packed.bytes.len(),
+        plain.bytes.len()
+    );
+    let bundle = app.request_with("GET", "/docs/swagger-ui-bundle.js", None, None, &gzip);
+    bundle.expect(200);
+    assert_eq!(bundle.header("Content-Encoding"), Some("gzip"));
+}

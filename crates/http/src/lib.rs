@@ -81,6 +81,20 @@ where
     .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
 }
 
+/// `HEAD` on any `GET` route: answered as the `GET` is (status and headers), without
+/// its body.
+async fn head_as_get(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    if req.method() != actix_web::http::Method::HEAD {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    req.head_mut().method = actix_web::http::Method::GET;
+    let response = next.call(req).await?;
+    Ok(response.map_body(|_, _| actix_web::body::BoxBody::new(())))
+}
+
 /// Unknown paths are 404; known paths with another method are 405 with `Allow`.
 async fn fallback(
     req: HttpRequest,
@@ -127,7 +141,9 @@ pub fn server(
             )
             .default_service(web::to(fallback))
             .wrap(from_fn(csv_export::export_routes))
+            .wrap(from_fn(head_as_get))
             .wrap(from_fn(metrics::record))
+            .wrap(actix_web::middleware::Compress::default())
             // Path only (%U): query strings and bodies may carry person references.
             .wrap(
                 Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
