@@ -1,6 +1,7 @@
 //! Registers end to end: rules with their pointers, CSV, idempotency, amendments,
 //! isolation between providers, and size limits.
 
+use diesel::connection::SimpleConnection;
 use serde_json::{json, Value};
 
 use crate::support::{day, findings, last_week, Fixture, TestApp};
@@ -471,6 +472,21 @@ fn idempotency_keys() {
     assert_eq!(dup.body["existing_id"], answers[0].body["id"]);
     // The 409 is replayed for its key too, not re-run into something else.
     assert_eq!(fx.post_keyed(&app, &body, "week-1-again").status, 409);
+    assert_eq!(dup.body["type"], "/problems/conflict");
+    assert_eq!(dup.header("Retry-After"), None);
+
+    // A key whose first request is still being processed (as after a crash mid-request):
+    // its own problem type, and Retry-After, so a client knows to retry rather than stop.
+    app.sql()
+        .batch_execute(
+            "UPDATE idempotency_keys SET state = 'in_flight', response_status = NULL, \
+             response_body = NULL WHERE idempotency_key = 'week-1'",
+        )
+        .unwrap();
+    let waiting = fx.post_keyed(&app, &body, "week-1");
+    waiting.expect(409);
+    assert_eq!(waiting.body["type"], "/problems/in-flight");
+    assert_eq!(waiting.header("Retry-After"), Some("1"));
 }
 
 #[test]

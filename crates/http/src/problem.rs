@@ -14,6 +14,10 @@ use dayops_persistence::StoreError;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// How long a client told that its request is still in flight should wait before
+/// retrying: most writes finish within it.
+pub const IN_FLIGHT_RETRY_SECONDS: u64 = 1;
+
 /// A problem details object (RFC 9457).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct Problem {
@@ -78,7 +82,9 @@ problem_kinds! {
     MethodNotAllowed => "method-not-allowed", METHOD_NOT_ALLOWED, "Method not allowed",
         "the path exists with other methods; see `Allow`";
     Conflict => "conflict", CONFLICT, "Conflicts with stored data",
-        "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), a request whose `Idempotency-Key` is still in flight, an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second) or for its first signed checkpoint (at most a minute)";
+        "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second) or for its first signed checkpoint (at most a minute)";
+    InFlight => "in-flight", CONFLICT, "Request still in progress",
+        "the first request with this `Idempotency-Key` is still being processed (or its process stopped less than two minutes ago): retry after `Retry-After` seconds; unlike `/problems/conflict`, retrying is right";
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Request body is too large",
         "the body is over the limit (`DAYOPS_MAX_BODY_BYTES`, default 16 MiB), or a spreadsheet unpacks to more than 256 MiB";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type",
@@ -265,6 +271,9 @@ impl ResponseError for ApiError {
             response.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if let ApiError::Problem { kind, allow, .. } = self {
+            if *kind == ProblemKind::InFlight {
+                response.insert_header((header::RETRY_AFTER, IN_FLIGHT_RETRY_SECONDS.to_string()));
+            }
             if *kind == ProblemKind::Unauthorized {
                 response
                     .insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
@@ -356,7 +365,7 @@ impl<const SET: u32> Problems<SET> {
                     }
                     ProblemKind::Conflict => those(&[
                         (has(may::CONFLICT), "Conflicts with stored data (for a new submission: one exists for the period, named in `existing_id`)"),
-                        (has(may::IDEMPOTENT), "the same Idempotency-Key is in flight"),
+                        (has(may::IDEMPOTENT), "the first request with the same Idempotency-Key is still in progress (`/problems/in-flight`, with `Retry-After`: retry then)"),
                     ]),
                     ProblemKind::PreconditionFailed if has(may::IF_MATCH) => {
                         vec!["If-Match does not name the current version"]
@@ -378,6 +387,8 @@ impl<const SET: u32> Problems<SET> {
                     ProblemKind::TooManyRequests => {
                         vec!["The rate limit for this principal is spent; see Retry-After"]
                     }
+                    // Its 409 is described with Conflict's, under the same status.
+                    ProblemKind::InFlight => Vec::new(),
                     ProblemKind::Internal => vec!["Internal error"],
                     ProblemKind::Unavailable if !has(may::NO_DATABASE) => {
                         vec!["The database is unavailable"]
@@ -412,9 +423,11 @@ impl<const SET: u32> IntoResponses for Problems<SET> {
         Self::described()
             .into_iter()
             .map(|(kind, description)| {
+                // A 409 of an operation with an Idempotency-Key may be the in-flight one.
+                let retry_after = SET & may::IDEMPOTENT != 0 && kind == ProblemKind::Conflict;
                 (
                     kind.status().as_u16().to_string(),
-                    RefOr::T(problem_response(kind, &description)),
+                    RefOr::T(problem_response(kind, &description, retry_after)),
                 )
             })
             .collect()
@@ -425,6 +438,7 @@ impl<const SET: u32> IntoResponses for Problems<SET> {
 pub fn problem_response(
     kind: ProblemKind,
     description: &str,
+    retry_after: bool,
 ) -> utoipa::openapi::response::Response {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -455,6 +469,17 @@ pub fn problem_response(
                 "Retry-After",
                 header(
                     "Seconds until the principal's bucket has a request again",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(0)),
+                ),
+            );
+        }
+        ProblemKind::Conflict if retry_after => {
+            response = response.header(
+                "Retry-After",
+                header(
+                    "On `/problems/in-flight` only: seconds to wait before retrying",
                     ObjectBuilder::new()
                         .schema_type(Type::Integer)
                         .minimum(Some(0)),

@@ -159,7 +159,7 @@ pub fn refuse(reservation: Reservation) -> Result<Option<Created>, ApiError> {
         Reservation::Proceed => Ok(None),
         Reservation::Replay { status, body } => Ok(Some(Created::Replay { status, body })),
         Reservation::InFlight => Err(ApiError::new(
-            ProblemKind::Conflict,
+            ProblemKind::InFlight,
             "a request with this Idempotency-Key is still being processed; retry shortly",
         )),
         Reservation::Mismatch => Err(ApiError::with_errors(
