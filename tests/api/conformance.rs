@@ -225,6 +225,13 @@ pub fn check(
             "{context} with a {name} header, which the document does not declare"
         );
     }
+    for (name, declared) in response["headers"].as_object().into_iter().flatten() {
+        let sent = headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(name));
+        assert!(
+            sent || declared["required"] != true || method == "HEAD",
+            "{context} without the {name} header the document says it always sends"
+        );
+    }
     let Some(content) = response.get("content").and_then(Value::as_object) else {
         assert!(
             bytes.is_empty(),

@@ -27,6 +27,11 @@ const EXPORT_PAGE: i64 = 500;
 pub trait CsvRow {
     fn headers() -> &'static [&'static str];
     fn record(&self) -> Vec<String>;
+    /// Columns written exactly as they are, never made inert: machine data such as
+    /// base64 hashes, which may begin with `+` and must read back byte for byte.
+    fn verbatim() -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// The path suffix of a list's CSV operation.
@@ -81,9 +86,21 @@ fn write_rows<T: CsvRow>(rows: &[T], with_headers: bool) -> Result<Bytes, ApiErr
     if with_headers {
         writer.write_record(T::headers()).map_err(fail)?;
     }
+    let verbatim: Vec<bool> = T::headers()
+        .iter()
+        .map(|h| T::verbatim().contains(h))
+        .collect();
     for row in rows {
+        let record = row.record();
+        let fields = record.iter().enumerate().map(|(i, field)| {
+            if verbatim.get(i).copied().unwrap_or(false) {
+                std::borrow::Cow::Borrowed(field.as_str())
+            } else {
+                inert(field)
+            }
+        });
         writer
-            .write_record(row.record().iter().map(|field| inert(field).into_owned()))
+            .write_record(fields.map(std::borrow::Cow::into_owned))
             .map_err(fail)?;
     }
     writer
@@ -243,6 +260,24 @@ pub fn opt_cell(value: Option<impl ToString>) -> String {
 mod tests {
     use super::*;
     use actix_web::test::TestRequest;
+
+    #[test]
+    fn verbatim_columns_are_written_as_they_are() {
+        struct Row;
+        impl CsvRow for Row {
+            fn headers() -> &'static [&'static str] {
+                &["name", "leaf_hash"]
+            }
+            fn record(&self) -> Vec<String> {
+                vec!["=1+1".into(), "+J2g3K9=".into()]
+            }
+            fn verbatim() -> &'static [&'static str] {
+                &["leaf_hash"]
+            }
+        }
+        let written = write_rows(&[Row], true).unwrap();
+        assert_eq!(&written[..], b"name,leaf_hash\n'=1+1,+J2g3K9=\n");
+    }
 
     #[test]
     fn cells_never_start_a_formula() {

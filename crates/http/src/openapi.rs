@@ -372,11 +372,11 @@ fn describe_headers(doc: &mut serde_json::Value) {
                 _ => {}
             }
         }
-        for response in op
+        for (status, response) in op
             .get_mut("responses")
             .and_then(Value::as_object_mut)
             .into_iter()
-            .flat_map(|responses| responses.values_mut())
+            .flat_map(|responses| responses.iter_mut())
         {
             for (name, header) in response
                 .get_mut("headers")
@@ -384,14 +384,13 @@ fn describe_headers(doc: &mut serde_json::Value) {
                 .into_iter()
                 .flat_map(|headers| headers.iter_mut())
             {
-                if matches!(
-                    name.as_str(),
-                    "ETag"
-                        | "Location"
-                        | "Retry-After"
-                        | "WWW-Authenticate"
-                        | "Content-Disposition"
-                ) {
+                // Retry-After is always on a 429; on a 409 only for the in-flight problem.
+                let always = match name.as_str() {
+                    "ETag" | "Location" | "WWW-Authenticate" | "Content-Disposition" => true,
+                    "Retry-After" => status == "429",
+                    _ => false,
+                };
+                if always {
                     header["required"] = json!(true);
                 }
             }

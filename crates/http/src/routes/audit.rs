@@ -109,6 +109,11 @@ impl From<audit::LoggedEvent> for AuditEvent {
 }
 
 impl CsvRow for AuditEvent {
+    /// The hashes (base64 may begin with `+`) read back exactly, for verification.
+    fn verbatim() -> &'static [&'static str] {
+        &["content_sha256", "leaf_hash", "prev_hash", "hash"]
+    }
+
     fn headers() -> &'static [&'static str] {
         &[
             "seq",
