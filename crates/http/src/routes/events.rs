@@ -57,7 +57,6 @@ fn parse_types(types: Option<&str>) -> Result<Vec<EventType>, ApiError> {
     types
         .into_iter()
         .flat_map(|names| names.split(','))
-        .filter(|name| !name.is_empty())
         .map(|name| {
             EventType::parse(name).ok_or_else(|| {
                 let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
