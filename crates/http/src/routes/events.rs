@@ -30,7 +30,7 @@ pub struct EventQuery {
     #[validate(range(min = 0))]
     pub after: Option<i64>,
     /// Only events of these types (comma-separated).
-    #[param(value_type = Option<Vec<EventType>>, style = Form, explode = false)]
+    #[param(value_type = Option<Vec<EventType>>, style = Form, explode = false, min_items = 1)]
     pub types: Option<String>,
     /// Events per answer, 1 to 500 (default 100).
     #[param(minimum = 1, maximum = 500)]
