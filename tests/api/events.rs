@@ -33,12 +33,7 @@ fn a_provider_hears_of_its_own_objects_in_one_order() {
     a.post(&app, &a.register(monday)).expect(201);
     b.post(&app, &b.register(monday)).expect(201);
     let claim = a.submit_drafted_claim(&app, monday);
-    let decision = json!({"decision": "approve", "reason": "matches the registers"});
-    app.post(&format!("/v1/claims/{claim}/decision"), &c, &decision)
-        .expect(200);
-    let payment = json!({"remittance_ref": "BACS-EA-1", "paid_on": "2026-11-30"});
-    app.post(&format!("/v1/claims/{claim}/payment"), &c, &payment)
-        .expect(200);
+    app.approve_and_pay(&claim, "BACS-EA-1");
     // A new placement, then a change of band and an end date for it.
     let path = format!("/v1/contracts/{}/agreements", a.contract);
     let mut placed = agreement_body("EA-NEW");

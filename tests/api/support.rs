@@ -377,6 +377,17 @@ impl TestApp {
         )
     }
 
+    /// The council approves claim `id`, then pays it under `remittance_ref`.
+    pub fn approve_and_pay(&self, id: &str, remittance_ref: &str) {
+        let c = self.commissioner();
+        let decision = json!({"decision": "approve", "reason": "matches the registers"});
+        self.post(&format!("/v1/claims/{id}/decision"), &c, &decision)
+            .expect(200);
+        let payment = json!({"remittance_ref": remittance_ref, "paid_on": "2026-11-30"});
+        self.post(&format!("/v1/claims/{id}/payment"), &c, &payment)
+            .expect(200);
+    }
+
     // Reference data every test needs.
 
     pub fn create_provider(&self, name: &str) -> String {

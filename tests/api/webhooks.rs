@@ -156,7 +156,6 @@ fn deliveries_are_signed_ordered_retried_and_isolated() {
     let app = TestApp::spawn();
     let a = Fixture::new(&app, "WA");
     let b = Fixture::new(&app, "WB");
-    let c = app.commissioner();
     // Only https and public targets, unless the council allows the host; auditors do not
     // subscribe.
     for url in [
@@ -187,12 +186,7 @@ fn deliveries_are_signed_ordered_retried_and_isolated() {
     a.post(&app, &a.register(monday)).expect(201);
     b.post(&app, &b.register(monday)).expect(201);
     let claim = a.submit_drafted_claim(&app, monday);
-    let decision = json!({"decision": "approve", "reason": "matches the registers"});
-    app.post(&format!("/v1/claims/{claim}/decision"), &c, &decision)
-        .expect(200);
-    let payment = json!({"remittance_ref": "BACS-WA-1", "paid_on": "2026-11-30"});
-    app.post(&format!("/v1/claims/{claim}/payment"), &c, &payment)
-        .expect(200);
+    app.approve_and_pay(&claim, "BACS-WA-1");
 
     // Through the receiver's three failures, everything arrives, in order, each signed.
     let delivered = failing.wait_for(4);
@@ -323,25 +317,27 @@ fn a_subscription_failing_for_too_long_is_disabled_and_the_feed_says_so() {
     let feed = app.get("/v1/events?types=webhook_subscription.disabled", &fx.token);
     feed.expect(200);
     assert_eq!(feed.body["items"][0]["object_id"], id);
-    // Enabled again, it resumes at the event it stopped at.
-    let up = Receiver::start(0);
-    let r = app.request_with(
-        "POST",
-        "/v1/webhook-subscriptions",
-        Some(&fx.token),
-        Some((
-            "application/json",
-            json!({"url": up.url()}).to_string().into_bytes(),
-        )),
-        &[],
-    );
-    r.expect(201);
-    app.post(
+    // Enabled again, it is active with its failures forgotten, and takes up the event it
+    // stopped at.
+    let enabled = app.post(
         &format!("/v1/webhook-subscriptions/{id}/enable"),
         &fx.token,
         &json!({}),
-    )
-    .expect(200);
+    );
+    enabled.expect(200);
+    assert_eq!(enabled.body["status"], "active");
+    assert_eq!(enabled.body["failures"], 0);
+    let before = down.seen().len();
+    let started = Instant::now();
+    while down.seen().len() == before && started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let retried = down.seen();
+    assert!(retried.len() > before, "no delivery after enabling");
+    assert_eq!(
+        retried.last().unwrap().header("webhook-id"),
+        retried[0].header("webhook-id")
+    );
 }
 
 /// The outbox is written with the change: a delivering process killed (-9) before it
