@@ -83,6 +83,7 @@ impl Bench {
             jwt_issuer: "dayops".into(),
             jwt_audience: "dayops-api".into(),
             max_body_bytes: 64 * 1024 * 1024,
+            body_timeout_secs: 300,
             pool_size: 16,
             workers: 2,
             rate_limit_per_minute: 0,

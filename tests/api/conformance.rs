@@ -99,6 +99,7 @@ const DOCUMENTED_HEADERS: &[&str] = &[
     "Retry-After",
     "WWW-Authenticate",
     "Content-Disposition",
+    "X-Request-Id",
 ];
 
 /// Where the document's examples are kept: recorded from the suite's own traffic
@@ -226,6 +227,13 @@ pub fn check(
         );
     }
     for (name, declared) in response["headers"].as_object().into_iter().flatten() {
+        let declared = match declared["$ref"].as_str() {
+            Some(reference) => doc
+                .components
+                .pointer(reference.trim_start_matches("#/components"))
+                .unwrap_or_else(|| panic!("{context}: {reference} resolves to nothing")),
+            None => declared,
+        };
         let sent = headers.iter().any(|(h, _)| h.eq_ignore_ascii_case(name));
         assert!(
             sent || declared["required"] != true || method == "HEAD",
@@ -270,7 +278,14 @@ pub fn check(
 
 #[test]
 fn the_check_refuses_what_the_document_does_not_declare() {
-    let json = vec![("content-type".to_string(), "application/json".to_string())];
+    let json = vec![
+        ("content-type".to_string(), "application/json".to_string()),
+        (
+            "etag".to_string(),
+            "\"3f1c9a0d5e7b2c4a8f6e1d0b9a7c5e3f\"".to_string(),
+        ),
+        ("x-request-id".to_string(), "r-1".to_string()),
+    ];
     let refused = |status: u16, headers: &[(String, String)], body: &str| {
         let (path, headers, body) = (
             "/v1/providers/p-1".to_string(),
@@ -298,10 +313,15 @@ fn the_check_refuses_what_the_document_does_not_declare() {
         refused(200, &located, provider),
         "an undeclared header is refused"
     );
-    let csv = vec![("content-type".to_string(), "text/csv".to_string())];
+    let mut csv = json.clone();
+    csv[0] = ("content-type".to_string(), "text/csv".to_string());
     assert!(
         refused(200, &csv, "id\n"),
         "an undeclared media type is refused"
+    );
+    assert!(
+        refused(200, &json[..2], provider),
+        "a response without a header the document says it always sends is refused"
     );
 }
 

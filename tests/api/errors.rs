@@ -104,3 +104,109 @@ fn each_principal_has_a_rate_limit() {
         app.request("GET", "/healthz", None, None).expect(200);
     }
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A gzip body is read as what it decodes to, within the same limit; another encoding
+/// is 415 naming the header, and broken gzip 400. Nothing is stored from a refusal.
+#[test]
+fn gzip_bodies_are_decoded_within_the_limit() {
+    let app = TestApp::spawn_with(|config| config.max_body_bytes = 64 * 1024);
+    let c = app.commissioner();
+    let send = |body: Vec<u8>, encoding: &str| {
+        app.request_with(
+            "POST",
+            "/v1/providers",
+            Some(&c),
+            Some(("application/json", body)),
+            &[("Content-Encoding", encoding)],
+        )
+    };
+    let provider = json!({"name": "Zipped Ltd", "cqc_location_id": "1-101"}).to_string();
+    let r = send(gzip(provider.as_bytes()), "gzip");
+    r.expect(201);
+    assert_eq!(r.body["name"], "Zipped Ltd");
+    // Small on the wire, over the limit unpacked: refused without unpacking the rest.
+    let padded = format!("{{\"name\": \"Bomb\"{}}}", " ".repeat(10 * 1024 * 1024));
+    let bomb = gzip(padded.as_bytes());
+    assert!(bomb.len() < 64 * 1024);
+    send(bomb, "gzip").expect(413);
+    let r = send(provider.clone().into_bytes(), "br");
+    r.expect(415);
+    assert_eq!(r.pointers(), ["/headers/Content-Encoding"]);
+    send(b"not gzip at all".to_vec(), "gzip").expect(400);
+    send(provider.into_bytes(), "identity").expect(201);
+    let names: Vec<_> = app.get("/v1/providers", &c).body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("Zipped Ltd"), json!("Zipped Ltd")]);
+}
+
+/// Sends `head` and then `body` a byte at a time every `gap`, and reads what the
+/// server answers until it closes the connection (or 10 s pass).
+fn slow_request(base: &str, head: &str, body: &[u8], gap: std::time::Duration) -> (String, bool) {
+    use std::io::{Read, Write};
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream.write_all(head.as_bytes()).unwrap();
+    let writer = {
+        let mut stream = stream.try_clone().unwrap();
+        let body = body.to_vec();
+        std::thread::spawn(move || {
+            for byte in body {
+                std::thread::sleep(gap);
+                if stream.write_all(&[byte]).is_err() {
+                    return;
+                }
+            }
+        })
+    };
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let closed = stream.read_to_end(&mut answer).is_ok();
+    drop(writer);
+    (String::from_utf8_lossy(&answer).into_owned(), closed)
+}
+
+/// A body that never comes, or comes a byte at a time, is answered 408 once the body
+/// timeout passes, and the connection is closed: it cannot hold a worker for ever.
+#[test]
+fn slow_bodies_time_out_and_close_the_connection() {
+    let app = TestApp::spawn_with(|config| config.body_timeout_secs = 1);
+    let c = app.commissioner();
+    let head = |length: usize| {
+        format!(
+            "POST /v1/providers HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {c}\r\n\
+             Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        )
+    };
+    let started = std::time::Instant::now();
+    // Headers, then nothing.
+    let (answer, closed) = slow_request(&app.base, &head(40), b"", std::time::Duration::ZERO);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert!(answer.contains("/problems/request-timeout"), "{answer}");
+    assert!(closed, "the connection is closed");
+    // A byte every 300 ms of a 40-byte body.
+    let body = json!({"name": "Slow Ltd", "cqc_location_id": null}).to_string();
+    let (answer, closed) = slow_request(
+        &app.base,
+        &head(body.len()),
+        body.as_bytes(),
+        std::time::Duration::from_millis(300),
+    );
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(closed);
+    assert!(started.elapsed() < std::time::Duration::from_secs(9));
+    assert_eq!(app.get("/v1/providers", &c).body["items"], json!([]));
+}

@@ -12,6 +12,7 @@ mod auth;
 mod claims;
 mod errors;
 mod events;
+mod logs;
 mod matrices;
 mod operations;
 mod queries;

@@ -2,7 +2,14 @@
 
 use serde_json::Value;
 
-use crate::support::TestApp;
+use crate::support::{last_week, Fixture, TestApp};
+
+/// The value of the one sample `series` (name and labels exactly) in a metrics page.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.parse().ok())
+}
 
 #[test]
 fn health_readiness_and_metrics_need_no_token() {
@@ -44,6 +51,104 @@ fn health_readiness_and_metrics_need_no_token() {
     assert!(metrics
         .text
         .contains("dayops_http_request_duration_seconds_bucket"));
+}
+
+#[test]
+fn metrics_count_submissions_findings_money_and_stay_bounded() {
+    let app = TestApp::spawn_with(|config| config.rate_limit_per_minute = 30);
+    let fixture = Fixture::new(&app, "metrics");
+    let monday = last_week();
+    fixture.post(&app, &fixture.register(monday)).expect(201);
+    let mut rejected = fixture.register(monday - chrono::Days::new(7));
+    rejected["lines"][0]["status"] = serde_json::json!("absent"); // absent without a reason
+    let r = fixture.post(&app, &rejected);
+    r.expect(201);
+    assert_eq!(r.body["validation"]["outcome"], "rejected");
+    let claim = fixture.submit_drafted_claim(&app, monday);
+    let accepted_pence = app.get(&format!("/v1/claims/{claim}"), &fixture.token).body
+        ["accepted_total_pence"]
+        .as_i64()
+        .expect("a claim's accepted total");
+
+    let page = |app: &TestApp| app.request("GET", "/metrics", None, None).text;
+    let before = page(&app);
+    let m = |series: &str| sample(&before, series);
+    assert_eq!(
+        m(r#"dayops_submissions_total{kind="register",outcome="accepted"}"#),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        m(r#"dayops_submissions_total{kind="register",outcome="rejected"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        m(r#"dayops_submissions_total{kind="claim",outcome="accepted"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        m(r#"dayops_findings_total{code="REG-002",severity="error"}"#),
+        Some(1.0),
+        "{before}"
+    );
+    assert_eq!(
+        m("dayops_claim_accepted_pence_total"),
+        Some(accepted_pence as f64)
+    );
+    assert_eq!(m("dayops_db_pool_max_connections"), Some(8.0));
+    assert!(m(r#"dayops_db_pool_connections{state="idle"}"#).is_some());
+    assert!(m("dayops_db_pool_wait_seconds_count").unwrap() > 0.0);
+    assert!(m("dayops_audit_pending_events").is_some());
+    assert!(m("dayops_audit_sequencer_lag_seconds").is_some());
+    let backend = if app.is_postgres() {
+        "postgresql"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(
+        m(&format!(
+            r#"dayops_build_info{{version="{}",backend="{backend}"}}"#,
+            env!("CARGO_PKG_VERSION")
+        )),
+        Some(1.0)
+    );
+    assert!(m("process_resident_memory_bytes").unwrap() > 1e6);
+    assert!(m("process_open_fds").unwrap() > 0.0);
+
+    // Spending the commissioner's rate limit counts the refusals.
+    let c = app.commissioner();
+    let refused = (0..40)
+        .filter(|_| app.get("/v1/providers", &c).status == 429)
+        .count();
+    assert!(refused > 0);
+    assert_eq!(
+        sample(&page(&app), "dayops_rate_limited_total"),
+        Some(refused as f64)
+    );
+
+    // Made-up methods and paths, without a token, add no series.
+    let series = |text: &str| text.lines().filter(|l| !l.starts_with('#')).count();
+    let grown_from = series(&page(&app));
+    for i in 0..300 {
+        let r = app.request(
+            &format!("M{i}X"),
+            &format!("/v1/x{i}/{i}?q={i}"),
+            None,
+            None,
+        );
+        assert_eq!(r.status, 404);
+    }
+    let after = page(&app);
+    // One new series for every made-up request (route unmatched, method OTHER, 404),
+    // with its histogram, and the GETs of /metrics itself.
+    assert!(after.contains(r#"route="unmatched",method="OTHER",status="404""#));
+    assert!(
+        series(&after) - grown_from <= 2 * 17,
+        "{} series grew to {}",
+        grown_from,
+        series(&after)
+    );
+    assert!(!after.contains("M7X") && !after.contains("x7"));
 }
 
 /// The committed contract is what the code serves. On failure, regenerate it with
@@ -88,6 +193,29 @@ fn committed_openapi_matches_the_served_document() {
     assert!(unslashed.text.contains("swagger-ui"));
     let script = app.request("GET", "/docs/swagger-ui-bundle.js", None, None);
     script.expect(200);
+    // Cached for an hour, then revalidated: a 304 while the binary is the same.
+    assert_eq!(script.header("cache-control"), Some("public, max-age=3600"));
+    let etag = script.header("etag").expect("the UI has an ETag");
+    let again = app.request_with(
+        "GET",
+        "/docs/swagger-ui-bundle.js",
+        None,
+        None,
+        &[("If-None-Match", etag), ("Accept-Encoding", "gzip")],
+    );
+    again.expect(304);
+    assert!(again.bytes.is_empty());
+    let document = app.request("GET", "/openapi.json", None, None);
+    assert_eq!(document.header("cache-control"), Some("no-cache"));
+    let etag = document.header("etag").expect("the document has an ETag");
+    app.request_with(
+        "GET",
+        "/openapi.json",
+        None,
+        None,
+        &[("If-None-Match", etag)],
+    )
+    .expect(304);
 }
 
 /// `crates/persistence/src/schema.rs` says exactly what the migrations make, on the back

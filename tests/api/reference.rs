@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{contract_body, TestApp};
+use crate::support::{contract_body, last_week, Fixture, TestApp};
 
 #[test]
 fn provider_lifecycle() {
@@ -206,57 +206,61 @@ fn lists_page_with_cursors() {
     assert_eq!(r.pointers(), ["/query/colour"]);
 }
 
+/// Two commissioners change the same version of a provider or contract at once: one
+/// change lands, the other is 412 and lands only once it is made to what is there now.
 #[test]
 fn concurrent_patches_do_not_lose_updates() {
     let app = TestApp::spawn();
     let c = app.commissioner();
     let provider = app.create_provider("Riverside");
     let contract = app.create_contract(&provider, "NCC-LU-1");
-    // Each thread patches a different field; every change must survive.
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            app.patch(
-                &format!("/v1/providers/{provider}"),
-                &c,
-                &json!({"name": "Riverside Two"}),
-            )
-            .expect(200)
-            .status
+    let provider_path = format!("/v1/providers/{provider}");
+    let contract_path = format!("/v1/contracts/{contract}");
+    for (path, changes) in [
+        (
+            &provider_path,
+            [
+                json!({"name": "Riverside Two"}),
+                json!({"status": "suspended"}),
+            ],
+        ),
+        (
+            &contract_path,
+            [
+                json!({"capacity_per_session": 7}),
+                json!({"register_deadline_days": 3}),
+            ],
+        ),
+    ] {
+        let read = app.get(path, &c);
+        let etag = read.header("etag").expect("an ETag").to_string();
+        let statuses: Vec<u16> = std::thread::scope(|scope| {
+            let handles: Vec<_> = changes
+                .iter()
+                .map(|change| {
+                    let (etag, c, app) = (etag.clone(), &c, &app);
+                    scope.spawn(move || app.patch_with(path, c, change, Some(&etag)).status)
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
         });
-        scope.spawn(|| {
-            app.patch(
-                &format!("/v1/providers/{provider}"),
-                &c,
-                &json!({"status": "suspended"}),
-            )
-            .expect(200)
-            .status
-        });
-        scope.spawn(|| {
-            app.patch(
-                &format!("/v1/contracts/{contract}"),
-                &c,
-                &json!({"capacity_per_session": 7}),
-            )
-            .expect(200)
-            .status
-        });
-        scope.spawn(|| {
-            app.patch(
-                &format!("/v1/contracts/{contract}"),
-                &c,
-                &json!({"register_deadline_days": 3}),
-            )
-            .expect(200)
-            .status
-        });
-    });
-    let p = app.get(&format!("/v1/providers/{provider}"), &c);
+        let mut sorted = statuses.clone();
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            [200, 412],
+            "{path}: one lands, one is told it is stale"
+        );
+        // The loser reads again and sends its change once more.
+        let loser = &changes[statuses.iter().position(|s| *s == 412).unwrap()];
+        app.patch(path, &c, loser).expect(200);
+    }
+    let p = app.get(&provider_path, &c);
     assert_eq!(
         (p.body["name"].clone(), p.body["status"].clone()),
         (json!("Riverside Two"), json!("suspended"))
     );
-    let k = app.get(&format!("/v1/contracts/{contract}"), &c);
+    let k = app.get(&contract_path, &c);
     assert_eq!(
         (
             k.body["capacity_per_session"].clone(),
@@ -264,6 +268,110 @@ fn concurrent_patches_do_not_lose_updates() {
         ),
         (json!(7), json!(3))
     );
+}
+
+/// Providers and contracts change only with `If-Match` naming what is there now (428
+/// without, 412 with anything else); every read carries the ETag, which the answer to a
+/// change gives anew, and `If-None-Match` with a current one is 304.
+#[test]
+fn patches_need_the_current_etag_and_reads_answer_304() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let fixture = Fixture::new(&app, "etag");
+    let agreement = app
+        .get(
+            &format!("/v1/contracts/{}/agreements", fixture.contract),
+            &c,
+        )
+        .body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (path, change) in [
+        (
+            format!("/v1/providers/{}", fixture.provider),
+            json!({"name": "Renamed"}),
+        ),
+        (
+            format!("/v1/contracts/{}", fixture.contract),
+            json!({"capacity_per_session": 9}),
+        ),
+    ] {
+        let read = app.get(&path, &c);
+        let etag = read.header("etag").unwrap().to_string();
+        let r = app.patch_with(&path, &c, &change, None);
+        r.expect(428);
+        assert_eq!(r.body["type"], "/problems/precondition-required");
+        for stale in [
+            "\"bogus\"",
+            &format!("W/{etag}"),
+            "\"00000000000000000000000000000000\"",
+        ] {
+            let r = app.patch_with(&path, &c, &change, Some(stale));
+            r.expect(412);
+            assert_eq!(r.body["type"], "/problems/precondition-failed");
+            assert!(
+                r.body["detail"].as_str().unwrap().contains(&etag),
+                "{}",
+                r.text
+            );
+        }
+        // Nothing changed on the way.
+        assert_eq!(app.get(&path, &c).body, read.body, "{path}");
+        let conditional =
+            |etag: &str| app.request_with("GET", &path, Some(&c), None, &[("If-None-Match", etag)]);
+        let unchanged = conditional(&etag);
+        unchanged.expect(304);
+        assert_eq!(unchanged.header("etag"), Some(etag.as_str()));
+        assert!(unchanged.bytes.is_empty());
+        conditional(&format!("\"x\", W/{etag}")).expect(304);
+        let changed = app.patch_with(&path, &c, &change, Some(&etag));
+        changed.expect(200);
+        let new_etag = changed.header("etag").unwrap().to_string();
+        assert_ne!(new_etag, etag);
+        // The old ETag is stale now, for reads and changes alike.
+        let reread = conditional(&etag);
+        reread.expect(200);
+        assert_eq!(reread.header("etag"), Some(new_etag.as_str()));
+        assert_eq!(reread.body, changed.body);
+        app.patch_with(&path, &c, &change, Some(&etag)).expect(412);
+        // The provider sees the same ETag for its own.
+        let own = app.get(&path, &fixture.token);
+        assert_eq!(own.header("etag"), Some(new_etag.as_str()));
+    }
+    // Agreements and submissions carry ETags too, and answer 304.
+    let path = format!("/v1/agreements/{agreement}");
+    let read = app.get(&path, &c);
+    let etag = read.header("etag").unwrap();
+    app.request_with("GET", &path, Some(&c), None, &[("If-None-Match", etag)])
+        .expect(304);
+    let register = fixture.post(&app, &fixture.register(last_week()));
+    register.expect(201);
+    let path = format!("/v1/registers/{}", register.body["id"].as_str().unwrap());
+    app.request_with(
+        "GET",
+        &path,
+        Some(&fixture.token),
+        None,
+        &[("If-None-Match", "\"v1\"")],
+    )
+    .expect(304);
+    app.request_with(
+        "HEAD",
+        &path,
+        Some(&fixture.token),
+        None,
+        &[("If-None-Match", "\"v1\"")],
+    )
+    .expect(304);
+    app.request_with(
+        "GET",
+        &path,
+        Some(&fixture.token),
+        None,
+        &[("If-None-Match", "\"v2\"")],
+    )
+    .expect(200);
 }
 
 /// KPI targets name exactly the KPIs a workbook computes, long measure names included;

@@ -54,6 +54,17 @@ pub struct ServeProcess {
 
 impl ServeProcess {
     fn start(database_url: &str, log_key: &str) -> ServeProcess {
+        Self::start_with(database_url, log_key, &[], None)
+    }
+
+    /// A process with `env` set over the defaults, writing its log (standard error) to
+    /// `log` when given.
+    fn start_with(
+        database_url: &str,
+        log_key: &str,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> ServeProcess {
         let port = TcpListener::bind("127.0.0.1:0")
             .expect("free port")
             .local_addr()
@@ -72,7 +83,12 @@ impl ServeProcess {
             .env("DAYOPS_WEBHOOK_TIMEOUT_SECONDS", "1")
             .env("DAYOPS_LOG_SIGNING_KEY", log_key)
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
+            .stderr(match log {
+                Some(path) => std::fs::File::create(path).expect("log file").into(),
+                None => std::process::Stdio::inherit(),
+            })
             .spawn()
             .expect("start dayops serve");
         // Owned from here on, so the child is killed and reaped whatever happens next.
@@ -166,6 +182,15 @@ impl TestApp {
         ServeProcess::start(&self.database_url, &self.log_key)
     }
 
+    /// A second `dayops serve` process with `env` set, logging to `log`.
+    pub fn second_server_with(
+        &self,
+        env: &[(&str, &str)],
+        log: Option<&std::path::Path>,
+    ) -> ServeProcess {
+        ServeProcess::start_with(&self.database_url, &self.log_key, env, log)
+    }
+
     fn new_database() -> (TestDb, String) {
         match postgres_admin_url() {
             Some(admin_url) => {
@@ -202,6 +227,7 @@ impl TestApp {
             jwt_issuer: ISSUER.into(),
             jwt_audience: AUDIENCE.into(),
             max_body_bytes: 16 * 1024 * 1024,
+            body_timeout_secs: 30,
             pool_size: 8,
             workers: 2,
             rate_limit_per_minute: 0,
@@ -365,8 +391,30 @@ impl TestApp {
         self.send_json("PUT", path, token, body)
     }
 
+    /// A merge patch as a careful client sends it: with `If-Match` naming the ETag the
+    /// resource has now (a made-up one when it cannot be read).
     pub fn patch(&self, path: &str, token: &str, body: &Value) -> Resp {
-        self.request(
+        let read = self.get(path, token);
+        let etag = read
+            .header("etag")
+            .unwrap_or("\"00000000000000000000000000000000\"")
+            .to_string();
+        let tagged = read.status == 200 && read.header("etag").is_some();
+        let unread = read.status != 200;
+        let if_match = (tagged || unread).then_some(etag);
+        self.patch_with(path, token, body, if_match.as_deref())
+    }
+
+    /// A merge patch with the given `If-Match`, or none.
+    pub fn patch_with(
+        &self,
+        path: &str,
+        token: &str,
+        body: &Value,
+        if_match: Option<&str>,
+    ) -> Resp {
+        let headers: Vec<(&str, &str)> = if_match.map(|e| ("If-Match", e)).into_iter().collect();
+        self.request_with(
             "PATCH",
             path,
             Some(token),
@@ -374,6 +422,7 @@ impl TestApp {
                 "application/merge-patch+json",
                 body.to_string().into_bytes(),
             )),
+            &headers,
         )
     }
 
@@ -486,6 +535,13 @@ impl Resp {
         assert!(self.body["title"].is_string(), "title: {context}");
         assert_eq!(self.body["status"], json!(self.status), "status: {context}");
         assert!(self.body["detail"].is_string(), "detail: {context}");
+        // The problem names its request, as the response header and the logs do.
+        let request_id = self.header("x-request-id").unwrap_or_default();
+        assert_eq!(
+            self.body["instance"],
+            json!(format!("urn:dayops:request:{request_id}")),
+            "instance: {context}"
+        );
         if let Some(errors) = self.body.get("errors") {
             let errors = errors.as_array().expect("errors is an array");
             assert!(!errors.is_empty(), "{context}");
@@ -496,6 +552,16 @@ impl Resp {
                 );
             }
         }
+    }
+
+    /// The problem without its `instance`, which names each request: for comparing the
+    /// answers of two requests.
+    pub fn problem(&self) -> Value {
+        let mut body = self.body.clone();
+        if let Some(members) = body.as_object_mut() {
+            members.remove("instance");
+        }
+        body
     }
 
     pub fn expect(&self, status: u16) -> &Self {

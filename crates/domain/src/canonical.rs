@@ -360,6 +360,14 @@ pub fn content_sha256(value: &Value) -> String {
     sha256_hex(canonical_json(value).as_bytes())
 }
 
+/// A strong entity tag for a representation: the SHA-256 of its canonical JSON, to 128
+/// bits. Any change to what a client reads changes it.
+pub fn representation_etag<T: Serialize + ?Sized>(value: &T) -> String {
+    // A representation that does not serialise is never answered, so never compared.
+    let canonical = to_canonical_string(value).unwrap_or_default();
+    format!("\"{}\"", &sha256_hex(canonical.as_bytes())[..32])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

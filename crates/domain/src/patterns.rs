@@ -25,5 +25,8 @@ pub const CQC_LOCATION_ID: &str = "^1-[0-9]{1,18}$";
 /// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 
+/// The `ETag` of a provider, contract or agreement: its representation's digest.
+pub const REPRESENTATION_ETAG: &str = "^\"[0-9a-f]{32}\"$";
+
 /// An ETag of a submission version, as `If-Match` names it.
 pub const VERSION_ETAG: &str = "^\"v[1-9][0-9]{0,9}\"$";

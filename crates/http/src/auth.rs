@@ -209,7 +209,10 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         principal.sub,
         principal.provider_id.as_deref().unwrap_or("")
     );
-    state.limiter.check(&key).map_err(ApiError::RateLimited)?;
+    state.limiter.check(&key).map_err(|retry| {
+        state.metrics.rate_limited();
+        ApiError::RateLimited(retry)
+    })?;
     Ok(principal)
 }
 

@@ -24,18 +24,53 @@ impl Default for BodyLimit {
     }
 }
 
-/// Reads the whole body, refusing anything over the limit with 413 before buffering it
-/// when Content-Length already says so.
+/// How long a body may take to arrive, from when the handler starts reading it
+/// (`DAYOPS_BODY_TIMEOUT_SECONDS`): a client dribbling bytes, or sending none after its
+/// headers, would otherwise hold a connection (and a worker's memory) for ever.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+impl Default for BodyTimeout {
+    fn default() -> Self {
+        BodyTimeout(std::time::Duration::from_secs(30))
+    }
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ProblemKind::PayloadTooLarge,
+        format!("the body limit is {limit} bytes"),
+    )
+}
+
+/// Reads the whole body within the body timeout (408 after it), refusing anything over
+/// the limit with 413 (before buffering it when Content-Length already says so). A
+/// `Content-Encoding: gzip` body is decoded, and the limit holds for what it decodes to;
+/// any other encoding is 415.
 pub async fn read_body(
     req: &HttpRequest,
     payload: &mut Payload,
 ) -> Result<web::BytesMut, ApiError> {
     let limit = req.app_data::<BodyLimit>().copied().unwrap_or_default().0;
-    let too_large = || {
-        ApiError::new(
-            ProblemKind::PayloadTooLarge,
-            format!("the body limit is {limit} bytes"),
-        )
+    let timeout = req.app_data::<BodyTimeout>().copied().unwrap_or_default().0;
+    let gzip = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .map(|v| v.to_str().unwrap_or("").trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("identity") => false,
+        Some("gzip" | "x-gzip") => true,
+        Some(_) => {
+            return Err(ApiError::with_errors(
+                ProblemKind::UnsupportedMediaType,
+                "the body's Content-Encoding is not supported: send it as it is, or gzip",
+                vec![FieldError::new(
+                    "/headers/Content-Encoding",
+                    "must be gzip or identity",
+                )],
+            ))
+        }
     };
     let declared = req
         .headers()
@@ -43,22 +78,65 @@ pub async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
+    let read = async {
+        let mut body = web::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| {
+                ApiError::new(
+                    ProblemKind::BadRequest,
+                    format!("cannot read the body: {e}"),
+                )
+            })?;
+            if body.len() + chunk.len() > limit {
+                return Err(too_large(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    let body = actix_web::rt::time::timeout(timeout, read)
+        .await
+        .map_err(|_| {
             ApiError::new(
+                ProblemKind::RequestTimeout,
+                format!(
+                    "the body did not arrive within {} seconds",
+                    timeout.as_secs()
+                ),
+            )
+        })??;
+    if gzip {
+        gunzip(&body, limit)
+    } else {
+        Ok(body)
+    }
+}
+
+/// Decodes a gzip body, stopping (413) as soon as it passes `limit`: a small body that
+/// unpacks to gigabytes costs no more than the limit.
+fn gunzip(body: &[u8], limit: usize) -> Result<web::BytesMut, ApiError> {
+    use std::io::Read;
+    let mut decoded = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    flate2::read::MultiGzDecoder::new(body)
+        .take(cap)
+        .read_to_end(&mut decoded)
+        .map_err(|_| {
+            ApiError::with_errors(
                 ProblemKind::BadRequest,
-                format!("cannot read the body: {e}"),
+                "the body is not valid gzip",
+                vec![FieldError::new(
+                    "",
+                    "Content-Encoding says gzip; the body does not decode",
+                )],
             )
         })?;
-        if body.len() + chunk.len() > limit {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
+    if decoded.len() > limit {
+        return Err(too_large(limit));
     }
-    Ok(body)
+    Ok(web::BytesMut::from(&decoded[..]))
 }
 
 /// The media type of the request, lower-cased, without parameters.

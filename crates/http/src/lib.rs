@@ -2,6 +2,7 @@
 //! OpenAPI document generated from the same route registrations that serve requests.
 
 pub mod auth;
+pub mod conditional;
 pub mod csv_export;
 pub mod csv_register;
 pub mod extract;
@@ -11,6 +12,7 @@ pub mod patch;
 pub mod pipeline;
 pub mod problem;
 pub mod ratelimit;
+pub mod request_id;
 pub mod routes;
 pub mod xlsx_workbook;
 
@@ -25,7 +27,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use dayops_persistence::{Backend, DbConnection, Pool, StoreError};
 
 pub use auth::{Authenticator, VerificationKey};
-pub use extract::BodyLimit;
+pub use extract::{BodyLimit, BodyTimeout};
 use problem::ApiError;
 
 /// What every handler shares.
@@ -40,6 +42,8 @@ pub struct AppState {
     pub log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
     /// Where webhook subscriptions may point.
     pub webhook_targets: dayops_domain::webhook::TargetPolicy,
+    /// The `ETag` of the documentation (`/docs`, `/openapi.json`).
+    pub docs_etag: String,
 }
 
 impl AppState {
@@ -52,7 +56,9 @@ impl AppState {
         log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
         webhook_targets: dayops_domain::webhook::TargetPolicy,
     ) -> Self {
+        let document = openapi::document();
         AppState {
+            docs_etag: conditional::docs_etag(&document),
             log_signer,
             webhook_targets,
             pool,
@@ -60,7 +66,7 @@ impl AppState {
             auth,
             limiter: ratelimit::RateLimiter::new(requests_per_minute),
             metrics: metrics::Metrics::default(),
-            routes: openapi::RouteTable::of(&openapi::document()),
+            routes: openapi::RouteTable::of(&document),
         }
     }
 }
@@ -72,10 +78,16 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
-    let pool = state.pool.clone();
+    let shared = state.clone();
+    let request = request_id::current();
     web::block(move || {
-        let mut conn = pool.get().map_err(StoreError::from)?;
-        work(&mut conn)
+        request_id::within(request, || {
+            let asked = std::time::Instant::now();
+            let conn = shared.pool.get();
+            shared.metrics.pool_wait(asked.elapsed().as_secs_f64());
+            let mut conn = conn.map_err(StoreError::from)?;
+            work(&mut conn)
+        })
     })
     .await
     .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
@@ -109,7 +121,7 @@ async fn fallback(
 /// The HTTP server on `listener`, with `workers` worker threads.
 pub fn server(
     state: web::Data<AppState>,
-    limit: BodyLimit,
+    (limit, body_timeout): (BodyLimit, BodyTimeout),
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
@@ -122,6 +134,7 @@ pub fn server(
             .split_for_parts();
         app.app_data(state.clone())
             .app_data(limit)
+            .app_data(body_timeout)
             .app_data(web::PathConfig::default().error_handler(|e, _| {
                 ApiError::with_errors(problem::ProblemKind::NotFound, e.to_string(), Vec::new())
                     .into()
@@ -141,13 +154,23 @@ pub fn server(
             )
             .default_service(web::to(fallback))
             .wrap(from_fn(csv_export::export_routes))
+            .wrap(from_fn(conditional::docs_caching))
+            .wrap(from_fn(conditional::not_modified))
             .wrap(from_fn(head_as_get))
             .wrap(from_fn(metrics::record))
             .wrap(actix_web::middleware::Compress::default())
-            // Path only (%U): query strings and bodies may carry person references.
+            .wrap(from_fn(request_id::assign))
+            // The route template, never the path: paths, query strings and bodies may
+            // carry person references or whatever a client makes up.
             .wrap(
-                Logger::new("%a \"%{method}xi %U\" %s %b %Dms")
-                    .custom_request_replace("method", |req| req.method().to_string()),
+                Logger::new("%a \"%{method}xi %{route}xi\" %s %b %Dms request=%{x-request-id}o")
+                    .custom_request_replace("method", |req| {
+                        metrics::method_label(req.method()).to_string()
+                    })
+                    .custom_request_replace("route", |req| {
+                        req.match_pattern()
+                            .unwrap_or_else(|| "unmatched".to_string())
+                    }),
             )
     })
     .workers(workers)

@@ -89,6 +89,8 @@ pub fn document() -> serde_json::Value {
     bound_integers(&mut json);
     describe_headers(&mut json);
     add_csv_exports(&mut json);
+    add_not_modified(&mut json);
+    add_request_ids(&mut json);
     add_examples(&mut json);
     add_links(&mut json);
     summarise(&mut json);
@@ -342,9 +344,14 @@ fn bound_integers(node: &mut serde_json::Value) {
 /// The request headers the server checks get the exact syntax it takes, and the
 /// response headers it always sends are marked required.
 fn describe_headers(doc: &mut serde_json::Value) {
-    use dayops_domain::patterns::{IDEMPOTENCY_KEY, VERSION_ETAG};
+    use dayops_domain::patterns::{IDEMPOTENCY_KEY, REPRESENTATION_ETAG, VERSION_ETAG};
     use serde_json::{json, Value};
     for op in operations_mut(doc) {
+        // Submissions are versioned ("v3"); providers and contracts are tagged by content.
+        let versioned = !matches!(
+            op["operationId"].as_str(),
+            Some("update_provider" | "update_contract")
+        );
         // `get_mut`, not indexing: indexing a missing member would insert a null.
         let parameters = op.get_mut("parameters").and_then(Value::as_array_mut);
         for parameter in parameters.into_iter().flatten() {
@@ -361,12 +368,23 @@ fn describe_headers(doc: &mut serde_json::Value) {
                          the same key with another body is 422."
                     );
                 }
-                Some("If-Match") => {
+                Some("If-Match") if versioned => {
                     parameter["schema"] =
                         json!({"type": "string", "pattern": VERSION_ETAG, "example": "\"v1\""});
                     parameter["description"] = json!(
                         "The ETag of the version being amended, as its GET answered it; \
                          another version's is 412, none is 428."
+                    );
+                }
+                Some("If-Match") => {
+                    parameter["schema"] = json!({
+                        "type": "string", "pattern": REPRESENTATION_ETAG,
+                        "example": "\"3f1c9a0d5e7b2c4a8f6e1d0b9a7c5e3f\""
+                    });
+                    parameter["description"] = json!(
+                        "The ETag of the representation being changed, as GET (or the last \
+                         change) answered it; a stale one is 412 (someone changed it since: \
+                         read it again), none is 428."
                     );
                 }
                 _ => {}
@@ -394,6 +412,75 @@ fn describe_headers(doc: &mut serde_json::Value) {
                     header["required"] = json!(true);
                 }
             }
+        }
+    }
+}
+
+/// `If-None-Match` and 304 on every `GET` whose answer carries an `ETag`.
+fn add_not_modified(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    for op in operations_mut(doc) {
+        let tagged = op["responses"]["200"]["headers"].get("ETag").is_some();
+        let is_get = op["operationId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("get_"));
+        if !(tagged && is_get) {
+            continue;
+        }
+        let parameter = json!({
+            "name": "If-None-Match",
+            "in": "header",
+            "required": false,
+            "description": "An ETag this representation had: when it is still current, the \
+                answer is 304 with no body.",
+            "schema": {"type": "string"}
+        });
+        match op.get_mut("parameters").and_then(Value::as_array_mut) {
+            Some(parameters) => parameters.push(parameter),
+            None => op["parameters"] = json!([parameter]),
+        }
+        op["responses"]["304"] = json!({
+            "description": "Not modified: the `If-None-Match` ETag is current",
+            "headers": {"ETag": {"required": true, "schema": {"type": "string"}}}
+        });
+    }
+}
+
+/// `X-Request-Id` on every operation: taken from the request when well formed, and
+/// always answered.
+fn add_request_ids(doc: &mut serde_json::Value) {
+    use serde_json::{json, Value};
+    let components = &mut doc["components"];
+    components["parameters"]["RequestId"] = json!({
+        "name": "X-Request-Id",
+        "in": "header",
+        "required": false,
+        "description": "Your id for this request, echoed in `X-Request-Id`, written on the \
+            server's log lines and named in a problem's `instance`. Kept when it is 1 to 128 \
+            letters, digits, `-`, `_`, `.` or `:`; otherwise (or when absent) the server makes \
+            one (a UUID).",
+        "schema": {"type": "string"}
+    });
+    components["headers"]["RequestId"] = json!({
+        "description": "The request's id: yours when well formed, else one the server made. \
+            Quote it when reporting a problem.",
+        "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": crate::request_id::MAX_LEN,
+                   "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
+    });
+    for op in operations_mut(doc) {
+        if let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+            parameters.push(json!({"$ref": "#/components/parameters/RequestId"}));
+        } else {
+            op["parameters"] = json!([{"$ref": "#/components/parameters/RequestId"}]);
+        }
+        for response in op
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+        {
+            response["headers"]["X-Request-Id"] = json!({"$ref": "#/components/headers/RequestId"});
         }
     }
 }

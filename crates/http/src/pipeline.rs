@@ -26,6 +26,7 @@ const ATTEMPTS: u32 = 3;
 /// key that the rules check beforehand (up to [`ATTEMPTS`] times); `answer` renders the
 /// body stored with an idempotent create, before the write transaction opens.
 fn prepare_and_commit<'a, K: Kind>(
+    state: &AppState,
     conn: &mut DbConnection,
     actor: &dayops_domain::audit::Actor,
     mut prepare: impl FnMut(&mut DbConnection) -> Result<Prepared<'a, K>, ApiError>,
@@ -39,7 +40,14 @@ fn prepare_and_commit<'a, K: Kind>(
         let body = answer(&prepared)?;
         let stored_answer = keyed.map(|request| (request, 201, body.as_str()));
         match pipeline::commit(conn, actor, &prepared, stored_answer) {
-            Ok(()) => return Ok((prepared, body)),
+            Ok(()) => {
+                state.metrics.submission(
+                    K::KIND,
+                    &K::report(&prepared.assessment),
+                    K::accepted_pence(&prepared.assessment),
+                );
+                return Ok((prepared, body));
+            }
             Err(e) if e.is_unique_violation() && tries < ATTEMPTS => continue,
             Err(e) => return Err(e.into()),
         }
@@ -66,6 +74,7 @@ where
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
+    let shared = state.clone();
     let created = run(state, move |conn| {
         if let Some(replay) = refuse(idempotency::reserve(conn, &keyed)?)? {
             return Ok(replay);
@@ -79,7 +88,7 @@ where
                 today,
             )?)
         };
-        match prepare_and_commit(conn, &actor, prepare, Some(&keyed), &answer) {
+        match prepare_and_commit(&shared, conn, &actor, prepare, Some(&keyed), &answer) {
             Ok((prepared, body)) => Ok(Created::New {
                 id: prepared.version.envelope.id.clone(),
                 version: prepared.version.envelope.version,
@@ -114,6 +123,7 @@ where
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
+    let shared = state.clone();
     let (id, version, body) = run(state, move |conn| {
         let prepare = |conn: &mut DbConnection| {
             Ok(pipeline::prepare_amendment::<K>(
@@ -125,7 +135,7 @@ where
                 today,
             )?)
         };
-        let (prepared, body) = prepare_and_commit(conn, &actor, prepare, None, &answer)?;
+        let (prepared, body) = prepare_and_commit(&shared, conn, &actor, prepare, None, &answer)?;
         let envelope = &prepared.version.envelope;
         Ok((envelope.id.clone(), envelope.version, body))
     })

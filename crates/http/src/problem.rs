@@ -37,6 +37,11 @@ pub struct Problem {
     /// For 409 on a create: the id of the existing object.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub existing_id: Option<String>,
+    /// Names this occurrence: the request's id (`X-Request-Id`) as a URN, as the logs
+    /// name it.
+    #[schema(example = "urn:dayops:request:0193a1f2-7c4e-7d21-9b0e-3f5c2a1d8e47")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// Declares the problem table: each kind with its slug, status, title and when it is
@@ -85,16 +90,18 @@ problem_kinds! {
         "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second) or for its first signed checkpoint (at most a minute)";
     InFlight => "in-flight", CONFLICT, "Request still in progress",
         "the first request with this `Idempotency-Key` is still being processed (or its process stopped less than two minutes ago): retry after `Retry-After` seconds; unlike `/problems/conflict`, retrying is right";
+    RequestTimeout => "request-timeout", REQUEST_TIMEOUT, "Request body too slow",
+        "the body did not arrive within `DAYOPS_BODY_TIMEOUT_SECONDS` (default 30) of the request; the connection is closed";
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Request body is too large",
-        "the body is over the limit (`DAYOPS_MAX_BODY_BYTES`, default 16 MiB), or a spreadsheet unpacks to more than 256 MiB";
+        "the body is over the limit (`DAYOPS_MAX_BODY_BYTES`, default 16 MiB), before or after gzip decoding, or a spreadsheet unpacks to more than 256 MiB";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported content type",
-        "the body is not of a type the operation takes (JSON; CSV for registers; XLSX for workbooks)";
+        "the body is not of a type the operation takes (JSON; CSV for registers; XLSX for workbooks), or its `Content-Encoding` is neither `gzip` nor `identity`";
     Validation => "validation", UNPROCESSABLE_ENTITY, "Request is not valid",
         "the body or query breaks a rule; `errors` points at each field (CSV registers: `/rows/<row>/<column>`), or an `Idempotency-Key` was used for another request";
     PreconditionFailed => "precondition-failed", PRECONDITION_FAILED, "If-Match does not name the current version",
-        "`If-Match` does not name the current version";
+        "`If-Match` does not name the current version (of a submission, provider or contract): someone changed it since it was read";
     PreconditionRequired => "precondition-required", PRECONDITION_REQUIRED, "If-Match is required",
-        "an amendment without `If-Match`";
+        "an amendment, or a provider's or contract's patch, without `If-Match`";
     TooManyRequests => "too-many-requests", TOO_MANY_REQUESTS, "Too many requests",
         "the principal's rate limit is spent; see `Retry-After`";
     Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service temporarily unavailable",
@@ -139,8 +146,9 @@ pub fn problems_markdown() -> String {
     md
 }
 
-/// The http crate's one error type.
-#[derive(Debug, thiserror::Error)]
+/// The http crate's one error type. Its `Debug` names the kind only: actix-web logs
+/// errors with `Debug` at debug level, and details may quote what the client sent.
+#[derive(thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
     Problem {
@@ -156,6 +164,16 @@ pub enum ApiError {
     /// Logged with its cause and answered as a plain 500.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // An internal cause is ours, never the client's; it is logged where it arises.
+            ApiError::Internal(_) => f.write_str("ApiError(internal)"),
+            other => write!(f, "ApiError({})", other.kind().slug()),
+        }
+    }
 }
 
 impl ApiError {
@@ -252,6 +270,7 @@ impl ApiError {
             detail,
             errors,
             existing_id,
+            instance: crate::request_id::current().map(|id| id.instance()),
         }
     }
 }
@@ -273,6 +292,11 @@ impl ResponseError for ApiError {
         if let ApiError::Problem { kind, allow, .. } = self {
             if *kind == ProblemKind::InFlight {
                 response.insert_header((header::RETRY_AFTER, IN_FLIGHT_RETRY_SECONDS.to_string()));
+            }
+            if *kind == ProblemKind::RequestTimeout {
+                // The rest of the body may still be on its way: the connection cannot
+                // carry another request.
+                response.force_close();
             }
             if *kind == ProblemKind::Unauthorized {
                 response
@@ -301,9 +325,9 @@ impl From<StoreError> for ApiError {
                 existing_id: Some(existing_id),
                 allow: None,
             },
-            StoreError::PreconditionFailed { current_version } => ApiError::new(
+            StoreError::PreconditionFailed { current_etag } => ApiError::new(
                 ProblemKind::PreconditionFailed,
-                format!("the current version is {current_version}; fetch it and send its ETag"),
+                format!("the current ETag is {current_etag}; fetch it again, and send its ETag"),
             ),
             StoreError::Unavailable(cause) => {
                 log::error!("database unavailable: {cause}");
@@ -327,7 +351,7 @@ pub mod may {
     pub const FIND: u32 = 1 << 1;
     /// It takes query parameters: 422 pointing at `/query/<name>`.
     pub const QUERY: u32 = 1 << 2;
-    /// It takes a body: 400, 413, 415 and 422.
+    /// It takes a body: 400, 408, 413, 415 and 422.
     pub const BODY: u32 = 1 << 3;
     /// It can collide with stored data: 409.
     pub const CONFLICT: u32 = 1 << 4;
@@ -371,13 +395,16 @@ impl<const SET: u32> Problems<SET> {
                         vec!["If-Match does not name the current version"]
                     }
                     ProblemKind::PreconditionRequired if has(may::IF_MATCH) => {
-                        vec!["An amendment needs If-Match"]
+                        vec!["A change needs If-Match"]
+                    }
+                    ProblemKind::RequestTimeout if has(may::BODY) => {
+                        vec!["The body did not arrive in time; the connection is closed"]
                     }
                     ProblemKind::PayloadTooLarge if has(may::BODY) => {
                         vec!["The body is larger than the limit"]
                     }
                     ProblemKind::UnsupportedMediaType if has(may::BODY) => {
-                        vec!["The body is of a type the operation does not take"]
+                        vec!["The body is of a type (or `Content-Encoding`) the operation does not take"]
                     }
                     ProblemKind::Validation => those(&[
                         (has(may::BODY), "The body is not valid: `errors` points at each field (or CSV row and column)"),
@@ -547,7 +574,7 @@ mod tests {
         let amend = Problems::<{ ROLE | FIND | BODY | CONFLICT | IF_MATCH }>::described();
         assert_eq!(
             statuses(&amend),
-            [400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 429, 500, 503]
+            [400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 428, 429, 500, 503]
         );
         let create = Problems::<{ ROLE | BODY | IDEMPOTENT }>::described();
         let conflict = &create

@@ -18,7 +18,7 @@ pub enum StoreError {
     Duplicate { existing_id: String },
     /// `If-Match` does not name the current version.
     #[error("stale version")]
-    PreconditionFailed { current_version: i32 },
+    PreconditionFailed { current_etag: String },
     /// The input breaks a rule that needs stored state to check.
     #[error("invalid input")]
     Invalid(Vec<FieldError>),

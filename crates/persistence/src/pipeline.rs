@@ -59,6 +59,11 @@ pub trait Kind {
 
     fn report(assessment: &Self::Assessment) -> Report;
 
+    /// The money the rules accepted, for kinds that claim it.
+    fn accepted_pence(_assessment: &Self::Assessment) -> Option<i64> {
+        None
+    }
+
     fn status(input: &Self::Input, assessment: &Self::Assessment) -> SubmissionStatus;
 
     /// The rows the kind keeps beside `version`, in its write transaction.

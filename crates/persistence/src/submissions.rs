@@ -212,7 +212,7 @@ pub fn advance_submission(
     let seen = version.envelope.version - 1;
     if current.envelope.current_version != seen {
         return Err(StoreError::PreconditionFailed {
-            current_version: current.envelope.current_version,
+            current_etag: dayops_domain::submission::etag(current.envelope.current_version),
         });
     }
     diesel::update(
@@ -393,7 +393,9 @@ pub fn check_amendment(
 ) -> Result<(), StoreError> {
     let current_version = seen.envelope.current_version;
     if !dayops_domain::submission::if_match_names(if_match, current_version) {
-        return Err(StoreError::PreconditionFailed { current_version });
+        return Err(StoreError::PreconditionFailed {
+            current_etag: dayops_domain::submission::etag(current_version),
+        });
     }
     let mut fixed = Vec::new();
     if contract_id != seen.header.contract_id {

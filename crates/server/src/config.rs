@@ -8,7 +8,8 @@
 //! | `DAYOPS_JWT_PUBLIC_KEY` | — | path to a PEM public key (RSA: RS256, EC P-256: ES256); used instead of the secret |
 //! | `DAYOPS_JWT_ISSUER` | `dayops` | required `iss` |
 //! | `DAYOPS_JWT_AUDIENCE` | `dayops-api` | required `aud` |
-//! | `DAYOPS_MAX_BODY_BYTES` | `16777216` | request body limit (413 above it) |
+//! | `DAYOPS_MAX_BODY_BYTES` | `16777216` | request body limit (413 above it), after gzip decoding too |
+//! | `DAYOPS_BODY_TIMEOUT_SECONDS` | `30` | time a request's body may take to arrive (408, connection closed) |
 //! | `DAYOPS_DB_POOL_SIZE` | `16` | database connections per process |
 //! | `DAYOPS_WORKERS` | number of cores | HTTP worker threads |
 //! | `DAYOPS_RATE_LIMIT_PER_MINUTE` | `1200` | requests per principal a minute (bursts up to it); 0 turns it off |
@@ -52,6 +53,8 @@ pub struct Config {
     pub jwt_issuer: String,
     pub jwt_audience: String,
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive.
+    pub body_timeout_secs: u64,
     pub pool_size: u32,
     pub workers: usize,
     pub rate_limit_per_minute: u32,
@@ -116,6 +119,7 @@ impl Config {
             jwt_issuer: var("DAYOPS_JWT_ISSUER").unwrap_or_else(|| "dayops".to_string()),
             jwt_audience: var("DAYOPS_JWT_AUDIENCE").unwrap_or_else(|| "dayops-api".to_string()),
             max_body_bytes: parsed("DAYOPS_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
+            body_timeout_secs: parsed("DAYOPS_BODY_TIMEOUT_SECONDS", 30)?,
             pool_size: parsed("DAYOPS_DB_POOL_SIZE", 16)?,
             rate_limit_per_minute: parsed("DAYOPS_RATE_LIMIT_PER_MINUTE", 1200)?,
             log_key_path: var("DAYOPS_LOG_SIGNING_KEY")

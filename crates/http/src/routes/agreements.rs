@@ -90,7 +90,7 @@ pub struct AgreementListQuery {
 }
 
 /// Read an agreement.
-#[utoipa::path(operation_id = "get_agreement", tag = "contracts", responses((status = 200, body = Agreement), Problems<{ may::FIND }>))]
+#[utoipa::path(operation_id = "get_agreement", tag = "contracts", responses((status = 200, body = Agreement, headers(("ETag" = String))), Problems<{ may::FIND }>))]
 #[get("/v1/agreements/{id}")]
 pub async fn get(
     principal: Principal,
@@ -109,5 +109,5 @@ pub async fn get(
         }
     })
     .await?;
-    Ok(HttpResponse::Ok().json(agreement))
+    Ok(super::tagged(HttpResponse::Ok(), &agreement))
 }

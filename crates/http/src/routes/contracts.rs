@@ -13,7 +13,8 @@ use dayops_persistence::contracts::{self, ContractFilter};
 use dayops_persistence::{DbConnection, Page, StoreError};
 
 use super::{
-    audited, empty_page, ensure_valid, page_or_csv, provider_filter, validate_query, PageQuery,
+    audited_tagged, empty_page, ensure_valid, page_or_csv, precondition, provider_filter, tagged,
+    validate_query, PageQuery,
 };
 use crate::auth::{Commissioner, Principal};
 use crate::csv_export::{json_items_csv, wants_csv};
@@ -21,6 +22,7 @@ use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ContractPatch;
 use crate::problem::{may, ApiError, Problems};
+use crate::routes::submissions::if_match;
 use crate::{run, AppState};
 
 /// Loads a contract the principal may see; anything else is the same 404.
@@ -40,7 +42,7 @@ pub fn visible_contract(
     operation_id = "create_contract",
     tag = "contracts",
     request_body = ContractInput,
-    responses((status = 201, body = Contract, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY | may::CONFLICT }>)
+    responses((status = 201, body = Contract, description = "Created", headers(("Location" = String), ("ETag" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY | may::CONFLICT }>)
 )]
 #[post("/v1/contracts")]
 pub async fn create(
@@ -56,7 +58,7 @@ pub async fn create(
     .await?;
     let mut created = HttpResponse::Created();
     created.insert_header((LOCATION, format!("/v1/contracts/{}", contract.value.id)));
-    Ok(audited(created, contract))
+    Ok(audited_tagged(created, contract))
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
@@ -110,7 +112,7 @@ pub async fn list(
 }
 
 /// Read a contract.
-#[utoipa::path(operation_id = "get_contract", tag = "contracts", responses((status = 200, body = Contract), Problems<{ may::FIND }>))]
+#[utoipa::path(operation_id = "get_contract", tag = "contracts", responses((status = 200, body = Contract, headers(("ETag" = String))), Problems<{ may::FIND }>))]
 #[get("/v1/contracts/{id}")]
 pub async fn get(
     principal: Principal,
@@ -119,23 +121,27 @@ pub async fn get(
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let contract = run(&state, move |conn| visible_contract(conn, &principal, &id)).await?;
-    Ok(HttpResponse::Ok().json(contract))
+    Ok(tagged(HttpResponse::Ok(), &contract))
 }
 
-/// Change a contract's terms (JSON merge patch).
+/// Change a contract's terms (JSON merge patch), naming the version changed in
+/// `If-Match`.
 #[utoipa::path(
     operation_id = "update_contract",
     tag = "contracts",
+    params(("If-Match" = String, Header, description = "The contract's ETag, as read")),
     request_body(content = ContractPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Contract, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT }>)
+    responses((status = 200, body = Contract, headers(("ETag" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::CONFLICT | may::IF_MATCH }>)
 )]
 #[patch("/v1/contracts/{id}")]
 pub async fn update(
     Commissioner(principal): Commissioner,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     JsonBody(changes): JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let if_match = if_match(&req)?;
     if let Some(fixed) = crate::patch::CONTRACT_FIXED
         .iter()
         .find(|name| changes.get(**name).is_some())
@@ -149,6 +155,7 @@ pub async fn update(
     let actor = principal.actor();
     let contract = run(&state, move |conn| {
         Ok(contracts::update(conn, &actor, &id, |current| {
+            precondition(&if_match, current)?;
             let terms: ContractInput = patched(&current.terms, &changes)?;
             terms
                 .validate()
@@ -158,5 +165,5 @@ pub async fn update(
         })?)
     })
     .await?;
-    Ok(audited(HttpResponse::Ok(), contract))
+    Ok(audited_tagged(HttpResponse::Ok(), contract))
 }

@@ -76,7 +76,28 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.pool.state();
+    // The sequencer's backlog is read from the database; metrics are still answered,
+    // without it, when the database is away.
+    let backlog = run(&state, |conn| {
+        let (pending, oldest) = dayops_persistence::audit::backlog(conn)?;
+        let age = oldest.map_or(0.0, |at| {
+            (chrono::Utc::now().naive_utc() - at)
+                .as_seconds_f64()
+                .max(0.0)
+        });
+        Ok((pending, age))
+    })
+    .await
+    .ok();
+    let gauges = crate::metrics::Gauges {
+        backend: state.backend.name(),
+        pool_size: state.pool.max_size(),
+        pool_connections: pool.connections,
+        pool_idle: pool.idle_connections,
+        sequencer_backlog: backlog,
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(state.metrics.render())
+        .body(state.metrics.render(&gauges))
 }

@@ -125,6 +125,45 @@ pub fn audited<T: Serialize>(
     response.json(audited.value)
 }
 
+/// A JSON answer with its representation's `ETag` (providers, contracts, agreements).
+pub fn tagged<T: Serialize>(
+    mut response: actix_web::HttpResponseBuilder,
+    value: &T,
+) -> HttpResponse {
+    response.insert_header((
+        actix_web::http::header::ETAG,
+        dayops_domain::canonical::representation_etag(value),
+    ));
+    response.json(value)
+}
+
+/// An audited change's answer with the changed representation's `ETag`.
+pub fn audited_tagged<T: Serialize>(
+    mut response: actix_web::HttpResponseBuilder,
+    changed: dayops_persistence::audit::Audited<T>,
+) -> HttpResponse {
+    response.insert_header((
+        actix_web::http::header::ETAG,
+        dayops_domain::canonical::representation_etag(&changed.value),
+    ));
+    audited(response, changed)
+}
+
+/// A change's precondition, checked in its write transaction: `If-Match` must name the
+/// current representation's `ETag` exactly (412 otherwise), so that of two clients
+/// editing the same version the second learns of the first instead of undoing it.
+pub fn precondition(
+    if_match: &str,
+    current: &impl Serialize,
+) -> Result<(), dayops_persistence::StoreError> {
+    let current_etag = dayops_domain::canonical::representation_etag(current);
+    if if_match.trim() == current_etag {
+        Ok(())
+    } else {
+        Err(dayops_persistence::StoreError::PreconditionFailed { current_etag })
+    }
+}
+
 /// A reference-data list's answer: the page asked for, or with `Accept: text/csv` every
 /// item from the cursor on. `fetch` reads one page on the blocking pool.
 pub async fn page_or_csv<T>(

@@ -7,12 +7,15 @@ use serde_json::Value;
 use dayops_domain::provider::{Provider, ProviderInput};
 use dayops_persistence::{providers, Page};
 
-use super::{audited, ensure_valid, page_or_csv, validate_query, PageQuery};
+use super::{
+    audited_tagged, ensure_valid, page_or_csv, precondition, tagged, validate_query, PageQuery,
+};
 use crate::auth::{Commissioner, Principal};
 use crate::extract::{JsonBody, Query};
 use crate::patch::patched;
 use crate::patch::ProviderPatch;
 use crate::problem::{may, ApiError, Problems};
+use crate::routes::submissions::if_match;
 use crate::{run, AppState};
 
 /// Register a provider.
@@ -20,7 +23,7 @@ use crate::{run, AppState};
     operation_id = "create_provider",
     tag = "providers",
     request_body = ProviderInput,
-    responses((status = 201, body = Provider, description = "Created", headers(("Location" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY }>)
+    responses((status = 201, body = Provider, description = "Created", headers(("Location" = String), ("ETag" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::BODY }>)
 )]
 #[post("/v1/providers")]
 pub async fn create(
@@ -36,7 +39,7 @@ pub async fn create(
     .await?;
     let mut created = HttpResponse::Created();
     created.insert_header((LOCATION, format!("/v1/providers/{}", provider.value.id)));
-    Ok(audited(created, provider))
+    Ok(audited_tagged(created, provider))
 }
 
 /// List providers (a provider sees only itself).
@@ -57,7 +60,7 @@ pub async fn list(
 }
 
 /// Read a provider.
-#[utoipa::path(operation_id = "get_provider", tag = "providers", responses((status = 200, body = Provider), Problems<{ may::FIND }>))]
+#[utoipa::path(operation_id = "get_provider", tag = "providers", responses((status = 200, body = Provider, headers(("ETag" = String))), Problems<{ may::FIND }>))]
 #[get("/v1/providers/{id}")]
 pub async fn get(
     principal: Principal,
@@ -70,28 +73,32 @@ pub async fn get(
     }
     let provider = run(&state, move |conn| Ok(providers::get(conn, &id)?)).await?;
     provider
-        .map(|p| HttpResponse::Ok().json(p))
+        .map(|p| tagged(HttpResponse::Ok(), &p))
         .ok_or_else(ApiError::not_found)
 }
 
-/// Change a provider (JSON merge patch).
+/// Change a provider (JSON merge patch), naming the version changed in `If-Match`.
 #[utoipa::path(
     operation_id = "update_provider",
     tag = "providers",
+    params(("If-Match" = String, Header, description = "The provider's ETag, as read")),
     request_body(content = ProviderPatch, content_type = "application/merge-patch+json"),
-    responses((status = 200, body = Provider, headers(("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY }>)
+    responses((status = 200, body = Provider, headers(("ETag" = String), ("Audit-Event-Id" = String, description = "The audit event that records the change"))), Problems<{ may::ROLE | may::FIND | may::BODY | may::IF_MATCH }>)
 )]
 #[patch("/v1/providers/{id}")]
 pub async fn update(
     Commissioner(principal): Commissioner,
+    req: HttpRequest,
     state: web::Data<AppState>,
     id: web::Path<String>,
     JsonBody(changes): JsonBody<Value>,
 ) -> Result<HttpResponse, ApiError> {
+    let if_match = if_match(&req)?;
     let id = id.into_inner();
     let actor = principal.actor();
     let provider = run(&state, move |conn| {
         Ok(providers::update(conn, &actor, &id, |current| {
+            precondition(&if_match, current)?;
             let details = patched(&current.details, &changes)?;
             details
                 .validate()
@@ -101,5 +108,5 @@ pub async fn update(
         })?)
     })
     .await?;
-    Ok(audited(HttpResponse::Ok(), provider))
+    Ok(audited_tagged(HttpResponse::Ok(), provider))
 }

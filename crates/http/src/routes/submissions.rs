@@ -101,7 +101,7 @@ pub fn keyed_request(
     }
 }
 
-/// The `If-Match` an amendment needs.
+/// The `If-Match` a change needs (an amendment, a provider's or contract's patch).
 pub fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
     req.headers()
         .get(header::IF_MATCH)
@@ -110,7 +110,7 @@ pub fn if_match(req: &HttpRequest) -> Result<String, ApiError> {
         .ok_or_else(|| {
             ApiError::new(
                 ProblemKind::PreconditionRequired,
-                "an amendment needs If-Match with the ETag of the current version",
+                "a change needs If-Match with the ETag of the current version (as GET answers it)",
             )
         })
 }

@@ -355,6 +355,16 @@ pub fn consistency(
     )))
 }
 
+/// Events waiting for the sequencer, and when the oldest of them was recorded: its lag.
+pub fn backlog(conn: &mut DbConnection) -> Result<(i64, Option<NaiveDateTime>), StoreError> {
+    Ok(audit_pending::table
+        .select((
+            diesel::dsl::count_star(),
+            diesel::dsl::min(audit_pending::at),
+        ))
+        .first(conn)?)
+}
+
 /// Whether there is anything to sequence: pending events, or events from before the log
 /// that have no leaf yet. A plain read, so an idle sequencer never takes the write lock.
 pub fn has_work(conn: &mut DbConnection) -> Result<bool, StoreError> {

@@ -17,8 +17,8 @@ use crate::schema::{audit_events, audit_pending, audit_tree};
 use crate::{now, utc, DbConnection, Page};
 
 pub use log::{
-    checkpoint_at, consistency, has_work, inclusion, latest_checkpoint, run_sequencer, sequence,
-    sign_checkpoint, tree_size, InclusionProof, StoredCheckpoint, SEQUENCER_LOCK,
+    backlog, checkpoint_at, consistency, has_work, inclusion, latest_checkpoint, run_sequencer,
+    sequence, sign_checkpoint, tree_size, InclusionProof, StoredCheckpoint, SEQUENCER_LOCK,
 };
 pub use verify::{verify, CheckpointMatch, TrailReport};
 

@@ -143,6 +143,10 @@ impl Kind for Claims {
     type Input = ClaimInput;
     type Assessment = PricedClaim;
 
+    fn accepted_pence(priced: &PricedClaim) -> Option<i64> {
+        Some(priced.accepted_total_pence)
+    }
+
     fn contract_id(claim: &ClaimInput) -> &str {
         &claim.contract_id
     }
