@@ -82,6 +82,10 @@ impl Bench {
             jwt_key: Some(JwtKey::Secret(Secret(SECRET.as_bytes().to_vec()))),
             jwt_issuer: "dayops".into(),
             jwt_audience: "dayops-api".into(),
+            jwt_role_claim: "role".into(),
+            jwt_role_values: String::new(),
+            jwt_provider_claim: "provider_id".into(),
+            jwt_keys_min_refresh_secs: 30,
             max_body_bytes: 64 * 1024 * 1024,
             body_timeout_secs: 300,
             pool_size: 16,
@@ -96,6 +100,7 @@ impl Bench {
             webhook_timeout_secs: 5,
             webhook_retry_secs: 1,
             webhook_disable_after_secs: 259_200,
+            cors_origins: Vec::new(),
         };
         if separate {
             let exe = std::env::current_exe().unwrap().with_file_name("dayops");

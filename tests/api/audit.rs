@@ -256,7 +256,7 @@ fn a_receipt_is_proved_offline_with_the_public_key_alone() {
     assert_eq!(String::from_utf8_lossy(&printed.stdout).trim(), key);
 
     // Another provider, and any event not about the provider's own submissions, is 404.
-    let other = app.provider("someone-else");
+    let other = app.provider(&app.create_provider("Someone Else"));
     app.get(&format!("/v1/audit-events/{event_id}/proof"), &other)
         .expect(404);
     app.get("/v1/audit-events/1/proof", &fx.token).expect(404);

@@ -210,3 +210,81 @@ fn slow_bodies_time_out_and_close_the_connection() {
     assert!(started.elapsed() < std::time::Duration::from_secs(9));
     assert_eq!(app.get("/v1/providers", &c).body["items"], json!([]));
 }
+
+/// Browsers may call the API from the allowed origins only: preflights are answered
+/// with what may be sent, responses expose the headers a client acts on, and another
+/// origin is refused (as problem+json) without those headers.
+#[test]
+fn cors_allows_the_configured_origins_only() {
+    let portal = "https://portal.council.example";
+    let app = TestApp::spawn_with(|config| config.cors_origins = vec![portal.to_string()]);
+    let c = app.commissioner();
+    let preflight = |origin: &str| {
+        app.request_with(
+            "OPTIONS",
+            "/v1/providers",
+            None,
+            None,
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "PATCH"),
+                (
+                    "Access-Control-Request-Headers",
+                    "authorization, content-type, if-match",
+                ),
+            ],
+        )
+    };
+    let allowed = preflight(portal);
+    assert!(allowed.status < 300, "{}", allowed.text);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some(portal));
+    assert!(allowed
+        .header("access-control-allow-methods")
+        .unwrap()
+        .contains("PATCH"));
+    let r = app.request_with(
+        "GET",
+        "/v1/providers",
+        Some(&c),
+        None,
+        &[("Origin", portal)],
+    );
+    r.expect(200);
+    assert_eq!(r.header("access-control-allow-origin"), Some(portal));
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap()
+        .to_ascii_lowercase();
+    for name in [
+        "etag",
+        "location",
+        "retry-after",
+        "x-request-id",
+        "audit-event-id",
+    ] {
+        assert!(exposed.contains(name), "{exposed}");
+    }
+    for stranger in ["https://evil.example", "null"] {
+        let refused = preflight(stranger);
+        assert!(refused.status >= 400);
+        assert_eq!(refused.header("access-control-allow-origin"), None);
+        let r = app.request_with(
+            "GET",
+            "/v1/providers",
+            Some(&c),
+            None,
+            &[("Origin", stranger)],
+        );
+        assert_eq!(r.header("access-control-allow-origin"), None);
+    }
+    // Without DAYOPS_CORS_ORIGINS no origin is allowed.
+    let closed = TestApp::spawn();
+    let r = closed.request_with(
+        "GET",
+        "/v1/providers",
+        Some(&closed.commissioner()),
+        None,
+        &[("Origin", portal)],
+    );
+    assert_eq!(r.header("access-control-allow-origin"), None);
+}

@@ -12,6 +12,7 @@ mod auth;
 mod claims;
 mod errors;
 mod events;
+mod identity;
 mod logs;
 mod matrices;
 mod operations;

@@ -487,6 +487,28 @@ fn idempotency_keys() {
     waiting.expect(409);
     assert_eq!(waiting.body["type"], "/problems/in-flight");
     assert_eq!(waiting.header("Retry-After"), Some("1"));
+    // A running request renews its claim every 5 s; one not renewed for 10 s is still
+    // taken to be running, one not renewed for 25 s to have died with its process: the
+    // retry runs (and finds the week stored: 409 naming it, not "in flight").
+    let renewed = |seconds_ago: i64| {
+        let at = chrono::Utc::now().naive_utc() - chrono::Duration::seconds(seconds_ago);
+        app.sql()
+            .batch_execute(&format!(
+                "UPDATE idempotency_keys SET created_at = '{}' WHERE idempotency_key = 'week-1'",
+                at.format("%Y-%m-%d %H:%M:%S")
+            ))
+            .unwrap();
+    };
+    renewed(10);
+    assert_eq!(
+        fx.post_keyed(&app, &body, "week-1").body["type"],
+        "/problems/in-flight"
+    );
+    renewed(25);
+    let retried = fx.post_keyed(&app, &body, "week-1");
+    retried.expect(409);
+    assert_eq!(retried.body["type"], "/problems/conflict");
+    assert_eq!(retried.body["existing_id"], answers[0].body["id"]);
 }
 
 #[test]

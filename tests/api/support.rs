@@ -226,6 +226,10 @@ impl TestApp {
             jwt_key: Some(JwtKey::Secret(Secret(SECRET.as_bytes().to_vec()))),
             jwt_issuer: ISSUER.into(),
             jwt_audience: AUDIENCE.into(),
+            jwt_role_claim: "role".into(),
+            jwt_role_values: String::new(),
+            jwt_provider_claim: "provider_id".into(),
+            jwt_keys_min_refresh_secs: 30,
             max_body_bytes: 16 * 1024 * 1024,
             body_timeout_secs: 30,
             pool_size: 8,
@@ -240,6 +244,7 @@ impl TestApp {
             webhook_timeout_secs: 2,
             webhook_retry_secs: 0,
             webhook_disable_after_secs: 259_200,
+            cors_origins: Vec::new(),
         };
         adjust(&mut config);
         let pool = open_database(&config).expect("open and migrate the test database");

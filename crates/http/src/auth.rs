@@ -1,16 +1,18 @@
 //! Bearer-token authentication and the roles of SPEC §2.
 
-use std::future::{ready, Ready};
-
 use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest};
+use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use serde_json::Value;
 
 use dayops_domain::audit::Actor;
 use dayops_domain::types::Role;
 
+pub use crate::keys::FetchKeys;
+use crate::keys::{Lookup, RemoteKeys};
 use crate::problem::ApiError;
 use crate::AppState;
 
@@ -23,13 +25,85 @@ pub enum VerificationKey {
     Secret(Vec<u8>),
     /// A PEM public key: RSA keys verify RS256 only, EC P-256 keys ES256 only.
     PublicKeyPem(Vec<u8>),
+    /// The identity provider's key set (JWKS), fetched by this at most once in the
+    /// duration when a token names a key it lacks; tokens name their key with `kid`.
+    Remote(Box<dyn FetchKeys>, std::time::Duration),
 }
 
-/// Verifies tokens: signature with the one pinned algorithm, and `sub`, `role`, `iss`,
-/// `aud`, `exp` all present, with `iss` and `aud` as configured.
+/// Where a token's claims carry the role and the provider: by default `role` (one of
+/// `provider`, `commissioner`, `auditor`) and `provider_id`. An identity provider's app
+/// roles arrive as a `roles` array of its own names (Entra ID: `"DayOps.Commissioner"`),
+/// mapped here to ours.
+#[derive(Debug, Clone)]
+pub struct ClaimMapping {
+    pub role_claim: String,
+    /// Each claim value that names a role, with the role it names.
+    pub role_values: Vec<(String, Role)>,
+    pub provider_claim: String,
+}
+
+impl Default for ClaimMapping {
+    fn default() -> Self {
+        ClaimMapping {
+            role_claim: "role".into(),
+            role_values: Role::ALL
+                .iter()
+                .map(|role| (role.as_str().to_string(), *role))
+                .collect(),
+            provider_claim: "provider_id".into(),
+        }
+    }
+}
+
+impl ClaimMapping {
+    /// The one role the claim names: a string, or an array whose values name one role
+    /// (values naming none are someone else's roles, and ignored).
+    fn role(&self, claim: Option<&Value>) -> Result<Role, ApiError> {
+        let values: Vec<&str> = match claim {
+            Some(Value::String(one)) => vec![one.as_str()],
+            Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        let mut roles: Vec<Role> = values
+            .iter()
+            .filter_map(|v| self.role_values.iter().find(|(name, _)| name == v))
+            .map(|(_, role)| *role)
+            .collect();
+        roles.sort_unstable_by_key(|r| r.as_str());
+        roles.dedup();
+        match roles.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(ApiError::unauthorized(format!(
+                "the token's {} claim names no role of this service (provider, commissioner or auditor)",
+                self.role_claim
+            ))),
+            _ => Err(ApiError::unauthorized(format!(
+                "the token's {} claim names more than one role of this service",
+                self.role_claim
+            ))),
+        }
+    }
+}
+
+enum Keys {
+    Fixed(DecodingKey, Algorithm),
+    Remote(RemoteKeys),
+}
+
+/// Verifies tokens: signature with the key's one pinned algorithm, and `sub`, the role,
+/// `iss`, `aud`, `exp` all present, with `iss` and `aud` as configured.
 pub struct Authenticator {
-    key: DecodingKey,
-    validation: Validation,
+    keys: Keys,
+    issuer: String,
+    audience: String,
+    mapping: ClaimMapping,
+}
+
+/// What checking a token against the keys at hand found.
+pub enum Checked {
+    Principal(Principal),
+    /// The token names a key id the cached key set lacks.
+    UnknownKey,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -46,79 +120,137 @@ impl Authenticator {
         issuer: &str,
         audience: &str,
     ) -> Result<Self, AuthConfigError> {
-        let (key, algorithm) = match key {
+        let keys = match key {
             VerificationKey::Secret(secret) => {
                 if secret.len() < 32 {
                     return Err(AuthConfigError::WeakSecret);
                 }
-                (DecodingKey::from_secret(&secret), Algorithm::HS256)
+                Keys::Fixed(DecodingKey::from_secret(&secret), Algorithm::HS256)
             }
             VerificationKey::PublicKeyPem(pem) => match DecodingKey::from_rsa_pem(&pem) {
-                Ok(key) => (key, Algorithm::RS256),
-                Err(_) => (
+                Ok(key) => Keys::Fixed(key, Algorithm::RS256),
+                Err(_) => Keys::Fixed(
                     DecodingKey::from_ec_pem(&pem).map_err(|_| AuthConfigError::UnsupportedKey)?,
                     Algorithm::ES256,
                 ),
             },
+            VerificationKey::Remote(fetcher, min_refresh) => {
+                Keys::Remote(RemoteKeys::new(fetcher, min_refresh))
+            }
         };
+        Ok(Authenticator {
+            keys,
+            issuer: issuer.to_string(),
+            audience: audience.to_string(),
+            mapping: ClaimMapping::default(),
+        })
+    }
+
+    /// Reads the role and provider from these claims instead.
+    pub fn with_mapping(mut self, mapping: ClaimMapping) -> Self {
+        self.mapping = mapping;
+        self
+    }
+
+    fn validation(&self, algorithm: Algorithm) -> Validation {
         let mut validation = Validation::new(algorithm);
         validation.algorithms = vec![algorithm];
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        validation.set_issuer(&[issuer]);
-        validation.set_audience(&[audience]);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        Ok(Authenticator { key, validation })
+        validation
     }
 
-    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
-        let data = decode::<VerifiedClaims>(token, &self.key, &self.validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            let reason = match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired",
-                ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
-                ErrorKind::InvalidAudience => "the token's audience is not accepted",
-                ErrorKind::MissingRequiredClaim(_) => "the token lacks a required claim (sub, role, iss, aud, exp)",
-                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
-                ErrorKind::InvalidSignature => "the token's signature does not verify",
-                ErrorKind::ImmatureSignature => "the token is not valid yet",
-                ErrorKind::Json(_) => "the token's claims are not valid (role must be provider, commissioner or auditor)",
-                _ => "the token is not valid",
-            };
-            ApiError::unauthorized(reason)
-        })?;
-        let claims = data.claims;
-        let role = Role::parse(&claims.role).ok_or_else(|| {
-            ApiError::unauthorized("the token's role must be provider, commissioner or auditor")
-        })?;
-        if claims.sub.trim().is_empty() {
-            return Err(ApiError::unauthorized("the token's sub is empty"));
+    /// Whether the identity provider's keys should be fetched again before verifying.
+    pub fn keys_are_stale(&self) -> bool {
+        matches!(&self.keys, Keys::Remote(remote) if remote.is_stale())
+    }
+
+    /// Fetches the identity provider's keys again (rate-limited); blocks.
+    pub fn refresh_keys(&self) -> bool {
+        match &self.keys {
+            Keys::Remote(remote) => remote.refresh(),
+            Keys::Fixed(..) => false,
         }
-        let provider_id = match (role, claims.provider_id) {
-            (Role::Provider, Some(id)) if !id.is_empty() => Some(id),
-            (Role::Provider, _) => {
-                return Err(ApiError::unauthorized(
-                    "a provider token must carry provider_id",
-                ))
+    }
+
+    /// Checks a token with the keys at hand.
+    pub fn check(&self, token: &str) -> Result<Checked, ApiError> {
+        let (key, algorithm) = match &self.keys {
+            Keys::Fixed(key, algorithm) => (key.clone(), *algorithm),
+            Keys::Remote(remote) => {
+                let header = jsonwebtoken::decode_header(token)
+                    .map_err(|_| ApiError::unauthorized("the token is not valid"))?;
+                let kid = header.kid.ok_or_else(|| {
+                    ApiError::unauthorized("the token does not name its key (kid)")
+                })?;
+                match remote.lookup(&kid) {
+                    Lookup::Found(key, algorithm) => (key, algorithm),
+                    Lookup::Unknown => return Ok(Checked::UnknownKey),
+                }
             }
-            (_, _) => None,
         };
-        Ok(Principal {
-            sub: claims.sub,
+        let data =
+            decode::<serde_json::Map<String, Value>>(token, &key, &self.validation(algorithm))
+                .map_err(|e| {
+                    use jsonwebtoken::errors::ErrorKind;
+                    let reason = match e.kind() {
+                        ErrorKind::ExpiredSignature => "the token has expired",
+                        ErrorKind::InvalidIssuer => "the token's issuer is not accepted",
+                        ErrorKind::InvalidAudience => "the token's audience is not accepted",
+                        ErrorKind::MissingRequiredClaim(_) => {
+                            "the token lacks a required claim (sub, iss, aud, exp)"
+                        }
+                        ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted",
+                        ErrorKind::InvalidSignature => "the token's signature does not verify",
+                        ErrorKind::ImmatureSignature => "the token is not valid yet",
+                        _ => "the token is not valid",
+                    };
+                    ApiError::unauthorized(reason)
+                })?;
+        let claims = data.claims;
+        let sub = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+            .ok_or_else(|| ApiError::unauthorized("the token's sub is empty"))?
+            .to_string();
+        let role = self.mapping.role(claims.get(&self.mapping.role_claim))?;
+        let provider_id = match role {
+            Role::Provider => Some(
+                claims
+                    .get(&self.mapping.provider_claim)
+                    .and_then(Value::as_str)
+                    .filter(|id| !id.is_empty())
+                    .ok_or_else(|| {
+                        ApiError::unauthorized(format!(
+                            "a provider token must carry {}",
+                            self.mapping.provider_claim
+                        ))
+                    })?
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        Ok(Checked::Principal(Principal {
+            sub,
             role,
             provider_id,
-        })
+        }))
     }
-}
 
-/// The claims this service reads; others (iat, jti, …) are allowed and ignored.
-#[derive(Debug, Deserialize)]
-struct VerifiedClaims {
-    sub: String,
-    role: String,
-    #[serde(default)]
-    provider_id: Option<String>,
+    /// Verifies a token with the keys at hand (no fetching).
+    pub fn verify(&self, token: &str) -> Result<Principal, ApiError> {
+        match self.check(token)? {
+            Checked::Principal(principal) => Ok(principal),
+            Checked::UnknownKey => Err(ApiError::unauthorized(
+                "the token's key (kid) is not one the identity provider publishes",
+            )),
+        }
+    }
 }
 
 /// The claims `dayops token` mints.
@@ -178,10 +310,8 @@ impl Principal {
     }
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::Internal("application state is not configured".into()))?;
+/// The bearer token of the request.
+fn bearer(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -189,19 +319,43 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("the Authorization header is not valid"))?;
-    let token = match value.split_once(' ') {
+    match value.split_once(' ') {
         Some((scheme, token))
             if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
         {
-            token.trim()
+            Ok(token.trim().to_string())
         }
-        _ => {
-            return Err(ApiError::unauthorized(
-                "the Authorization header must be: Bearer <token>",
-            ))
+        _ => Err(ApiError::unauthorized(
+            "the Authorization header must be: Bearer <token>",
+        )),
+    }
+}
+
+/// The request's principal: its token verified (fetching the identity provider's keys
+/// on the blocking pool when they are stale or lack the token's key), its rate limit
+/// spent, and for a provider, its provider known to the council.
+async fn authenticate(req: HttpRequest) -> Result<Principal, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state is not configured".into()))?;
+    let token = bearer(&req)?;
+    let refresh = |state: web::Data<AppState>| async move {
+        if let Err(e) = web::block(move || state.auth.refresh_keys()).await {
+            log::error!("fetching the identity provider's keys failed: {e}");
         }
     };
-    let principal = state.auth.verify(token)?;
+    if state.auth.keys_are_stale() {
+        refresh(state.clone()).await;
+    }
+    let principal = match state.auth.check(&token)? {
+        Checked::Principal(principal) => principal,
+        Checked::UnknownKey => {
+            // Perhaps the keys rotated: fetch them again (at most every 30 s), once.
+            refresh(state.clone()).await;
+            state.auth.verify(&token)?
+        }
+    };
     // Every authenticated request spends from its principal's bucket.
     let key = format!(
         "{}|{}|{}",
@@ -213,16 +367,49 @@ fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
         state.metrics.rate_limited();
         ApiError::RateLimited(retry)
     })?;
+    if let Some(provider) = principal.own_provider() {
+        if !state.known_providers.read().contains(provider) {
+            let id = provider.to_string();
+            let exists = crate::run(&state, move |conn| {
+                Ok(dayops_persistence::providers::get(conn, &id)?.is_some())
+            })
+            .await?;
+            if !exists {
+                return Err(ApiError::unauthorized(
+                    "the token's provider is not one the council has registered",
+                ));
+            }
+            // Providers are never deleted: once known, always known.
+            state.known_providers.write().insert(provider.to_string());
+        }
+    }
     Ok(principal)
 }
 
 impl FromRequest for Principal {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
+        Box::pin(authenticate(req.clone()))
     }
+}
+
+/// Authenticates, then lets `allowed` roles through (403 for the others).
+fn with_role<T: 'static>(
+    req: &HttpRequest,
+    allowed: &'static [Role],
+    wrap: fn(Principal) -> T,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let req = req.clone();
+    Box::pin(async move {
+        let principal = authenticate(req).await?;
+        if allowed.contains(&principal.role) {
+            Ok(wrap(principal))
+        } else {
+            Err(ApiError::forbidden())
+        }
+    })
 }
 
 /// A caller whose role is `commissioner`; extracted before the body is read, so a role
@@ -231,16 +418,10 @@ pub struct Commissioner(pub Principal);
 
 impl FromRequest for Commissioner {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|p| {
-            if p.role == Role::Commissioner {
-                Ok(Commissioner(p))
-            } else {
-                Err(ApiError::forbidden())
-            }
-        }))
+        with_role(req, &[Role::Commissioner], Commissioner)
     }
 }
 
@@ -249,16 +430,10 @@ pub struct Submitter(pub Principal);
 
 impl FromRequest for Submitter {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|p| {
-            if p.role == Role::Provider {
-                Ok(Submitter(p))
-            } else {
-                Err(ApiError::forbidden())
-            }
-        }))
+        with_role(req, &[Role::Provider], Submitter)
     }
 }
 
@@ -267,13 +442,10 @@ pub struct Overseer(pub Principal);
 
 impl FromRequest for Overseer {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req).and_then(|p| match p.role {
-            Role::Auditor | Role::Commissioner => Ok(Overseer(p)),
-            Role::Provider => Err(ApiError::forbidden()),
-        }))
+        with_role(req, &[Role::Auditor, Role::Commissioner], Overseer)
     }
 }
 

@@ -6,6 +6,7 @@ pub mod conditional;
 pub mod csv_export;
 pub mod csv_register;
 pub mod extract;
+pub mod keys;
 pub mod metrics;
 pub mod openapi;
 pub mod patch;
@@ -44,6 +45,13 @@ pub struct AppState {
     pub webhook_targets: dayops_domain::webhook::TargetPolicy,
     /// The `ETag` of the documentation (`/docs`, `/openapi.json`).
     pub docs_etag: String,
+    /// Providers a provider token has named and the database has: a token naming any
+    /// other is refused.
+    pub known_providers: parking_lot::RwLock<std::collections::HashSet<String>>,
+    /// The identity provider tokens come from, if any (`/.well-known/openid-configuration`).
+    pub discovery: Option<routes::health::Discovery>,
+    /// Browser origins allowed to call the API (`DAYOPS_CORS_ORIGINS`).
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
@@ -59,6 +67,9 @@ impl AppState {
         let document = openapi::document();
         AppState {
             docs_etag: conditional::docs_etag(&document),
+            known_providers: Default::default(),
+            discovery: None,
+            cors_origins: Vec::new(),
             log_signer,
             webhook_targets,
             pool,
@@ -107,6 +118,37 @@ async fn head_as_get(
     Ok(response.map_body(|_, _| actix_web::body::BoxBody::new(())))
 }
 
+/// Cross-origin requests from the allowed browser origins only: a council's own portal
+/// may call the API from a browser, any other page may not. Preflights are answered here;
+/// the headers a client acts on are exposed to its scripts.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    use actix_web::http::header;
+    let mut cors = actix_cors::Cors::default()
+        .allowed_methods(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::CONTENT_ENCODING,
+            header::ACCEPT,
+            header::IF_MATCH,
+            header::IF_NONE_MATCH,
+        ])
+        .allowed_header("idempotency-key")
+        .allowed_header(request_id::HEADER)
+        .expose_headers([
+            header::ETAG,
+            header::LOCATION,
+            header::RETRY_AFTER,
+            header::CONTENT_DISPOSITION,
+        ])
+        .expose_headers(["audit-event-id", request_id::HEADER])
+        .max_age(3600);
+    for origin in origins {
+        cors = cors.allowed_origin(origin);
+    }
+    cors
+}
+
 /// Unknown paths are 404; known paths with another method are 405 with `Allow`.
 async fn fallback(
     req: HttpRequest,
@@ -126,6 +168,7 @@ pub fn server(
     workers: usize,
 ) -> std::io::Result<Server> {
     let document = openapi::document();
+    let origins = state.cors_origins.clone();
     let server = HttpServer::new(move || {
         let (app, _) = App::new()
             .into_utoipa_app()
@@ -159,6 +202,8 @@ pub fn server(
             .wrap(from_fn(head_as_get))
             .wrap(from_fn(metrics::record))
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(cors(&origins))
+            .wrap(from_fn(problem::ensure_problem))
             .wrap(from_fn(request_id::assign))
             // The route template, never the path: paths, query strings and bodies may
             // carry person references or whatever a client makes up.

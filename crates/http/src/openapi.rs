@@ -22,7 +22,7 @@ carry `errors: [{pointer, detail}]`, where the pointer is a JSON pointer into th
         (url = "/", description = "The server that serves this document"),
         (url = "http://127.0.0.1:8080", description = "`dayops serve` on your own machine"),
     ),
-    security(("bearer" = [])),
+    security(("bearer" = []), ("oidc" = [])),
     modifiers(&SecurityScheme_),
     components(schemas(crate::problem::Problem, dayops_domain::FieldError)),
     tags(
@@ -67,6 +67,15 @@ impl Modify for SecurityScheme_ {
                     ))
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "oidc",
+            SecurityScheme::OpenIdConnect(utoipa::openapi::security::OpenIdConnect::with_description(
+                "/.well-known/openid-configuration",
+                "The same bearer JWT, issued by the council's OpenID Connect provider (Entra ID \
+                 or another): `/.well-known/openid-configuration` leads to its discovery \
+                 document or names its key set.",
+            )),
         );
     }
 }

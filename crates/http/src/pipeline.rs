@@ -71,6 +71,7 @@ where
     A: for<'a> Fn(&Prepared<'a, K>) -> Result<String, ApiError> + Send + 'static,
 {
     let keyed = keyed_request(req, principal, key, bytes);
+    let lease = renew_while_running(state, keyed.clone());
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
@@ -102,8 +103,28 @@ where
             }
         }
     })
-    .await?;
-    created_response(K::KIND, created)
+    .await;
+    lease.abort();
+    created_response(K::KIND, created?)
+}
+
+/// Renews the key's reservation every few seconds until aborted: a retry finds it in
+/// flight while this process works on it, and free within seconds of this process dying.
+fn renew_while_running(
+    state: &web::Data<AppState>,
+    keyed: KeyedRequest,
+) -> actix_web::rt::task::JoinHandle<()> {
+    let state = state.clone();
+    actix_web::rt::spawn(async move {
+        let every = std::time::Duration::from_secs(idempotency::RENEW_EVERY_SECONDS);
+        loop {
+            actix_web::rt::time::sleep(every).await;
+            let keyed = keyed.clone();
+            if let Err(e) = run(&state, move |conn| Ok(idempotency::renew(conn, &keyed)?)).await {
+                log::warn!("cannot renew an idempotency reservation: {e}");
+            }
+        }
+    })
 }
 
 /// Stores `input` as the next version of submission `id` if `if_match` names the current

@@ -1,5 +1,6 @@
 //! RFC 9457 problem details: the one mapping from errors to HTTP responses.
 
+use actix_web::body::MessageBody;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -89,7 +90,7 @@ problem_kinds! {
     Conflict => "conflict", CONFLICT, "Conflicts with stored data",
         "conflicts with stored data: a duplicate contract reference, an overlapping matrix version, a second submission for a period (`existing_id`), an illegal claim transition, amending a paid claim or any submission after its correction window (SUB-005; nothing is stored), or the proof of an audit event that still waits for the sequencer (retry in a second) or for its first signed checkpoint (at most a minute)";
     InFlight => "in-flight", CONFLICT, "Request still in progress",
-        "the first request with this `Idempotency-Key` is still being processed (or its process stopped less than two minutes ago): retry after `Retry-After` seconds; unlike `/problems/conflict`, retrying is right";
+        "the first request with this `Idempotency-Key` is still being processed (or its process stopped less than 20 seconds ago: a running request renews its claim every 5): retry after `Retry-After` seconds; unlike `/problems/conflict`, retrying is right";
     RequestTimeout => "request-timeout", REQUEST_TIMEOUT, "Request body too slow",
         "the body did not arrive within `DAYOPS_BODY_TIMEOUT_SECONDS` (default 30) of the request; the connection is closed";
     PayloadTooLarge => "payload-too-large", PAYLOAD_TOO_LARGE, "Request body is too large",
@@ -308,6 +309,44 @@ impl ResponseError for ApiError {
         }
         response.json(self.problem())
     }
+}
+
+/// Middleware: an error answered by something other than our handlers (the CORS layer
+/// refusing an origin, actix-web itself) is turned into problem+json too, with the text
+/// it gave as the detail.
+pub async fn ensure_problem(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let response = next.call(req).await?.map_into_boxed_body();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() || is_problem {
+        return Ok(response);
+    }
+    let kind = ProblemKind::ALL
+        .iter()
+        .copied()
+        .find(|k| k.status() == status)
+        .unwrap_or(if status.is_server_error() {
+            ProblemKind::Internal
+        } else {
+            ProblemKind::BadRequest
+        });
+    let (req, original) = response.into_parts();
+    let said = original
+        .into_body()
+        .try_into_bytes()
+        .ok()
+        .filter(|b| !b.is_empty() && b.len() <= 1024)
+        .and_then(|b| String::from_utf8(b.to_vec()).ok());
+    let detail = said.unwrap_or_else(|| kind.title().to_string());
+    let mut problem = ApiError::new(kind, detail).error_response();
+    *problem.status_mut() = status;
+    Ok(actix_web::dev::ServiceResponse::new(req, problem))
 }
 
 impl From<StoreError> for ApiError {

@@ -15,9 +15,13 @@ use crate::{now, write_transaction, DbConnection};
 /// How long keys are kept (SPEC: at least 24 hours).
 pub const RETENTION_HOURS: i64 = 48;
 
-/// A reservation still in flight after this long belongs to a request that died; a retry
-/// may take it over.
-pub const ABANDONED_AFTER_SECONDS: i64 = 120;
+/// A reservation not renewed for this long belongs to a request that died (its process
+/// was killed, or lost the database); a retry may take it over. The request renews it
+/// every [`RENEW_EVERY_SECONDS`] while it runs, however long it takes.
+pub const ABANDONED_AFTER_SECONDS: i64 = 20;
+
+/// How often a request renews its reservation while it runs.
+pub const RENEW_EVERY_SECONDS: u64 = 5;
 
 /// Who the key belongs to and what was asked.
 #[derive(Debug, Clone)]
@@ -145,6 +149,19 @@ pub fn complete(
             idempotency_keys::response_body.eq(body),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// Renews a reservation still in flight (its `created_at` is when it was reserved or last
+/// renewed), so no retry takes it over while its request runs.
+pub fn renew(conn: &mut DbConnection, request: &KeyedRequest) -> Result<(), StoreError> {
+    diesel::update(
+        idempotency_keys::table
+            .find((&request.scope, &request.key))
+            .filter(idempotency_keys::state.eq("in_flight")),
+    )
+    .set(idempotency_keys::created_at.eq(now().naive_utc()))
+    .execute(conn)?;
     Ok(())
 }
 

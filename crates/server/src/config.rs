@@ -6,6 +6,12 @@
 //! | `DAYOPS_BIND` | `127.0.0.1:8080` | listen address |
 //! | `DAYOPS_JWT_SECRET` | — | HS256 shared secret (at least 32 bytes) |
 //! | `DAYOPS_JWT_PUBLIC_KEY` | — | path to a PEM public key (RSA: RS256, EC P-256: ES256); used instead of the secret |
+//! | `DAYOPS_JWT_JWKS_URL` | — | the identity provider's key set (JWKS); tokens name their key with `kid`; used instead of a key |
+//! | `DAYOPS_JWT_DISCOVERY` | `false` | find the key set through `<DAYOPS_JWT_ISSUER>/.well-known/openid-configuration` |
+//! | `DAYOPS_JWT_ROLE_CLAIM` | `role` | the claim naming the role: a string, or an array such as Entra ID's `roles` |
+//! | `DAYOPS_JWT_ROLE_VALUES` | — | the claim's values for each role, e.g. `DayOps.Provider=provider,DayOps.Commissioner=commissioner,DayOps.Auditor=auditor`; by default the role names themselves |
+//! | `DAYOPS_JWT_PROVIDER_CLAIM` | `provider_id` | the claim naming a provider's id |
+//! | `DAYOPS_JWT_KEYS_MIN_REFRESH_SECONDS` | `30` | the shortest wait between two fetches of the key set (a token naming an unknown `kid` fetches it again; it is fetched again anyway after an hour) |
 //! | `DAYOPS_JWT_ISSUER` | `dayops` | required `iss` |
 //! | `DAYOPS_JWT_AUDIENCE` | `dayops-api` | required `aud` |
 //! | `DAYOPS_MAX_BODY_BYTES` | `16777216` | request body limit (413 above it), after gzip decoding too |
@@ -22,11 +28,14 @@
 //! | `DAYOPS_WEBHOOK_TIMEOUT_SECONDS` | `5` | connect and answer timeout of a delivery |
 //! | `DAYOPS_WEBHOOK_RETRY_SECONDS` | `10` | wait before a failed delivery's first retry (doubling, up to an hour, with jitter) |
 //! | `DAYOPS_WEBHOOK_DISABLE_AFTER_SECONDS` | `259200` | how long deliveries may keep failing before the subscription is disabled (3 days) |
+//! | `DAYOPS_CORS_ORIGINS` | — | browser origins allowed to call the API, comma-separated |
 //! | `RUST_LOG` | `info` | log filter |
 
 use std::fmt;
 
 use dayops_domain::note::LogSigner;
+use dayops_domain::types::Role;
+use dayops_http::auth::ClaimMapping;
 use dayops_http::VerificationKey;
 
 /// A secret that never prints.
@@ -43,6 +52,8 @@ impl fmt::Debug for Secret {
 pub enum JwtKey {
     Secret(Secret),
     PublicKeyFile(String),
+    /// The identity provider's published keys.
+    Remote(crate::jwks::KeySource),
 }
 
 #[derive(Debug, Clone)]
@@ -52,6 +63,13 @@ pub struct Config {
     pub jwt_key: Option<JwtKey>,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// Where the role and provider are in a token.
+    pub jwt_role_claim: String,
+    /// `value=role` pairs, comma-separated; empty for the role names themselves.
+    pub jwt_role_values: String,
+    pub jwt_provider_claim: String,
+    /// The shortest wait between two fetches of the identity provider's keys.
+    pub jwt_keys_min_refresh_secs: u64,
     pub max_body_bytes: usize,
     /// How long a request's body may take to arrive.
     pub body_timeout_secs: u64,
@@ -71,13 +89,15 @@ pub struct Config {
     pub webhook_timeout_secs: u64,
     pub webhook_retry_secs: u64,
     pub webhook_disable_after_secs: u64,
+    /// Browser origins allowed to call the API.
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{0} is not valid: {1}")]
     Invalid(&'static str, String),
-    #[error("set DAYOPS_JWT_SECRET (HS256) or DAYOPS_JWT_PUBLIC_KEY (PEM file) to verify tokens")]
+    #[error("set DAYOPS_JWT_SECRET (HS256), DAYOPS_JWT_PUBLIC_KEY (PEM file), DAYOPS_JWT_JWKS_URL or DAYOPS_JWT_DISCOVERY=true to verify tokens")]
     NoJwtKey,
     #[error("cannot read DAYOPS_JWT_PUBLIC_KEY file {0}: {1}")]
     KeyFile(String, std::io::Error),
@@ -106,18 +126,34 @@ where
 
 impl Config {
     pub fn from_env() -> Result<Config, ConfigError> {
-        let jwt_key = match (var("DAYOPS_JWT_PUBLIC_KEY"), var("DAYOPS_JWT_SECRET")) {
-            (Some(path), _) => Some(JwtKey::PublicKeyFile(path)),
-            (None, Some(secret)) => Some(JwtKey::Secret(Secret(secret.into_bytes()))),
-            (None, None) => None,
+        let issuer = var("DAYOPS_JWT_ISSUER").unwrap_or_else(|| "dayops".to_string());
+        let discovery: bool = parsed("DAYOPS_JWT_DISCOVERY", false)?;
+        let jwt_key = match (
+            var("DAYOPS_JWT_JWKS_URL"),
+            discovery,
+            var("DAYOPS_JWT_PUBLIC_KEY"),
+            var("DAYOPS_JWT_SECRET"),
+        ) {
+            (Some(url), _, _, _) => Some(JwtKey::Remote(crate::jwks::KeySource::Jwks(url))),
+            (None, true, _, _) => Some(JwtKey::Remote(crate::jwks::KeySource::Discovery {
+                issuer: issuer.clone(),
+            })),
+            (None, false, Some(path), _) => Some(JwtKey::PublicKeyFile(path)),
+            (None, false, None, Some(secret)) => Some(JwtKey::Secret(Secret(secret.into_bytes()))),
+            (None, false, None, None) => None,
         };
         Ok(Config {
             database_url: var("DAYOPS_DATABASE_URL")
                 .unwrap_or_else(|| "data/dayops.db".to_string()),
             bind: var("DAYOPS_BIND").unwrap_or_else(|| "127.0.0.1:8080".to_string()),
             jwt_key,
-            jwt_issuer: var("DAYOPS_JWT_ISSUER").unwrap_or_else(|| "dayops".to_string()),
+            jwt_issuer: issuer,
             jwt_audience: var("DAYOPS_JWT_AUDIENCE").unwrap_or_else(|| "dayops-api".to_string()),
+            jwt_role_claim: var("DAYOPS_JWT_ROLE_CLAIM").unwrap_or_else(|| "role".to_string()),
+            jwt_role_values: var("DAYOPS_JWT_ROLE_VALUES").unwrap_or_default(),
+            jwt_provider_claim: var("DAYOPS_JWT_PROVIDER_CLAIM")
+                .unwrap_or_else(|| "provider_id".to_string()),
+            jwt_keys_min_refresh_secs: parsed("DAYOPS_JWT_KEYS_MIN_REFRESH_SECONDS", 30)?,
             max_body_bytes: parsed("DAYOPS_MAX_BODY_BYTES", 16 * 1024 * 1024)?,
             body_timeout_secs: parsed("DAYOPS_BODY_TIMEOUT_SECONDS", 30)?,
             pool_size: parsed("DAYOPS_DB_POOL_SIZE", 16)?,
@@ -133,6 +169,12 @@ impl Config {
             webhook_timeout_secs: parsed("DAYOPS_WEBHOOK_TIMEOUT_SECONDS", 5)?,
             webhook_retry_secs: parsed("DAYOPS_WEBHOOK_RETRY_SECONDS", 10)?,
             webhook_disable_after_secs: parsed("DAYOPS_WEBHOOK_DISABLE_AFTER_SECONDS", 259_200)?,
+            cors_origins: var("DAYOPS_CORS_ORIGINS")
+                .unwrap_or_default()
+                .split(',')
+                .map(|o| o.trim().trim_end_matches('/').to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -147,8 +189,55 @@ impl Config {
             Some(JwtKey::PublicKeyFile(path)) => std::fs::read(path)
                 .map(VerificationKey::PublicKeyPem)
                 .map_err(|e| ConfigError::KeyFile(path.clone(), e)),
+            Some(JwtKey::Remote(source)) => Ok(VerificationKey::Remote(
+                Box::new(crate::jwks::HttpKeys::new(source.clone())),
+                std::time::Duration::from_secs(self.jwt_keys_min_refresh_secs),
+            )),
             None => Err(ConfigError::NoJwtKey),
         }
+    }
+
+    /// What `/.well-known/openid-configuration` answers.
+    pub fn discovery(&self) -> Option<dayops_http::routes::health::Discovery> {
+        use crate::jwks::KeySource;
+        use dayops_http::routes::health::{Discovery, IdentityProvider};
+        match &self.jwt_key {
+            Some(JwtKey::Remote(KeySource::Discovery { issuer })) => {
+                Some(Discovery::At(KeySource::discovery_url(issuer)))
+            }
+            Some(JwtKey::Remote(KeySource::Jwks(url))) => Some(Discovery::Keys(IdentityProvider {
+                issuer: self.jwt_issuer.clone(),
+                jwks_uri: url.clone(),
+            })),
+            _ => None,
+        }
+    }
+
+    /// Where tokens carry the role and the provider.
+    pub fn claim_mapping(&self) -> Result<ClaimMapping, ConfigError> {
+        let mut mapping = ClaimMapping {
+            role_claim: self.jwt_role_claim.clone(),
+            provider_claim: self.jwt_provider_claim.clone(),
+            ..ClaimMapping::default()
+        };
+        if !self.jwt_role_values.trim().is_empty() {
+            mapping.role_values = self
+                .jwt_role_values
+                .split(',')
+                .map(|pair| {
+                    let (value, role) = pair.split_once('=').unwrap_or((pair, ""));
+                    Role::parse(role.trim())
+                        .map(|role| (value.trim().to_string(), role))
+                        .ok_or_else(|| {
+                            ConfigError::Invalid(
+                                "DAYOPS_JWT_ROLE_VALUES",
+                                format!("{pair:?} is not value=provider|commissioner|auditor"),
+                            )
+                        })
+                })
+                .collect::<Result<_, _>>()?;
+        }
+        Ok(mapping)
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod demo;
+pub mod jwks;
 pub mod logcli;
 pub mod webhooks;
 
@@ -112,16 +113,20 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
         &config.jwt_issuer,
         &config.jwt_audience,
     )
-    .map_err(config::ConfigError::from)?;
+    .map_err(config::ConfigError::from)?
+    .with_mapping(config.claim_mapping()?);
     let signer = std::sync::Arc::new(config.log_signer()?);
-    let state = web::Data::new(AppState::new(
+    let mut state = AppState::new(
         pool.clone(),
         Backend::of_url(&config.database_url),
         auth,
         config.rate_limit_per_minute,
         signer.clone(),
         dayops_domain::webhook::TargetPolicy::new(&config.webhook_allow_hosts),
-    ));
+    );
+    state.discovery = config.discovery();
+    state.cors_origins = config.cors_origins.clone();
+    let state = web::Data::new(state);
     if config.webhooks {
         spawn_deliveries(&state, pool.clone(), config.delivery());
     }

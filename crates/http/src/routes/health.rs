@@ -30,6 +30,53 @@ pub struct Readiness {
     pub warnings: Vec<String>,
 }
 
+/// Where the tokens this service accepts come from: the `openIdConnect` security
+/// scheme's document.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IdentityProvider {
+    /// The `iss` tokens carry.
+    pub issuer: String,
+    /// The key set tokens are verified with.
+    pub jwks_uri: String,
+}
+
+/// How tokens are issued to this service (OpenID Connect discovery), when an identity
+/// provider issues them.
+#[derive(Debug, Clone)]
+pub enum Discovery {
+    /// The identity provider's own discovery document is at this address.
+    At(String),
+    /// Its key set is configured directly: this service describes it.
+    Keys(IdentityProvider),
+}
+
+/// The identity provider whose tokens this service accepts: a redirect to its OpenID
+/// Connect discovery document, or (when its key set is configured directly) the issuer
+/// and key set. 404 when tokens are verified with a configured key instead.
+#[utoipa::path(
+    operation_id = "openid_configuration",
+    tag = "operations",
+    security(()),
+    responses(
+        (status = 200, body = IdentityProvider, description = "The issuer and the key set"),
+        (status = 307, description = "The identity provider's own discovery document", headers(("Location" = String))),
+        (status = 404, body = Problem, content_type = "application/problem+json", description = "Tokens are not issued by an OpenID Connect provider here"),
+    )
+)]
+#[get("/.well-known/openid-configuration")]
+pub async fn openid_configuration(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    match &state.discovery {
+        Some(Discovery::At(url)) => Ok(HttpResponse::TemporaryRedirect()
+            .insert_header((actix_web::http::header::LOCATION, url.as_str()))
+            .finish()),
+        Some(Discovery::Keys(provider)) => Ok(HttpResponse::Ok().json(provider)),
+        None => Err(ApiError::new(
+            ProblemKind::NotFound,
+            "tokens are verified with a configured key, not an identity provider's",
+        )),
+    }
+}
+
 /// The process is up.
 #[utoipa::path(operation_id = "healthz", tag = "operations", security(()), responses((status = 200, body = Health)))]
 #[get("/healthz")]

@@ -32,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
         .service(health::metrics)
+        .service(health::openid_configuration)
         .service(providers::create)
         .service(providers::list)
         .service(providers::get)
