@@ -288,3 +288,44 @@ fn cors_allows_the_configured_origins_only() {
     );
     assert_eq!(r.header("access-control-allow-origin"), None);
 }
+
+/// A head too large to read (a 140 KB token) is answered with problem+json too, not
+/// actix-http's bare 431, and the connection is closed.
+#[test]
+fn oversized_headers_are_a_problem() {
+    use std::io::{Read, Write};
+    let app = TestApp::spawn();
+    let mut stream = std::net::TcpStream::connect(app.base.trim_start_matches("http://")).unwrap();
+    let head = format!(
+        "GET /v1/providers HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {}\r\n\r\n",
+        "a".repeat(140 * 1024)
+    );
+    // The server stops reading at its limit: the rest of the head may not be taken.
+    let _ = stream.write_all(head.as_bytes());
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer.split_once("\r\n\r\n").expect("a head and a body");
+    assert!(head.starts_with("HTTP/1.1 431"), "{answer}");
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("content-type: application/problem+json"),
+        "{head}"
+    );
+    let id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("x-request-id: "))
+        .expect("a request id");
+    let problem: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(problem["type"], "/problems/header-too-large");
+    assert_eq!(problem["status"], 431);
+    assert_eq!(
+        problem["instance"],
+        json!(format!("urn:dayops:request:{id}"))
+    );
+    // The service goes on answering.
+    app.get("/v1/providers", &app.commissioner()).expect(200);
+}

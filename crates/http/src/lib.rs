@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod conditional;
+pub mod connection;
 pub mod csv_export;
 pub mod csv_register;
 pub mod extract;
@@ -21,7 +22,7 @@ use std::net::TcpListener;
 
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, Logger};
-use actix_web::{web, App, HttpRequest, HttpServer};
+use actix_web::{web, App, HttpRequest};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
@@ -169,7 +170,7 @@ pub fn server(
 ) -> std::io::Result<Server> {
     let document = openapi::document();
     let origins = state.cors_origins.clone();
-    let server = HttpServer::new(move || {
+    let app = move || {
         let (app, _) = App::new()
             .into_utoipa_app()
             .openapi(openapi::ApiDoc::base())
@@ -217,9 +218,34 @@ pub fn server(
                             .unwrap_or_else(|| "unmatched".to_string())
                     }),
             )
-    })
-    .workers(workers)
-    .listen(listener)?
-    .run();
+    };
+    // As `HttpServer::listen` builds it, with each connection wrapped so that even
+    // actix-http's own answer to an oversized head is problem+json.
+    let address = listener.local_addr()?;
+    let server = actix_server::Server::build()
+        .workers(workers)
+        .listen("dayops", listener, move || {
+            let connections =
+                actix_service::fn_service(|io: actix_web::rt::net::TcpStream| async move {
+                    let peer = io.peer_addr().ok();
+                    Ok::<_, actix_http::error::DispatchError>((
+                        connection::Connection::new(io),
+                        actix_http::Protocol::Http1,
+                        peer,
+                    ))
+                });
+            // actix-web's defaults for what `HttpServer` would set.
+            let http = actix_http::HttpService::build()
+                .keep_alive(actix_http::KeepAlive::default())
+                .client_request_timeout(std::time::Duration::from_secs(5))
+                .client_disconnect_timeout(std::time::Duration::from_secs(1))
+                .h1_allow_half_closed(true)
+                .local_addr(address)
+                .finish(actix_service::map_config(app(), |_| {
+                    actix_web::dev::AppConfig::default()
+                }));
+            actix_service::ServiceFactoryExt::and_then(connections, http)
+        })?
+        .run();
     Ok(server)
 }

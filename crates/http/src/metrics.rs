@@ -78,6 +78,12 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
+/// A family of one sample without labels.
+fn single(out: &mut String, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+    family(out, name, kind, help);
+    let _ = writeln!(out, "{name} {value}");
+}
+
 /// What the process counts while it runs.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -201,27 +207,19 @@ impl Metrics {
                 "dayops_findings_total{{code=\"{code}\",severity=\"{severity}\"}} {n}"
             );
         }
-        family(
+        single(
             &mut out,
             "dayops_claim_accepted_pence_total",
             "counter",
             "Money accepted by the rules in stored claim versions, in pence.",
+            self.claim_accepted_pence.load(Ordering::Relaxed),
         );
-        let _ = writeln!(
-            out,
-            "dayops_claim_accepted_pence_total {}",
-            self.claim_accepted_pence.load(Ordering::Relaxed)
-        );
-        family(
+        single(
             &mut out,
             "dayops_rate_limited_total",
             "counter",
             "Requests refused by the per-principal rate limit.",
-        );
-        let _ = writeln!(
-            out,
-            "dayops_rate_limited_total {}",
-            self.rate_limited.load(Ordering::Relaxed)
+            self.rate_limited.load(Ordering::Relaxed),
         );
         family(
             &mut out,
@@ -239,13 +237,13 @@ impl Metrics {
             "dayops_db_pool_connections{{state=\"idle\"}} {}",
             gauges.pool_idle
         );
-        family(
+        single(
             &mut out,
             "dayops_db_pool_max_connections",
             "gauge",
             "The pool's size (DAYOPS_DB_POOL_SIZE).",
+            gauges.pool_size,
         );
-        let _ = writeln!(out, "dayops_db_pool_max_connections {}", gauges.pool_size);
         family(
             &mut out,
             "dayops_db_pool_wait_seconds",
@@ -254,20 +252,20 @@ impl Metrics {
         );
         locked(&self.pool_wait).render(&mut out, "dayops_db_pool_wait_seconds", "");
         if let Some((pending, age)) = gauges.sequencer_backlog {
-            family(
+            single(
                 &mut out,
                 "dayops_audit_pending_events",
                 "gauge",
                 "Audit events recorded and not yet in the transparency log.",
+                pending,
             );
-            let _ = writeln!(out, "dayops_audit_pending_events {pending}");
-            family(
+            single(
                 &mut out,
                 "dayops_audit_sequencer_lag_seconds",
                 "gauge",
                 "Age of the oldest audit event not yet in the log (0 when none waits).",
+                age,
             );
-            let _ = writeln!(out, "dayops_audit_sequencer_lag_seconds {age}");
         }
         family(
             &mut out,
@@ -288,8 +286,7 @@ impl Metrics {
 
 /// The standard process metrics, from `/proc` (Linux; absent elsewhere).
 mod process {
-    use super::family;
-    use std::fmt::Write;
+    use super::single;
 
     /// Clock ticks a second and the page size: fixed on Linux for the platforms we run.
     const TICKS_PER_SECOND: f64 = 100.0;
@@ -309,52 +306,49 @@ mod process {
         // Numbered from field 3 (state) at index 0.
         let field = |n: usize| fields.get(n - 3).and_then(|v| v.parse::<u64>().ok());
         if let (Some(utime), Some(stime)) = (field(14), field(15)) {
-            family(
+            single(
                 out,
                 "process_cpu_seconds_total",
                 "counter",
                 "User and system CPU time spent, in seconds.",
-            );
-            let _ = writeln!(
-                out,
-                "process_cpu_seconds_total {}",
-                (utime + stime) as f64 / TICKS_PER_SECOND
+                (utime + stime) as f64 / TICKS_PER_SECOND,
             );
         }
         if let Some(vsize) = field(23) {
-            family(
+            single(
                 out,
                 "process_virtual_memory_bytes",
                 "gauge",
                 "Virtual memory size in bytes.",
+                vsize,
             );
-            let _ = writeln!(out, "process_virtual_memory_bytes {vsize}");
         }
         if let Some(rss) = field(24) {
-            family(
+            single(
                 out,
                 "process_resident_memory_bytes",
                 "gauge",
                 "Resident memory size in bytes.",
+                rss * PAGE_BYTES,
             );
-            let _ = writeln!(out, "process_resident_memory_bytes {}", rss * PAGE_BYTES);
         }
         if let (Some(start_ticks), Some(boot)) = (field(22), boot_time()) {
-            family(
+            single(
                 out,
                 "process_start_time_seconds",
                 "gauge",
                 "Start time of the process since the Unix epoch, in seconds.",
-            );
-            let _ = writeln!(
-                out,
-                "process_start_time_seconds {}",
-                boot + start_ticks as f64 / TICKS_PER_SECOND
+                boot + start_ticks as f64 / TICKS_PER_SECOND,
             );
         }
         if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-            family(out, "process_open_fds", "gauge", "Open file descriptors.");
-            let _ = writeln!(out, "process_open_fds {}", fds.count());
+            single(
+                out,
+                "process_open_fds",
+                "gauge",
+                "Open file descriptors.",
+                fds.count(),
+            );
         }
         let max_fds = std::fs::read_to_string("/proc/self/limits")
             .ok()
@@ -369,13 +363,13 @@ mod process {
                     })
             });
         if let Some(max) = max_fds {
-            family(
+            single(
                 out,
                 "process_max_fds",
                 "gauge",
                 "The limit of open file descriptors.",
+                max,
             );
-            let _ = writeln!(out, "process_max_fds {max}");
         }
     }
 

@@ -103,6 +103,8 @@ problem_kinds! {
         "`If-Match` does not name the current version (of a submission, provider or contract): someone changed it since it was read";
     PreconditionRequired => "precondition-required", PRECONDITION_REQUIRED, "If-Match is required",
         "an amendment, or a provider's or contract's patch, without `If-Match`";
+    HeaderTooLarge => "header-too-large", REQUEST_HEADER_FIELDS_TOO_LARGE, "Request headers too large",
+        "the request's headers (a token, say) are larger than the 128 KiB the service reads; the connection is closed";
     TooManyRequests => "too-many-requests", TOO_MANY_REQUESTS, "Too many requests",
         "the principal's rate limit is spent; see `Retry-After`";
     Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service temporarily unavailable",
@@ -453,6 +455,9 @@ impl<const SET: u32> Problems<SET> {
                     ProblemKind::TooManyRequests => {
                         vec!["The rate limit for this principal is spent; see Retry-After"]
                     }
+                    ProblemKind::HeaderTooLarge => {
+                        vec!["The request's headers are larger than 128 KiB"]
+                    }
                     // Its 409 is described with Conflict's, under the same status.
                     ProblemKind::InFlight => Vec::new(),
                     ProblemKind::Internal => vec!["Internal error"],
@@ -609,11 +614,11 @@ mod tests {
             statuses.sort_unstable();
             statuses
         };
-        assert_eq!(statuses(&read), [401, 429, 500, 503]);
+        assert_eq!(statuses(&read), [401, 429, 431, 500, 503]);
         let amend = Problems::<{ ROLE | FIND | BODY | CONFLICT | IF_MATCH }>::described();
         assert_eq!(
             statuses(&amend),
-            [400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 428, 429, 500, 503]
+            [400, 401, 403, 404, 408, 409, 412, 413, 415, 422, 428, 429, 431, 500, 503]
         );
         let create = Problems::<{ ROLE | BODY | IDEMPOTENT }>::described();
         let conflict = &create
