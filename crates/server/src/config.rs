@@ -169,12 +169,7 @@ impl Config {
             webhook_timeout_secs: parsed("DAYOPS_WEBHOOK_TIMEOUT_SECONDS", 5)?,
             webhook_retry_secs: parsed("DAYOPS_WEBHOOK_RETRY_SECONDS", 10)?,
             webhook_disable_after_secs: parsed("DAYOPS_WEBHOOK_DISABLE_AFTER_SECONDS", 259_200)?,
-            cors_origins: var("DAYOPS_CORS_ORIGINS")
-                .unwrap_or_default()
-                .split(',')
-                .map(|o| o.trim().trim_end_matches('/').to_string())
-                .filter(|o| !o.is_empty())
-                .collect(),
+            cors_origins: cors_origins(&var("DAYOPS_CORS_ORIGINS").unwrap_or_default())?,
             workers: parsed(
                 "DAYOPS_WORKERS",
                 std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
@@ -286,6 +281,33 @@ impl Config {
     }
 }
 
+/// Browser origins, each `scheme://host[:port]` (a trailing `/` is dropped): anything
+/// else is refused at start, not left to fail a browser later.
+fn cors_origins(text: &str) -> Result<Vec<String>, ConfigError> {
+    text.split(',')
+        .map(|o| o.trim().trim_end_matches('/'))
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let uri: actix_web::http::Uri = origin.parse().map_err(|_| {
+                ConfigError::Invalid("DAYOPS_CORS_ORIGINS", format!("{origin:?} is not a URL"))
+            })?;
+            let plain = uri.scheme().is_some()
+                && uri.authority().is_some()
+                && uri
+                    .path_and_query()
+                    .is_none_or(|p| p.as_str().is_empty() || p == "/");
+            if plain {
+                Ok(origin.to_string())
+            } else {
+                Err(ConfigError::Invalid(
+                    "DAYOPS_CORS_ORIGINS",
+                    format!("{origin:?} is not an origin (scheme://host[:port])"),
+                ))
+            }
+        })
+        .collect()
+}
+
 /// A new signing key for `origin`, from the operating system's randomness.
 pub fn new_log_signer(origin: &str) -> Result<LogSigner, String> {
     let mut seed = [0u8; 32];
@@ -316,6 +338,23 @@ pub fn write_key_file(path: &std::path::Path, signer: &LogSigner) -> std::io::Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_origins() {
+        assert_eq!(
+            cors_origins(" https://portal.council.example/, http://localhost:3000").unwrap(),
+            ["https://portal.council.example", "http://localhost:3000"]
+        );
+        assert!(cors_origins("").unwrap().is_empty());
+        for bad in [
+            "*",
+            "portal.council.example",
+            "https://x.example/path",
+            "not a url",
+        ] {
+            assert!(cors_origins(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn secrets_do_not_print() {
