@@ -2,6 +2,7 @@
 //! OpenAPI document generated from the same route registrations that serve requests.
 
 pub mod auth;
+pub mod budget;
 pub mod conditional;
 pub mod connection;
 pub mod csv_export;
@@ -53,6 +54,8 @@ pub struct AppState {
     pub discovery: Option<routes::health::Discovery>,
     /// Browser origins allowed to call the API (`DAYOPS_CORS_ORIGINS`).
     pub cors_origins: Vec<String>,
+    /// What answers of stored versions may hold in memory at once.
+    pub answers: budget::AnswerBudget,
 }
 
 impl AppState {
@@ -71,6 +74,7 @@ impl AppState {
             known_providers: Default::default(),
             discovery: None,
             cors_origins: Vec::new(),
+            answers: budget::AnswerBudget::default(),
             log_signer,
             webhook_targets,
             pool,

@@ -207,6 +207,22 @@ pub async fn read_version<T: Serialize + Send + 'static>(
     read: ReadVersion<T>,
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.own_provider().map(str::to_string);
+    // Weigh the answer first, and wait until it fits the budget.
+    let size = {
+        let (id, scope) = (id.clone(), scope.clone());
+        run(state, move |conn| {
+            Ok(dayops_persistence::submissions::stored_size(
+                conn,
+                kind,
+                &id,
+                version,
+                scope.as_deref(),
+            )?)
+        })
+        .await?
+        .ok_or_else(ApiError::not_found)?
+    };
+    let reservation = state.answers.reserve(size).await?;
     let (id, version, answer) = run(state, move |conn| {
         let (version, answer) =
             read(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)?;
@@ -215,10 +231,11 @@ pub async fn read_version<T: Serialize + Send + 'static>(
     .await?;
     // Written here, not by actix, so a stored body that no longer reads is our 500 problem.
     let body = json(&answer)?;
+    drop(answer);
     Ok(with_version_headers(
         HttpResponse::Ok()
             .content_type(actix_web::http::header::ContentType::json())
-            .body(body),
+            .body(crate::budget::Budgeted::new(body, reservation)),
         kind,
         &id,
         version,

@@ -470,6 +470,44 @@ pub fn get_version(
     stored(&row, version_row).map(Some)
 }
 
+diesel::define_sql_function! {
+    /// `LENGTH(text)`, the same on both back ends.
+    fn length(text: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+}
+
+/// How large a stored version is (its body and findings, in characters), to weigh its
+/// answer before reading it; `None` when there is no such version of a `kind`
+/// submission that `scope` (a provider) may see.
+pub fn stored_size(
+    conn: &mut DbConnection,
+    kind: SubmissionKind,
+    id: &str,
+    version: Option<i32>,
+    scope: Option<&str>,
+) -> Result<Option<i64>, StoreError> {
+    let Some((current, provider)) = submissions::table
+        .find(id)
+        .filter(submissions::kind.eq(kind.as_str()))
+        .select((submissions::current_version, submissions::provider_id))
+        .first::<(i32, String)>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    if scope.is_some_and(|own| own != provider) {
+        return Ok(None);
+    }
+    let size: Option<(i32, i32)> = submission_versions::table
+        .find((id, version.unwrap_or(current)))
+        .select((
+            length(submission_versions::body),
+            length(submission_versions::findings),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(size.map(|(body, findings)| i64::from(body) + i64::from(findings)))
+}
+
 /// A change of a submission's status: a claim's decision or payment, or the mark an
 /// amended register leaves on an approved claim.
 pub struct StatusChange {
