@@ -1,9 +1,12 @@
-//! A memory budget for answering stored submission versions. Reading a version and
-//! answering it holds several copies of it at once (the driver's, the stored text, the
-//! JSON written), so a 95,000-line register costs about 100 MB while it is answered, and
-//! eight at once ran the process to 900 MB. Each answer reserves its weight from the
-//! budget before reading and keeps it until its last byte is sent; answers that do not
-//! fit wait their turn, so memory stays bounded whoever asks.
+//! A memory budget for the service's largest work: answering stored submission versions
+//! and running the submission pipeline on a posted body. Reading a version and answering
+//! it holds several copies of it at once (the driver's, the stored text, the JSON
+//! written), so a 95,000-line register costs about 100 MB while it is answered, and eight
+//! at once ran the process to 900 MB; a posted register's rules, rows and receipt hold
+//! many times its body. Each piece of work reserves its weight before it starts and keeps
+//! it until it is done (an answer: until its last byte is sent); work that does not fit
+//! waits its turn, so memory stays bounded whoever asks. A week's 500-line register
+//! weighs about 2 MiB, so ordinary traffic never waits.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -16,24 +19,29 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::problem::ApiError;
 
-/// The budget, in bytes: what all answers of stored versions may hold at once.
+/// The budget, in bytes: what the work it weighs may hold at once.
 pub const BUDGET_BYTES: usize = 128 * 1024 * 1024;
 
 /// An answer holds about this many times its stored size while it is read and written.
-pub const WEIGHT: usize = 4;
+pub const ANSWER_WEIGHT: usize = 4;
+
+/// A submission's pipeline holds about this many times its body: the parsed input, the
+/// findings, the rows and canonical JSON written, the receipt. Chosen by measurement
+/// (`memory-bench --case many`, README).
+pub const SUBMISSION_WEIGHT: usize = 32;
 
 /// Reservations are counted in KiB, so the budget fits the semaphore's `u32` permits.
 const UNIT: usize = 1024;
 
-pub struct AnswerBudget {
+pub struct MemoryBudget {
     permits: Arc<Semaphore>,
     capacity: u32,
 }
 
-impl AnswerBudget {
+impl MemoryBudget {
     pub fn new(bytes: usize) -> Self {
         let capacity = u32::try_from((bytes / UNIT).max(1)).unwrap_or(u32::MAX);
-        AnswerBudget {
+        MemoryBudget {
             permits: Arc::new(Semaphore::new(capacity as usize)),
             capacity,
         }
@@ -41,9 +49,24 @@ impl AnswerBudget {
 
     /// Waits until an answer of a version `stored` characters long fits, and reserves it.
     /// One larger than the whole budget waits for the whole budget.
-    pub async fn reserve(&self, stored: i64) -> Result<OwnedSemaphorePermit, ApiError> {
+    pub async fn reserve_answer(&self, stored: i64) -> Result<OwnedSemaphorePermit, ApiError> {
         let bytes = usize::try_from(stored.max(0)).unwrap_or(usize::MAX);
-        let units = (bytes.saturating_mul(WEIGHT) / UNIT).max(1);
+        self.reserve(bytes.saturating_mul(ANSWER_WEIGHT)).await
+    }
+
+    /// Waits until the pipeline's work on a body `body_len` bytes long fits, and
+    /// reserves it.
+    pub async fn reserve_submission(
+        &self,
+        body_len: usize,
+    ) -> Result<OwnedSemaphorePermit, ApiError> {
+        self.reserve(body_len.saturating_mul(SUBMISSION_WEIGHT))
+            .await
+    }
+
+    /// Waits until `bytes` fit, and reserves them (the whole budget at most).
+    async fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let units = (bytes / UNIT).max(1);
         let units = u32::try_from(units).unwrap_or(u32::MAX).min(self.capacity);
         self.permits
             .clone()
@@ -53,9 +76,9 @@ impl AnswerBudget {
     }
 }
 
-impl Default for AnswerBudget {
+impl Default for MemoryBudget {
     fn default() -> Self {
-        AnswerBudget::new(BUDGET_BYTES)
+        MemoryBudget::new(BUDGET_BYTES)
     }
 }
 
@@ -95,9 +118,9 @@ mod tests {
 
     #[actix_web::test]
     async fn answers_wait_for_room_and_free_it_when_sent() {
-        let budget = AnswerBudget::new(4 * 1024 * 1024);
+        let budget = MemoryBudget::new(4 * 1024 * 1024);
         // 1 MiB stored weighs 4 MiB: the whole budget.
-        let first = budget.reserve(1024 * 1024).await.unwrap();
+        let first = budget.reserve_answer(1024 * 1024).await.unwrap();
         assert_eq!(budget.permits.available_permits(), 0);
         let body = Budgeted::new(Bytes::from_static(b"answer"), first);
         // A second answer waits while the first is held.
@@ -106,7 +129,7 @@ mod tests {
         assert!(waiting.is_err());
         drop(body);
         // A version larger than the budget waits for all of it, then goes alone.
-        let huge = budget.reserve(i64::MAX).await.unwrap();
+        let huge = budget.reserve_answer(i64::MAX).await.unwrap();
         assert_eq!(huge.num_permits(), 4 * 1024);
     }
 }

@@ -54,8 +54,8 @@ pub struct AppState {
     pub discovery: Option<routes::health::Discovery>,
     /// Browser origins allowed to call the API (`DAYOPS_CORS_ORIGINS`).
     pub cors_origins: Vec<String>,
-    /// What answers of stored versions may hold in memory at once.
-    pub answers: budget::AnswerBudget,
+    /// What answers of stored versions and submission pipelines may hold at once.
+    pub memory: budget::MemoryBudget,
 }
 
 impl AppState {
@@ -74,7 +74,7 @@ impl AppState {
             known_providers: Default::default(),
             discovery: None,
             cors_origins: Vec::new(),
-            answers: budget::AnswerBudget::default(),
+            memory: budget::MemoryBudget::default(),
             log_signer,
             webhook_targets,
             pool,

@@ -70,6 +70,7 @@ where
     K::Input: Send,
     A: for<'a> Fn(&Prepared<'a, K>) -> Result<String, ApiError> + Send + 'static,
 {
+    let reservation = state.memory.reserve_submission(bytes.len()).await?;
     let keyed = keyed_request(req, principal, key, bytes);
     let lease = renew_while_running(state, keyed.clone());
     let actor = principal.actor();
@@ -105,6 +106,7 @@ where
     })
     .await;
     lease.abort();
+    drop(reservation);
     created_response(K::KIND, created?)
 }
 
@@ -133,7 +135,7 @@ pub async fn amend<K, A>(
     state: &web::Data<AppState>,
     principal: &Principal,
     (id, if_match): (String, String),
-    input: K::Input,
+    (input, body_len): (K::Input, usize),
     answer: A,
 ) -> Result<HttpResponse, ApiError>
 where
@@ -141,6 +143,7 @@ where
     K::Input: Send,
     A: for<'a> Fn(&Prepared<'a, K>) -> Result<String, ApiError> + Send + 'static,
 {
+    let reservation = state.memory.reserve_submission(body_len).await?;
     let actor = principal.actor();
     let scope = principal.provider_id.clone();
     let today = today();
@@ -161,6 +164,7 @@ where
         Ok((envelope.id.clone(), envelope.version, body))
     })
     .await?;
+    drop(reservation);
     Ok(with_version_headers(
         HttpResponse::Ok()
             .content_type("application/json")
@@ -222,7 +226,7 @@ pub async fn read_version<T: Serialize + Send + 'static>(
         .await?
         .ok_or_else(ApiError::not_found)?
     };
-    let reservation = state.answers.reserve(size).await?;
+    let reservation = state.memory.reserve_answer(size).await?;
     let (id, version, answer) = run(state, move |conn| {
         let (version, answer) =
             read(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)?;

@@ -253,12 +253,12 @@ pub async fn amend(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
-    let (claim, _) = read_claim(&req, payload).await?;
+    let (claim, bytes) = read_claim(&req, payload).await?;
     pipeline::amend::<Claims, _>(
         &state,
         &principal,
         (id.into_inner(), expected),
-        claim,
+        (claim, bytes.len()),
         prepared_json,
     )
     .await

@@ -164,13 +164,13 @@ pub async fn amend(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
-    let (posted, _) = read_register(&req, payload).await?;
+    let (posted, bytes) = read_register(&req, payload).await?;
     let csv = posted.csv;
     pipeline::amend::<Registers, _>(
         &state,
         &principal,
         (id.into_inner(), expected),
-        posted.register,
+        (posted.register, bytes.len()),
         move |prepared| {
             let mut receipt = receipt(&prepared.version, csv);
             receipt.audit_event_id = Some(prepared.audit_event_id.clone());

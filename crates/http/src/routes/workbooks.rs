@@ -208,13 +208,13 @@ pub async fn amend(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let expected = if_match(&req)?;
-    let (posted, _) = read_workbook(&req, payload).await?;
+    let (posted, bytes) = read_workbook(&req, payload).await?;
     let sheets = posted.sheets;
     pipeline::amend::<Workbooks, _>(
         &state,
         &principal,
         (id.into_inner(), expected),
-        posted.workbook,
+        (posted.workbook, bytes.len()),
         move |prepared| prepared_json(prepared, sheets.as_ref()),
     )
     .await
