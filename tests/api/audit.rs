@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use dayops_domain::audit::{chain_hash, AuditRecord, GENESIS_HASH};
 use dayops_domain::tlog::Frontier;
 
-use crate::support::{agreement_body, day, last_week, Fixture, Resp, TestApp};
+use crate::support::{agreement_body, last_week, Fixture, Resp, TestApp};
 
 #[test]
 fn changes_are_logged_and_verified() {
@@ -366,37 +366,8 @@ fn history() -> (TestApp, Value) {
     let fx = Fixture::new(&app, "T");
     let monday = last_week();
     fx.post(&app, &fx.register(monday)).expect(201);
-    let draft = app.request(
-        "POST",
-        &format!(
-            "/v1/claims/draft?contract_id={}&period_start={monday}",
-            fx.contract
-        ),
-        Some(&fx.token),
-        None,
-    );
-    let claim = app.request_with(
-        "POST",
-        "/v1/claims",
-        Some(&fx.token),
-        Some(("application/json", draft.text.clone().into_bytes())),
-        &[("Idempotency-Key", "claim-1")],
-    );
-    claim.expect(201);
-    let id = claim.body["id"].as_str().unwrap();
-    let c = app.commissioner();
-    app.post(
-        &format!("/v1/claims/{id}/decision"),
-        &c,
-        &json!({"decision": "approve", "reason": "matches"}),
-    )
-    .expect(200);
-    app.post(
-        &format!("/v1/claims/{id}/payment"),
-        &c,
-        &json!({"remittance_ref": "BACS-1", "paid_on": day(monday, 14)}),
-    )
-    .expect(200);
+    let id = fx.submit_drafted_claim(&app, monday);
+    app.approve_and_pay(&id, "BACS-1");
     let checkpoint = app.sequenced();
     let verify = app.get("/v1/audit-events/verify", &app.auditor());
     assert_eq!(verify.body["verified"], json!(true), "{}", verify.text);

@@ -22,6 +22,10 @@ pub const PERSON_REF: &str = "^[A-Za-z0-9_-]{1,64}$";
 /// A CQC location id (`ProviderInput::validate`).
 pub const CQC_LOCATION_ID: &str = "^1-[0-9]{1,18}$";
 
+/// An `X-Request-Id` the service keeps (`request_id::RequestId::from_client`); others are
+/// replaced.
+pub const REQUEST_ID: &str = "^[A-Za-z0-9_.:-]{1,128}$";
+
 /// An `Idempotency-Key`: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY: &str = "^[!-~]{1,255}$";
 

@@ -117,6 +117,7 @@ impl RemoteKeys {
             fetched_at: Mutex::new(None),
             set_at: Mutex::new(None),
         };
+        *keys.fetched_at.lock() = Some(Instant::now());
         if let Err(e) = keys.fetch_now() {
             log::error!("cannot fetch the identity provider's keys yet: {e}");
         }
@@ -158,7 +159,6 @@ impl RemoteKeys {
     }
 
     fn fetch_now(&self) -> Result<usize, String> {
-        *self.fetched_at.lock() = Some(Instant::now());
         let set = KeySet::from_jwks(&self.fetcher.fetch()?)?;
         let n = set.len();
         *self.set.write() = Arc::new(set);

@@ -45,6 +45,8 @@ pub struct AppState {
     pub log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
     /// Where webhook subscriptions may point.
     pub webhook_targets: dayops_domain::webhook::TargetPolicy,
+    /// The OpenAPI document `/openapi.json` serves, built once.
+    pub document: serde_json::Value,
     /// The `ETag` of the documentation (`/docs`, `/openapi.json`).
     pub docs_etag: String,
     /// Providers a provider token has named and the database has: a token naming any
@@ -83,6 +85,7 @@ impl AppState {
             limiter: ratelimit::RateLimiter::new(requests_per_minute),
             metrics: metrics::Metrics::default(),
             routes: openapi::RouteTable::of(&document),
+            document,
         }
     }
 }
@@ -172,7 +175,7 @@ pub fn server(
     listener: TcpListener,
     workers: usize,
 ) -> std::io::Result<Server> {
-    let document = openapi::document();
+    let document = state.document.clone();
     let origins = state.cors_origins.clone();
     let app = move || {
         let (app, _) = App::new()
@@ -213,14 +216,12 @@ pub fn server(
             // The route template, never the path: paths, query strings and bodies may
             // carry person references or whatever a client makes up.
             .wrap(
-                Logger::new("%a \"%{method}xi %{route}xi\" %s %b %Dms request=%{x-request-id}o")
+                Logger::new("%a \"%{method}xi %{route}xo\" %s %b %Dms request=%{x-request-id}o")
                     .custom_request_replace("method", |req| {
                         metrics::method_label(req.method()).to_string()
                     })
-                    .custom_request_replace("route", |req| {
-                        req.match_pattern()
-                            .unwrap_or_else(|| "unmatched".to_string())
-                    }),
+                    // Read from the answered request, which routing has matched already.
+                    .custom_response_replace("route", |res| metrics::route_label(res.request())),
             )
     };
     // As `HttpServer::listen` builds it, with each connection wrapped so that even

@@ -397,6 +397,13 @@ pub fn method_label(method: &actix_web::http::Method) -> &'static str {
     }
 }
 
+/// The route template a request matched (`unmatched` for none): ids and whatever a
+/// client puts in a path never become labels or log text.
+pub fn route_label(req: &actix_web::HttpRequest) -> String {
+    req.match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string())
+}
+
 /// Middleware recording every response.
 pub async fn record(
     req: ServiceRequest,
@@ -407,10 +414,7 @@ pub async fn record(
     let method = method_label(req.method());
     let response = next.call(req).await?;
     if let Some(state) = state {
-        let route = response
-            .request()
-            .match_pattern()
-            .unwrap_or_else(|| "unmatched".to_string());
+        let route = route_label(response.request());
         state.metrics.observe(
             &route,
             method,

@@ -428,12 +428,14 @@ fn describe_headers(doc: &mut serde_json::Value) {
 /// `If-None-Match` and 304 on every `GET` whose answer carries an `ETag`.
 fn add_not_modified(doc: &mut serde_json::Value) {
     use serde_json::{json, Value};
-    for op in operations_mut(doc) {
-        let tagged = op["responses"]["200"]["headers"].get("ETag").is_some();
-        let is_get = op["operationId"]
-            .as_str()
-            .is_some_and(|id| id.starts_with("get_"));
-        if !(tagged && is_get) {
+    let gets = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.get_mut("get"));
+    for op in gets {
+        if op["responses"]["200"]["headers"].get("ETag").is_none() {
             continue;
         }
         let parameter = json!({
@@ -475,7 +477,7 @@ fn add_request_ids(doc: &mut serde_json::Value) {
             Quote it when reporting a problem.",
         "required": true,
         "schema": {"type": "string", "minLength": 1, "maxLength": crate::request_id::MAX_LEN,
-                   "pattern": "^[A-Za-z0-9_.:-]{1,128}$"}
+                   "pattern": dayops_domain::patterns::REQUEST_ID}
     });
     for op in operations_mut(doc) {
         if let Some(parameters) = op.get_mut("parameters").and_then(Value::as_array_mut) {

@@ -440,6 +440,21 @@ pub fn refuse_late_amendment(
     }
 }
 
+/// Submission `id` of `kind`, if `scope` (a provider) may see it.
+fn visible(
+    conn: &mut DbConnection,
+    kind: SubmissionKind,
+    id: &str,
+    scope: Option<&str>,
+) -> Result<Option<SubmissionRow>, StoreError> {
+    Ok(submissions::table
+        .find(id)
+        .filter(submissions::kind.eq(kind.as_str()))
+        .first::<SubmissionRow>(conn)
+        .optional()?
+        .filter(|row| scope.is_none_or(|provider| provider == row.provider_id)))
+}
+
 /// A version of submission `id` (the current one when `version` is `None`).
 pub fn get_version(
     conn: &mut DbConnection,
@@ -448,17 +463,9 @@ pub fn get_version(
     version: Option<i32>,
     scope: Option<&str>,
 ) -> Result<Option<StoredVersion>, StoreError> {
-    let Some(row) = submissions::table
-        .find(id)
-        .filter(submissions::kind.eq(kind.as_str()))
-        .first::<SubmissionRow>(conn)
-        .optional()?
-    else {
+    let Some(row) = visible(conn, kind, id, scope)? else {
         return Ok(None);
     };
-    if scope.is_some_and(|provider| provider != row.provider_id) {
-        return Ok(None);
-    }
     let wanted = version.unwrap_or(row.current_version);
     let Some(version_row) = submission_versions::table
         .find((id, wanted))
@@ -485,18 +492,9 @@ pub fn stored_size(
     version: Option<i32>,
     scope: Option<&str>,
 ) -> Result<Option<i64>, StoreError> {
-    let Some((current, provider)) = submissions::table
-        .find(id)
-        .filter(submissions::kind.eq(kind.as_str()))
-        .select((submissions::current_version, submissions::provider_id))
-        .first::<(i32, String)>(conn)
-        .optional()?
-    else {
+    let Some(current) = visible(conn, kind, id, scope)?.map(|row| row.current_version) else {
         return Ok(None);
     };
-    if scope.is_some_and(|own| own != provider) {
-        return Ok(None);
-    }
     let size: Option<(i32, i32)> = submission_versions::table
         .find((id, version.unwrap_or(current)))
         .select((

@@ -131,10 +131,7 @@ pub fn tagged<T: Serialize>(
     mut response: actix_web::HttpResponseBuilder,
     value: &T,
 ) -> HttpResponse {
-    response.insert_header((
-        actix_web::http::header::ETAG,
-        dayops_domain::canonical::representation_etag(value),
-    ));
+    response.insert_header(etag_of(value));
     response.json(value)
 }
 
@@ -143,11 +140,15 @@ pub fn audited_tagged<T: Serialize>(
     mut response: actix_web::HttpResponseBuilder,
     changed: dayops_persistence::audit::Audited<T>,
 ) -> HttpResponse {
-    response.insert_header((
-        actix_web::http::header::ETAG,
-        dayops_domain::canonical::representation_etag(&changed.value),
-    ));
+    response.insert_header(etag_of(&changed.value));
     audited(response, changed)
+}
+
+fn etag_of<T: Serialize>(value: &T) -> (actix_web::http::header::HeaderName, String) {
+    (
+        actix_web::http::header::ETAG,
+        dayops_domain::canonical::representation_etag(value),
+    )
 }
 
 /// A change's precondition, checked in its write transaction: `If-Match` must name the
