@@ -135,3 +135,46 @@ fn batch_rules() {
         json!(2.75)
     );
 }
+
+#[test]
+fn cohorts_travel_with_the_agreement() {
+    let app = TestApp::spawn();
+    let c = app.commissioner();
+    let provider = app.create_provider("Cohorts");
+    let contract = app.create_contract(&provider, "NCC-COH-1");
+    let path = format!("/v1/contracts/{contract}/agreements");
+
+    let plain = agreement_body("P1");
+    let mut with_cohort = agreement_body("P2");
+    with_cohort["primary_support_reason"] = json!("autism");
+    with_cohort["funding"] = json!("direct_payment");
+    let r = app.put(&path, &c, &json!({"agreements": [plain, with_cohort]}));
+    r.expect(200);
+    let read = |i: usize| {
+        let id = r.body["agreements"][i]["id"].as_str().unwrap();
+        app.get(&format!("/v1/agreements/{id}"), &c).body
+    };
+    // Not sent: funding is commissioned and the reason unknown.
+    assert_eq!(read(0)["funding"], "commissioned");
+    assert_eq!(read(0)["primary_support_reason"], Value::Null);
+    assert_eq!(read(1)["funding"], "direct_payment");
+    assert_eq!(read(1)["primary_support_reason"], "autism");
+
+    // Sending the default explicitly is no change; changing the funding is one.
+    let mut explicit = agreement_body("P1");
+    explicit["funding"] = json!("commissioned");
+    let mut changed = agreement_body("P2");
+    changed["primary_support_reason"] = json!("autism");
+    changed["funding"] = json!("individual_service_fund");
+    let r = app.put(&path, &c, &json!({"agreements": [explicit, changed]}));
+    r.expect(200);
+    assert_eq!((r.body["unchanged"].clone(), r.body["updated"].clone()), (json!(1), json!(1)));
+
+    // A reason outside the vocabulary is refused at its place, and nothing is stored.
+    let mut bad = agreement_body("P3");
+    bad["primary_support_reason"] = json!("frailty");
+    let r = app.put(&path, &c, &json!({"agreements": [agreement_body("P4"), bad]}));
+    assert!(matches!(r.status, 400 | 422), "{}", r.status);
+    assert_eq!(r.pointers(), ["/agreements/1/primary_support_reason"]);
+    assert_eq!(count(&app, &contract), 2);
+}

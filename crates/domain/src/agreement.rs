@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use crate::calendar::within;
 use crate::contract::ContractInput;
 use crate::error::FieldErrors;
-use crate::types::{Hours, Pathway, SessionType, Weekday};
+use crate::types::{Funding, Hours, Pathway, SessionType, SupportReason, Weekday};
 
 /// The need band a social worker assessed, in force from `from` until the next one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -71,6 +71,12 @@ pub struct AgreementInput {
     pub pathway: Pathway,
     #[serde(default)]
     pub care_plan_review_due: Option<NaiveDate>,
+    /// Why the person is supported, when the case record says.
+    #[serde(default)]
+    pub primary_support_reason: Option<SupportReason>,
+    /// How the placement is funded; `commissioned` when not sent.
+    #[serde(default)]
+    pub funding: Funding,
 }
 
 /// An agreement as stored.
@@ -178,6 +184,23 @@ impl AgreementInput {
         errors
     }
 
+    /// The hash the nightly upsert compares to tell an unchanged agreement. Terms added
+    /// after agreements were first stored are left out while they hold their defaults, so
+    /// the export that sends an agreement as before finds it unchanged across the upgrade
+    /// that added them (and writes no audit event or notice for it).
+    pub fn terms_sha256(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(terms) = value.as_object_mut() {
+            if self.primary_support_reason.is_none() {
+                terms.remove("primary_support_reason");
+            }
+            if self.funding == Funding::default() {
+                terms.remove("funding");
+            }
+        }
+        crate::canonical::content_sha256(&value)
+    }
+
     /// The band assessed on `date`, if the agreement had one then.
     pub fn band_on(&self, date: NaiveDate) -> Option<&str> {
         self.need_bands
@@ -244,6 +267,23 @@ mod tests {
             "pathway": "therapeutic"
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn terms_added_later_keep_the_hash_at_their_defaults() {
+        let before = agreement();
+        let mut value = serde_json::to_value(&before).unwrap();
+        let terms = value.as_object_mut().unwrap();
+        terms.remove("primary_support_reason");
+        terms.remove("funding");
+        // The hash as agreements stored before cohorts existed were given it.
+        assert_eq!(before.terms_sha256(), crate::canonical::content_sha256(&value));
+        let mut changed = agreement();
+        changed.funding = Funding::DirectPayment;
+        assert_ne!(changed.terms_sha256(), before.terms_sha256());
+        let mut changed = agreement();
+        changed.primary_support_reason = Some(SupportReason::Autism);
+        assert_ne!(changed.terms_sha256(), before.terms_sha256());
     }
 
     #[test]

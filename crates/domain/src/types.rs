@@ -136,6 +136,35 @@ vocabulary!(
 );
 
 vocabulary!(
+    /// Why the person is supported: the council's primary support reason (the national
+    /// short- and long-term support return's categories, grouped).
+    SupportReason {
+        LearningDisability => "learning_disability",
+        Autism => "autism",
+        Physical => "physical",
+        Sensory => "sensory",
+        MentalHealth => "mental_health",
+        Dementia => "dementia",
+        Other => "other",
+    }
+);
+
+vocabulary!(
+    /// How a placement is funded.
+    Funding {
+        Commissioned => "commissioned",
+        DirectPayment => "direct_payment",
+        IndividualServiceFund => "individual_service_fund",
+    }
+);
+
+impl Default for Funding {
+    fn default() -> Self {
+        Funding::Commissioned
+    }
+}
+
+vocabulary!(
     /// Days of the week, for planned sessions.
     Weekday {
         Monday => "monday",

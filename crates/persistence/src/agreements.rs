@@ -12,7 +12,7 @@ use dayops_domain::audit::{Actor, NewEvent};
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::contract::Contract;
 use dayops_domain::events::EventType::{AgreementChanged, AgreementEnded, AgreementPlaced};
-use dayops_domain::types::{Hours, Pathway};
+use dayops_domain::types::{Funding, Hours, Pathway, SupportReason};
 
 use crate::contracts;
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
@@ -56,6 +56,8 @@ impl AgreementRow {
                 meals: signed("meals", d.meals)?,
                 suspensions: to_json(&d.suspensions)?,
                 care_plan_review_due: d.care_plan_review_due,
+                primary_support_reason: d.primary_support_reason.map(|r| r.as_str().to_string()),
+                funding: d.funding.as_str().to_string(),
             },
             content_sha256,
             created_at: a.created_at.naive_utc(),
@@ -90,6 +92,8 @@ struct TermsRow {
     meals: i32,
     suspensions: String,
     care_plan_review_due: Option<NaiveDate>,
+    primary_support_reason: Option<String>,
+    funding: String,
 }
 
 impl TermsRow {
@@ -112,6 +116,12 @@ impl TermsRow {
             suspensions: from_json("agreements.suspensions", &self.suspensions)?,
             pathway: vocab("agreements.pathway", &self.pathway, Pathway::parse)?,
             care_plan_review_due: self.care_plan_review_due,
+            primary_support_reason: self
+                .primary_support_reason
+                .as_deref()
+                .map(|r| vocab("agreements.primary_support_reason", r, SupportReason::parse))
+                .transpose()?,
+            funding: vocab("agreements.funding", &self.funding, Funding::parse)?,
         })
     }
 }
@@ -144,7 +154,7 @@ pub struct UpsertSummary {
     pub agreements: Vec<UpsertedAgreement>,
 }
 
-/// Rows a multi-row insert may carry: 16 columns each, under SQLite's 32,766 parameters.
+/// Rows a multi-row insert may carry: 18 columns each, under SQLite's 32,766 parameters.
 const INSERT_CHUNK: usize = 1_000;
 
 /// What the feed hears of an agreement placed or changed: the person's reference and
@@ -200,7 +210,7 @@ pub fn upsert_batch(
         let mut events = Vec::new();
         let mut notices = Vec::new();
         for details in inputs {
-            let hash = content_sha256(&to_json_value(&details)?);
+            let hash = details.terms_sha256();
             let person_ref = details.person_ref.clone();
             let (id, result) = match existing.get(&details.person_ref) {
                 Some(row) if row.content_sha256 == hash => {
@@ -235,6 +245,9 @@ pub fn upsert_batch(
                             agreements::meals.eq(new_row.terms.meals),
                             agreements::suspensions.eq(&new_row.terms.suspensions),
                             agreements::care_plan_review_due.eq(new_row.terms.care_plan_review_due),
+                            agreements::primary_support_reason
+                                .eq(&new_row.terms.primary_support_reason),
+                            agreements::funding.eq(&new_row.terms.funding),
                             agreements::content_sha256.eq(&new_row.content_sha256),
                             agreements::updated_at.eq(new_row.updated_at),
                         ))

@@ -82,6 +82,8 @@ diesel::table! {
         content_sha256 -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        primary_support_reason -> Nullable<Text>,
+        funding -> Text,
     }
 }
 

@@ -283,10 +283,31 @@ fn agreements_for(
                 "suspensions": suspensions,
                 "pathway": if service.service_type == "enablement" || person.is_multiple_of(3) { "enabling" } else { "therapeutic" },
                 "care_plan_review_due": start + Days::new(365),
+                "primary_support_reason": support_reason(service, person),
+                // One in six takes a direct payment, one in nine an individual service fund.
+                "funding": if person % 6 == 1 { "direct_payment" } else if person % 9 == 2 { "individual_service_fund" } else { "commissioned" },
             }))
             .map_err(|e| StoreError::Corrupt(format!("demo agreement: {e}")))
         })
         .collect()
+}
+
+/// Why a demo person is supported: a dementia service's people for dementia, the others
+/// spread over the reasons day services see most.
+fn support_reason(service: &DemoService, person: usize) -> &'static str {
+    const REASONS: [&str; 6] = [
+        "learning_disability",
+        "learning_disability",
+        "autism",
+        "physical",
+        "mental_health",
+        "sensory",
+    ];
+    if service.provider.contains("Dementia") {
+        "dementia"
+    } else {
+        REASONS[person % REASONS.len()]
+    }
 }
 
 /// Loads the demo council unless it is already there.
