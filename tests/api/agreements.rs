@@ -168,12 +168,19 @@ fn cohorts_travel_with_the_agreement() {
     changed["funding"] = json!("individual_service_fund");
     let r = app.put(&path, &c, &json!({"agreements": [explicit, changed]}));
     r.expect(200);
-    assert_eq!((r.body["unchanged"].clone(), r.body["updated"].clone()), (json!(1), json!(1)));
+    assert_eq!(
+        (r.body["unchanged"].clone(), r.body["updated"].clone()),
+        (json!(1), json!(1))
+    );
 
     // A reason outside the vocabulary is refused at its place, and nothing is stored.
     let mut bad = agreement_body("P3");
     bad["primary_support_reason"] = json!("frailty");
-    let r = app.put(&path, &c, &json!({"agreements": [agreement_body("P4"), bad]}));
+    let r = app.put(
+        &path,
+        &c,
+        &json!({"agreements": [agreement_body("P4"), bad]}),
+    );
     assert!(matches!(r.status, 400 | 422), "{}", r.status);
     assert_eq!(r.pointers(), ["/agreements/1/primary_support_reason"]);
     assert_eq!(count(&app, &contract), 2);

@@ -423,7 +423,7 @@ fn the_same_unit_is_paid_once_under_concurrency() {
             &format!("/v1/contracts/{}/agreements", fx.contract),
             &app.commissioner(),
             &json!({"agreements": [{"person_ref": shared, "need_bands": [{"from": "2025-01-06", "band": "medium"}],
-                "planned_sessions": [{"weekday": "monday", "session_type": "am"}], "start_date": "2025-01-06", "pathway": "enabling"}]}),
+                "planned_sessions": [{"weekday": "monday", "session_type": "am"}], "start_date": "2025-01-06", "pathway": "therapeutic"}]}),
         )
         .expect(200);
     }

@@ -281,7 +281,7 @@ fn overlapping_sessions_across_providers_are_found_without_naming_them() {
         &format!("/v1/contracts/{}/agreements", second.contract),
         &app.commissioner(),
         &json!({"agreements": [{"person_ref": first.p1, "need_bands": [{"from": "2025-01-06", "band": "high"}],
-            "planned_sessions": [{"weekday": "monday", "session_type": "full_day"}], "start_date": "2025-01-06", "pathway": "enabling"}]}),
+            "planned_sessions": [{"weekday": "monday", "session_type": "full_day"}], "start_date": "2025-01-06", "pathway": "therapeutic"}]}),
     )
     .expect(200);
     let mut register = second.register(monday);
@@ -862,7 +862,7 @@ fn racing_registers_for_one_person_cannot_both_keep_the_session() {
         &app.commissioner(),
         &json!({"agreements": [
             {"person_ref": first.p1, "need_bands": [{"from": "2025-01-06", "band": "high"}],
-             "planned_sessions": [{"weekday": "monday", "session_type": "full_day"}], "start_date": "2025-01-06", "pathway": "enabling"}
+             "planned_sessions": [{"weekday": "monday", "session_type": "full_day"}], "start_date": "2025-01-06", "pathway": "therapeutic"}
         ]}),
     )
     .expect(200);
@@ -1046,34 +1046,10 @@ fn attendance_with_an_overdue_review_is_warned_about() {
     let app = TestApp::spawn();
     let fx = Fixture::new(&app, "REV");
     let monday = last_week();
-    let agreement = app.get(
-        &format!("/v1/contracts/{}/agreements", fx.contract),
-        &app.commissioner(),
-    );
-    let mut p1 = agreement.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["person_ref"] == fx.p1.as_str())
-        .unwrap()
-        .clone();
-    for member in [
-        "id",
-        "contract_id",
-        "content_sha256",
-        "created_at",
-        "updated_at",
-    ] {
-        p1.as_object_mut().unwrap().remove(member);
-    }
+    let mut p1 = fx.agreement_terms(&app, &fx.p1);
     p1["care_plan_review_due"] =
         json!(day(monday, 0).parse::<chrono::NaiveDate>().unwrap() - chrono::Days::new(30));
-    app.put(
-        &format!("/v1/contracts/{}/agreements", fx.contract),
-        &app.commissioner(),
-        &json!({"agreements": [p1]}),
-    )
-    .expect(200);
+    fx.replace_agreements(&app, vec![p1]);
     let r = fx.post(&app, &fx.register(monday));
     r.expect(201);
     assert_eq!(r.body["status"], "accepted_with_warnings", "{}", r.text);
@@ -1081,4 +1057,39 @@ fn attendance_with_an_overdue_review_is_warned_about() {
         findings(&r),
         [f("REG-013", "warning", "/lines/0/person_ref")]
     );
+}
+
+/// AGR-007: an enabling placement attended more than twelve weeks after its start is
+/// warned about on the register and on the claim drafted from it, whose line is still
+/// priced; the council decides what follows.
+#[test]
+fn enablement_past_twelve_weeks_is_warned_about() {
+    let app = TestApp::spawn();
+    let fx = Fixture::new(&app, "ENB");
+    let monday = last_week();
+    let mut p2 = fx.agreement_terms(&app, &fx.p2);
+    p2["pathway"] = json!("enabling");
+    fx.replace_agreements(&app, vec![p2]);
+    let r = fx.post(&app, &fx.register(monday));
+    r.expect(201);
+    assert_eq!(r.body["status"], "accepted_with_warnings", "{}", r.text);
+    assert_eq!(findings(&r), [f("AGR-007", "warning", "/lines/2/date")]);
+
+    let claim = fx.submit_drafted_claim(&app, monday);
+    let stored = app.get(&format!("/v1/claims/{claim}"), &fx.token);
+    assert_eq!(stored.body["status"], "accepted", "{}", stored.text);
+    assert_eq!(
+        stored.body["validation"]["outcome"],
+        "accepted_with_warnings"
+    );
+    let lines = stored.body["lines"].as_array().unwrap();
+    let flagged: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["findings"].as_array().is_some_and(|f| !f.is_empty()))
+        .collect();
+    assert_eq!(flagged.len(), 1, "{}", stored.text);
+    assert_eq!(flagged[0]["person_ref"], fx.p2.as_str());
+    assert_eq!(flagged[0]["item"], "session");
+    assert_eq!(flagged[0]["findings"][0]["code"], "AGR-007");
+    assert!(flagged[0]["accepted_amount_pence"].as_i64().unwrap() > 0);
 }

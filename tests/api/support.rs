@@ -733,6 +733,41 @@ impl Fixture {
         }
     }
 
+    /// The agreement of `person` as the nightly export would send it again.
+    pub fn agreement_terms(&self, app: &TestApp, person: &str) -> Value {
+        let listed = app.get(
+            &format!("/v1/contracts/{}/agreements", self.contract),
+            &app.commissioner(),
+        );
+        let mut terms = listed.body["items"]
+            .as_array()
+            .expect("agreements")
+            .iter()
+            .find(|a| a["person_ref"] == person)
+            .expect("the person's agreement")
+            .clone();
+        for member in [
+            "id",
+            "contract_id",
+            "content_sha256",
+            "created_at",
+            "updated_at",
+        ] {
+            terms.as_object_mut().expect("an agreement").remove(member);
+        }
+        terms
+    }
+
+    /// Upserts `agreements` on the fixture's contract.
+    pub fn replace_agreements(&self, app: &TestApp, agreements: Vec<Value>) {
+        app.put(
+            &format!("/v1/contracts/{}/agreements", self.contract),
+            &app.commissioner(),
+            &json!({"agreements": agreements}),
+        )
+        .expect(200);
+    }
+
     /// A clean register for the week starting `monday`.
     pub fn register(&self, monday: chrono::NaiveDate) -> Value {
         json!({

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -220,6 +220,21 @@ impl AgreementInput {
             .any(|s| within(date, s.from, Some(s.to)))
     }
 
+    /// The care plan review's due date, when a session on `date` comes more than
+    /// [`REVIEW_GRACE_DAYS`] after it (REG-013).
+    pub fn review_overdue_on(&self, date: NaiveDate) -> Option<NaiveDate> {
+        self.care_plan_review_due
+            .filter(|due| date > *due + Days::new(REVIEW_GRACE_DAYS))
+    }
+
+    /// The last day of an enabling placement's time limit: twelve weeks from its start
+    /// (the start plus 84 days is twelve weeks after it, and still within). None for a
+    /// therapeutic placement, which has no time limit.
+    pub fn enablement_ends(&self) -> Option<NaiveDate> {
+        (self.pathway == Pathway::Enabling)
+            .then(|| self.start_date + Days::new(ENABLEMENT_WEEKS * 7))
+    }
+
     /// Whether `session_type` on `date`'s weekday is in the plan.
     pub fn plans(&self, date: NaiveDate, session_type: SessionType) -> bool {
         let weekday = Weekday::of(date);
@@ -228,6 +243,12 @@ impl AgreementInput {
             .any(|p| p.weekday == weekday && p.session_type == session_type)
     }
 }
+
+/// How long past its due date a care plan review may be before attendance is flagged.
+pub const REVIEW_GRACE_DAYS: u64 = 28;
+
+/// Enablement is time-limited to this many weeks from the placement's start (AGR-007).
+pub const ENABLEMENT_WEEKS: u64 = 12;
 
 /// Checks a bulk upsert: every agreement, and no person twice. Pointers are into
 /// `{"agreements": [...]}`.
@@ -277,7 +298,10 @@ mod tests {
         terms.remove("primary_support_reason");
         terms.remove("funding");
         // The hash as agreements stored before cohorts existed were given it.
-        assert_eq!(before.terms_sha256(), crate::canonical::content_sha256(&value));
+        assert_eq!(
+            before.terms_sha256(),
+            crate::canonical::content_sha256(&value)
+        );
         let mut changed = agreement();
         changed.funding = Funding::DirectPayment;
         assert_ne!(changed.terms_sha256(), before.terms_sha256());

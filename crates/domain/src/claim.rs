@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::agreement::AgreementInput;
 use crate::calendar::payment_period_containing;
-use crate::checks;
+use crate::checks::{self, TimeLimit};
 use crate::contract::ContractInput;
 use crate::error::FieldErrors;
 use crate::finding::{Finding, Severity};
@@ -243,6 +243,16 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
             .or_default()
             .push(fact);
     }
+    // Enablement's time limit is the council's to act on: a warning at the first session
+    // past it, the line still priced. (REG-013 stays with the registers behind the claim,
+    // which already warned of an overdue review.)
+    let sessions = claim.lines.iter().enumerate().filter_map(|(i, line)| {
+        (line.item == Item::Session).then_some((i, line.person_ref.as_str(), line.date))
+    });
+    let mut overruns: BTreeMap<usize, Finding> =
+        checks::time_limits(&[TimeLimit::Enablement], sessions, &agreements, at)
+            .into_iter()
+            .collect();
     let mut seen = BTreeSet::new();
     let mut tally = WeekTally::new(contract.over_delivery_tolerance_pct);
     let mut priced = Vec::with_capacity(claim.lines.len());
@@ -290,6 +300,7 @@ pub fn price_claim<Id>(claim: &ClaimInput, ctx: &ClaimContext<'_, Id>) -> Priced
                 line_findings.extend(tally.check_authorisations(line, q, agreement, line_at));
             }
         }
+        line_findings.extend(overruns.remove(&i));
         line_findings.extend(check_amount(line, q, line_at));
         let facts = registers
             .get(&(line.person_ref.as_str(), line.date))
@@ -961,6 +972,16 @@ mod tests {
                         .push(line("2026-04-07", Item::Session, 1.0, "high", 5200))
                 },
                 vec![("CLM-002", E, "/lines/6")],
+            ),
+            (
+                // Enabling from 5 January: its twelve weeks end on Monday 30 March, so
+                // Tuesday's session is past them; the line is still priced.
+                "enablement past twelve weeks",
+                |s| {
+                    s.agreements[0].pathway = crate::types::Pathway::Enabling;
+                    s.agreements[0].start_date = d("2026-01-05");
+                },
+                vec![("AGR-007", W, "/lines/1/date")],
             ),
             (
                 "no register line",

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::agreement::AgreementInput;
 use crate::calendar::is_monday;
-use crate::checks;
+use crate::checks::{self, TimeLimit};
 use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::matrix::{offers, MatrixVersion};
@@ -239,41 +239,24 @@ pub fn validate_register<Id>(
 
     check_planned_sessions(register, ctx, &mut findings);
     check_outcomes(register, &mut findings);
-    check_review_overdue(register, &agreements, &mut findings);
+    let attended = register.lines.iter().enumerate().filter_map(|(i, line)| {
+        (line.status == AttendanceStatus::Attended).then_some((
+            i,
+            line.person_ref.as_str(),
+            line.date,
+        ))
+    });
+    findings.extend(
+        checks::time_limits(
+            &[TimeLimit::Review, TimeLimit::Enablement],
+            attended,
+            &agreements,
+            line_at,
+        )
+        .into_iter()
+        .map(|(_, finding)| finding),
+    );
     findings
-}
-
-/// How long past its due date a care plan review may be before attendance is flagged.
-const REVIEW_GRACE_DAYS: u64 = 28;
-
-/// REG-013: a person attended while their agreement's care plan review was more than 28
-/// days overdue; once a person, at their first such line.
-fn check_review_overdue(
-    register: &RegisterInput,
-    agreements: &BTreeMap<&str, &AgreementInput>,
-    findings: &mut Vec<Finding>,
-) {
-    let mut flagged = BTreeSet::new();
-    for (i, line) in register.lines.iter().enumerate() {
-        if line.status != AttendanceStatus::Attended {
-            continue;
-        }
-        let Some(due) = agreements
-            .get(line.person_ref.as_str())
-            .and_then(|a| a.care_plan_review_due)
-        else {
-            continue;
-        };
-        if line.date > due + Days::new(REVIEW_GRACE_DAYS) && flagged.insert(&line.person_ref) {
-            findings.push(Finding::of(
-                Rule::Reg013,
-                line_at(i, "person_ref"),
-                format!(
-                    "the person's care plan review was due on {due}, more than {REVIEW_GRACE_DAYS} days before this session"
-                ),
-            ));
-        }
-    }
 }
 
 /// REG-011: the line's date is outside the register's week.
@@ -843,6 +826,21 @@ mod tests {
                 "care plan review overdue",
                 |s| s.agreements[0].care_plan_review_due = Some(d("2025-05-05")),
                 vec![("REG-013", W, "/lines/1/person_ref")],
+            ),
+            (
+                // Started 10 March: twelve weeks later is Monday 2 June, still within the
+                // time limit; Wednesday's session is past it. One finding for the person.
+                "enablement past twelve weeks",
+                |s| {
+                    s.agreements[0].pathway = crate::types::Pathway::Enabling;
+                    s.agreements[0].start_date = d("2025-03-10");
+                },
+                vec![("AGR-007", W, "/lines/1/date")],
+            ),
+            (
+                "a therapeutic placement has no time limit",
+                |s| s.agreements[0].start_date = d("2025-03-10"),
+                vec![],
             ),
             (
                 "care plan review due, within the grace",

@@ -158,6 +158,8 @@ vocabulary!(
     }
 );
 
+// The vocabulary macro declares the enum, so its default is written out here.
+#[allow(clippy::derivable_impls)]
 impl Default for Funding {
     fn default() -> Self {
         Funding::Commissioned

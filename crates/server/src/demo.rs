@@ -271,6 +271,11 @@ fn agreements_for(
             } else {
                 Vec::new()
             };
+            let enabling = service.service_type == "enablement" || person.is_multiple_of(3);
+            // Enablement ends after its twelve weeks, but for one placement in four that
+            // runs on (AGR-007); a few other placements end after twelve weeks too.
+            let ended = (enabling && !person.is_multiple_of(4)) || person % 11 == 4;
+            let end_date = ended.then(|| start + Days::new(84));
             serde_json::from_value(json!({
                 "person_ref": format!("P{:06}", 100_000 + person * 37),
                 "need_bands": need_bands,
@@ -279,10 +284,12 @@ fn agreements_for(
                 "transport_journeys_per_week": days * 2,
                 "meals": days,
                 "start_date": start,
-                "end_date": if person % 11 == 4 { Some(start + Days::new(84)) } else { None },
+                "end_date": end_date,
                 "suspensions": suspensions,
-                "pathway": if service.service_type == "enablement" || person.is_multiple_of(3) { "enabling" } else { "therapeutic" },
-                "care_plan_review_due": start + Days::new(365),
+                "pathway": if enabling { "enabling" } else { "therapeutic" },
+                // Two in three reviews fell due a year in (many now overdue, as the
+                // council found); the rest were reviewed and are next due in two years.
+                "care_plan_review_due": start + Days::new(if person % 3 == 1 { 730 } else { 365 }),
                 "primary_support_reason": support_reason(service, person),
                 // One in six takes a direct payment, one in nine an individual service fund.
                 "funding": if person % 6 == 1 { "direct_payment" } else if person % 9 == 2 { "individual_service_fund" } else { "commissioned" },
