@@ -465,3 +465,122 @@ fn budgets_are_per_financial_year() {
     r.expect(422);
     assert_eq!(r.pointers(), ["/budgets/1/financial_year"]);
 }
+
+/// The reviews report lists placements in force past a time limit, at the boundary
+/// exactly as REG-013 and AGR-007 draw it, with the latest attendance behind each.
+#[test]
+fn reviews_list_overdue_reviews_and_enablement_past_its_weeks() {
+    use crate::support::{day, last_week, Fixture};
+    let app = TestApp::spawn();
+    let monday = last_week();
+    let as_of = monday + Days::new(6);
+    let due = |days_before: u64| json!(as_of - Days::new(days_before));
+
+    // Overdue by 29 days; enabling since January 2025, past its weeks.
+    let late = Fixture::new(&app, "RVW");
+    let mut p1 = late.agreement_terms(&app, &late.p1);
+    p1["care_plan_review_due"] = due(29);
+    let mut p2 = late.agreement_terms(&app, &late.p2);
+    p2["pathway"] = json!("enabling");
+    late.replace_agreements(&app, vec![p1, p2]);
+    keyed_post(&app, "/v1/registers", &late.token, &late.register(monday)).expect(201);
+
+    // Due exactly 28 days ago (still within); enabling, but ended when its weeks did.
+    let on_time = Fixture::new(&app, "RVX");
+    let mut p1 = on_time.agreement_terms(&app, &on_time.p1);
+    p1["care_plan_review_due"] = due(28);
+    let mut p2 = on_time.agreement_terms(&app, &on_time.p2);
+    p2["pathway"] = json!("enabling");
+    p2["end_date"] = json!("2025-03-31");
+    on_time.replace_agreements(&app, vec![p1, p2]);
+
+    let path = format!("/v1/reports/reviews?as_of={as_of}");
+    let report = app.get(&path, &app.commissioner());
+    report.expect(200);
+    assert_eq!(report.body["as_of"], as_of.to_string());
+    let items = report.body["items"].as_array().unwrap();
+    let found: Vec<(&str, &str, &str, i64, Option<&str>)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["kind"].as_str().unwrap(),
+                i["person_ref"].as_str().unwrap(),
+                i["due"].as_str().unwrap(),
+                i["days_over"].as_i64().unwrap(),
+                i["last_attended"].as_str(),
+            )
+        })
+        .collect();
+    let review_due = (as_of - Days::new(29)).to_string();
+    let ends = d("2025-01-06") + Days::new(84);
+    let expected = [
+        (
+            "review_overdue",
+            late.p1.as_str(),
+            review_due.as_str(),
+            29,
+            Some(day(monday, 2)),
+        ),
+        (
+            "enablement_overrun",
+            late.p2.as_str(),
+            "2025-03-31",
+            (as_of - ends).num_days(),
+            Some(day(monday, 1)),
+        ),
+    ];
+    let expected: Vec<(&str, &str, &str, i64, Option<&str>)> = expected
+        .iter()
+        .map(|(k, p, d, n, l)| (*k, *p, *d, *n, l.as_deref()))
+        .collect();
+    assert_eq!(found, expected, "{}", report.text);
+    assert!(items
+        .iter()
+        .all(|i| i["contract_id"] == late.contract.as_str()
+            && i["provider_id"] == late.provider.as_str()));
+
+    // Before the review's 28 days of grace ran out, only the enablement is listed.
+    let earlier = as_of - Days::new(2);
+    let r = app.get(
+        &format!("/v1/reports/reviews?as_of={earlier}"),
+        &app.auditor(),
+    );
+    let kinds: Vec<&str> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["enablement_overrun"]);
+
+    // Providers see their own placements; another provider's filter matches nothing.
+    let own = app.get(&path, &late.token);
+    assert_eq!(own.body["items"].as_array().unwrap().len(), 2);
+    let theirs = app.get(&path, &on_time.token);
+    assert_eq!(theirs.body["items"], json!([]));
+    let asked = app.get(
+        &format!("{path}&provider_id={}", late.provider),
+        &on_time.token,
+    );
+    assert_eq!(asked.body["items"], json!([]));
+    let by_contract = app.get(
+        &format!("{path}&contract_id={}", on_time.contract),
+        &app.commissioner(),
+    );
+    assert_eq!(by_contract.body["items"], json!([]));
+
+    // The same rows as CSV.
+    let csv = app.request_with(
+        "GET",
+        &path,
+        Some(&app.auditor()),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    csv.expect(200);
+    let mut reader = csv::Reader::from_reader(csv.bytes.as_slice());
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(&records[1][0], "enablement_overrun");
+    assert_eq!(&records[1][6], late.p2.as_str());
+}

@@ -224,15 +224,13 @@ impl AgreementInput {
     /// [`REVIEW_GRACE_DAYS`] after it (REG-013).
     pub fn review_overdue_on(&self, date: NaiveDate) -> Option<NaiveDate> {
         self.care_plan_review_due
-            .filter(|due| date > *due + Days::new(REVIEW_GRACE_DAYS))
+            .filter(|due| review_overdue(*due, date))
     }
 
-    /// The last day of an enabling placement's time limit: twelve weeks from its start
-    /// (the start plus 84 days is twelve weeks after it, and still within). None for a
-    /// therapeutic placement, which has no time limit.
+    /// The last day of an enabling placement's time limit ([`enablement_end`]); none for
+    /// a therapeutic placement, which has no time limit.
     pub fn enablement_ends(&self) -> Option<NaiveDate> {
-        (self.pathway == Pathway::Enabling)
-            .then(|| self.start_date + Days::new(ENABLEMENT_WEEKS * 7))
+        (self.pathway == Pathway::Enabling).then(|| enablement_end(self.start_date))
     }
 
     /// Whether `session_type` on `date`'s weekday is in the plan.
@@ -249,6 +247,18 @@ pub const REVIEW_GRACE_DAYS: u64 = 28;
 
 /// Enablement is time-limited to this many weeks from the placement's start (AGR-007).
 pub const ENABLEMENT_WEEKS: u64 = 12;
+
+/// Whether a review due on `due` is overdue on `date`: more than [`REVIEW_GRACE_DAYS`]
+/// past it.
+pub fn review_overdue(due: NaiveDate, date: NaiveDate) -> bool {
+    date > due + Days::new(REVIEW_GRACE_DAYS)
+}
+
+/// The last day of enablement started on `start`: twelve weeks from it (the start plus 84
+/// days is twelve weeks after it, and still within).
+pub fn enablement_end(start: NaiveDate) -> NaiveDate {
+    start + Days::new(ENABLEMENT_WEEKS * 7)
+}
 
 /// Checks a bulk upsert: every agreement, and no person twice. Pointers are into
 /// `{"agreements": [...]}`.

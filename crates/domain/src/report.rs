@@ -31,6 +31,15 @@ impl FinancialYear {
     }
 }
 
+crate::types::vocabulary!(
+    /// Which of a placement's time limits has run out: the care plan review more than 28
+    /// days overdue (as REG-013 warns), or enablement past its twelve weeks (AGR-007).
+    ReviewKind {
+        ReviewOverdue => "review_overdue",
+        EnablementOverrun => "enablement_overrun",
+    }
+);
+
 /// Spend booked to one month of service, in pence.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, ToSchema)]
 pub struct MonthSpend {

@@ -11,7 +11,8 @@ use utoipa::ToSchema;
 
 use dayops_domain::contract::{budget_for, Budget};
 use dayops_domain::report::{
-    most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, SpendBucket, SpendTotals,
+    most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, ReviewKind, SpendBucket,
+    SpendTotals,
 };
 use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::workbook::{Quarter, Rag};
@@ -471,4 +472,146 @@ pub fn compliance(
             }
         })
         .collect())
+}
+
+// ---------------------------------------------------------------------------------------
+// Reviews and time limits
+
+/// A placement in force whose care plan review is more than 28 days overdue, or whose
+/// enablement has run past its twelve weeks.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ReviewRow {
+    pub kind: ReviewKind,
+    pub provider_id: String,
+    pub provider_name: String,
+    pub contract_id: String,
+    pub contract_reference: String,
+    pub agreement_id: String,
+    pub person_ref: String,
+    pub start_date: NaiveDate,
+    /// The review's due date, or the last day of enablement's twelve weeks.
+    pub due: NaiveDate,
+    /// Days from `due` to the report's date.
+    pub days_over: i64,
+    /// The person's latest attended session on the contract (in a current register that
+    /// is not rejected) up to the report's date.
+    pub last_attended: Option<NaiveDate>,
+}
+
+/// The SQL of the reviews report: agreements in force on the date whose review was due
+/// before the review cut-off or that are enabling and started before the enablement
+/// cut-off, with the person's latest attended session on the contract. Binds: the date
+/// (last attended), the date twice (in force), the review cut-off, the enablement
+/// cut-off, provider twice, contract twice (`''` for all).
+pub const REVIEWS_SQL: &str = "\
+SELECT a.id AS agreement_id, a.contract_id AS contract_id, c.reference AS contract_reference, \
+       c.provider_id AS provider_id, p.name AS provider_name, a.person_ref AS person_ref, \
+       a.pathway AS pathway, a.start_date AS start_date, a.care_plan_review_due AS care_plan_review_due, \
+       (SELECT MAX(l.date) FROM register_lines l \
+          JOIN submissions s ON s.id = l.submission_id AND l.version = s.current_version \
+         WHERE l.person_ref = a.person_ref AND l.date <= ? AND l.status = 'attended' \
+           AND s.kind = 'register' AND s.contract_id = a.contract_id AND s.status <> 'rejected') AS last_attended \
+FROM agreements a \
+JOIN contracts c ON c.id = a.contract_id \
+JOIN providers p ON p.id = c.provider_id \
+WHERE a.start_date <= ? AND (a.end_date IS NULL OR a.end_date >= ?) \
+  AND (a.care_plan_review_due < ? OR (a.pathway = 'enabling' AND a.start_date < ?)) \
+  AND (? = '' OR c.provider_id = ?) AND (? = '' OR a.contract_id = ?) \
+ORDER BY p.name, c.reference, a.person_ref";
+
+#[derive(QueryableByName)]
+struct ReviewSql {
+    #[diesel(sql_type = Text)]
+    agreement_id: String,
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    contract_reference: String,
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = Text)]
+    provider_name: String,
+    #[diesel(sql_type = Text)]
+    person_ref: String,
+    #[diesel(sql_type = Text)]
+    pathway: String,
+    #[diesel(sql_type = Date)]
+    start_date: NaiveDate,
+    #[diesel(sql_type = Nullable<Date>)]
+    care_plan_review_due: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last_attended: Option<NaiveDate>,
+}
+
+/// The SQL's cut-offs for `as_of`: reviews due before the first are overdue, enablement
+/// started before the second has run past its weeks.
+/// The rows are then checked by the domain's own rules.
+pub fn review_cutoffs(as_of: NaiveDate) -> (NaiveDate, NaiveDate) {
+    use dayops_domain::agreement::{ENABLEMENT_WEEKS, REVIEW_GRACE_DAYS};
+    (
+        as_of - chrono::Days::new(REVIEW_GRACE_DAYS),
+        as_of - chrono::Days::new(ENABLEMENT_WEEKS * 7),
+    )
+}
+
+/// Placements in force on `as_of` past a time limit, by provider, contract and person
+/// ([`REVIEWS_SQL`]); a provider's own when `provider_id` is given.
+pub fn reviews(
+    conn: &mut DbConnection,
+    as_of: NaiveDate,
+    provider_id: Option<&str>,
+    contract_id: Option<&str>,
+) -> Result<Vec<ReviewRow>, StoreError> {
+    use dayops_domain::agreement::{enablement_end, review_overdue};
+    use dayops_domain::types::Pathway;
+    let p = provider_bind(provider_id);
+    let c = contract_id.unwrap_or("").to_string();
+    let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
+    let rows = crate::load_sql!(
+        conn,
+        REVIEWS_SQL,
+        ReviewSql,
+        [
+            (Date, as_of),
+            (Date, as_of),
+            (Date, as_of),
+            (Date, review_cutoff),
+            (Date, enablement_cutoff),
+            (Text, &p),
+            (Text, &p),
+            (Text, &c),
+            (Text, &c)
+        ]
+    )?;
+    let mut items = Vec::new();
+    for r in rows {
+        let pathway = vocab("agreements.pathway", &r.pathway, Pathway::parse)?;
+        let mut lapsed = Vec::new();
+        if let Some(due) = r
+            .care_plan_review_due
+            .filter(|due| review_overdue(*due, as_of))
+        {
+            lapsed.push((ReviewKind::ReviewOverdue, due));
+        }
+        let ends = enablement_end(r.start_date);
+        if pathway == Pathway::Enabling && as_of > ends {
+            lapsed.push((ReviewKind::EnablementOverrun, ends));
+        }
+        for (kind, due) in lapsed {
+            items.push(ReviewRow {
+                kind,
+                provider_id: r.provider_id.clone(),
+                provider_name: r.provider_name.clone(),
+                contract_id: r.contract_id.clone(),
+                contract_reference: r.contract_reference.clone(),
+                agreement_id: r.agreement_id.clone(),
+                person_ref: r.person_ref.clone(),
+                start_date: r.start_date,
+                due,
+                days_over: (as_of - due).num_days(),
+                last_attended: r.last_attended,
+            });
+        }
+    }
+    Ok(items)
 }

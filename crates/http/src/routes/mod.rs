@@ -75,6 +75,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(reports::kpis)
         .service(reports::kpi_catalogue)
         .service(reports::compliance)
+        .service(reports::reviews)
         .service(audit::list)
         .service(audit::verify)
         .service(audit::inclusion_proof)

@@ -1,4 +1,4 @@
-//! The council's reports (SPEC §6): spend, KPIs and compliance. Providers see their own
+//! The council's reports (SPEC §6): spend, KPIs, compliance and time limits. Providers see their own
 //! rows; commissioners and auditors see all. Each answers `text/csv` when asked.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -10,7 +10,7 @@ use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
-use dayops_persistence::reports::{self, ComplianceRow, KpiRow, SpendRow};
+use dayops_persistence::reports::{self, ComplianceRow, KpiRow, ReviewRow, SpendRow};
 
 use crate::auth::Principal;
 use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
@@ -368,4 +368,99 @@ pub async fn compliance(
     })
     .await?;
     answer(&req, |items| ComplianceReport { items }, rows)
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewsQuery {
+    /// The day the limits are measured on; today when not given.
+    pub as_of: Option<NaiveDate>,
+    /// One provider's placements (a provider sees only its own).
+    pub provider_id: Option<String>,
+    /// One contract's placements.
+    pub contract_id: Option<String>,
+}
+
+/// Placements past a time limit on a day.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewsReport {
+    pub as_of: NaiveDate,
+    pub items: Vec<ReviewRow>,
+}
+
+impl CsvRow for ReviewRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "kind",
+            "provider_id",
+            "provider_name",
+            "contract_id",
+            "contract_reference",
+            "agreement_id",
+            "person_ref",
+            "start_date",
+            "due",
+            "days_over",
+            "last_attended",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        vec![
+            self.kind.as_str().to_string(),
+            self.provider_id.clone(),
+            self.provider_name.clone(),
+            self.contract_id.clone(),
+            self.contract_reference.clone(),
+            self.agreement_id.clone(),
+            self.person_ref.clone(),
+            cell(self.start_date),
+            cell(self.due),
+            cell(self.days_over),
+            opt_cell(self.last_attended),
+        ]
+    }
+}
+
+/// Placements in force on the day that are past a time limit, by provider, contract and
+/// person: care plan reviews more than 28 days overdue (`review_overdue`, as REG-013
+/// warns on registers) and enabling placements past their twelve weeks
+/// (`enablement_overrun`, as AGR-007 warns), each with how many days over and the
+/// person's latest attended session on the contract. A placement past both limits is
+/// listed twice, once for each. Providers see their own placements.
+#[utoipa::path(
+    operation_id = "report_reviews",
+    tag = "reports",
+    params(ReviewsQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items",
+            content((ReviewsReport = "application/json"), (String = "text/csv"))),
+        Problems<{ may::QUERY }>,
+    )
+)]
+#[get("/v1/reports/reviews")]
+pub async fn reviews(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<ReviewsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let as_of = query.as_of.unwrap_or_else(super::submissions::today);
+    let Some(provider) = super::provider_filter(&principal, query.provider_id) else {
+        return answer(&req, |items| ReviewsReport { as_of, items }, Vec::new());
+    };
+    let contract = query.contract_id;
+    let rows = run(&state, move |conn| {
+        Ok(reports::reviews(
+            conn,
+            as_of,
+            provider.as_deref(),
+            contract.as_deref(),
+        )?)
+    })
+    .await?;
+    answer(&req, |items| ReviewsReport { as_of, items }, rows)
 }
