@@ -79,7 +79,10 @@ fn setup(app: &TestApp, tag: &str) -> (Fixture, Quarter) {
                 "correction_window_days": 200}),
     )
     .expect(200);
-    let r = fx.post(app, &fx.register(monday));
+    // Both people in the community this week, as the workbook will report.
+    let mut register = fx.register(monday);
+    register["lines"][1]["community_access"] = json!(true);
+    let r = fx.post(app, &register);
     assert_ne!(r.body["status"], "rejected", "{}", r.text);
     (fx, quarter)
 }
@@ -171,6 +174,12 @@ fn every_workbook_rule_with_its_pointer() {
             f("WBK-001", "error", "/measures/volunteers"),
             f("WBK-002", "error", "/measures/staff_leavers"),
             f("WBK-003", "warning", "/measures/people_supported"),
+            // Two of nine in the community weekly; the registers show everyone.
+            f(
+                "WBK-009",
+                "warning",
+                "/measures/people_accessing_community_weekly",
+            ),
             f(
                 "WBK-004",
                 "warning",
@@ -461,6 +470,7 @@ fn json_and_xlsx_give_the_same_findings_pointing_at_cells() {
         ("WBK-001", at("measures", 13, "B")),
         ("WBK-002", at("measures", 12, "B")),
         ("WBK-003", at("measures", 2, "B")),
+        ("WBK-009", at("measures", 4, "B")),
         ("WBK-004", at("measures", 4, "B")),
         ("WBK-005", at("person_outcomes", stranger_row, "A")),
         ("WBK-006", at("person_outcomes", row(&fx.p2), "A")),
@@ -579,6 +589,11 @@ fn unreadable_spreadsheets_are_refused_naming_sheet_row_and_column() {
 fn the_kpi_report_shows_each_return_against_its_targets() {
     let app = TestApp::spawn();
     let (fx, quarter) = setup(&app, "WK");
+    // A second week of registers, with one of the two people in the community (after
+    // both in the first): an average week of 75%.
+    let (_, monday) = ended_quarter();
+    fx.post(&app, &fx.register(monday + chrono::Days::new(7)))
+        .expect(201);
     let mut amber = workbook(&fx, quarter);
     amber["measures"]["people_supported"] = json!(10);
     amber["measures"]["people_accessing_community_weekly"] = json!(7);
@@ -609,7 +624,48 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
             "target": 80.0,
             "amber_below": 60.0,
             "rag": "amber",
+            "measured_from_registers": 75.0,
         }])
+    );
+    let tags: Vec<Value> = [
+        "independence",
+        "social_inclusion",
+        "wellbeing",
+        "life_goals",
+        "employment_volunteering_education",
+        "community_networks",
+    ]
+    .iter()
+    .map(|tag| {
+        let people = i64::from(*tag == "wellbeing");
+        json!({"tag": tag, "people": people, "share_pct": people as f64 * 50.0})
+    })
+    .collect();
+    assert_eq!(
+        report.body["registers"],
+        json!([{
+            "contract_id": fx.contract,
+            "contract_reference": contract.body["reference"],
+            "provider_id": fx.provider,
+            "registers": {"weeks": 2, "people_attending": 2, "community_access_pct": 75.0, "outcome_tags": tags},
+        }])
+    );
+    // 70% in the workbook is within 10 points of the registers' 75%; 40% is not (WBK-009).
+    assert!(!findings(&posted).iter().any(|f| f.0 == "WBK-009"));
+    let mut far = workbook(&fx, quarter);
+    far["measures"]["people_supported"] = json!(10);
+    far["measures"]["people_accessing_community_weekly"] = json!(4);
+    let checked = app.post("/v1/workbooks/validate", &fx.token, &far);
+    checked.expect(200);
+    assert!(
+        checked.body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["code"] == "WBK-009"
+                && f["pointer"] == "/measures/people_accessing_community_weekly"),
+        "{}",
+        checked.text
     );
     assert_eq!(
         app.get(&path, &fx.token).body["items"]

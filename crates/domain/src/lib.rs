@@ -19,6 +19,7 @@ pub mod kpi;
 pub mod lifecycle;
 pub mod matrix;
 pub mod note;
+pub mod outcomes;
 pub mod patterns;
 pub mod provider;
 pub mod register;

@@ -12,6 +12,7 @@ use crate::contract::ContractInput;
 use crate::finding::Finding;
 use crate::identifiers::identifiers_in;
 use crate::kpi::{MEASURE_MEANINGS, OUTCOMES_PROGRESSING, PERCENT_KPIS};
+use crate::outcomes::community_access_disagrees;
 use crate::rules::Rule;
 
 /// A quarter of the UK financial year: `2025-Q1` is April to June 2025, `2025-Q4` is
@@ -372,6 +373,9 @@ pub struct WorkbookContext<'a> {
     pub agreements: &'a [AgreementInput],
     /// People who attended at least one session in the quarter's current registers.
     pub attenders: &'a BTreeSet<String>,
+    /// The share of a week's attenders with community access in the quarter's registers,
+    /// averaged over its weeks; none without registers (WBK-009).
+    pub community_access_pct: Option<f64>,
     pub current_template_version: &'a str,
     pub today: NaiveDate,
 }
@@ -469,6 +473,23 @@ pub fn validate_workbook(workbook: &WorkbookInput, ctx: &WorkbookContext<'_>) ->
             findings.push(Finding::of(Rule::Wbk003,
                 "/measures/people_supported",
                 format!("differs by more than 10% from the {attending} people attending in the quarter's registers"),
+            ));
+        }
+    }
+    if let (Some(Some(community)), Some(Some(supported))) = (
+        measures.get("people_accessing_community_weekly"),
+        measures.get("people_supported"),
+    ) {
+        if let Some(reported) =
+            community_access_disagrees(*community, *supported, ctx.community_access_pct)
+        {
+            findings.push(Finding::of(
+                Rule::Wbk009,
+                "/measures/people_accessing_community_weekly",
+                format!(
+                    "is {reported:.1}% of people supported; the quarter's registers show {:.1}% with community access in an average week",
+                    ctx.community_access_pct.unwrap_or_default()
+                ),
             ));
         }
     }
@@ -603,6 +624,7 @@ mod tests {
         contract: ContractInput,
         agreements: Vec<AgreementInput>,
         attenders: BTreeSet<String>,
+        community_access_pct: Option<f64>,
         workbook: WorkbookInput,
         today: NaiveDate,
     }
@@ -617,6 +639,8 @@ mod tests {
             contract: crate::contract::tests::sample(),
             agreements: vec![agreement("P1"), agreement("P2")],
             attenders: ["P1".to_string(), "P2".to_string()].into_iter().collect(),
+            // The workbook reports both of its two people in the community weekly.
+            community_access_pct: Some(95.0),
             workbook: workbook(),
             today: d("2026-01-10"),
         }
@@ -628,6 +652,7 @@ mod tests {
             contract: &s.contract,
             agreements: &s.agreements,
             attenders: &s.attenders,
+            community_access_pct: s.community_access_pct,
             current_template_version: "2025.1",
             today: s.today,
         };
@@ -686,6 +711,16 @@ mod tests {
                 vec![("WBK-007", E, "/template_version")],
             ),
             (
+                "community access far from the registers",
+                |s| s.community_access_pct = Some(87.5),
+                vec![("WBK-009", W, "/measures/people_accessing_community_weekly")],
+            ),
+            (
+                "community access with no registers to compare",
+                |s| s.community_access_pct = None,
+                vec![],
+            ),
+            (
                 "missing measure",
                 |s| s.workbook.measures.volunteers = None,
                 vec![("WBK-001", E, "/measures/volunteers")],
@@ -700,6 +735,8 @@ mod tests {
                 |s| s.workbook.measures.people_supported = Some(5),
                 vec![
                     ("WBK-003", W, "/measures/people_supported"),
+                    // Two of five in the community weekly is far from the registers' 95%.
+                    ("WBK-009", W, "/measures/people_accessing_community_weekly"),
                     ("WBK-004", W, "/measures/people_accessing_community_weekly"),
                 ],
             ),
@@ -765,6 +802,8 @@ mod tests {
         assert_eq!((results[0].value, results[0].rag), (70.0, Rag::Amber));
         s.workbook.measures.people_supported = Some(2);
         s.workbook.measures.people_accessing_community_weekly = Some(1);
+        // The registers agree with the workbook's 50%: only the KPI is warned about.
+        s.community_access_pct = Some(50.0);
         let found = codes(&s);
         assert_eq!(
             found,

@@ -10,6 +10,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::contract::{budget_for, Budget};
+use dayops_domain::outcomes::{RegisterOutcomes, WeekAttendance};
+use dayops_domain::register::OutcomeTag;
 use dayops_domain::report::{
     most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, ReviewKind, SpendBucket,
     SpendTotals,
@@ -274,6 +276,9 @@ pub struct KpiRow {
     pub target: f64,
     pub amber_below: f64,
     pub rag: Rag,
+    /// The same figure measured from the quarter's registers, where registers measure it
+    /// (community access; the share of attenders tagged with the outcome the KPI counts).
+    pub measured_from_registers: Option<f64>,
 }
 
 /// The SQL of the KPI report (also run directly by the benchmark); binds: the quarter's
@@ -321,12 +326,14 @@ type KpiColumns = (
     Text,
 );
 
-/// Every KPI of the quarter's current, not rejected workbooks ([`KPI_SQL`]).
+/// Every KPI of the quarter's current, not rejected workbooks ([`KPI_SQL`]), each beside
+/// its register-measured figure, and what each contract's registers show.
 pub fn kpis(
     conn: &mut DbConnection,
     quarter: Quarter,
     provider_id: Option<&str>,
-) -> Result<Vec<KpiRow>, StoreError> {
+) -> Result<(Vec<KpiRow>, Vec<MeasuredRow>), StoreError> {
+    let measured = register_outcomes(conn, quarter, None, provider_id)?;
     let p = provider_bind(provider_id);
     let rows: Vec<KpiSql> = crate::load_sql_by_position!(
         conn,
@@ -334,9 +341,13 @@ pub fn kpis(
         KpiColumns,
         [(Date, quarter.start()), (Text, &p), (Text, &p)]
     )?;
-    rows.into_iter()
+    let rows = rows
+        .into_iter()
         .map(|r| {
             Ok(KpiRow {
+                measured_from_registers: measured
+                    .get(&r.contract_id)
+                    .and_then(|m| m.registers.beside_kpi(&r.code)),
                 status: vocab("submissions.status", &r.status, SubmissionStatus::parse)?,
                 rag: vocab("workbook_kpis.rag", &r.rag, Rag::parse)?,
                 contract_id: r.contract_id,
@@ -350,7 +361,10 @@ pub fn kpis(
                 amber_below: r.amber_below,
             })
         })
-        .collect()
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let mut measured: Vec<MeasuredRow> = measured.into_values().collect();
+    measured.sort_by(|a, b| a.contract_reference.cmp(&b.contract_reference));
+    Ok((rows, measured))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -614,4 +628,169 @@ pub fn reviews(
         }
     }
     Ok(items)
+}
+
+// ---------------------------------------------------------------------------------------
+// Outcomes measured from registers
+
+/// The attended lines of current, not rejected registers that start in a quarter. Binds:
+/// the quarter's start and end, contract twice, provider twice (`''` for all).
+const QUARTER_ATTENDANCE: &str = "\
+FROM submissions s \
+JOIN register_lines l ON l.submission_id = s.id AND l.version = s.current_version \
+WHERE s.kind = 'register' AND s.status <> 'rejected' AND s.period_start >= ? AND s.period_start <= ? \
+  AND l.status = 'attended' AND (? = '' OR s.contract_id = ?) AND (? = '' OR s.provider_id = ?)";
+
+/// The SQL of each week's attenders and of them those in the community, per contract;
+/// binds as [`QUARTER_ATTENDANCE`].
+pub fn register_weeks_sql() -> String {
+    format!(
+        "SELECT s.contract_id AS contract_id, \
+         CAST(COUNT(DISTINCT l.person_ref) AS BIGINT) AS attending, \
+         CAST(COUNT(DISTINCT CASE WHEN l.community_access THEN l.person_ref END) AS BIGINT) AS in_community \
+         {QUARTER_ATTENDANCE} GROUP BY s.contract_id, s.period_start"
+    )
+}
+
+/// The SQL of the quarter's distinct attenders per contract and, in the order of
+/// [`OutcomeTag::ALL`], those with a line tagged with each outcome (the tags are stored
+/// comma-separated); binds as [`QUARTER_ATTENDANCE`].
+pub fn register_tags_sql() -> String {
+    let tags: String = OutcomeTag::ALL
+        .iter()
+        .map(|tag| {
+            format!(
+                ", CAST(COUNT(DISTINCT CASE WHEN ',' || l.outcome_tags || ',' LIKE '%,{tag},%' \
+                 THEN l.person_ref END) AS BIGINT) AS {tag}"
+            )
+        })
+        .collect();
+    let attendance = QUARTER_ATTENDANCE.replace(
+        "FROM submissions s ",
+        "FROM submissions s JOIN contracts c ON c.id = s.contract_id ",
+    );
+    format!(
+        "SELECT s.contract_id AS contract_id, c.reference AS contract_reference, s.provider_id AS provider_id, \
+         CAST(COUNT(DISTINCT l.person_ref) AS BIGINT) AS people{tags} \
+         {attendance} GROUP BY s.contract_id, c.reference, s.provider_id"
+    )
+}
+
+#[derive(QueryableByName)]
+struct WeekSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = BigInt)]
+    attending: i64,
+    #[diesel(sql_type = BigInt)]
+    in_community: i64,
+}
+
+/// A row of [`register_tags_sql`]: the tags' columns follow [`OutcomeTag::ALL`].
+#[derive(QueryableByName)]
+struct TagsSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    contract_reference: String,
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(sql_type = BigInt)]
+    people: i64,
+    #[diesel(sql_type = BigInt)]
+    independence: i64,
+    #[diesel(sql_type = BigInt)]
+    social_inclusion: i64,
+    #[diesel(sql_type = BigInt)]
+    wellbeing: i64,
+    #[diesel(sql_type = BigInt)]
+    life_goals: i64,
+    #[diesel(sql_type = BigInt)]
+    employment_volunteering_education: i64,
+    #[diesel(sql_type = BigInt)]
+    community_networks: i64,
+}
+
+impl TagsSql {
+    fn people_tagged(&self, tag: OutcomeTag) -> i64 {
+        match tag {
+            OutcomeTag::Independence => self.independence,
+            OutcomeTag::SocialInclusion => self.social_inclusion,
+            OutcomeTag::Wellbeing => self.wellbeing,
+            OutcomeTag::LifeGoals => self.life_goals,
+            OutcomeTag::EmploymentVolunteeringEducation => self.employment_volunteering_education,
+            OutcomeTag::CommunityNetworks => self.community_networks,
+        }
+    }
+}
+
+/// What a contract's registers of a quarter show.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct MeasuredRow {
+    pub contract_id: String,
+    pub contract_reference: String,
+    pub provider_id: String,
+    pub registers: RegisterOutcomes,
+}
+
+/// What each contract's registers of the quarter show (one contract's, or one
+/// provider's, when given), by contract id; contracts without attendance are absent.
+pub fn register_outcomes(
+    conn: &mut DbConnection,
+    quarter: Quarter,
+    contract_id: Option<&str>,
+    provider_id: Option<&str>,
+) -> Result<BTreeMap<String, MeasuredRow>, StoreError> {
+    let c = contract_id.unwrap_or("").to_string();
+    let p = provider_bind(provider_id);
+    let weeks = crate::load_sql!(
+        conn,
+        &register_weeks_sql(),
+        WeekSql,
+        [
+            (Date, quarter.start()),
+            (Date, quarter.end()),
+            (Text, &c),
+            (Text, &c),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let tags = crate::load_sql!(
+        conn,
+        &register_tags_sql(),
+        TagsSql,
+        [
+            (Date, quarter.start()),
+            (Date, quarter.end()),
+            (Text, &c),
+            (Text, &c),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let mut by_contract: BTreeMap<String, Vec<WeekAttendance>> = BTreeMap::new();
+    for w in weeks {
+        by_contract
+            .entry(w.contract_id)
+            .or_default()
+            .push(WeekAttendance {
+                attending: w.attending,
+                in_community: w.in_community,
+            });
+    }
+    Ok(tags
+        .into_iter()
+        .map(|t| {
+            let weeks = by_contract.remove(&t.contract_id).unwrap_or_default();
+            let registers = RegisterOutcomes::measure(&weeks, t.people, |tag| t.people_tagged(tag));
+            let row = MeasuredRow {
+                contract_id: t.contract_id.clone(),
+                contract_reference: t.contract_reference,
+                provider_id: t.provider_id,
+                registers,
+            };
+            (t.contract_id, row)
+        })
+        .collect())
 }

@@ -50,10 +50,15 @@ fn assess(
 ) -> Result<(Report, Vec<KpiResult>), StoreError> {
     let agreements = reference::agreements_of(conn, &contract.id)?;
     let attenders = attenders(conn, &contract.id, quarter)?;
+    let community_access_pct =
+        crate::reports::register_outcomes(conn, quarter, Some(&contract.id), None)?
+            .remove(&contract.id)
+            .and_then(|measured| measured.registers.community_access_pct);
     let ctx = WorkbookContext {
         contract: &contract.terms,
         agreements: &agreements,
         attenders: &attenders,
+        community_access_pct,
         current_template_version: CURRENT_TEMPLATE_VERSION,
         today,
     };

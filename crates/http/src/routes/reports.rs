@@ -10,7 +10,7 @@ use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
-use dayops_persistence::reports::{self, ComplianceRow, KpiRow, ReviewRow, SpendRow};
+use dayops_persistence::reports::{self, ComplianceRow, KpiRow, MeasuredRow, ReviewRow, SpendRow};
 
 use crate::auth::Principal;
 use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
@@ -213,6 +213,9 @@ pub struct KpiQuery {
 pub struct KpiReport {
     pub quarter: String,
     pub items: Vec<KpiRow>,
+    /// What each contract's registers of the quarter show, measured from their lines:
+    /// community access in an average week and outcome tags by domain.
+    pub registers: Vec<MeasuredRow>,
 }
 
 impl CsvRow for KpiRow {
@@ -229,6 +232,7 @@ impl CsvRow for KpiRow {
             "target",
             "amber_below",
             "rag",
+            "measured_from_registers",
         ]
     }
 
@@ -245,12 +249,18 @@ impl CsvRow for KpiRow {
             cell(self.target),
             cell(self.amber_below),
             self.rag.as_str().to_string(),
+            opt_cell(self.measured_from_registers),
         ]
     }
 }
 
 /// Each KPI of each contract's workbook for the quarter (the current version, unless
-/// rejected) against its target, red, amber or green, as stored when it was submitted.
+/// rejected) against its target, red, amber or green, as stored when it was submitted;
+/// beside it, where registers measure the same thing, the figure the quarter's registers
+/// show (`measured_from_registers`: community access in an average week, or the share of
+/// attenders tagged with the outcome). `registers` holds each contract's measures in
+/// full: weeks, people attending, community access and every outcome tag. WBK-009 warns
+/// a workbook whose community access is more than 10 points from its registers'.
 #[utoipa::path(
     operation_id = "report_kpis",
     tag = "reports",
@@ -270,7 +280,7 @@ pub async fn kpis(
 ) -> Result<HttpResponse, ApiError> {
     let quarter = query.quarter;
     let scope = principal.own_provider().map(str::to_string);
-    let rows = run(&state, move |conn| {
+    let (rows, registers) = run(&state, move |conn| {
         Ok(reports::kpis(conn, quarter, scope.as_deref())?)
     })
     .await?;
@@ -279,6 +289,7 @@ pub async fn kpis(
         |items| KpiReport {
             quarter: quarter.to_string(),
             items,
+            registers,
         },
         rows,
     )
