@@ -94,7 +94,27 @@ fn script_year(
     period_starts: &[NaiveDate],
 ) -> String {
     let (contract, provider) = demo_contract(app, reference);
-    let token = app.provider(&provider);
+    script_contract(
+        app,
+        &contract,
+        &provider,
+        first_monday,
+        last_monday,
+        period_starts,
+    );
+    contract
+}
+
+/// [`script_year`] on any contract.
+fn script_contract(
+    app: &TestApp,
+    contract: &str,
+    provider: &str,
+    first_monday: NaiveDate,
+    last_monday: NaiveDate,
+    period_starts: &[NaiveDate],
+) {
+    let token = app.provider(provider);
     let agreements = app.get(
         &format!("/v1/contracts/{contract}/agreements?limit=500"),
         &app.commissioner(),
@@ -106,7 +126,7 @@ fn script_year(
             app,
             "/v1/registers",
             &token,
-            &week_register(&contract, &agreements, monday),
+            &week_register(contract, &agreements, monday),
         );
         r.expect(201);
         monday = monday + Days::new(7);
@@ -140,7 +160,6 @@ fn script_year(
             .expect(200);
         }
     }
-    contract
 }
 
 #[derive(Debug, Default, PartialEq)]
@@ -583,4 +602,384 @@ fn reviews_list_overdue_reviews_and_enablement_past_its_weeks() {
     assert_eq!(records.len(), 2);
     assert_eq!(&records[1][0], "enablement_overrun");
     assert_eq!(&records[1][6], late.p2.as_str());
+}
+
+/// A contract scripted through a year for budget monitoring: two rate versions (an uplift
+/// on 1 October 2025), four people (one joining in July at complex need, one reassessed
+/// from medium to high, one suspended in November, one leaving in August), thirteen weeks
+/// of registers and claims, and a budget.
+fn budget_contract(app: &TestApp) -> (String, String) {
+    let c = app.commissioner();
+    let provider = app.create_provider("Budget Monitoring Ltd");
+    let mut body = crate::support::contract_body(&provider, "NCC-BM-1");
+    body["start_date"] = json!("2025-01-06");
+    body["budgets"] = json!([{"financial_year": 2025, "budget_pence": 2_000_000}]);
+    body["closure_dates"] = json!(["2025-12-29"]);
+    let r = app.post("/v1/contracts", &c, &body);
+    r.expect(201);
+    let contract = r.body["id"].as_str().unwrap().to_string();
+    let cells = |session: [i64; 5], extras: [i64; 3]| {
+        let mut cells = vec![
+            json!({"item": "session", "need_band": "*", "session_type": "am", "day_category": "any", "rate_pence": session[0]}),
+            json!({"item": "session", "need_band": "*", "session_type": "pm", "day_category": "any", "rate_pence": session[1]}),
+            json!({"item": "session", "need_band": "*", "session_type": "full_day", "day_category": "any", "rate_pence": session[2]}),
+            json!({"item": "session", "need_band": "high", "session_type": "pm", "day_category": "any", "rate_pence": session[3]}),
+            json!({"item": "session", "need_band": "complex", "session_type": "full_day", "day_category": "any", "rate_pence": session[4]}),
+        ];
+        for (item, pence) in ["one_to_one_hour", "transport_journey", "meal"]
+            .iter()
+            .zip(extras)
+        {
+            cells.push(
+                json!({"item": item, "need_band": "*", "day_category": "any", "rate_pence": pence}),
+            );
+        }
+        cells
+    };
+    let matrices = format!("/v1/contracts/{contract}/rate-matrices");
+    app.post(
+        &matrices,
+        &c,
+        &json!({"effective_from": "2025-01-06", "effective_to": "2025-09-30",
+        "cells": cells([5000, 5000, 9000, 6500, 12000], [1800, 850, 450])}),
+    )
+    .expect(201);
+    app.post(
+        &matrices,
+        &c,
+        &json!({"effective_from": "2025-10-01",
+        "cells": cells([5200, 5200, 9360, 6760, 12480], [1872, 884, 468])}),
+    )
+    .expect(201);
+    let session = |weekday: &str, session_type: &str| json!({"weekday": weekday, "session_type": session_type});
+    app.put(
+        &format!("/v1/contracts/{contract}/agreements"),
+        &c,
+        &json!({"agreements": [
+            {"person_ref": "BM-A", "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+             "planned_sessions": [session("monday", "am"), session("wednesday", "full_day")],
+             "one_to_one_hours_per_week": 2.0, "transport_journeys_per_week": 4, "meals": 2,
+             "start_date": "2025-01-06", "pathway": "therapeutic",
+             "primary_support_reason": "learning_disability"},
+            {"person_ref": "BM-B", "need_bands": [{"from": "2025-01-06", "band": "high"}],
+             "planned_sessions": [session("tuesday", "pm"), session("thursday", "pm")],
+             "transport_journeys_per_week": 2,
+             "suspensions": [{"from": "2025-11-03", "to": "2025-11-16", "reason": "hospital admission"}],
+             "start_date": "2025-01-06", "pathway": "therapeutic", "funding": "individual_service_fund"},
+            {"person_ref": "BM-C", "need_bands": [{"from": "2025-07-07", "band": "complex"}],
+             "planned_sessions": [session("friday", "full_day")], "one_to_one_hours_per_week": 1.0,
+             "start_date": "2025-07-07", "pathway": "therapeutic",
+             "primary_support_reason": "autism", "funding": "direct_payment"},
+            {"person_ref": "BM-D", "need_bands": [{"from": "2025-01-06", "band": "medium"}, {"from": "2025-05-05", "band": "high"}],
+             "planned_sessions": [session("monday", "pm")],
+             "start_date": "2025-01-06", "end_date": "2025-08-31", "pathway": "therapeutic",
+             "primary_support_reason": "learning_disability"}
+        ]}),
+    )
+    .expect(200);
+    let weeks: Vec<NaiveDate> = (0..13)
+        .map(|i| d("2025-03-31") + Days::new(7 * i))
+        .collect();
+    script_contract(app, &contract, &provider, weeks[0], weeks[12], &weeks);
+    (contract, provider)
+}
+
+/// The rate of a cell of `versions` (as the API lists them) on `date`: the exact band
+/// before `*` (every cell of the scripted contract is for any day).
+fn rate_on(
+    versions: &[Value],
+    date: NaiveDate,
+    item: &str,
+    band: &str,
+    session_type: Option<&str>,
+) -> i64 {
+    let version = versions
+        .iter()
+        .find(|v| in_range(date, &v["effective_from"], &v["effective_to"]))
+        .unwrap();
+    let cells = version["cells"].as_array().unwrap();
+    let matches = |b: &str| {
+        cells.iter().find(|c| {
+            c["item"] == item && c["need_band"] == b && c["session_type"].as_str() == session_type
+        })
+    };
+    matches(band).or_else(|| matches("*")).unwrap()["rate_pence"]
+        .as_i64()
+        .unwrap()
+}
+
+/// The band of an agreement (as the API gives it) on `date`.
+fn band_on(agreement: &Value, date: NaiveDate) -> String {
+    agreement["need_bands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rfind(|b| d(b["from"].as_str().unwrap()) <= date)
+        .unwrap()["band"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn funded(agreement: &Value, date: NaiveDate) -> bool {
+    in_range(date, &agreement["start_date"], &agreement["end_date"])
+        && !agreement["suspensions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| in_range(date, &s["from"], &s["to"]))
+}
+
+/// Budget monitoring of the scripted year, recomputed here from the claims, agreements and
+/// matrix the API holds, date by date.
+#[test]
+fn budget_monitoring_matches_an_independent_recomputation() {
+    let app = TestApp::spawn();
+    let (contract, provider) = budget_contract(&app);
+    let auditor = app.auditor();
+    let agreements = app
+        .get(&format!("/v1/contracts/{contract}/agreements"), &auditor)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let versions = app
+        .get(&format!("/v1/contracts/{contract}/rate-matrices"), &auditor)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let year_start = d("2025-04-01");
+    let year_end = d("2026-03-31");
+    let baseline = d("2025-03-31");
+    let bank_holidays: Vec<NaiveDate> = [
+        "2025-04-18",
+        "2025-04-21",
+        "2025-05-05",
+        "2025-05-26",
+        "2025-08-25",
+        "2025-12-25",
+        "2025-12-26",
+        "2026-01-01",
+    ]
+    .iter()
+    .map(|s| d(s))
+    .collect();
+
+    // Actuals and the last claimed day, from the claims themselves.
+    let spend = expected_spend(&app, &contract, 2025);
+    let actual = spend.approved + spend.pending;
+    let claimed_to = d("2025-06-29");
+    // Commitments: every planned session from the day after, at the rates and bands of
+    // its date, with its share of the week's authorisations (these divide evenly).
+    let mut committed = 0i64;
+    let mut baseline_committed: BTreeMap<String, i64> = BTreeMap::new();
+    let mut by_cohort: BTreeMap<String, i64> = BTreeMap::new();
+    let mut date = claimed_to + Days::new(1);
+    while date <= year_end {
+        let weekday = date.format("%A").to_string().to_lowercase();
+        let open = !bank_holidays.contains(&date) && date != d("2025-12-29");
+        for a in &agreements {
+            let planned = a["planned_sessions"].as_array().unwrap();
+            let n = planned.len() as i64;
+            for p in planned.iter().filter(|p| p["weekday"] == weekday.as_str()) {
+                if !open || !funded(a, date) {
+                    continue;
+                }
+                let band = band_on(a, date);
+                let price = |on: NaiveDate| {
+                    let hours = a["one_to_one_hours_per_week"].as_f64().unwrap();
+                    let journeys = a["transport_journeys_per_week"].as_i64().unwrap();
+                    let meals = a["meals"].as_i64().unwrap();
+                    rate_on(&versions, on, "session", &band, p["session_type"].as_str())
+                        + (hours as i64) * rate_on(&versions, on, "one_to_one_hour", &band, None)
+                            / n
+                        + journeys * rate_on(&versions, on, "transport_journey", &band, None) / n
+                        + meals * rate_on(&versions, on, "meal", &band, None) / n
+                };
+                committed += price(date);
+                *baseline_committed.entry(band.clone()).or_default() += price(baseline);
+                *by_cohort
+                    .entry(a["funding"].as_str().unwrap().to_string())
+                    .or_default() += price(date);
+            }
+        }
+        date = date + Days::new(1);
+    }
+    assert!(committed > 0);
+    let forecast = actual + committed;
+    // Price: the actuals were all priced under the baseline version; the commitments
+    // from October under the uplift.
+    let f0: i64 = actual + baseline_committed.values().sum::<i64>();
+    let mut baseline_priced = spend.bands.clone();
+    for (band, pence) in &baseline_committed {
+        *baseline_priced.entry(band.clone()).or_default() += pence;
+    }
+    // Volume and mix: person-days funded by band, and the caseload of 31 March 2025.
+    let mut days: BTreeMap<String, i64> = BTreeMap::new();
+    let mut at_baseline: BTreeMap<String, i64> = BTreeMap::new();
+    for a in &agreements {
+        let mut date = year_start;
+        while date <= year_end {
+            if funded(a, date) {
+                *days.entry(band_on(a, date)).or_default() += 1;
+            }
+            date = date + Days::new(1);
+        }
+        if funded(a, baseline) {
+            *at_baseline.entry(band_on(a, baseline)).or_default() += 1;
+        }
+    }
+    let total_days: i64 = days.values().sum();
+    let people: i64 = days
+        .keys()
+        .map(|b| at_baseline.get(b).copied().unwrap_or(0))
+        .sum();
+    let per_day: f64 = days
+        .iter()
+        .map(|(b, d)| {
+            at_baseline.get(b).copied().unwrap_or(0) as f64 / people as f64
+                * baseline_priced[b] as f64
+                / *d as f64
+        })
+        .sum();
+    let flexed = (per_day * total_days as f64).round() as i64;
+    let budget = 2_000_000i64;
+
+    let report = app.get("/v1/reports/budget?financial_year=2025", &auditor);
+    report.expect(200);
+    let items = report.body["items"].as_array().unwrap();
+    let row = |scope: &str, key: &str| {
+        items
+            .iter()
+            .find(|r| r["scope"] == scope && r["key"] == key)
+            .unwrap_or_else(|| panic!("{scope} {key}: {}", report.text))
+            .clone()
+    };
+    let figures = |r: &Value| -> Vec<i64> {
+        [
+            "budget_pence",
+            "actual_pence",
+            "committed_pence",
+            "forecast_pence",
+            "variance_pence",
+            "volume_variance_pence",
+            "mix_variance_pence",
+            "price_variance_pence",
+            "people_at_baseline",
+        ]
+        .iter()
+        .map(|f| r[f].as_i64().unwrap_or(i64::MIN))
+        .collect()
+    };
+    let expected = vec![
+        budget,
+        actual,
+        committed,
+        forecast,
+        forecast - budget,
+        flexed - budget,
+        f0 - flexed,
+        forecast - f0,
+        3,
+    ];
+    let contract_row = row("contract", "NCC-BM-1");
+    assert_eq!(figures(&contract_row), expected, "{contract_row}");
+    assert_eq!(contract_row["actual_to"], claimed_to.to_string());
+    assert_eq!(
+        contract_row["funded_person_years"].as_f64().unwrap(),
+        (total_days as f64 * 100.0 / 365.0).round() / 100.0
+    );
+    // The uplift costs money, the complex newcomer is mix and volume.
+    assert!(contract_row["price_variance_pence"].as_i64().unwrap() > 0);
+    assert_ne!(contract_row["mix_variance_pence"].as_i64().unwrap(), 0);
+    // Periods: actuals and commitments by month, adding up to the year.
+    let periods = contract_row["periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 12);
+    assert_eq!(
+        (periods[0]["period"].clone(), periods[0]["month"].clone()),
+        (json!(1), json!("2025-04"))
+    );
+    let sum = |field: &str| {
+        periods
+            .iter()
+            .map(|p| p[field].as_i64().unwrap())
+            .sum::<i64>()
+    };
+    assert_eq!(
+        (sum("actual_pence"), sum("committed_pence")),
+        (actual, committed)
+    );
+    assert_eq!(periods[3]["actual_pence"], 0, "nothing claimed for July");
+    assert!(
+        periods[0]["committed_pence"] == 0 && periods[6]["committed_pence"].as_i64().unwrap() > 0
+    );
+    // The run-rate beside it is the spend report's forecast.
+    let spend_row = app
+        .get("/v1/reports/spend?financial_year=2025", &auditor)
+        .body["items"][0]
+        .clone();
+    assert_eq!(
+        contract_row["run_rate_forecast_pence"],
+        spend_row["forecast_pence"]
+    );
+
+    // One contract: its service type and the council are the same figures.
+    assert_eq!(figures(&row("service_type", "building_based")), expected);
+    assert_eq!(figures(&row("council", "council")), expected);
+    // Cohorts share out the forecast, and the commitments by funding match.
+    for scope in ["primary_support_reason", "funding"] {
+        let total: i64 = items
+            .iter()
+            .filter(|r| r["scope"] == scope)
+            .map(|r| r["forecast_pence"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, forecast, "{scope}");
+    }
+    for (funding, pence) in &by_cohort {
+        assert_eq!(
+            row("funding", funding)["committed_pence"],
+            *pence,
+            "{funding}"
+        );
+    }
+    assert_eq!(
+        row("primary_support_reason", "not_recorded")["budget_pence"],
+        Value::Null
+    );
+
+    // A provider sees its own; CSV holds the same rows.
+    let own = app.get(
+        "/v1/reports/budget?financial_year=2025",
+        &app.provider(&provider),
+    );
+    assert_eq!(own.body["items"], report.body["items"]);
+    let other = app.create_provider("Someone Else");
+    let theirs = app.get(
+        "/v1/reports/budget?financial_year=2025",
+        &app.provider(&other),
+    );
+    assert!(theirs.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["scope"] != "contract" && r["forecast_pence"] == 0));
+    let csv = app.request_with(
+        "GET",
+        "/v1/reports/budget?financial_year=2025",
+        Some(&auditor),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    csv.expect(200);
+    let records: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.bytes.as_slice())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(records.len(), items.len());
+    assert_eq!((&records[0][0], &records[0][1]), ("contract", "NCC-BM-1"));
+    assert_eq!(records[0][8].parse::<i64>().unwrap(), forecast);
+    let r = app.get("/v1/reports/budget?financial_year=1999", &auditor);
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/financial_year"]);
 }

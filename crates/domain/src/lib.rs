@@ -6,6 +6,7 @@
 
 pub mod agreement;
 pub mod audit;
+pub mod budget;
 pub mod calendar;
 pub mod canonical;
 pub mod checks;

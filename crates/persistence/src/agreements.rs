@@ -382,3 +382,41 @@ pub fn terms_for_contract(
         .map(TermsRow::into_domain)
         .collect()
 }
+
+/// An agreement's contract and terms, as the council's reports read them.
+pub struct PlacedTerms {
+    pub contract_id: String,
+    pub terms: AgreementInput,
+}
+
+/// The agreements in force at some time from `from` to `to` (on the named contracts only,
+/// when given), with their contracts.
+pub fn in_force_during(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    contract_ids: Option<&[String]>,
+) -> Result<Vec<PlacedTerms>, StoreError> {
+    let mut query = agreements::table
+        .filter(agreements::start_date.le(to))
+        .filter(
+            agreements::end_date
+                .is_null()
+                .or(agreements::end_date.ge(from)),
+        )
+        .into_boxed();
+    if let Some(ids) = contract_ids {
+        query = query.filter(agreements::contract_id.eq_any(ids.to_vec()));
+    }
+    query
+        .select((agreements::contract_id, TermsRow::as_select()))
+        .load::<(String, TermsRow)>(conn)?
+        .into_iter()
+        .map(|(contract_id, terms)| {
+            Ok(PlacedTerms {
+                contract_id,
+                terms: terms.into_domain()?,
+            })
+        })
+        .collect()
+}

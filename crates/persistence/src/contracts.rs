@@ -367,3 +367,30 @@ pub fn find_by_reference(
         .map(ContractRow::into_domain)
         .transpose()
 }
+
+/// The contracts in force at some time from `from` to `to` (one provider's, when given),
+/// in reference order.
+pub fn in_force_during(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    provider_id: Option<&str>,
+) -> Result<Vec<Contract>, StoreError> {
+    let mut query = contracts::table
+        .filter(contracts::start_date.le(to))
+        .filter(
+            contracts::end_date
+                .is_null()
+                .or(contracts::end_date.ge(from)),
+        )
+        .into_boxed();
+    if let Some(provider_id) = provider_id {
+        query = query.filter(contracts::provider_id.eq(provider_id.to_string()));
+    }
+    query
+        .order(contracts::reference.asc())
+        .load::<ContractRow>(conn)?
+        .into_iter()
+        .map(ContractRow::into_domain)
+        .collect()
+}

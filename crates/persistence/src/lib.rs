@@ -10,6 +10,7 @@ pub mod error;
 pub mod feed;
 pub mod idempotency;
 pub mod matrices;
+pub mod monitoring;
 pub mod page;
 pub mod pipeline;
 pub mod providers;

@@ -9,7 +9,7 @@ use dayops_domain::audit::{Actor, NewEvent};
 
 use crate::audit::Audited;
 use dayops_domain::canonical::content_sha256;
-use dayops_domain::matrix::{RateCell, RateMatrixInput, RateMatrixVersion};
+use dayops_domain::matrix::{MatrixVersion, RateCell, RateMatrixInput, RateMatrixVersion};
 use dayops_domain::types::{DayCategory, Item, SessionType};
 
 use crate::contracts;
@@ -196,4 +196,49 @@ pub fn list(
             created_at: utc(v.created_at),
         })
         .collect())
+}
+
+/// Every version of the named contracts (all contracts' with `None`), in lookup form and
+/// oldest first, by contract: one read of each table however many contracts.
+pub fn lookup_versions(
+    conn: &mut DbConnection,
+    contract_ids: Option<&[String]>,
+) -> Result<HashMap<String, Vec<MatrixVersion<String>>>, StoreError> {
+    let mut query = rate_matrix_versions::table.into_boxed();
+    if let Some(ids) = contract_ids {
+        query = query.filter(rate_matrix_versions::contract_id.eq_any(ids.to_vec()));
+    }
+    let versions: Vec<VersionRow> = query
+        .order((
+            rate_matrix_versions::contract_id.asc(),
+            rate_matrix_versions::effective_from.asc(),
+        ))
+        .load(conn)?;
+    let wanted: std::collections::HashSet<&str> = versions.iter().map(|v| v.id.as_str()).collect();
+    let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
+    let cell_rows: Vec<CellRow> = rate_cells::table
+        .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
+        .load(conn)?;
+    for row in cell_rows {
+        if wanted.contains(row.version_id.as_str()) {
+            let version_id = row.version_id.clone();
+            cells
+                .entry(version_id)
+                .or_default()
+                .push(row.into_domain()?);
+        }
+    }
+    let mut by_contract: HashMap<String, Vec<MatrixVersion<String>>> = HashMap::new();
+    for v in versions {
+        by_contract
+            .entry(v.contract_id)
+            .or_default()
+            .push(MatrixVersion {
+                cells: cells.remove(&v.id).unwrap_or_default(),
+                id: v.id,
+                effective_from: v.effective_from,
+                effective_to: v.effective_to,
+            });
+    }
+    Ok(by_contract)
 }

@@ -62,7 +62,7 @@ pub struct SpendRow {
 /// ([`earliest_period_start`]), year end, year start (the periods), year start, year end
 /// (the lines), provider (`''` for all) twice. The two-sided range on `period_start` keeps
 /// the scan of claims to the year's (index `submissions_period`).
-const SPEND_LINES: &str = "\
+pub const SPEND_LINES: &str = "\
 FROM submissions s \
 JOIN claim_lines l ON l.submission_id = s.id AND l.version = s.current_version \
 WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? AND s.period_end >= ? \
@@ -79,12 +79,10 @@ pub fn earliest_period_start(year: FinancialYear) -> NaiveDate {
 /// (0 for April to 11 for March). Binds: the first days of May to March (11), then those
 /// of [`SPEND_LINES`].
 pub fn spend_months_sql() -> String {
-    let months: String = (0..11)
-        .map(|i| format!("WHEN l.date < ? THEN {i} "))
-        .collect();
+    let months = month_index_sql();
     format!(
         "SELECT s.contract_id AS contract_id, s.status AS status, \
-         CASE {months}ELSE 11 END AS month_index, \
+         {months} AS month_index, \
          CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS accepted_pence, \
          MAX(s.period_end) AS period_end \
          {SPEND_LINES} \
@@ -92,21 +90,36 @@ pub fn spend_months_sql() -> String {
     )
 }
 
-/// The SQL of the spend report's shares by band over the claims that count (approved or
-/// pending, as the domain's buckets say); binds as [`SPEND_LINES`].
-pub fn spend_bands_sql() -> String {
+/// A line's month of service in the year, 0 for April to 11 for March; binds the first
+/// days of May to March (11).
+pub fn month_index_sql() -> String {
+    let months: String = (0..11)
+        .map(|i| format!("WHEN l.date < ? THEN {i} "))
+        .collect();
+    format!("CASE {months}ELSE 11 END")
+}
+
+/// The claim statuses whose lines count as spend (approved or pending, as the domain's
+/// buckets say), as a SQL list.
+pub fn counted_statuses() -> String {
     let counted: Vec<String> = SubmissionStatus::ALL
         .iter()
         .filter(|s| SpendBucket::of(**s) != SpendBucket::None)
         .map(|s| format!("'{}'", s.as_str()))
         .collect();
+    counted.join(", ")
+}
+
+/// The SQL of the spend report's shares by band over the claims that count (approved or
+/// pending, as the domain's buckets say); binds as [`SPEND_LINES`].
+pub fn spend_bands_sql() -> String {
     format!(
         "SELECT s.contract_id AS contract_id, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
          CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
          {SPEND_LINES} \
          AND s.status IN ({}) \
          GROUP BY s.contract_id, COALESCE(l.accepted_need_band, l.need_band)",
-        counted.join(", ")
+        counted_statuses()
     )
 }
 

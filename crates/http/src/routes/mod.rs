@@ -72,6 +72,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(submissions::list)
         .service(submissions::finding_codes)
         .service(reports::spend)
+        .service(reports::budget)
         .service(reports::kpis)
         .service(reports::kpi_catalogue)
         .service(reports::compliance)

@@ -1,4 +1,5 @@
-//! The council's reports (SPEC §6): spend, KPIs, compliance and time limits. Providers see their own
+//! The council's reports (SPEC §6): spend, budget monitoring, KPIs, compliance and time
+//! limits. Providers see their own
 //! rows; commissioners and auditors see all. Each answers `text/csv` when asked.
 
 use actix_web::{get, web, HttpRequest, HttpResponse};
@@ -10,6 +11,7 @@ use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
+use dayops_persistence::monitoring::{self, BudgetRow};
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, MeasuredRow, ReviewRow, SpendRow};
 
 use crate::auth::Principal;
@@ -45,6 +47,17 @@ pub struct SpendQuery {
     /// The UK financial year by its starting year: `2025` is April 2025 to March 2026.
     #[param(example = 2025, minimum = 2000, maximum = 2100)]
     pub financial_year: i32,
+}
+
+/// The year asked for, within the years the council reports on.
+fn financial_year(query: &SpendQuery) -> Result<FinancialYear, ApiError> {
+    if !(2000..=2100).contains(&query.financial_year) {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/query/financial_year",
+            "must be a year from 2000 to 2100",
+        )]));
+    }
+    Ok(FinancialYear(query.financial_year))
 }
 
 /// Spend per contract for a financial year.
@@ -131,13 +144,7 @@ pub async fn spend(
     state: web::Data<AppState>,
     Query(query): Query<SpendQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if !(2000..=2100).contains(&query.financial_year) {
-        return Err(ApiError::invalid(vec![FieldError::new(
-            "/query/financial_year",
-            "must be a year from 2000 to 2100",
-        )]));
-    }
-    let year = FinancialYear(query.financial_year);
+    let year = financial_year(&query)?;
     let scope = principal.own_provider().map(str::to_string);
     let rows = run(&state, move |conn| {
         Ok(reports::spend(conn, year, scope.as_deref())?)
@@ -474,4 +481,118 @@ pub async fn reviews(
     })
     .await?;
     answer(&req, |items| ReviewsReport { as_of, items }, rows)
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Budget monitoring for a financial year.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BudgetReport {
+    pub financial_year: i32,
+    pub period_start: NaiveDate,
+    pub period_end: NaiveDate,
+    /// Contracts in reference order, then service types, the council, and the cohorts by
+    /// primary support reason and by funding.
+    pub items: Vec<BudgetRow>,
+}
+
+impl CsvRow for BudgetRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "scope",
+            "key",
+            "contract_id",
+            "provider_id",
+            "budget_pence",
+            "actual_pence",
+            "actual_to",
+            "committed_pence",
+            "forecast_pence",
+            "run_rate_forecast_pence",
+            "variance_pence",
+            "volume_variance_pence",
+            "mix_variance_pence",
+            "price_variance_pence",
+            "funded_person_years",
+            "people_at_baseline",
+            "periods",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        let periods: Vec<String> = self
+            .periods
+            .iter()
+            .map(|p| {
+                format!(
+                    "P{} {} {}/{}",
+                    p.period, p.month, p.actual_pence, p.committed_pence
+                )
+            })
+            .collect();
+        vec![
+            self.scope.as_str().to_string(),
+            self.key.clone(),
+            self.contract_id.clone().unwrap_or_default(),
+            self.provider_id.clone().unwrap_or_default(),
+            opt_cell(self.budget_pence),
+            cell(self.actual_pence),
+            opt_cell(self.actual_to),
+            cell(self.committed_pence),
+            cell(self.forecast_pence),
+            opt_cell(self.run_rate_forecast_pence),
+            opt_cell(self.variance_pence),
+            opt_cell(self.volume_variance_pence),
+            opt_cell(self.mix_variance_pence),
+            opt_cell(self.price_variance_pence),
+            cell(self.funded_person_years),
+            cell(self.people_at_baseline),
+            periods.join("; "),
+        ]
+    }
+}
+
+/// Budget monitoring as a finance business partner reports it, per contract, per service
+/// type, for the council and by cohort (primary support reason, funding): the budget;
+/// actuals (approved, paid and pending claims) by month of service, periods 1 (April) to
+/// 12 (March); commitments (the current agreements' planned sessions, one-to-one hours,
+/// transport and meals, priced at the rates and assessed bands in force on each date from
+/// the day after the actuals to 31 March, net of suspensions, end dates, closures and bank
+/// holidays); the forecast (actuals plus commitments) beside the run-rate; and the
+/// variance against budget split into volume (people), mix (need bands) and price (rate
+/// versions), which sum to it exactly. The method is in `docs/decisions.md`. Providers
+/// see their own contracts.
+#[utoipa::path(
+    operation_id = "report_budget",
+    tag = "reports",
+    params(SpendQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items (periods folded into one cell as `Pn YYYY-MM actual/committed`)",
+            content((BudgetReport = "application/json"), (String = "text/csv"))),
+        Problems<{ may::QUERY }>,
+    )
+)]
+#[get("/v1/reports/budget")]
+pub async fn budget(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<SpendQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = financial_year(&query)?;
+    let scope = principal.own_provider().map(str::to_string);
+    let rows = run(&state, move |conn| {
+        Ok(monitoring::budget_monitoring(conn, year, scope.as_deref())?)
+    })
+    .await?;
+    answer(
+        &req,
+        |items| BudgetReport {
+            financial_year: year.0,
+            period_start: year.start(),
+            period_end: year.end(),
+            items,
+        },
+        rows,
+    )
 }

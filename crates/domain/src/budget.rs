@@ -1,0 +1,541 @@
+//! Budget monitoring (SPEC §6), as a finance business partner reports it: actuals by
+//! month of service, commitments from the current agreements to the year's end, a
+//! forecast of the two, and the variance against budget split into volume, mix and price.
+//!
+//! **Commitments.** From the day after the last claimed day (the year's start without
+//! claims) to 31 March, every planned session of every agreement, on each date of its
+//! weekday while the agreement is in force and not suspended, the contract open (not a
+//! closure date) and not a bank holiday, priced at the rate and the band in force on that
+//! date. The week's one-to-one hours, transport journeys and meals are spread evenly over
+//! its planned sessions, each share priced on its session's date. Amounts are exact to the
+//! quarter-penny and rounded half up once an agreement, band and month.
+//!
+//! **Price-volume-mix.** The budget is read as what it buys at the baseline: the
+//! caseload's band mix and the rates in force on the day before the year starts (the
+//! position the budget was set against). With `D` the person-days funded in the year
+//! (agreements in force, not suspended) and `D_b` of them in band `b`, `F` the forecast
+//! and `F0` the same units priced at the baseline rates (`F0_b` in band `b`), `m0_b` the
+//! baseline caseload's share in band `b` and `p̄0 = Σ m0_b · F0_b / D_b` the baseline cost
+//! of a person-day at the baseline mix:
+//!
+//! - volume = `D · p̄0 − budget` (more or fewer people than the budget buys);
+//! - mix = `F0 − D · p̄0` (people in dearer or cheaper bands than the baseline's);
+//! - price = `F − F0` (rate versions since the baseline).
+//!
+//! They sum to `F − budget` exactly: `D · p̄0` is rounded to the penny once, and volume
+//! and mix take it alike. Bands with no funded days this year carry no baseline weight
+//! (the baseline mix is taken over the bands in use); with no baseline caseload, the
+//! year's own mix is the baseline and mix is zero.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Days, NaiveDate};
+
+use crate::agreement::AgreementInput;
+use crate::calendar::within;
+use crate::contract::ContractInput;
+use crate::matrix::{lookup, MatrixVersion, RateQuery};
+use crate::report::FinancialYear;
+use crate::types::{Item, SessionType, Weekday};
+
+crate::types::vocabulary!(
+    /// What a row of the budget monitoring report covers: one contract, the contracts of
+    /// one service type, the council as a whole, or a cohort of people by their primary
+    /// support reason or their funding.
+    BudgetScope {
+        Contract => "contract",
+        ServiceType => "service_type",
+        Council => "council",
+        PrimarySupportReason => "primary_support_reason",
+        Funding => "funding",
+    }
+);
+
+/// The period of a financial year a date falls in: 0 for April to 11 for March.
+pub fn period_index(year: FinancialYear, date: NaiveDate) -> usize {
+    let months = (date.year() - year.0) * 12 + date.month0() as i32 - 3;
+    months.clamp(0, 11) as usize
+}
+
+/// Rounds `numerator / denominator` half up (non-negative amounts).
+fn round_half_up(numerator: i128, denominator: i128) -> i64 {
+    if denominator == 0 {
+        return 0;
+    }
+    i64::try_from((2 * numerator + denominator) / (2 * denominator)).unwrap_or(i64::MAX)
+}
+
+/// Prices units at the rates in force on their date and at the baseline's.
+pub struct Pricer<'a, Id> {
+    contract: &'a ContractInput,
+    matrix: &'a [MatrixVersion<Id>],
+    baseline: Option<&'a MatrixVersion<Id>>,
+}
+
+/// A unit's rate in force on its date and at the baseline, in pence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rates {
+    pub current: i64,
+    pub baseline: i64,
+}
+
+impl<'a, Id> Pricer<'a, Id> {
+    /// The baseline is the version in force on `baseline_date`, or else the first to
+    /// start after it.
+    pub fn new(
+        contract: &'a ContractInput,
+        matrix: &'a [MatrixVersion<Id>],
+        baseline_date: NaiveDate,
+    ) -> Self {
+        let baseline = matrix
+            .iter()
+            .find(|v| within(baseline_date, v.effective_from, v.effective_to))
+            .or_else(|| {
+                matrix
+                    .iter()
+                    .filter(|v| v.effective_from > baseline_date)
+                    .min_by_key(|v| v.effective_from)
+            });
+        Pricer {
+            contract,
+            matrix,
+            baseline,
+        }
+    }
+
+    /// The rates of `item` for `band` on `date`: none without a cell in force. At the
+    /// baseline, the baseline version's cell for the same day category, band and item
+    /// (the rate in force when the baseline has no such cell).
+    pub fn rates(
+        &self,
+        date: NaiveDate,
+        item: Item,
+        band: &str,
+        session_type: Option<SessionType>,
+    ) -> Option<Rates> {
+        let query = RateQuery {
+            date,
+            item,
+            need_band: band,
+            session_type,
+            day_category: self.contract.day_category(date),
+        };
+        let (_, cell) = lookup(self.matrix, &query)?;
+        let baseline = self
+            .baseline
+            .and_then(|version| {
+                let at_baseline = RateQuery {
+                    date: version.effective_from,
+                    ..query
+                };
+                lookup(std::slice::from_ref(version), &at_baseline)
+            })
+            .map_or(cell.rate_pence, |(_, c)| c.rate_pence);
+        Some(Rates {
+            current: cell.rate_pence,
+            baseline,
+        })
+    }
+
+    /// Whether the contract delivers on `date`: not a closure date, not a bank holiday.
+    fn open_on(&self, date: NaiveDate) -> bool {
+        !self.contract.closure_dates.contains(&date) && !self.contract.is_bank_holiday(date)
+    }
+}
+
+/// Amounts in pence, priced in force and at the baseline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Priced {
+    pub current: i64,
+    pub baseline: i64,
+}
+
+impl std::ops::AddAssign for Priced {
+    fn add_assign(&mut self, other: Priced) {
+        self.current += other.current;
+        self.baseline += other.baseline;
+    }
+}
+
+/// One agreement's commitment, by band and by period of the year.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Commitment {
+    pub by_band: BTreeMap<String, Priced>,
+    pub by_period: [i64; 12],
+    pub total: Priced,
+}
+
+/// What `agreement`'s plan costs from `from` to the end of `year` (see the module's
+/// words on commitments).
+pub fn commitment<Id>(
+    agreement: &AgreementInput,
+    pricer: &Pricer<'_, Id>,
+    year: FinancialYear,
+    from: NaiveDate,
+) -> Commitment {
+    let mut out = Commitment::default();
+    let sessions = agreement.planned_sessions.len() as i128;
+    if sessions == 0 {
+        return out;
+    }
+    let first = from.max(agreement.start_date).max(year.start());
+    let last = agreement
+        .end_date
+        .map_or(year.end(), |end| end.min(year.end()));
+    if first > last {
+        return out;
+    }
+    // Quarter-pence over the planned sessions: each session carries 4N of its own rate and
+    // its share of the week's authorisations, summed exactly and divided once.
+    let denominator = 4 * sessions;
+    let one_to_one = i128::from(agreement.one_to_one_hours_per_week.quarters());
+    let journeys = 4 * i128::from(agreement.transport_journeys_per_week);
+    let meals = 4 * i128::from(agreement.meals);
+    let mut sums: BTreeMap<(&str, usize), (i128, i128)> = BTreeMap::new();
+    for planned in &agreement.planned_sessions {
+        let mut date = first_weekday_on_or_after(first, planned.weekday);
+        while date <= last {
+            if !agreement.suspended_on(date) && pricer.open_on(date) {
+                if let Some(band) = agreement.band_on(date) {
+                    let mut current = 0i128;
+                    let mut baseline = 0i128;
+                    let mut add = |item: Item, session_type: Option<SessionType>, units: i128| {
+                        if units == 0 {
+                            return;
+                        }
+                        if let Some(rates) = pricer.rates(date, item, band, session_type) {
+                            current += units * i128::from(rates.current);
+                            baseline += units * i128::from(rates.baseline);
+                        }
+                    };
+                    add(Item::Session, Some(planned.session_type), denominator);
+                    add(Item::OneToOneHour, None, one_to_one);
+                    add(Item::TransportJourney, None, journeys);
+                    add(Item::Meal, None, meals);
+                    let entry = sums.entry((band, period_index(year, date))).or_default();
+                    entry.0 += current;
+                    entry.1 += baseline;
+                }
+            }
+            date = date + Days::new(7);
+        }
+    }
+    for ((band, period), (current, baseline)) in sums {
+        let priced = Priced {
+            current: round_half_up(current, denominator),
+            baseline: round_half_up(baseline, denominator),
+        };
+        *out.by_band.entry(band.to_string()).or_default() += priced;
+        out.by_period[period] += priced.current;
+        out.total += priced;
+    }
+    out
+}
+
+fn first_weekday_on_or_after(date: NaiveDate, weekday: Weekday) -> NaiveDate {
+    let mut d = date;
+    while Weekday::of(d) != weekday {
+        d = d + Days::new(1);
+    }
+    d
+}
+
+/// The days from `from` to `to` that `agreement` is in force and not suspended, by the
+/// band assessed on each.
+pub fn funded_days_by_band(
+    agreement: &AgreementInput,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> BTreeMap<String, i64> {
+    let mut days = BTreeMap::new();
+    let start = from.max(agreement.start_date);
+    let end = agreement.end_date.map_or(to, |e| e.min(to));
+    for (i, assessed) in agreement.need_bands.iter().enumerate() {
+        let band_from = assessed.from.max(start);
+        let band_to = agreement
+            .need_bands
+            .get(i + 1)
+            .map_or(end, |next| (next.from - Days::new(1)).min(end));
+        if band_from > band_to {
+            continue;
+        }
+        let suspended: i64 = merged_suspensions(agreement)
+            .iter()
+            .map(|(s, e)| overlap_days((*s, *e), (band_from, band_to)))
+            .sum();
+        let funded = (band_to - band_from).num_days() + 1 - suspended;
+        if funded > 0 {
+            *days.entry(assessed.band.clone()).or_insert(0) += funded;
+        }
+    }
+    days
+}
+
+/// The agreement's suspensions as disjoint ranges.
+fn merged_suspensions(agreement: &AgreementInput) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut ranges: Vec<(NaiveDate, NaiveDate)> = agreement
+        .suspensions
+        .iter()
+        .filter(|s| s.from <= s.to)
+        .map(|s| (s.from, s.to))
+        .collect();
+    ranges.sort();
+    let mut merged: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (from, to) in ranges {
+        match merged.last_mut() {
+            Some(last) if from <= last.1 + Days::new(1) => last.1 = last.1.max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    merged
+}
+
+fn overlap_days(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> i64 {
+    let from = a.0.max(b.0);
+    let to = a.1.min(b.1);
+    if from > to {
+        0
+    } else {
+        (to - from).num_days() + 1
+    }
+}
+
+/// The band of `agreement` on `date` if it is funded then (in force, not suspended).
+pub fn funded_band_on(agreement: &AgreementInput, date: NaiveDate) -> Option<&str> {
+    (agreement.in_force_on(date) && !agreement.suspended_on(date))
+        .then(|| agreement.band_on(date))
+        .flatten()
+}
+
+/// The variance against budget, split by the module's price-volume-mix method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VarianceSplit {
+    pub volume_pence: i64,
+    pub mix_pence: i64,
+    pub price_pence: i64,
+}
+
+/// What the split of one contract (or any sum of contracts) reads.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MixInputs {
+    /// Person-days funded in the year, by band (`D_b`).
+    pub funded_days: BTreeMap<String, i64>,
+    /// The forecast priced at the baseline rates, by band (`F0_b`).
+    pub baseline_priced: BTreeMap<String, i64>,
+    /// The baseline caseload by band (`m0` before it is made a share).
+    pub baseline_people: BTreeMap<String, i64>,
+}
+
+/// Splits `forecast − budget` into volume, mix and price (see the module's words).
+pub fn split_variance(budget: i64, forecast: i64, inputs: &MixInputs) -> VarianceSplit {
+    let f0: i64 = inputs.baseline_priced.values().sum();
+    let in_use: Vec<(&String, i64)> = inputs
+        .funded_days
+        .iter()
+        .filter(|(_, d)| **d > 0)
+        .map(|(b, d)| (b, *d))
+        .collect();
+    let total_days: i64 = in_use.iter().map(|(_, d)| d).sum();
+    let baseline_weight = |band: &str| inputs.baseline_people.get(band).copied().unwrap_or(0);
+    let baseline_people: i64 = in_use.iter().map(|(b, _)| baseline_weight(b)).sum();
+    let flexed = if total_days == 0 {
+        f0
+    } else if baseline_people == 0 {
+        // No baseline caseload: this year's mix is the baseline's, and mix is zero.
+        f0
+    } else {
+        let per_day: f64 = in_use
+            .iter()
+            .map(|(band, days)| {
+                let share = baseline_weight(band) as f64 / baseline_people as f64;
+                let cost = inputs.baseline_priced.get(*band).copied().unwrap_or(0) as f64;
+                share * cost / *days as f64
+            })
+            .sum();
+        (per_day * total_days as f64).round() as i64
+    };
+    VarianceSplit {
+        volume_pence: flexed - budget,
+        mix_pence: f0 - flexed,
+        price_pence: forecast - f0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matrix::RateCell;
+    use crate::types::DayCategory;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn cell(item: Item, band: &str, session: Option<SessionType>, pence: i64) -> RateCell {
+        RateCell {
+            item,
+            need_band: band.into(),
+            session_type: session,
+            day_category: DayCategory::Any,
+            rate_pence: pence,
+        }
+    }
+
+    /// 2025/26 at £50 (high £65) a session; from 1 October an uplift to £52 (£68).
+    fn matrix() -> Vec<MatrixVersion<u8>> {
+        let cells = |base: i64, high: i64| {
+            vec![
+                cell(Item::Session, "*", Some(SessionType::Am), base),
+                cell(Item::Session, "high", Some(SessionType::Am), high),
+                cell(Item::OneToOneHour, "*", None, 1800),
+                cell(Item::TransportJourney, "*", None, 850),
+                cell(Item::Meal, "*", None, 450),
+            ]
+        };
+        vec![
+            MatrixVersion {
+                id: 1,
+                effective_from: d("2025-01-01"),
+                effective_to: Some(d("2025-09-30")),
+                cells: cells(5000, 6500),
+            },
+            MatrixVersion {
+                id: 2,
+                effective_from: d("2025-10-01"),
+                effective_to: None,
+                cells: cells(5200, 6800),
+            },
+        ]
+    }
+
+    fn agreement(json: serde_json::Value) -> AgreementInput {
+        let mut base = serde_json::json!({
+            "person_ref": "P1",
+            "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+            "planned_sessions": [{"weekday": "monday", "session_type": "am"}],
+            "start_date": "2025-01-06",
+            "pathway": "therapeutic"
+        });
+        for (k, v) in json.as_object().unwrap() {
+            base[k] = v.clone();
+        }
+        serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn periods_run_april_to_march() {
+        let year = FinancialYear(2025);
+        assert_eq!(period_index(year, d("2025-04-01")), 0);
+        assert_eq!(period_index(year, d("2025-12-31")), 8);
+        assert_eq!(period_index(year, d("2026-03-31")), 11);
+    }
+
+    #[test]
+    fn a_year_of_mondays_at_the_rates_in_force() {
+        let mut contract = crate::contract::tests::sample();
+        contract.closure_dates = vec![d("2025-12-29")];
+        let matrix = matrix();
+        let pricer = Pricer::new(&contract, &matrix, d("2025-03-31"));
+        let year = FinancialYear(2025);
+        let plain = agreement(serde_json::json!({}));
+        let c = commitment(&plain, &pricer, year, year.start());
+        // Mondays from 7 April 2025 to 30 March 2026: 26 before the uplift of 1 October,
+        // less Easter Monday and the early May, spring and summer bank holidays; 26 after
+        // it, less the closure on 29 December.
+        let before = 26 - 4;
+        let after = 26 - 1;
+        assert_eq!(c.total.current, before * 5000 + after * 5200);
+        assert_eq!(c.total.baseline, (before + after) * 5000);
+        assert_eq!(c.by_period.iter().sum::<i64>(), c.total.current);
+        assert_eq!(
+            c.by_period[0],
+            3 * 5000,
+            "April: 7, 14, 28 (21 April is Easter Monday)"
+        );
+    }
+
+    #[test]
+    fn weekly_authorisations_spread_over_the_planned_sessions() {
+        let contract = crate::contract::tests::sample();
+        let matrix = matrix();
+        let pricer = Pricer::new(&contract, &matrix, d("2025-03-31"));
+        let year = FinancialYear(2025);
+        // Two sessions a week, 1.5 hours of one-to-one, three journeys and one meal: each
+        // session carries half of them. One week only (an end date).
+        let a = agreement(serde_json::json!({
+            "planned_sessions": [{"weekday": "tuesday", "session_type": "am"}, {"weekday": "thursday", "session_type": "am"}],
+            "one_to_one_hours_per_week": 1.5, "transport_journeys_per_week": 3, "meals": 1,
+            "end_date": "2025-06-08"
+        }));
+        let c = commitment(&a, &pricer, year, d("2025-06-02"));
+        assert_eq!(c.total.current, 2 * 5000 + 2700 + 3 * 850 + 450);
+        // A suspension over the Thursday takes that session and its half of the week.
+        let mut suspended = a.clone();
+        suspended.suspensions = vec![crate::agreement::Suspension {
+            from: d("2025-06-05"),
+            to: d("2025-06-05"),
+            reason: "hospital".into(),
+        }];
+        let c = commitment(&suspended, &pricer, year, d("2025-06-02"));
+        // 5000 + (2700 + 2550 + 450) / 2 = 7850
+        assert_eq!(c.total.current, 7850);
+    }
+
+    #[test]
+    fn band_changes_price_from_their_date() {
+        let contract = crate::contract::tests::sample();
+        let matrix = matrix();
+        let pricer = Pricer::new(&contract, &matrix, d("2025-03-31"));
+        let year = FinancialYear(2025);
+        let a = agreement(serde_json::json!({
+            "need_bands": [{"from": "2025-01-06", "band": "medium"}, {"from": "2025-06-10", "band": "high"}],
+            "end_date": "2025-06-22"
+        }));
+        let c = commitment(&a, &pricer, year, d("2025-06-02"));
+        // Mondays 2 and 9 June at medium, 16 June at high.
+        assert_eq!(c.by_band["medium"].current, 2 * 5000);
+        assert_eq!(c.by_band["high"].current, 6500);
+        let days = funded_days_by_band(&a, year.start(), year.end());
+        assert_eq!(
+            days["medium"],
+            (d("2025-06-09") - d("2025-04-01")).num_days() + 1
+        );
+        assert_eq!(days["high"], 13);
+    }
+
+    #[test]
+    fn the_three_parts_sum_to_the_variance() {
+        let inputs = MixInputs {
+            funded_days: [("low".to_string(), 3650), ("high".to_string(), 1825)]
+                .into_iter()
+                .collect(),
+            baseline_priced: [
+                ("low".to_string(), 1_000_000),
+                ("high".to_string(), 900_000),
+            ]
+            .into_iter()
+            .collect(),
+            baseline_people: [("low".to_string(), 12), ("high".to_string(), 3)]
+                .into_iter()
+                .collect(),
+        };
+        // 15 person-years at the baseline mix (80% low at £2.74 a day, 20% high at £4.93):
+        // 5,475 days at £3.178 is £17,400 to the nearest penny.
+        let split = split_variance(1_500_000, 2_000_000, &inputs);
+        assert_eq!(split.volume_pence, 1_740_000 - 1_500_000);
+        assert_eq!(split.mix_pence, 1_900_000 - 1_740_000);
+        assert_eq!(split.price_pence, 100_000);
+        assert_eq!(
+            split.volume_pence + split.mix_pence + split.price_pence,
+            2_000_000 - 1_500_000
+        );
+        // No baseline caseload: no mix.
+        let fresh = MixInputs {
+            baseline_people: BTreeMap::new(),
+            ..inputs
+        };
+        let split = split_variance(1_500_000, 2_000_000, &fresh);
+        assert_eq!(split.mix_pence, 0);
+        assert_eq!(split.volume_pence, 400_000);
+    }
+}

@@ -1,0 +1,427 @@
+//! Budget monitoring (SPEC §6): per financial year, per contract, per service type and for
+//! the council, the budget, actuals by month of service, commitments to the year's end,
+//! the forecast of the two beside the run-rate, and the variance split into volume, mix
+//! and price (the method is `dayops_domain::budget`'s). Cohorts by primary support reason
+//! and funding beside them.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{Days, NaiveDate};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use dayops_domain::budget::{
+    commitment, funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs, Pricer,
+};
+use dayops_domain::contract::budget_for;
+use dayops_domain::report::FinancialYear;
+use dayops_domain::types::{Item, SessionType};
+
+use crate::error::{vocab, StoreError};
+use crate::reports::{
+    self, counted_statuses, earliest_period_start, month_index_sql, SpendRow, SPEND_LINES,
+};
+use crate::{agreements, contracts, matrices, DbConnection};
+
+/// One period (month of service) of a row, 1 for April to 12 for March.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct PeriodFigures {
+    #[schema(minimum = 1, maximum = 12)]
+    pub period: u8,
+    /// The calendar month, `YYYY-MM`.
+    #[schema(example = "2026-04")]
+    pub month: String,
+    /// Approved (including paid) and pending claims, by service date.
+    pub actual_pence: i64,
+    pub committed_pence: i64,
+}
+
+/// One row of the budget monitoring report, in pence.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct BudgetRow {
+    pub scope: BudgetScope,
+    /// The contract's reference, the service type, `council`, the support reason
+    /// (`not_recorded` where the agreement has none) or the funding.
+    pub key: String,
+    pub contract_id: Option<String>,
+    pub provider_id: Option<String>,
+    /// The year's budget: the contract's own, or the sum of its contracts' for a group;
+    /// none for a cohort or without any.
+    pub budget_pence: Option<i64>,
+    /// Claims approved (including paid) and pending, for service in the year.
+    pub actual_pence: i64,
+    /// The last day the actuals cover (a contract's latest claimed day in the year).
+    pub actual_to: Option<NaiveDate>,
+    /// The current agreements' plans priced from the day after the actuals to year end.
+    pub committed_pence: i64,
+    /// Actuals plus commitments.
+    pub forecast_pence: i64,
+    /// Actuals scaled from the days claimed to the whole year (the spend report's
+    /// forecast); none for a cohort.
+    pub run_rate_forecast_pence: Option<i64>,
+    /// Forecast minus budget (positive is an overspend); none without a budget. For a
+    /// group, the sum of its budgeted contracts' variances.
+    pub variance_pence: Option<i64>,
+    /// The variance's three parts, which sum to it exactly.
+    pub volume_variance_pence: Option<i64>,
+    pub mix_variance_pence: Option<i64>,
+    pub price_variance_pence: Option<i64>,
+    /// Person-days funded in the year (in force, not suspended) over the year's days.
+    pub funded_person_years: f64,
+    /// People funded on the day before the year (the budget's baseline caseload).
+    pub people_at_baseline: i64,
+    pub periods: Vec<PeriodFigures>,
+}
+
+/// A row under construction: sums kept exact, made a [`BudgetRow`] at the end.
+#[derive(Debug, Clone, Default)]
+struct Tally {
+    budget: Option<i64>,
+    actual: [i64; 12],
+    actual_to: Option<NaiveDate>,
+    committed: [i64; 12],
+    run_rate: Option<i64>,
+    variance: Option<[i64; 4]>,
+    funded_days: i64,
+    people_at_baseline: i64,
+}
+
+impl Tally {
+    /// Adds a contract's (or a cohort's) figures to a group's.
+    fn absorb(&mut self, other: &Tally) {
+        if let Some(b) = other.budget {
+            self.budget = Some(self.budget.unwrap_or(0) + b);
+        }
+        for i in 0..12 {
+            self.actual[i] += other.actual[i];
+            self.committed[i] += other.committed[i];
+        }
+        self.actual_to = self.actual_to.max(other.actual_to);
+        if let Some(r) = other.run_rate {
+            self.run_rate = Some(self.run_rate.unwrap_or(0) + r);
+        }
+        if let Some(v) = other.variance {
+            let mine = self.variance.get_or_insert([0; 4]);
+            for i in 0..4 {
+                mine[i] += v[i];
+            }
+        }
+        self.funded_days += other.funded_days;
+        self.people_at_baseline += other.people_at_baseline;
+    }
+
+    fn row(
+        &self,
+        year: FinancialYear,
+        scope: BudgetScope,
+        key: String,
+        ids: Option<(&str, &str)>,
+    ) -> BudgetRow {
+        let actual: i64 = self.actual.iter().sum();
+        let committed: i64 = self.committed.iter().sum();
+        let part = |i: usize| self.variance.map(|v| v[i]);
+        BudgetRow {
+            scope,
+            key,
+            contract_id: ids.map(|(c, _)| c.to_string()),
+            provider_id: ids.map(|(_, p)| p.to_string()),
+            budget_pence: self.budget,
+            actual_pence: actual,
+            actual_to: self.actual_to,
+            committed_pence: committed,
+            forecast_pence: actual + committed,
+            run_rate_forecast_pence: self.run_rate,
+            variance_pence: part(0),
+            volume_variance_pence: part(1),
+            mix_variance_pence: part(2),
+            price_variance_pence: part(3),
+            funded_person_years: (self.funded_days as f64 * 100.0 / year.days() as f64).round()
+                / 100.0,
+            people_at_baseline: self.people_at_baseline,
+            periods: year
+                .month_starts()
+                .iter()
+                .enumerate()
+                .map(|(i, start)| PeriodFigures {
+                    period: i as u8 + 1,
+                    month: start.format("%Y-%m").to_string(),
+                    actual_pence: self.actual[i],
+                    committed_pence: self.committed[i],
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The SQL of the year's counted claim lines by contract, item, session type, band and
+/// service date, to be priced again at the baseline; binds as [`SPEND_LINES`].
+pub fn actual_units_sql() -> String {
+    format!(
+        "SELECT s.contract_id AS contract_id, l.item AS item, l.session_type AS session_type, \
+         COALESCE(l.accepted_need_band, l.need_band) AS need_band, l.date AS date, \
+         CAST(SUM(l.accepted_quantity_quarters) AS BIGINT) AS quarters, \
+         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
+         {SPEND_LINES} AND s.status IN ({}) \
+         GROUP BY s.contract_id, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), l.date",
+        counted_statuses()
+    )
+}
+
+/// The SQL of the year's counted claim lines by the cohort of the person's agreement on
+/// the claim's contract and month of service; binds the first days of May to March,
+/// then as [`SPEND_LINES`].
+pub fn actual_cohorts_sql() -> String {
+    let lines = SPEND_LINES.replacen(
+        " WHERE ",
+        " LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = l.person_ref WHERE ",
+        1,
+    );
+    format!(
+        "SELECT a.primary_support_reason AS primary_support_reason, a.funding AS funding, \
+         {months} AS month_index, CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
+         {lines} AND s.status IN ({}) \
+         GROUP BY a.primary_support_reason, a.funding, month_index",
+        counted_statuses(),
+        months = month_index_sql(),
+    )
+}
+
+#[derive(QueryableByName)]
+struct UnitsSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    item: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    session_type: Option<String>,
+    #[diesel(sql_type = Text)]
+    need_band: String,
+    #[diesel(sql_type = Date)]
+    date: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    quarters: i64,
+    #[diesel(sql_type = BigInt)]
+    amount_pence: i64,
+}
+
+#[derive(QueryableByName)]
+struct CohortSql {
+    #[diesel(sql_type = Nullable<Text>)]
+    primary_support_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    funding: Option<String>,
+    #[diesel(sql_type = Integer)]
+    month_index: i32,
+    #[diesel(sql_type = BigInt)]
+    amount_pence: i64,
+}
+
+/// The cohort keys of an agreement: its support reason (`not_recorded` without one) and
+/// its funding. Lines of a person with no agreement on the contract count as
+/// `not_recorded` and `commissioned`.
+fn cohort_keys(reason: Option<&str>, funding: Option<&str>) -> (String, String) {
+    (
+        reason.unwrap_or("not_recorded").to_string(),
+        funding.unwrap_or("commissioned").to_string(),
+    )
+}
+
+/// The budget monitoring report of `year` (a provider's own contracts when
+/// `provider_id` is given): contracts in reference order, then service types, the
+/// council, and the cohorts.
+pub fn budget_monitoring(
+    conn: &mut DbConnection,
+    year: FinancialYear,
+    provider_id: Option<&str>,
+) -> Result<Vec<BudgetRow>, StoreError> {
+    let contracts = contracts::in_force_during(conn, year.start(), year.end(), provider_id)?;
+    let ids: Vec<String> = contracts.iter().map(|c| c.id.clone()).collect();
+    let scoped = provider_id.map(|_| ids.as_slice());
+    let versions = matrices::lookup_versions(conn, scoped)?;
+    let mut placed: HashMap<String, Vec<dayops_domain::agreement::AgreementInput>> = HashMap::new();
+    for p in agreements::in_force_during(conn, year.start(), year.end(), scoped)? {
+        placed.entry(p.contract_id).or_default().push(p.terms);
+    }
+    let spend: HashMap<String, SpendRow> = reports::spend(conn, year, provider_id)?
+        .into_iter()
+        .map(|row| (row.contract_id.clone(), row))
+        .collect();
+    let p = provider_id.unwrap_or("").to_string();
+    let binds = [
+        earliest_period_start(year),
+        year.end(),
+        year.start(),
+        year.start(),
+        year.end(),
+    ];
+    let units = crate::load_sql!(
+        conn,
+        &actual_units_sql(),
+        UnitsSql,
+        [
+            (Date, binds[0]),
+            (Date, binds[1]),
+            (Date, binds[2]),
+            (Date, binds[3]),
+            (Date, binds[4]),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let [_, may, jun, jul, aug, sep, oct, nov, dec, jan, feb, mar] = year.month_starts();
+    let cohorts_actual = crate::load_sql!(
+        conn,
+        &actual_cohorts_sql(),
+        CohortSql,
+        [
+            (Date, may),
+            (Date, jun),
+            (Date, jul),
+            (Date, aug),
+            (Date, sep),
+            (Date, oct),
+            (Date, nov),
+            (Date, dec),
+            (Date, jan),
+            (Date, feb),
+            (Date, mar),
+            (Date, binds[0]),
+            (Date, binds[1]),
+            (Date, binds[2]),
+            (Date, binds[3]),
+            (Date, binds[4]),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let mut units_by_contract: HashMap<String, Vec<UnitsSql>> = HashMap::new();
+    for u in units {
+        units_by_contract
+            .entry(u.contract_id.clone())
+            .or_default()
+            .push(u);
+    }
+
+    let baseline_date = year.start() - Days::new(1);
+    let mut rows = Vec::new();
+    let mut by_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut council = Tally::default();
+    let mut reasons: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut fundings: BTreeMap<String, Tally> = BTreeMap::new();
+    let no_versions = Vec::new();
+    let no_agreements = Vec::new();
+    for contract in &contracts {
+        let terms = &contract.terms;
+        let matrix = versions.get(&contract.id).unwrap_or(&no_versions);
+        let pricer = Pricer::new(terms, matrix, baseline_date);
+        let mut tally = Tally {
+            budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
+            ..Tally::default()
+        };
+        if let Some(s) = spend.get(&contract.id) {
+            for (i, m) in s.by_month.iter().enumerate().take(12) {
+                tally.actual[i] = m.approved_pence + m.pending_pence;
+            }
+            tally.actual_to = s.claimed_to;
+            tally.run_rate = Some(s.forecast_pence);
+        } else {
+            tally.run_rate = Some(0);
+        }
+        let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
+        let mut mix = MixInputs::default();
+        // The actual lines, priced again at the baseline.
+        for u in units_by_contract.remove(&contract.id).unwrap_or_default() {
+            let item = vocab("claim_lines.item", &u.item, Item::parse)?;
+            let session_type = u
+                .session_type
+                .as_deref()
+                .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
+                .transpose()?;
+            let baseline = pricer
+                .rates(u.date, item, &u.need_band, session_type)
+                .map_or(u.amount_pence, |r| {
+                    dayops_domain::claim::amount_of(u.quarters.max(0) as u64, r.baseline)
+                });
+            *mix.baseline_priced.entry(u.need_band).or_insert(0) += baseline;
+        }
+        for agreement in placed.get(&contract.id).unwrap_or(&no_agreements) {
+            let c = commitment(agreement, &pricer, year, from);
+            for (band, priced) in &c.by_band {
+                *mix.baseline_priced.entry(band.clone()).or_insert(0) += priced.baseline;
+            }
+            let mut person = Tally::default();
+            for (i, pence) in c.by_period.iter().enumerate() {
+                tally.committed[i] += pence;
+                person.committed[i] += pence;
+            }
+            for (band, days) in funded_days_by_band(agreement, year.start(), year.end()) {
+                tally.funded_days += days;
+                person.funded_days += days;
+                *mix.funded_days.entry(band).or_insert(0) += days;
+            }
+            if let Some(band) = funded_band_on(agreement, baseline_date) {
+                tally.people_at_baseline += 1;
+                person.people_at_baseline += 1;
+                *mix.baseline_people.entry(band.to_string()).or_insert(0) += 1;
+            }
+            let (reason, funding) = cohort_keys(
+                agreement.primary_support_reason.map(|r| r.as_str()),
+                Some(agreement.funding.as_str()),
+            );
+            reasons.entry(reason).or_default().absorb(&person);
+            fundings.entry(funding).or_default().absorb(&person);
+        }
+        if let Some(budget) = tally.budget {
+            let forecast: i64 =
+                tally.actual.iter().sum::<i64>() + tally.committed.iter().sum::<i64>();
+            let split = split_variance(budget, forecast, &mix);
+            tally.variance = Some([
+                forecast - budget,
+                split.volume_pence,
+                split.mix_pence,
+                split.price_pence,
+            ]);
+        }
+        by_type
+            .entry(terms.service_type.as_str())
+            .or_default()
+            .absorb(&tally);
+        council.absorb(&tally);
+        rows.push(tally.row(
+            year,
+            BudgetScope::Contract,
+            terms.reference.clone(),
+            Some((&contract.id, &terms.provider_id)),
+        ));
+    }
+    for c in cohorts_actual {
+        let (reason, funding) =
+            cohort_keys(c.primary_support_reason.as_deref(), c.funding.as_deref());
+        let month = usize::try_from(c.month_index)
+            .ok()
+            .filter(|m| *m < 12)
+            .ok_or_else(|| StoreError::Corrupt(format!("month index {}", c.month_index)))?;
+        let mut actual = Tally::default();
+        actual.actual[month] = c.amount_pence;
+        reasons.entry(reason).or_default().absorb(&actual);
+        fundings.entry(funding).or_default().absorb(&actual);
+    }
+    for (service_type, tally) in by_type {
+        rows.push(tally.row(
+            year,
+            BudgetScope::ServiceType,
+            service_type.to_string(),
+            None,
+        ));
+    }
+    rows.push(council.row(year, BudgetScope::Council, "council".to_string(), None));
+    for (reason, tally) in reasons {
+        rows.push(tally.row(year, BudgetScope::PrimarySupportReason, reason, None));
+    }
+    for (funding, tally) in fundings {
+        rows.push(tally.row(year, BudgetScope::Funding, funding, None));
+    }
+    Ok(rows)
+}
