@@ -983,3 +983,103 @@ fn budget_monitoring_matches_an_independent_recomputation() {
     r.expect(422);
     assert_eq!(r.pointers(), ["/query/financial_year"]);
 }
+
+/// Unit costs of the scripted year's first quarter, recomputed from the claims' lines:
+/// sessions at the contract's lengths, cost per hour to the penny.
+#[test]
+fn unit_costs_match_the_claimed_lines() {
+    let app = TestApp::spawn();
+    let (contract, _) = budget_contract(&app);
+    let auditor = app.auditor();
+    let (from, to) = (d("2025-04-01"), d("2025-06-30"));
+    let hours_of = |session_type: &str| match session_type {
+        "am" | "pm" => 3.0,
+        _ => 6.0,
+    };
+    let mut expected: BTreeMap<String, (f64, i64)> = BTreeMap::new();
+    let claims = app.get(
+        &format!("/v1/claims?contract_id={contract}&limit=500"),
+        &auditor,
+    );
+    for summary in claims.body["items"].as_array().unwrap() {
+        let claim = app.get(
+            &format!("/v1/claims/{}", summary["id"].as_str().unwrap()),
+            &auditor,
+        );
+        if matches!(claim.body["status"].as_str(), Some("rejected" | "declined")) {
+            continue;
+        }
+        for line in claim.body["lines"].as_array().unwrap() {
+            let date = d(line["date"].as_str().unwrap());
+            if date < from || date > to {
+                continue;
+            }
+            let band = line["accepted_need_band"].as_str().unwrap().to_string();
+            let quantity = line["accepted_quantity"].as_f64().unwrap();
+            let hours = match line["item"].as_str().unwrap() {
+                "session" => quantity * hours_of(line["session_type"].as_str().unwrap()),
+                "one_to_one_hour" => quantity,
+                _ => 0.0,
+            };
+            let entry = expected.entry(band).or_default();
+            entry.0 += hours;
+            entry.1 += line["accepted_amount_pence"].as_i64().unwrap();
+        }
+    }
+    assert!(expected.len() >= 2, "{expected:?}");
+    let report = app.get(
+        &format!("/v1/reports/unit-costs?period_from={from}&period_to={to}"),
+        &auditor,
+    );
+    report.expect(200);
+    let items = report.body["items"].as_array().unwrap();
+    let found: BTreeMap<String, (f64, i64)> = items
+        .iter()
+        .filter(|r| r["scope"] == "service_type_band")
+        .map(|r| {
+            assert_eq!(r["service_type"], "building_based");
+            let (hours, cost) = (
+                r["hours_delivered"].as_f64().unwrap(),
+                r["cost_pence"].as_i64().unwrap(),
+            );
+            let per_hour = (cost as f64 / hours).round() as i64;
+            assert_eq!(r["cost_per_hour_pence"], per_hour, "{r}");
+            (r["need_band"].as_str().unwrap().to_string(), (hours, cost))
+        })
+        .collect();
+    assert_eq!(found, expected);
+    let council = items.iter().find(|r| r["scope"] == "council").unwrap();
+    assert_eq!(
+        council["cost_pence"].as_i64().unwrap(),
+        expected.values().map(|(_, c)| c).sum::<i64>()
+    );
+    // The cohorts share out the same cost.
+    for scope in ["primary_support_reason", "funding"] {
+        let cost: i64 = items
+            .iter()
+            .filter(|r| r["scope"] == scope)
+            .map(|r| r["cost_pence"].as_i64().unwrap())
+            .sum();
+        assert_eq!(cost, council["cost_pence"].as_i64().unwrap(), "{scope}");
+    }
+    let csv = app.request_with(
+        "GET",
+        &format!("/v1/reports/unit-costs?period_from={from}&period_to={to}"),
+        Some(&auditor),
+        None,
+        &[("Accept", "text/csv")],
+    );
+    csv.expect(200);
+    assert_eq!(
+        csv::Reader::from_reader(csv.bytes.as_slice())
+            .records()
+            .count(),
+        items.len()
+    );
+    let r = app.get(
+        &format!("/v1/reports/unit-costs?period_from={to}&period_to={from}"),
+        &auditor,
+    );
+    r.expect(422);
+    assert_eq!(r.pointers(), ["/query/period_to"]);
+}

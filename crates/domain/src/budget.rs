@@ -51,6 +51,65 @@ crate::types::vocabulary!(
     }
 );
 
+crate::types::vocabulary!(
+    /// What a row of the unit-cost report covers: a service type at one need band, a
+    /// service type, a cohort by primary support reason or by funding, or the council.
+    UnitCostScope {
+        ServiceTypeBand => "service_type_band",
+        ServiceType => "service_type",
+        PrimarySupportReason => "primary_support_reason",
+        Funding => "funding",
+        Council => "council",
+    }
+);
+
+/// Hours delivered and what they cost: sessions at their contract's length plus
+/// one-to-one hours, in quarter-hours; every accepted amount (transport and meals too).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UnitCost {
+    pub quarter_hours: i64,
+    pub cost_pence: i64,
+}
+
+impl UnitCost {
+    /// Adds claimed units: `quantity_quarters` of `item` (a session of `session_quarters`
+    /// quarter-hours, when a session) costing `amount_pence`.
+    pub fn add(
+        &mut self,
+        item: Item,
+        quantity_quarters: i64,
+        session_quarters: i64,
+        amount_pence: i64,
+    ) {
+        self.cost_pence += amount_pence;
+        self.quarter_hours += match item {
+            // Whole sessions are four quarters of quantity each.
+            Item::Session => quantity_quarters * session_quarters / 4,
+            Item::OneToOneHour => quantity_quarters,
+            Item::TransportJourney | Item::Meal => 0,
+        };
+    }
+
+    pub fn absorb(&mut self, other: UnitCost) {
+        self.quarter_hours += other.quarter_hours;
+        self.cost_pence += other.cost_pence;
+    }
+
+    pub fn hours(self) -> f64 {
+        self.quarter_hours as f64 / 4.0
+    }
+
+    /// Pence an hour, rounded half up; none without hours.
+    pub fn per_hour_pence(self) -> Option<i64> {
+        (self.quarter_hours > 0).then(|| {
+            round_half_up(
+                i128::from(self.cost_pence) * 4,
+                i128::from(self.quarter_hours),
+            )
+        })
+    }
+}
+
 /// The period of a financial year a date falls in: 0 for April to 11 for March.
 pub fn period_index(year: FinancialYear, date: NaiveDate) -> usize {
     let months = (date.year() - year.0) * 12 + date.month0() as i32 - 3;
@@ -420,6 +479,19 @@ mod tests {
             base[k] = v.clone();
         }
         serde_json::from_value(base).unwrap()
+    }
+
+    #[test]
+    fn unit_costs_count_session_hours_and_one_to_one() {
+        let mut cost = UnitCost::default();
+        // Two three-hour sessions at £48, 1.5 hours of one-to-one at £18, a journey.
+        cost.add(Item::Session, 8, 12, 9600);
+        cost.add(Item::OneToOneHour, 6, 0, 2700);
+        cost.add(Item::TransportJourney, 4, 0, 850);
+        assert_eq!(cost.hours(), 7.5);
+        // £131.50 over 7.5 hours: £17.533… an hour.
+        assert_eq!(cost.per_hour_pence(), Some(1753));
+        assert_eq!(UnitCost::default().per_hour_pence(), None);
     }
 
     #[test]

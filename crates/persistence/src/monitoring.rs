@@ -13,11 +13,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::budget::{
-    commitment, funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs, Pricer,
+    commitment, funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs,
+    Pricer, UnitCost, UnitCostScope,
 };
 use dayops_domain::contract::budget_for;
 use dayops_domain::report::FinancialYear;
-use dayops_domain::types::{Item, SessionType};
+use dayops_domain::types::{Item, ServiceType, SessionType};
 
 use crate::error::{vocab, StoreError};
 use crate::reports::{
@@ -424,4 +425,169 @@ pub fn budget_monitoring(
         rows.push(tally.row(year, BudgetScope::Funding, funding, None));
     }
     Ok(rows)
+}
+
+// ---------------------------------------------------------------------------------------
+// Unit costs
+
+/// Hours delivered and their cost for one slice of a period.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct UnitCostRow {
+    pub scope: UnitCostScope,
+    pub service_type: Option<ServiceType>,
+    pub need_band: Option<String>,
+    /// The support reason (`not_recorded` where the agreement has none).
+    pub primary_support_reason: Option<String>,
+    pub funding: Option<String>,
+    /// Sessions at their contract's length plus one-to-one hours.
+    pub hours_delivered: f64,
+    /// Every accepted amount, transport and meals included.
+    pub cost_pence: i64,
+    /// Cost over hours, rounded to the penny; none without hours.
+    pub cost_per_hour_pence: Option<i64>,
+}
+
+/// The SQL of the counted claim lines served in a period, by contract, item, session
+/// type, band and the cohort of the person's agreement on the contract. Binds: the
+/// earliest period start that can reach into the period, its end, its start (the claim
+/// periods), its start and end (the lines), provider twice (`''` for all).
+pub fn unit_costs_sql() -> String {
+    let lines = SPEND_LINES.replacen(
+        " WHERE ",
+        " LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = l.person_ref WHERE ",
+        1,
+    );
+    format!(
+        "SELECT s.contract_id AS contract_id, l.item AS item, l.session_type AS session_type, \
+         COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
+         a.primary_support_reason AS primary_support_reason, a.funding AS funding, \
+         CAST(SUM(l.accepted_quantity_quarters) AS BIGINT) AS quarters, \
+         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
+         {lines} AND s.status IN ({}) \
+         GROUP BY s.contract_id, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), \
+         a.primary_support_reason, a.funding",
+        counted_statuses()
+    )
+}
+
+#[derive(QueryableByName)]
+struct UnitCostSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    item: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    session_type: Option<String>,
+    #[diesel(sql_type = Text)]
+    need_band: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    primary_support_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    funding: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    quarters: i64,
+    #[diesel(sql_type = BigInt)]
+    amount_pence: i64,
+}
+
+/// Hours delivered and cost per hour for service from `from` to `to` (claims approved,
+/// paid or pending; a provider's own when `provider_id` is given): by service type and
+/// band, by service type, by cohort, and for the council.
+pub fn unit_costs(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    provider_id: Option<&str>,
+) -> Result<Vec<UnitCostRow>, StoreError> {
+    let contracts: HashMap<String, dayops_domain::contract::Contract> =
+        contracts::in_force_during(conn, from, to, provider_id)?
+            .into_iter()
+            .map(|c| (c.id.clone(), c))
+            .collect();
+    let p = provider_id.unwrap_or("").to_string();
+    let rows = crate::load_sql!(
+        conn,
+        &unit_costs_sql(),
+        UnitCostSql,
+        [
+            (Date, from - Days::new(30)),
+            (Date, to),
+            (Date, from),
+            (Date, from),
+            (Date, to),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let mut by_band: BTreeMap<(&'static str, String), UnitCost> = BTreeMap::new();
+    let mut by_type: BTreeMap<&'static str, UnitCost> = BTreeMap::new();
+    let mut reasons: BTreeMap<String, UnitCost> = BTreeMap::new();
+    let mut fundings: BTreeMap<String, UnitCost> = BTreeMap::new();
+    let mut council = UnitCost::default();
+    for r in rows {
+        // A claim's contract is always in force in its period; one that is not (its dates
+        // since changed) still counts, without session lengths.
+        let contract = contracts.get(&r.contract_id);
+        let item = vocab("claim_lines.item", &r.item, Item::parse)?;
+        let session_type = r
+            .session_type
+            .as_deref()
+            .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
+            .transpose()?;
+        let session_quarters = match (contract, session_type) {
+            (Some(c), Some(st)) => c
+                .terms
+                .session_hours
+                .get(&st)
+                .map_or(0, |h| i64::from(h.quarters())),
+            _ => 0,
+        };
+        let mut cost = UnitCost::default();
+        cost.add(item, r.quarters, session_quarters, r.amount_pence);
+        let service_type = contract.map_or("unknown", |c| c.terms.service_type.as_str());
+        by_band
+            .entry((service_type, r.need_band))
+            .or_default()
+            .absorb(cost);
+        by_type.entry(service_type).or_default().absorb(cost);
+        let (reason, funding) =
+            cohort_keys(r.primary_support_reason.as_deref(), r.funding.as_deref());
+        reasons.entry(reason).or_default().absorb(cost);
+        fundings.entry(funding).or_default().absorb(cost);
+        council.absorb(cost);
+    }
+    let row = |scope, service_type: Option<&str>, cost: UnitCost| UnitCostRow {
+        scope,
+        service_type: service_type.and_then(ServiceType::parse),
+        need_band: None,
+        primary_support_reason: None,
+        funding: None,
+        hours_delivered: cost.hours(),
+        cost_pence: cost.cost_pence,
+        cost_per_hour_pence: cost.per_hour_pence(),
+    };
+    let mut out = Vec::new();
+    for ((service_type, band), cost) in by_band {
+        out.push(UnitCostRow {
+            need_band: Some(band),
+            ..row(UnitCostScope::ServiceTypeBand, Some(service_type), cost)
+        });
+    }
+    for (service_type, cost) in by_type {
+        out.push(row(UnitCostScope::ServiceType, Some(service_type), cost));
+    }
+    for (reason, cost) in reasons {
+        out.push(UnitCostRow {
+            primary_support_reason: Some(reason),
+            ..row(UnitCostScope::PrimarySupportReason, None, cost)
+        });
+    }
+    for (funding, cost) in fundings {
+        out.push(UnitCostRow {
+            funding: Some(funding),
+            ..row(UnitCostScope::Funding, None, cost)
+        });
+    }
+    out.push(row(UnitCostScope::Council, None, council));
+    Ok(out)
 }

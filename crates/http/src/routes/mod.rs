@@ -73,6 +73,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(submissions::finding_codes)
         .service(reports::spend)
         .service(reports::budget)
+        .service(reports::unit_costs)
         .service(reports::kpis)
         .service(reports::kpi_catalogue)
         .service(reports::compliance)

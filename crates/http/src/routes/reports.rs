@@ -11,7 +11,7 @@ use dayops_domain::kpi::{self, KpiDefinition};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
-use dayops_persistence::monitoring::{self, BudgetRow};
+use dayops_persistence::monitoring::{self, BudgetRow, UnitCostRow};
 use dayops_persistence::reports::{self, ComplianceRow, KpiRow, MeasuredRow, ReviewRow, SpendRow};
 
 use crate::auth::Principal;
@@ -591,6 +591,106 @@ pub async fn budget(
             financial_year: year.0,
             period_start: year.start(),
             period_end: year.end(),
+            items,
+        },
+        rows,
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UnitCostQuery {
+    /// The first day of service counted.
+    #[param(example = "2026-04-01")]
+    pub period_from: NaiveDate,
+    /// The last day of service counted.
+    #[param(example = "2026-06-30")]
+    pub period_to: NaiveDate,
+}
+
+/// Hours delivered and cost per hour over a period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UnitCostReport {
+    pub period_from: NaiveDate,
+    pub period_to: NaiveDate,
+    /// By service type and band, by service type, by primary support reason, by funding,
+    /// then the council.
+    pub items: Vec<UnitCostRow>,
+}
+
+impl CsvRow for UnitCostRow {
+    fn headers() -> &'static [&'static str] {
+        &[
+            "scope",
+            "service_type",
+            "need_band",
+            "primary_support_reason",
+            "funding",
+            "hours_delivered",
+            "cost_pence",
+            "cost_per_hour_pence",
+        ]
+    }
+
+    fn record(&self) -> Vec<String> {
+        vec![
+            self.scope.as_str().to_string(),
+            self.service_type
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default(),
+            self.need_band.clone().unwrap_or_default(),
+            self.primary_support_reason.clone().unwrap_or_default(),
+            self.funding.clone().unwrap_or_default(),
+            cell(self.hours_delivered),
+            cell(self.cost_pence),
+            opt_cell(self.cost_per_hour_pence),
+        ]
+    }
+}
+
+/// What an hour of day opportunity costs: for service from `period_from` to
+/// `period_to` (claims approved, paid or pending, by each line's service date), the hours
+/// delivered (sessions at their contract's length plus one-to-one hours) and what they
+/// cost (every accepted amount, transport and meals included), with the cost per hour, by
+/// service type and the band each line is priced at, by service type, by the people's
+/// primary support reason and funding, and for the council. Providers see their own.
+#[utoipa::path(
+    operation_id = "report_unit_costs",
+    tag = "reports",
+    params(UnitCostQuery),
+    responses(
+        (status = 200, description = "The report, or with `Accept: text/csv` its items",
+            content((UnitCostReport = "application/json"), (String = "text/csv"))),
+        Problems<{ may::QUERY }>,
+    )
+)]
+#[get("/v1/reports/unit-costs")]
+pub async fn unit_costs(
+    principal: Principal,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    Query(query): Query<UnitCostQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let (from, to) = (query.period_from, query.period_to);
+    if to < from {
+        return Err(ApiError::invalid(vec![FieldError::new(
+            "/query/period_to",
+            "must not be before period_from",
+        )]));
+    }
+    let scope = principal.own_provider().map(str::to_string);
+    let rows = run(&state, move |conn| {
+        Ok(monitoring::unit_costs(conn, from, to, scope.as_deref())?)
+    })
+    .await?;
+    answer(
+        &req,
+        |items| UnitCostReport {
+            period_from: from,
+            period_to: to,
             items,
         },
         rows,
