@@ -99,6 +99,8 @@ fn no_client_value_reaches_the_logs_at_any_level() {
         ),
         &api.commissioner(),
     );
+    api.get(&format!("/v1/people/{}", fixture.p1), &api.auditor())
+        .expect(200);
 
     let tokens = [
         api.commissioner(),

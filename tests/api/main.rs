@@ -16,6 +16,7 @@ mod identity;
 mod logs;
 mod matrices;
 mod operations;
+mod people;
 mod queries;
 mod reference;
 mod registers;

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod matrices;
 pub mod monitoring;
 pub mod page;
+pub mod people;
 pub mod pipeline;
 pub mod providers;
 pub mod reference;

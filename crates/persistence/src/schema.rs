@@ -280,6 +280,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    workbook_person_outcomes (submission_id, version, position) {
+        submission_id -> Text,
+        version -> Integer,
+        position -> Integer,
+        person_ref -> Text,
+        domain -> Text,
+        status -> Text,
+    }
+}
+
+diesel::table! {
     submission_findings (submission_id, version, code, severity) {
         submission_id -> Text,
         version -> Integer,
@@ -378,6 +389,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     claimed_units,
     claim_states,
     workbook_kpis,
+    workbook_person_outcomes,
     submission_findings,
     attendance_slots,
     feed_events,

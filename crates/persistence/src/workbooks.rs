@@ -18,7 +18,7 @@ use dayops_domain::workbook::{
 use crate::error::StoreError;
 use crate::pipeline::Kind;
 use crate::schema::submissions as submission_rows;
-use crate::schema::{register_lines, workbook_kpis};
+use crate::schema::{register_lines, workbook_kpis, workbook_person_outcomes};
 use crate::submissions::StoredVersion;
 use crate::{contracts, reference, DbConnection};
 
@@ -87,6 +87,35 @@ fn write_kpis(
                 workbook_kpis::rag.eq(rag),
             ))
             .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// The person outcomes of a version as rows, found by person for a person's timeline.
+fn write_person_outcomes(
+    conn: &mut DbConnection,
+    id: &str,
+    version: i32,
+    workbook: &WorkbookInput,
+) -> Result<(), StoreError> {
+    let rows: Vec<_> = workbook
+        .person_outcomes
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            (
+                workbook_person_outcomes::submission_id.eq(id),
+                workbook_person_outcomes::version.eq(version),
+                workbook_person_outcomes::position.eq(i32::try_from(i).unwrap_or(i32::MAX)),
+                workbook_person_outcomes::person_ref.eq(o.person_ref.as_str()),
+                workbook_person_outcomes::domain.eq(o.domain.as_str()),
+                workbook_person_outcomes::status.eq(o.status.as_str()),
+            )
+        })
+        .collect();
+    // Six columns a row, well under SQLite's parameter limit a chunk.
+    for chunk in rows.chunks(1_000) {
+        crate::insert_rows!(conn, workbook_person_outcomes::table, chunk)?;
     }
     Ok(())
 }
@@ -175,10 +204,12 @@ impl Kind for Workbooks {
     fn write_rows(
         conn: &mut DbConnection,
         version: &StoredVersion,
-        _: &WorkbookInput,
+        workbook: &WorkbookInput,
         (_, kpis): &Self::Assessment,
     ) -> Result<(), StoreError> {
-        write_kpis(conn, &version.envelope.id, version.envelope.version, kpis)
+        let (id, number) = (&version.envelope.id, version.envelope.version);
+        write_kpis(conn, id, number, kpis)?;
+        write_person_outcomes(conn, id, number, workbook)
     }
 
     const DERIVED_ACTION: Option<&'static str> = Some("kpi");

@@ -7,6 +7,7 @@ pub mod contracts;
 pub mod events;
 pub mod health;
 pub mod matrices;
+pub mod people;
 pub mod providers;
 pub mod registers;
 pub mod reports;
@@ -74,6 +75,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(reports::spend)
         .service(reports::budget)
         .service(reports::unit_costs)
+        .service(people::timeline)
         .service(reports::kpis)
         .service(reports::kpi_catalogue)
         .service(reports::compliance)
