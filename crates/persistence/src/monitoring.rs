@@ -46,7 +46,10 @@ pub struct BudgetRow {
     /// The contract's reference, the service type, `council`, the support reason
     /// (`not_recorded` where the agreement has none) or the funding.
     pub key: String,
+    /// The contract and its provider, on a contract's row only.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub contract_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_id: Option<String>,
     /// The year's budget: the contract's own, or the sum of its contracts' for a group;
     /// none for a cohort or without any.

@@ -1,7 +1,9 @@
 //! A demo council that looks real: four providers of different service types, contracts
 //! priced over four need bands at the rates other councils publish, an annual uplift on
-//! 1 April 2026, and about 60 service agreements with planned sessions, band changes and
-//! suspensions. Loading is idempotent: a second run changes nothing.
+//! 1 April 2026, and 74 service agreements with planned sessions, band changes,
+//! suspensions and cohorts: 60 placed in 2025/26 and 14 joining in 2026/27 at high or
+//! complex need, against a 2026/27 budget they overspend. Loading is idempotent: a second
+//! run changes nothing.
 
 use std::fmt;
 
@@ -54,7 +56,9 @@ struct DemoService {
     /// pence, for 2025/26.
     sessions: Vec<(SessionType, [i64; 4])>,
     people: usize,
-    budget_pence: i64,
+    /// Budgets for 2025/26 and 2026/27, in pence: the first about what the year cost, the
+    /// second below what 2026/27 will cost (the council's overspend).
+    budgets: [i64; 2],
 }
 
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
@@ -78,7 +82,7 @@ fn services() -> Vec<DemoService> {
                 (FullDay, [5400, 7200, 9600, 12600]),
             ],
             people: 20,
-            budget_pence: 265_000_000,
+            budgets: [12_100_000, 15_900_000],
         },
         DemoService {
             provider: "Northfield Community Connections CIC",
@@ -95,7 +99,7 @@ fn services() -> Vec<DemoService> {
                 (Evening, [4500, 5100, 6100, 7500]),
             ],
             people: 18,
-            budget_pence: 142_000_000,
+            budgets: [9_650_000, 11_750_000],
         },
         DemoService {
             provider: "Hollybank Dementia Day Service",
@@ -108,7 +112,7 @@ fn services() -> Vec<DemoService> {
             // Tier 1 specialist: £35 to £70 a day.
             sessions: vec![(FullDay, [3500, 4600, 5800, 7000])],
             people: 12,
-            budget_pence: 98_000_000,
+            budgets: [7_500_000, 9_400_000],
         },
         DemoService {
             provider: "Pathways Supported Employment Trust",
@@ -123,7 +127,7 @@ fn services() -> Vec<DemoService> {
                 (Pm, [3000, 3600, 4500, 5600]),
             ],
             people: 10,
-            budget_pence: 61_000_000,
+            budgets: [3_800_000, 4_700_000],
         },
     ]
 }
@@ -157,10 +161,9 @@ fn contract_terms(service: &DemoService, provider_id: &str) -> Result<ContractIn
             {"code": "care_plans_up_to_date_pct", "target": 95, "amber_below": 85},
             {"code": "outcomes_progressing_pct", "target": 70, "amber_below": 50},
         ],
-        // The 2026 budget carries the 3.5% uplift.
         "budgets": [
-            {"financial_year": 2025, "budget_pence": service.budget_pence},
-            {"financial_year": 2026, "budget_pence": uplift(service.budget_pence, 35)},
+            {"financial_year": 2025, "budget_pence": service.budgets[0]},
+            {"financial_year": 2026, "budget_pence": service.budgets[1]},
         ],
     }))
     .map_err(|e| StoreError::Corrupt(format!("demo contract: {e}")))
@@ -242,61 +245,101 @@ fn agreements_for(
     first_person: usize,
     seq: &mut Sequence,
 ) -> Result<Vec<AgreementInput>, StoreError> {
-    const WEEKDAYS: [&str; 5] = ["monday", "tuesday", "wednesday", "thursday", "friday"];
     let base = date("2025-04-01")?;
-    let session_types: Vec<&str> = service.sessions.iter().map(|(s, _)| s.as_str()).collect();
-    (0..service.people)
+    let mut batch = (0..service.people)
         .map(|i| {
-            let person = first_person + i;
-            let start = base + Days::new(seq.next(120));
-            let band = usize::try_from(seq.next(4)).unwrap_or(0);
-            let mut need_bands = vec![json!({"from": start, "band": BANDS[band]})];
-            // Every fifth person was reassessed at a higher band during the year.
-            if person.is_multiple_of(5) && band < 3 {
-                need_bands.push(json!({"from": start + Days::new(90 + seq.next(60)), "band": BANDS[band + 1]}));
-            }
-            let days = 1 + seq.next(3);
-            let first_day = seq.next(5);
-            // Offsets 0, 2 and 4 (mod 5) never repeat a weekday.
-            let planned: Vec<_> = (0..days)
-                .map(|d| {
-                    let weekday = WEEKDAYS[usize::try_from((first_day + d * 2) % 5).unwrap_or(0)];
-                    let session_type = session_types[usize::try_from(seq.next(session_types.len() as u64)).unwrap_or(0)];
-                    json!({"weekday": weekday, "session_type": session_type})
-                })
-                .collect();
-            let suspensions = if person % 7 == 3 {
-                let from = start + Days::new(30 + seq.next(60));
-                vec![json!({"from": from, "to": from + Days::new(6 + seq.next(14)), "reason": "hospital admission"})]
-            } else {
-                Vec::new()
-            };
-            let enabling = service.service_type == "enablement" || person.is_multiple_of(3);
-            // Enablement ends after its twelve weeks, but for one placement in four that
-            // runs on (AGR-007); a few other placements end after twelve weeks too.
-            let ended = (enabling && !person.is_multiple_of(4)) || person % 11 == 4;
-            let end_date = ended.then(|| start + Days::new(84));
-            serde_json::from_value(json!({
-                "person_ref": format!("P{:06}", 100_000 + person * 37),
-                "need_bands": need_bands,
-                "planned_sessions": planned,
-                "one_to_one_hours_per_week": if band >= 2 { 2.5 } else { 0.0 },
-                "transport_journeys_per_week": days * 2,
-                "meals": days,
-                "start_date": start,
-                "end_date": end_date,
-                "suspensions": suspensions,
-                "pathway": if enabling { "enabling" } else { "therapeutic" },
-                // Two in three reviews fell due a year in (many now overdue, as the
-                // council found); the rest were reviewed and are next due in two years.
-                "care_plan_review_due": start + Days::new(if person % 3 == 1 { 730 } else { 365 }),
-                "primary_support_reason": support_reason(service, person),
-                // One in six takes a direct payment, one in nine an individual service fund.
-                "funding": if person % 6 == 1 { "direct_payment" } else if person % 9 == 2 { "individual_service_fund" } else { "commissioned" },
-            }))
-            .map_err(|e| StoreError::Corrupt(format!("demo agreement: {e}")))
+            person(
+                service,
+                first_person + i,
+                base + Days::new(seq.next(120)),
+                None,
+                seq,
+            )
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // 2026/27 brings more people than 2025/26 (one for every four), placed from May at
+    // high or complex need: what drives the council's overspend.
+    let joining = date("2026-05-04")?;
+    for i in 0..service.people / 4 {
+        let band = 2 + usize::try_from(seq.next(2)).unwrap_or(0);
+        let start = joining + Days::new(7 * seq.next(20));
+        batch.push(person(
+            service,
+            JOINERS + first_person + i,
+            start,
+            Some(band),
+            seq,
+        )?);
+    }
+    Ok(batch)
+}
+
+/// Joiners of 2026/27 are numbered from here, apart from the first year's people.
+const JOINERS: usize = 5_000;
+
+/// One demo person placed on `start`: assessed at `band` (a random one when not given).
+fn person(
+    service: &DemoService,
+    person: usize,
+    start: NaiveDate,
+    band: Option<usize>,
+    seq: &mut Sequence,
+) -> Result<AgreementInput, StoreError> {
+    const WEEKDAYS: [&str; 5] = ["monday", "tuesday", "wednesday", "thursday", "friday"];
+    let session_types: Vec<&str> = service.sessions.iter().map(|(s, _)| s.as_str()).collect();
+    let band = band.unwrap_or_else(|| usize::try_from(seq.next(4)).unwrap_or(0));
+    let mut need_bands = vec![json!({"from": start, "band": BANDS[band]})];
+    // Every fifth person was reassessed at a higher band during their first months, and
+    // every sixth of the first year's again in the summer of 2026.
+    if person.is_multiple_of(5) && band < 3 {
+        need_bands
+            .push(json!({"from": start + Days::new(90 + seq.next(60)), "band": BANDS[band + 1]}));
+    } else if person < JOINERS && person % 6 == 5 && band < 3 {
+        need_bands.push(json!({"from": date("2026-06-01")? + Days::new(7 * seq.next(12)), "band": BANDS[band + 1]}));
+    }
+    let days = 1 + seq.next(3);
+    let first_day = seq.next(5);
+    // Offsets 0, 2 and 4 (mod 5) never repeat a weekday.
+    let planned: Vec<_> = (0..days)
+        .map(|d| {
+            let weekday = WEEKDAYS[usize::try_from((first_day + d * 2) % 5).unwrap_or(0)];
+            let session_type =
+                session_types[usize::try_from(seq.next(session_types.len() as u64)).unwrap_or(0)];
+            json!({"weekday": weekday, "session_type": session_type})
+        })
+        .collect();
+    let suspensions = if person % 7 == 3 {
+        let from = start + Days::new(30 + seq.next(60));
+        vec![
+            json!({"from": from, "to": from + Days::new(6 + seq.next(14)), "reason": "hospital admission"}),
+        ]
+    } else {
+        Vec::new()
+    };
+    let enabling = service.service_type == "enablement" || person.is_multiple_of(3);
+    // Enablement ends after its twelve weeks, but for one placement in four that runs on
+    // (AGR-007); a few other placements end after twelve weeks too.
+    let ended = (enabling && !person.is_multiple_of(4)) || person % 11 == 4;
+    let end_date = ended.then(|| start + Days::new(84));
+    serde_json::from_value(json!({
+        "person_ref": format!("P{:06}", 100_000 + person * 37),
+        "need_bands": need_bands,
+        "planned_sessions": planned,
+        "one_to_one_hours_per_week": if band >= 2 { 2.5 } else { 0.0 },
+        "transport_journeys_per_week": days * 2,
+        "meals": days,
+        "start_date": start,
+        "end_date": end_date,
+        "suspensions": suspensions,
+        "pathway": if enabling { "enabling" } else { "therapeutic" },
+        // Two in three reviews fell due a year in (many now overdue, as the council
+        // found); the rest were reviewed and are next due in two years.
+        "care_plan_review_due": start + Days::new(if person % 3 == 1 { 730 } else { 365 }),
+        "primary_support_reason": support_reason(service, person),
+        // One in six takes a direct payment, one in nine an individual service fund.
+        "funding": if person % 6 == 1 { "direct_payment" } else if person % 9 == 2 { "individual_service_fund" } else { "commissioned" },
+    }))
+    .map_err(|e| StoreError::Corrupt(format!("demo agreement: {e}")))
 }
 
 /// Why a demo person is supported: a dementia service's people for dementia, the others
@@ -378,7 +421,7 @@ pub fn load(conn: &mut DbConnection) -> Result<DemoSummary, StoreError> {
             matrix(&service, "2026-04-01", None, 35)?,
         )?;
         let batch = agreements_for(&service, first_person, &mut seq)?;
-        first_person += batch.len();
+        first_person += service.people;
         summary.agreements += agreements::upsert_batch(conn, &actor, &contract.id, batch)?.created;
         summary.providers.push((provider.id, provider.details.name));
         summary
