@@ -228,7 +228,6 @@ fn workbook_outcomes_on_the_timeline() {
 /// it: run again on emptied rows, its statement rebuilds exactly what the API wrote.
 #[test]
 fn the_migration_fills_outcomes_of_earlier_workbooks() {
-    use diesel::connection::SimpleConnection;
     let app = TestApp::spawn();
     let fx = Fixture::new(&app, "TLM");
     let workbook = json!({
@@ -252,26 +251,10 @@ fn the_migration_fills_outcomes_of_earlier_workbooks() {
         .body["outcomes"]
         .clone();
     assert_eq!(before.as_array().unwrap().len(), 1);
-    let backend = if app.is_postgres() {
-        "postgres"
-    } else {
-        "sqlite"
-    };
-    let up = std::fs::read_to_string(format!(
-        "{}/../../migrations/{backend}/2026-12-03-000014_person_timeline/up.sql",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap();
-    let fill = &up[up.find("INSERT INTO workbook_person_outcomes").unwrap()..];
-    let mut conn = app.sql();
-    conn.batch_execute("DELETE FROM workbook_person_outcomes")
-        .unwrap();
-    assert_eq!(
-        app.get(&format!("/v1/people/{}", fx.p1), &app.auditor())
-            .body["outcomes"],
-        json!([])
+    app.refill_as_migrated(
+        "2026-12-03-000014_person_timeline",
+        "workbook_person_outcomes",
     );
-    conn.batch_execute(fill).unwrap();
     let after = app
         .get(&format!("/v1/people/{}", fx.p1), &app.auditor())
         .body["outcomes"]

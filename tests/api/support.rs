@@ -276,6 +276,30 @@ impl TestApp {
         }
     }
 
+    /// Empties `table` and fills it again with the statement of migration `migration`
+    /// that filled it from the rows stored before it (from `INSERT INTO <table>` to the
+    /// end of its `up.sql`): the migration's backfill, run on this database.
+    pub fn refill_as_migrated(&self, migration: &str, table: &str) {
+        use diesel::connection::SimpleConnection;
+        let backend = if self.is_postgres() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        let up = std::fs::read_to_string(format!(
+            "{}/../../migrations/{backend}/{migration}/up.sql",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("the migration");
+        let fill = &up[up
+            .find(&format!("INSERT INTO {table}"))
+            .expect("its backfill")..];
+        let mut conn = self.sql();
+        conn.batch_execute(&format!("DELETE FROM {table}"))
+            .expect("empty the table");
+        conn.batch_execute(fill).expect("the backfill");
+    }
+
     pub fn is_postgres(&self) -> bool {
         matches!(self.db, TestDb::Postgres { .. })
     }

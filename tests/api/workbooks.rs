@@ -637,8 +637,9 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
     ]
     .iter()
     .map(|tag| {
-        let people = i64::from(*tag == "wellbeing");
-        json!({"tag": tag, "people": people, "share_pct": people as f64 * 50.0})
+        // One of the two people has a wellbeing line each week.
+        let share = if *tag == "wellbeing" { 50.0 } else { 0.0 };
+        json!({"tag": tag, "share_pct": share})
     })
     .collect();
     assert_eq!(
@@ -647,9 +648,15 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
             "contract_id": fx.contract,
             "contract_reference": contract.body["reference"],
             "provider_id": fx.provider,
-            "registers": {"weeks": 2, "people_attending": 2, "community_access_pct": 75.0, "outcome_tags": tags},
+            "registers": {"weeks": 2, "people_attending_weekly": 2.0, "community_access_pct": 75.0, "outcome_tags": tags},
         }])
     );
+    // The migration that keeps each register's measures counts earlier registers alike.
+    app.refill_as_migrated(
+        "2026-12-03-000015_register_week_measures",
+        "register_week_measures",
+    );
+    assert_eq!(app.get(&path, &app.commissioner()).body, report.body);
     // 70% in the workbook is within 10 points of the registers' 75%; 40% is not (WBK-009).
     assert!(!findings(&posted).iter().any(|f| f.0 == "WBK-009"));
     let mut far = workbook(&fx, quarter);

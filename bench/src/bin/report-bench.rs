@@ -1,11 +1,13 @@
 //! Queries and reports at national scale: a database holding a nation's week of registers
-//! (2 million lines by default) beside a year of register, claim and workbook submissions
-//! for every contract. Prints, for the filtered submissions query, the spend report and
-//! the KPI report, the time through the API beside the time of the same SQL run directly
-//! on the same database, and their ratio.
+//! (2 million lines by default) and 200,000 agreements (100 a contract) beside a year of
+//! register, claim and workbook submissions for every contract. Prints, for the filtered
+//! submissions query and every report (spend, budget monitoring for a year with claims and
+//! for one of commitments only, unit costs, reviews, KPIs with the registers' measures, a
+//! person's timeline), the time through the API beside the time of the same SQL run
+//! directly on the same database, and their ratio.
 //!
 //! ```sh
-//! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+//! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--agreements 100] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
 //!
 //! Reference data (providers, contracts) goes through the API; the submissions are
@@ -26,8 +28,11 @@ use dayops_bench::{fetch_all, option, percentile, token, Bench};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::types::Role;
 use dayops_domain::workbook::Quarter;
+use dayops_persistence::monitoring::{actual_cohorts_sql, actual_units_sql, unit_costs_sql};
+use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    earliest_period_start, spend_bands_sql, spend_months_sql, KPI_SQL,
+    earliest_period_start, review_cutoffs, spend_bands_sql, spend_months_sql, KPI_SQL,
+    REGISTER_WEEKS_SQL, REVIEWS_SQL,
 };
 
 const RUNS: usize = 31;
@@ -81,6 +86,92 @@ const VERSIONS: &str =
 const LINES: &str = "submission_id, version, line_no, person_ref, date, session_type, status, absence_reason, notice_hours, one_to_one_quarter_hours, transport_journeys, meal, community_access, outcome_tags";
 const CLAIM_LINES: &str = "submission_id, version, line_no, person_ref, date, item, session_type, quantity_quarters, need_band, unit_price_pence, amount_pence, accepted_quantity_quarters, accepted_unit_price_pence, accepted_amount_pence, accepted_need_band";
 const FINDINGS: &str = "submission_id, version, code, severity, occurrences";
+const AGREEMENTS: &str = "id, contract_id, person_ref, start_date, end_date, pathway, need_bands, planned_sessions, one_to_one_quarter_hours_per_week, transport_journeys_per_week, meals, suspensions, care_plan_review_due, content_sha256, created_at, updated_at, primary_support_reason, funding";
+const VERSIONS_OF_MATRICES: &str = "id, contract_id, effective_from, effective_to, created_at";
+const CELLS: &str = "version_id, position, item, need_band, session_type, day_category, rate_pence";
+const WEEKDAYS: [&str; 5] = ["monday", "tuesday", "wednesday", "thursday", "friday"];
+const REASONS: [&str; 4] = ["learning_disability", "autism", "physical", "mental_health"];
+
+/// A contract's rate matrix: 2025/26 and the uplift of 1 April 2026, every band.
+fn matrix(loader: &mut Loader, contract: &str) {
+    for (from, to, uplift) in [
+        ("2025-04-01", "'2026-03-31'", 0),
+        ("2026-04-01", "NULL", 35),
+    ] {
+        let id = uuid::Uuid::now_v7().to_string();
+        loader.add(
+            "rate_matrix_versions",
+            VERSIONS_OF_MATRICES,
+            format!("('{id}','{contract}','{from}',{to},'2025-03-01 09:00:00')"),
+        );
+        let mut position = 0;
+        let mut cell = |item: &str, band: &str, session: &str, pence: i64| {
+            let pence = pence * (1000 + uplift) / 1000;
+            loader.add(
+                "rate_cells",
+                CELLS,
+                format!("('{id}',{position},'{item}','{band}',{session},'any',{pence})"),
+            );
+            position += 1;
+        };
+        for (b, band) in BANDS.iter().enumerate() {
+            for session in ["am", "pm"] {
+                cell(
+                    "session",
+                    band,
+                    &format!("'{session}'"),
+                    4_800 + 600 * b as i64,
+                );
+            }
+        }
+        cell("one_to_one_hour", "*", "NULL", 1_800);
+        cell("transport_journey", "*", "NULL", 850);
+        cell("meal", "*", "NULL", 450);
+    }
+}
+
+/// `count` agreements on a contract, for the people its registers and claims name: two
+/// sessions a week, some with one-to-one hours and transport, every fifth enabling,
+/// reviews due through 2026, bands changing for one in six.
+fn agreements(loader: &mut Loader, ci: usize, contract: &str, count: usize) {
+    for n in 0..count {
+        let id = uuid::Uuid::now_v7().to_string();
+        let start = NaiveDate::from_ymd_opt(2025, 4, 1).unwrap() + Days::new((n % 90) as u64);
+        let band = BANDS[(ci + n) % 4];
+        let mut bands = format!(r#"[{{"from":"{start}","band":"{band}"}}"#);
+        if n % 6 == 5 && band != "complex" {
+            let next = BANDS[(ci + n) % 4 + 1];
+            bands.push_str(&format!(r#",{{"from":"2026-07-01","band":"{next}"}}"#));
+        }
+        bands.push(']');
+        let (a, b) = (WEEKDAYS[n % 5], WEEKDAYS[(n + 2) % 5]);
+        let sessions = format!(
+            r#"[{{"weekday":"{a}","session_type":"am"}},{{"weekday":"{b}","session_type":"pm"}}]"#
+        );
+        let end = if n % 10 == 9 { "'2026-09-30'" } else { "NULL" };
+        let pathway = if n % 5 == 0 {
+            "enabling"
+        } else {
+            "therapeutic"
+        };
+        let review = NaiveDate::from_ymd_opt(2026, 1 + (n % 12) as u32, 15).unwrap();
+        let reason = REASONS[n % 4];
+        let funding = if n % 6 == 1 {
+            "direct_payment"
+        } else {
+            "commissioned"
+        };
+        let one_to_one = if band == "high" || band == "complex" {
+            8
+        } else {
+            0
+        };
+        loader.add("agreements", AGREEMENTS, format!(
+            "('{id}','{contract}','N{ci:05}-{n:05}','{start}',{end},'{pathway}','{bands}','{sessions}',{one_to_one},2,1,'[]','{review}','{:064}','2025-03-01 09:00:00','2025-03-01 09:00:00','{reason}','{funding}')",
+            0
+        ));
+    }
+}
 
 fn submission(
     loader: &mut Loader,
@@ -157,6 +248,18 @@ fn q(s: &str) -> String {
     format!("'{s}'")
 }
 
+/// The literals of the register measures' binds for `quarter`, every contract.
+fn register_binds_for(quarter: Quarter) -> Vec<String> {
+    vec![
+        q(&quarter.start().to_string()),
+        q(&quarter.end().to_string()),
+        q(""),
+        q(""),
+        q(""),
+        q(""),
+    ]
+}
+
 /// The literals of the spend report's binds: with `months`, the first days of May to March
 /// first; then the earliest period start, year end, year start (claim periods), year
 /// start, year end (lines), and the provider (all) twice.
@@ -184,6 +287,8 @@ fn main() {
     let contracts: usize =
         option("--contracts").map_or(2_000, |v| v.parse().expect("--contracts N"));
     let lines_each: usize = option("--lines").map_or(1_000, |v| v.parse().expect("--lines N"));
+    let agreements_each: usize =
+        option("--agreements").map_or(100, |v| v.parse().expect("--agreements N"));
     let bench = Bench::start(option("--postgres").as_deref());
     let commissioner = token(Role::Commissioner, None);
     let auditor = token(Role::Auditor, None);
@@ -237,6 +342,8 @@ fn main() {
     let first_monday = NaiveDate::from_ymd_opt(2025, 3, 31).unwrap();
     let year = FinancialYear(2025);
     for (ci, (contract, provider)) in ids.iter().enumerate() {
+        matrix(&mut loader, contract);
+        agreements(&mut loader, ci, contract, agreements_each);
         // A year of weekly registers; every tenth rejected with REG-002.
         for w in 0..52u64 {
             let monday = first_monday + Days::new(7 * w);
@@ -250,13 +357,20 @@ fn main() {
                 if rejected { "rejected" } else { "accepted" },
                 rejected.then_some("REG-002"),
             );
+            // Each register version's outcome measures, as the register write keeps them.
+            let people = if w == 51 { lines_each.div_ceil(5) } else { 0 };
+            loader.add(
+                "register_week_measures",
+                "submission_id, version, attending, in_community, independence, social_inclusion, wellbeing, life_goals, employment_volunteering_education, community_networks",
+                format!("('{id}',1,{people},{people},0,0,0,0,0,0)"),
+            );
             if w == 51 {
                 // The nation's week: the lines of the last register of every contract.
                 for n in 0..lines_each {
                     let date = monday + Days::new((n % 5) as u64);
                     let session = if n % 2 == 0 { "am" } else { "pm" };
                     loader.add("register_lines", LINES, format!(
-                        "('{id}',1,{n},'N{ci:05}-{:05}','{date}','{session}','attended',NULL,NULL,NULL,0,FALSE,TRUE,'[]')",
+                        "('{id}',1,{n},'N{ci:05}-{:05}','{date}','{session}','attended',NULL,NULL,NULL,0,FALSE,TRUE,'')",
                         n / 5
                     ));
                 }
@@ -359,11 +473,57 @@ fn main() {
         year: 2025,
         number: 2,
     };
+    // The quarter of the nation's week, whose registers the KPI report measures.
+    let busy_quarter = Quarter {
+        year: 2025,
+        number: 4,
+    };
     let from = "2025-10-01";
-    let cases: Vec<(&str, String, Vec<String>)> = vec![
+    let day = |d: NaiveDate| q(&d.to_string());
+    let contracts_sql = |year: FinancialYear| {
+        format!(
+            "SELECT * FROM contracts WHERE start_date <= '{}' AND (end_date IS NULL OR end_date >= '{}') ORDER BY reference",
+            year.end(),
+            year.start()
+        )
+    };
+    let budget_statements = |year: FinancialYear| {
+        vec![
+            contracts_sql(year),
+            "SELECT * FROM rate_matrix_versions ORDER BY contract_id, effective_from".to_string(),
+            "SELECT * FROM rate_cells ORDER BY version_id, position".to_string(),
+            format!(
+                "SELECT contract_id, person_ref, start_date, end_date, pathway, need_bands, planned_sessions, \
+                 one_to_one_quarter_hours_per_week, transport_journeys_per_week, meals, suspensions, \
+                 care_plan_review_due, primary_support_reason, funding FROM agreements \
+                 WHERE start_date <= '{}' AND (end_date IS NULL OR end_date >= '{}')",
+                year.end(),
+                year.start()
+            ),
+            contracts_sql(year),
+            inline(&spend_months_sql(), &spend_binds(year, true)),
+            inline(&spend_bands_sql(), &spend_binds(year, false)),
+            inline(&actual_units_sql(), &spend_binds(year, false)),
+            inline(&actual_cohorts_sql(), &spend_binds(year, true)),
+        ]
+    };
+    let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
+    let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
+    let person = "N00007-00003";
+    let (ever, never) = (q("0001-01-01"), q("9999-12-31"));
+    let register_binds = [
+        day(busy_quarter.start()),
+        day(busy_quarter.end()),
+        q(""),
+        q(""),
+        q(""),
+        q(""),
+    ];
+    let cases: Vec<(&str, String, &str, Vec<String>)> = vec![
         (
             "submissions (kind, finding, period; 500)",
             format!("/v1/submissions?kind=register&finding_code=REG-002&period_from={from}&limit=500"),
+            "\"items\":[{",
             vec![format!(
                 "SELECT {SUBMISSIONS} FROM submissions WHERE kind = 'register' AND period_start >= '{from}' \
                  AND EXISTS (SELECT 1 FROM submission_findings f WHERE f.submission_id = submissions.id \
@@ -373,6 +533,7 @@ fn main() {
         (
             "spend report (financial year)",
             "/v1/reports/spend?financial_year=2025".to_string(),
+            "\"items\":[{",
             vec![
                 format!(
                     "SELECT id, reference, provider_id, budgets, annual_budget_pence FROM contracts WHERE start_date <= '{}' \
@@ -385,16 +546,92 @@ fn main() {
             ],
         ),
         (
+            "budget monitoring (2025: claimed)",
+            "/v1/reports/budget?financial_year=2025".to_string(),
+            "\"scope\":\"council\"",
+            budget_statements(year),
+        ),
+        (
+            "budget monitoring (2026: commitments)",
+            "/v1/reports/budget?financial_year=2026".to_string(),
+            "\"scope\":\"council\"",
+            budget_statements(FinancialYear(2026)),
+        ),
+        (
+            "unit costs (financial year)",
+            format!("/v1/reports/unit-costs?period_from={}&period_to={}", year.start(), year.end()),
+            "\"scope\":\"service_type_band\"",
+            vec![
+                contracts_sql(year),
+                inline(
+                    &unit_costs_sql(),
+                    &[
+                        day(year.start() - Days::new(30)),
+                        day(year.end()),
+                        day(year.start()),
+                        day(year.start()),
+                        day(year.end()),
+                        q(""),
+                        q(""),
+                    ],
+                ),
+            ],
+        ),
+        (
+            "reviews (as of a day)",
+            format!("/v1/reports/reviews?as_of={as_of}"),
+            "\"items\":[{",
+            vec![inline(
+                REVIEWS_SQL,
+                &[
+                    day(as_of),
+                    day(as_of),
+                    day(as_of),
+                    day(review_cutoff),
+                    day(enablement_cutoff),
+                    q(""),
+                    q(""),
+                    q(""),
+                    q(""),
+                ],
+            )],
+        ),
+        (
             "KPI report (quarter)",
             format!("/v1/reports/kpis?quarter={quarter}"),
-            vec![inline(KPI_SQL, &[q(&quarter.start().to_string()), q(""), q("")])],
+            "\"items\":[{",
+            vec![
+                inline(REGISTER_WEEKS_SQL, &register_binds_for(quarter)),
+                inline(KPI_SQL, &[q(&quarter.start().to_string()), q(""), q("")]),
+            ],
+        ),
+        (
+            "KPI report (the nation's quarter)",
+            format!("/v1/reports/kpis?quarter={busy_quarter}"),
+            "\"registers\":[{",
+            vec![
+                inline(REGISTER_WEEKS_SQL, &register_binds),
+                inline(KPI_SQL, &[q(&busy_quarter.start().to_string()), q(""), q("")]),
+            ],
+        ),
+        (
+            "a person's timeline",
+            format!("/v1/people/{person}"),
+            "\"placements\":[{",
+            vec![
+                inline(PLACEMENTS_SQL, &[q(person), never.clone(), ever.clone()]),
+                inline(ATTENDANCE_SQL, &[q(person), ever.clone(), never.clone()]),
+                inline(CLAIM_LINES_SQL, &[q(person), ever.clone(), never.clone()]),
+                inline(OUTCOMES_SQL, &[q(person), ever.clone(), never.clone()]),
+            ],
         ),
     ];
 
     println!("backend      {}", bench.backend);
     println!(
-        "database     {contracts} contracts; {} register lines in the nation's week; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
+        "database     {contracts} contracts; {} register lines in the nation's week; {} agreements; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
         contracts * lines_each,
+        contracts * agreements_each,
         rows,
         load_time.as_secs_f64(),
         reference_time.as_secs_f64()
@@ -405,10 +642,10 @@ fn main() {
         "{:<42} {:>10} {:>10} {:>7} {:>14}",
         "query", "API ms", "SQL ms", "ratio", "SQL unread ms"
     );
-    for (name, path, statements) in cases {
+    for (name, path, expect, statements) in cases {
         let body = String::from_utf8(get(&path)).unwrap();
         assert!(
-            body.contains("\"items\":[{"),
+            body.contains(expect),
             "{name}: {}",
             &body[..body.len().min(300)]
         );

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::budget::{
-    commitment, funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs,
+    funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs, PlanPrices,
     Pricer, UnitCost, UnitCostScope,
 };
 use dayops_domain::contract::budget_for;
@@ -350,8 +350,9 @@ pub fn budget_monitoring(
                 });
             *mix.baseline_priced.entry(u.need_band).or_insert(0) += baseline;
         }
+        let mut prices = PlanPrices::new(&pricer, year);
         for agreement in placed.get(&contract.id).unwrap_or(&no_agreements) {
-            let c = commitment(agreement, &pricer, year, from);
+            let c = prices.commitment(agreement, from);
             for (band, priced) in &c.by_band {
                 *mix.baseline_priced.entry(band.clone()).or_insert(0) += priced.baseline;
             }

@@ -116,7 +116,9 @@ impl Timeline {
     }
 }
 
-const PLACEMENTS_SQL: &str = "\
+/// The person's placements in force at some time in the period; binds: the person, the
+/// period's end, its start.
+pub const PLACEMENTS_SQL: &str = "\
 SELECT a.id AS agreement_id, a.contract_id AS contract_id, c.reference AS contract_reference, \
        c.service_type AS service_type, c.provider_id AS provider_id, p.name AS provider_name, \
        a.start_date AS start_date, a.end_date AS end_date, a.pathway AS pathway, \
@@ -159,7 +161,9 @@ struct PlacementSql {
     suspensions: String,
 }
 
-const ATTENDANCE_SQL: &str = "\
+/// The person's register lines in the period, current versions; binds: the person, the
+/// period's start, its end.
+pub const ATTENDANCE_SQL: &str = "\
 SELECT s.id AS register_id, s.contract_id AS contract_id, s.provider_id AS provider_id, \
        s.period_start AS week_start, s.status AS register_status, l.date AS date, \
        l.session_type AS session_type, l.status AS status, l.absence_reason AS absence_reason, \
@@ -197,7 +201,9 @@ struct AttendanceSql {
     outcome_tags: String,
 }
 
-const CLAIM_LINES_SQL: &str = "\
+/// The person's claim lines in the period, current versions, with the claim's payment;
+/// binds as [`ATTENDANCE_SQL`].
+pub const CLAIM_LINES_SQL: &str = "\
 SELECT s.id AS claim_id, s.contract_id AS contract_id, s.provider_id AS provider_id, \
        s.status AS claim_status, l.date AS date, l.item AS item, l.session_type AS session_type, \
        l.accepted_quantity_quarters AS quarters, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
@@ -235,7 +241,9 @@ struct ClaimLineSql {
     remittance_ref: Option<String>,
 }
 
-const OUTCOMES_SQL: &str = "\
+/// The outcomes current workbook versions of quarters meeting the period record for the
+/// person; binds as [`ATTENDANCE_SQL`].
+pub const OUTCOMES_SQL: &str = "\
 SELECT s.id AS workbook_id, s.contract_id AS contract_id, s.provider_id AS provider_id, \
        s.period_key AS quarter, s.status AS workbook_status, o.domain AS domain, o.status AS status \
 FROM workbook_person_outcomes o JOIN submissions s ON s.id = o.submission_id AND o.version = s.current_version \

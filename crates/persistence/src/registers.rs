@@ -364,6 +364,7 @@ impl Kind for Registers {
             version.envelope.version,
             register,
         )?;
+        write_week_measures(conn, version, register)?;
         hold_slots(conn, version)
     }
 
@@ -381,6 +382,33 @@ impl Kind for Registers {
             version.header.period_end,
         )
     }
+}
+
+/// What the version shows of outcomes, counted once as it is stored (the quarter's
+/// measures read these, not every line).
+fn write_week_measures(
+    conn: &mut DbConnection,
+    version: &StoredVersion,
+    register: &RegisterInput,
+) -> Result<(), StoreError> {
+    use crate::schema::register_week_measures as m;
+    let w = dayops_domain::outcomes::WeekMeasures::of(&register.lines);
+    let [independence, social_inclusion, wellbeing, life_goals, eve, networks] = w.tagged;
+    diesel::insert_into(m::table)
+        .values((
+            m::submission_id.eq(&version.envelope.id),
+            m::version.eq(version.envelope.version),
+            m::attending.eq(w.attending),
+            m::in_community.eq(w.in_community),
+            m::independence.eq(independence),
+            m::social_inclusion.eq(social_inclusion),
+            m::wellbeing.eq(wellbeing),
+            m::life_goals.eq(life_goals),
+            m::employment_volunteering_education.eq(eve),
+            m::community_networks.eq(networks),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 #[cfg(test)]

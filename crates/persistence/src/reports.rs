@@ -10,8 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::contract::{budget_for, Budget};
-use dayops_domain::outcomes::{RegisterOutcomes, WeekAttendance};
-use dayops_domain::register::OutcomeTag;
+use dayops_domain::outcomes::{RegisterOutcomes, WeekMeasures};
 use dayops_domain::report::{
     most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, ReviewKind, SpendBucket,
     SpendTotals,
@@ -646,62 +645,24 @@ pub fn reviews(
 // ---------------------------------------------------------------------------------------
 // Outcomes measured from registers
 
-/// The attended lines of current, not rejected registers that start in a quarter. Binds:
-/// the quarter's start and end, contract twice, provider twice (`''` for all).
-const QUARTER_ATTENDANCE: &str = "\
+/// The SQL of the week measures of current, not rejected registers that start in a
+/// quarter, a row a register, with its contract. Binds: the quarter's start and end,
+/// contract twice, provider twice (`''` for all).
+pub const REGISTER_WEEKS_SQL: &str = "\
+SELECT s.contract_id AS contract_id, c.reference AS contract_reference, s.provider_id AS provider_id, \
+       m.attending AS attending, m.in_community AS in_community, m.independence AS independence, \
+       m.social_inclusion AS social_inclusion, m.wellbeing AS wellbeing, m.life_goals AS life_goals, \
+       m.employment_volunteering_education AS employment_volunteering_education, \
+       m.community_networks AS community_networks \
 FROM submissions s \
-JOIN register_lines l ON l.submission_id = s.id AND l.version = s.current_version \
+JOIN register_week_measures m ON m.submission_id = s.id AND m.version = s.current_version \
+JOIN contracts c ON c.id = s.contract_id \
 WHERE s.kind = 'register' AND s.status <> 'rejected' AND s.period_start >= ? AND s.period_start <= ? \
-  AND l.status = 'attended' AND (? = '' OR s.contract_id = ?) AND (? = '' OR s.provider_id = ?)";
+  AND (? = '' OR s.contract_id = ?) AND (? = '' OR s.provider_id = ?)";
 
-/// The SQL of each week's attenders and of them those in the community, per contract;
-/// binds as [`QUARTER_ATTENDANCE`].
-pub fn register_weeks_sql() -> String {
-    format!(
-        "SELECT s.contract_id AS contract_id, \
-         CAST(COUNT(DISTINCT l.person_ref) AS BIGINT) AS attending, \
-         CAST(COUNT(DISTINCT CASE WHEN l.community_access THEN l.person_ref END) AS BIGINT) AS in_community \
-         {QUARTER_ATTENDANCE} GROUP BY s.contract_id, s.period_start"
-    )
-}
-
-/// The SQL of the quarter's distinct attenders per contract and, in the order of
-/// [`OutcomeTag::ALL`], those with a line tagged with each outcome (the tags are stored
-/// comma-separated); binds as [`QUARTER_ATTENDANCE`].
-pub fn register_tags_sql() -> String {
-    let tags: String = OutcomeTag::ALL
-        .iter()
-        .map(|tag| {
-            format!(
-                ", CAST(COUNT(DISTINCT CASE WHEN ',' || l.outcome_tags || ',' LIKE '%,{tag},%' \
-                 THEN l.person_ref END) AS BIGINT) AS {tag}"
-            )
-        })
-        .collect();
-    let attendance = QUARTER_ATTENDANCE.replace(
-        "FROM submissions s ",
-        "FROM submissions s JOIN contracts c ON c.id = s.contract_id ",
-    );
-    format!(
-        "SELECT s.contract_id AS contract_id, c.reference AS contract_reference, s.provider_id AS provider_id, \
-         CAST(COUNT(DISTINCT l.person_ref) AS BIGINT) AS people{tags} \
-         {attendance} GROUP BY s.contract_id, c.reference, s.provider_id"
-    )
-}
-
+/// A row of [`REGISTER_WEEKS_SQL`]: the tags' columns follow [`OutcomeTag::ALL`].
 #[derive(QueryableByName)]
 struct WeekSql {
-    #[diesel(sql_type = Text)]
-    contract_id: String,
-    #[diesel(sql_type = BigInt)]
-    attending: i64,
-    #[diesel(sql_type = BigInt)]
-    in_community: i64,
-}
-
-/// A row of [`register_tags_sql`]: the tags' columns follow [`OutcomeTag::ALL`].
-#[derive(QueryableByName)]
-struct TagsSql {
     #[diesel(sql_type = Text)]
     contract_id: String,
     #[diesel(sql_type = Text)]
@@ -709,7 +670,9 @@ struct TagsSql {
     #[diesel(sql_type = Text)]
     provider_id: String,
     #[diesel(sql_type = BigInt)]
-    people: i64,
+    attending: i64,
+    #[diesel(sql_type = BigInt)]
+    in_community: i64,
     #[diesel(sql_type = BigInt)]
     independence: i64,
     #[diesel(sql_type = BigInt)]
@@ -724,19 +687,6 @@ struct TagsSql {
     community_networks: i64,
 }
 
-impl TagsSql {
-    fn people_tagged(&self, tag: OutcomeTag) -> i64 {
-        match tag {
-            OutcomeTag::Independence => self.independence,
-            OutcomeTag::SocialInclusion => self.social_inclusion,
-            OutcomeTag::Wellbeing => self.wellbeing,
-            OutcomeTag::LifeGoals => self.life_goals,
-            OutcomeTag::EmploymentVolunteeringEducation => self.employment_volunteering_education,
-            OutcomeTag::CommunityNetworks => self.community_networks,
-        }
-    }
-}
-
 /// What a contract's registers of a quarter show.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct MeasuredRow {
@@ -747,7 +697,7 @@ pub struct MeasuredRow {
 }
 
 /// What each contract's registers of the quarter show (one contract's, or one
-/// provider's, when given), by contract id; contracts without attendance are absent.
+/// provider's, when given), by contract id; contracts without registers are absent.
 pub fn register_outcomes(
     conn: &mut DbConnection,
     quarter: Quarter,
@@ -758,7 +708,7 @@ pub fn register_outcomes(
     let p = provider_bind(provider_id);
     let weeks = crate::load_sql!(
         conn,
-        &register_weeks_sql(),
+        REGISTER_WEEKS_SQL,
         WeekSql,
         [
             (Date, quarter.start()),
@@ -769,41 +719,35 @@ pub fn register_outcomes(
             (Text, &p)
         ]
     )?;
-    let tags = crate::load_sql!(
-        conn,
-        &register_tags_sql(),
-        TagsSql,
-        [
-            (Date, quarter.start()),
-            (Date, quarter.end()),
-            (Text, &c),
-            (Text, &c),
-            (Text, &p),
-            (Text, &p)
-        ]
-    )?;
-    let mut by_contract: BTreeMap<String, Vec<WeekAttendance>> = BTreeMap::new();
+    let mut by_contract: BTreeMap<String, (String, String, Vec<WeekMeasures>)> = BTreeMap::new();
     for w in weeks {
         by_contract
             .entry(w.contract_id)
-            .or_default()
-            .push(WeekAttendance {
+            .or_insert_with(|| (w.contract_reference, w.provider_id, Vec::new()))
+            .2
+            .push(WeekMeasures {
                 attending: w.attending,
                 in_community: w.in_community,
+                tagged: [
+                    w.independence,
+                    w.social_inclusion,
+                    w.wellbeing,
+                    w.life_goals,
+                    w.employment_volunteering_education,
+                    w.community_networks,
+                ],
             });
     }
-    Ok(tags
+    Ok(by_contract
         .into_iter()
-        .map(|t| {
-            let weeks = by_contract.remove(&t.contract_id).unwrap_or_default();
-            let registers = RegisterOutcomes::measure(&weeks, t.people, |tag| t.people_tagged(tag));
+        .map(|(contract_id, (contract_reference, provider_id, weeks))| {
             let row = MeasuredRow {
-                contract_id: t.contract_id.clone(),
-                contract_reference: t.contract_reference,
-                provider_id: t.provider_id,
-                registers,
+                contract_id: contract_id.clone(),
+                contract_reference,
+                provider_id,
+                registers: RegisterOutcomes::measure(&weeks),
             };
-            (t.contract_id, row)
+            (contract_id, row)
         })
         .collect())
 }

@@ -280,6 +280,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    register_week_measures (submission_id, version) {
+        submission_id -> Text,
+        version -> Integer,
+        attending -> BigInt,
+        in_community -> BigInt,
+        independence -> BigInt,
+        social_inclusion -> BigInt,
+        wellbeing -> BigInt,
+        life_goals -> BigInt,
+        employment_volunteering_education -> BigInt,
+        community_networks -> BigInt,
+    }
+}
+
+diesel::table! {
     workbook_person_outcomes (submission_id, version, position) {
         submission_id -> Text,
         version -> Integer,
@@ -390,6 +405,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     claim_states,
     workbook_kpis,
     workbook_person_outcomes,
+    register_week_measures,
     submission_findings,
     attendance_slots,
     feed_events,
