@@ -7,7 +7,7 @@
 //! directly on the same database, and their ratio.
 //!
 //! ```sh
-//! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--agreements 100] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
+//! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--agreements 100] [--runs 31] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
 //!
 //! Reference data (providers, contracts) goes through the API; the submissions are
@@ -35,6 +35,7 @@ use dayops_persistence::reports::{
     REGISTER_WEEKS_SQL, REVIEWS_SQL,
 };
 
+/// Timed runs of each case (`--runs`).
 const RUNS: usize = 31;
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
 const CHUNK: usize = 1_000;
@@ -131,8 +132,9 @@ fn matrix(loader: &mut Loader, contract: &str) {
 }
 
 /// `count` agreements on a contract, for the people its registers and claims name: two
-/// sessions a week, some with one-to-one hours and transport, every fifth enabling,
-/// reviews due through 2026, bands changing for one in six.
+/// sessions a week, some with one-to-one hours and transport, every fifth enabling (one
+/// in four of those running past its weeks), one review in ten overdue, bands changing
+/// for one in six.
 fn agreements(loader: &mut Loader, ci: usize, contract: &str, count: usize) {
     for n in 0..count {
         let id = uuid::Uuid::now_v7().to_string();
@@ -148,13 +150,22 @@ fn agreements(loader: &mut Loader, ci: usize, contract: &str, count: usize) {
         let sessions = format!(
             r#"[{{"weekday":"{a}","session_type":"am"}},{{"weekday":"{b}","session_type":"pm"}}]"#
         );
-        let end = if n % 10 == 9 { "'2026-09-30'" } else { "NULL" };
-        let pathway = if n % 5 == 0 {
-            "enabling"
+        // Enablement mostly ends with its twelve weeks; one placement in four runs on.
+        let enabling = n % 5 == 0;
+        let end = if enabling && n % 20 != 0 {
+            format!("'{}'", start + Days::new(84))
+        } else if n % 10 == 9 {
+            "'2026-09-30'".to_string()
         } else {
-            "therapeutic"
+            "NULL".to_string()
         };
-        let review = NaiveDate::from_ymd_opt(2026, 1 + (n % 12) as u32, 15).unwrap();
+        let pathway = if enabling { "enabling" } else { "therapeutic" };
+        // One review in ten is overdue; the rest fall due next year.
+        let review = if n % 10 == 3 {
+            NaiveDate::from_ymd_opt(2026, 1 + (n % 9) as u32, 15).unwrap()
+        } else {
+            NaiveDate::from_ymd_opt(2027, 1 + (n % 12) as u32, 15).unwrap()
+        };
         let reason = REASONS[n % 4];
         let funding = if n % 6 == 1 {
             "direct_payment"
@@ -287,6 +298,7 @@ fn main() {
     let contracts: usize =
         option("--contracts").map_or(2_000, |v| v.parse().expect("--contracts N"));
     let lines_each: usize = option("--lines").map_or(1_000, |v| v.parse().expect("--lines N"));
+    let runs: usize = option("--runs").map_or(RUNS, |v| v.parse().expect("--runs N"));
     let agreements_each: usize =
         option("--agreements").map_or(100, |v| v.parse().expect("--agreements N"));
     let bench = Bench::start(option("--postgres").as_deref());
@@ -500,9 +512,6 @@ fn main() {
                 year.end(),
                 year.start()
             ),
-            contracts_sql(year),
-            inline(&spend_months_sql(), &spend_binds(year, true)),
-            inline(&spend_bands_sql(), &spend_binds(year, false)),
             inline(&actual_units_sql(), &spend_binds(year, false)),
             inline(&actual_cohorts_sql(), &spend_binds(year, true)),
         ]
@@ -650,7 +659,7 @@ fn main() {
             &body[..body.len().min(300)]
         );
         let times = time_alternately(
-            RUNS,
+            runs,
             &mut [
                 &mut || {
                     get(&path);

@@ -13,17 +13,16 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::budget::{
-    funded_band_on, funded_days_by_band, split_variance, BudgetScope, MixInputs, PlanPrices,
-    Pricer, UnitCost, UnitCostScope,
+    funded_band_on, funded_days_by_band, period_index, split_variance, BudgetScope, MixInputs,
+    PlanPrices, Pricer, UnitCost, UnitCostScope,
 };
 use dayops_domain::contract::budget_for;
-use dayops_domain::report::FinancialYear;
+use dayops_domain::report::{FinancialYear, SpendTotals};
+use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::types::{Item, ServiceType, SessionType};
 
 use crate::error::{vocab, StoreError};
-use crate::reports::{
-    self, counted_statuses, earliest_period_start, month_index_sql, SpendRow, SPEND_LINES,
-};
+use crate::reports::{counted_statuses, earliest_period_start, month_index_sql, SPEND_LINES};
 use crate::{agreements, contracts, matrices, DbConnection};
 
 /// One period (month of service) of a row, 1 for April to 12 for March.
@@ -159,16 +158,19 @@ impl Tally {
     }
 }
 
-/// The SQL of the year's counted claim lines by contract, item, session type, band and
-/// service date, to be priced again at the baseline; binds as [`SPEND_LINES`].
+/// The SQL of the year's counted claim lines by contract, claim status, item, session
+/// type, band and service date, with the latest claim period end behind each: the
+/// actuals by month and the units to price again at the baseline, in one reading of the
+/// year's lines. Binds as [`SPEND_LINES`].
 pub fn actual_units_sql() -> String {
     format!(
-        "SELECT s.contract_id AS contract_id, l.item AS item, l.session_type AS session_type, \
+        "SELECT s.contract_id AS contract_id, s.status AS status, MAX(s.period_end) AS period_end, \
+         l.item AS item, l.session_type AS session_type, \
          COALESCE(l.accepted_need_band, l.need_band) AS need_band, l.date AS date, \
          CAST(SUM(l.accepted_quantity_quarters) AS BIGINT) AS quarters, \
          CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
          {SPEND_LINES} AND s.status IN ({}) \
-         GROUP BY s.contract_id, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), l.date",
+         GROUP BY s.contract_id, s.status, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), l.date",
         counted_statuses()
     )
 }
@@ -196,6 +198,10 @@ pub fn actual_cohorts_sql() -> String {
 struct UnitsSql {
     #[diesel(sql_type = Text)]
     contract_id: String,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Date)]
+    period_end: NaiveDate,
     #[diesel(sql_type = Text)]
     item: String,
     #[diesel(sql_type = Nullable<Text>)]
@@ -248,10 +254,6 @@ pub fn budget_monitoring(
     for p in agreements::in_force_during(conn, year.start(), year.end(), scoped)? {
         placed.entry(p.contract_id).or_default().push(p.terms);
     }
-    let spend: HashMap<String, SpendRow> = reports::spend(conn, year, provider_id)?
-        .into_iter()
-        .map(|row| (row.contract_id.clone(), row))
-        .collect();
     let p = provider_id.unwrap_or("").to_string();
     let binds = [
         earliest_period_start(year),
@@ -324,19 +326,27 @@ pub fn budget_monitoring(
             budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
             ..Tally::default()
         };
-        if let Some(s) = spend.get(&contract.id) {
-            for (i, m) in s.by_month.iter().enumerate().take(12) {
-                tally.actual[i] = m.approved_pence + m.pending_pence;
-            }
-            tally.actual_to = s.claimed_to;
-            tally.run_rate = Some(s.forecast_pence);
-        } else {
-            tally.run_rate = Some(0);
+        let units = units_by_contract.remove(&contract.id).unwrap_or_default();
+        // The actuals as the spend report counts them: approved and pending, by month.
+        let mut spend = SpendTotals::default();
+        for u in &units {
+            let status = vocab("submissions.status", &u.status, SubmissionStatus::parse)?;
+            spend.add(
+                status,
+                period_index(year, u.date),
+                u.amount_pence,
+                u.period_end,
+            );
         }
+        for (i, (approved, _, pending)) in spend.months.iter().enumerate() {
+            tally.actual[i] = approved + pending;
+        }
+        tally.actual_to = spend.claimed_to(year);
+        tally.run_rate = Some(spend.run_rate_forecast(year));
         let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
         let mut mix = MixInputs::default();
         // The actual lines, priced again at the baseline.
-        for u in units_by_contract.remove(&contract.id).unwrap_or_default() {
+        for u in units {
             let item = vocab("claim_lines.item", &u.item, Item::parse)?;
             let session_type = u
                 .session_type
