@@ -307,7 +307,10 @@ pub fn commitment<Id>(
 pub struct PlanPrices<'p, 'a, Id> {
     pricer: &'p Pricer<'a, Id>,
     year: FinancialYear,
-    series: std::collections::HashMap<(Weekday, SessionType, String), Series>,
+    /// The bands seen, and for each (at the same place) its series by weekday and
+    /// session type: a contract has a handful of bands, found without building a key.
+    bands: Vec<String>,
+    series: Vec<std::collections::HashMap<(Weekday, SessionType), Series>>,
 }
 
 /// The open dates of one weekday in a year and running sums of the rates on them.
@@ -331,14 +334,23 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         PlanPrices {
             pricer,
             year,
-            series: std::collections::HashMap::new(),
+            bands: Vec::new(),
+            series: Vec::new(),
         }
     }
 
     fn series(&mut self, weekday: Weekday, session_type: SessionType, band: &str) -> &Series {
         let (pricer, year) = (self.pricer, self.year);
-        self.series
-            .entry((weekday, session_type, band.to_string()))
+        let at = match self.bands.iter().position(|b| b == band) {
+            Some(at) => at,
+            None => {
+                self.bands.push(band.to_string());
+                self.series.push(Default::default());
+                self.series.len() - 1
+            }
+        };
+        self.series[at]
+            .entry((weekday, session_type))
             .or_insert_with(|| {
                 let mut dates = Vec::with_capacity(53);
                 let mut periods = Vec::with_capacity(53);

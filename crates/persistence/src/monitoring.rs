@@ -19,7 +19,7 @@ use dayops_domain::budget::{
 use dayops_domain::contract::budget_for;
 use dayops_domain::report::{FinancialYear, SpendTotals};
 use dayops_domain::submission::SubmissionStatus;
-use dayops_domain::types::{Item, ServiceType, SessionType};
+use dayops_domain::types::{Funding, Item, ServiceType, SessionType, SupportReason};
 
 use crate::error::{vocab, StoreError};
 use crate::reports::{counted_statuses, earliest_period_start, month_index_sql, SPEND_LINES};
@@ -231,11 +231,19 @@ struct CohortSql {
 /// The cohort keys of an agreement: its support reason (`not_recorded` without one) and
 /// its funding. Lines of a person with no agreement on the contract count as
 /// `not_recorded` and `commissioned`.
-fn cohort_keys(reason: Option<&str>, funding: Option<&str>) -> (String, String) {
-    (
-        reason.unwrap_or("not_recorded").to_string(),
-        funding.unwrap_or("commissioned").to_string(),
-    )
+fn cohort_keys(
+    reason: Option<&str>,
+    funding: Option<&str>,
+) -> Result<(&'static str, &'static str), StoreError> {
+    let reason = match reason {
+        Some(r) => vocab("agreements.primary_support_reason", r, SupportReason::parse)?.as_str(),
+        None => "not_recorded",
+    };
+    let funding = match funding {
+        Some(f) => vocab("agreements.funding", f, Funding::parse)?.as_str(),
+        None => Funding::default().as_str(),
+    };
+    Ok((reason, funding))
 }
 
 /// The budget monitoring report of `year` (a provider's own contracts when
@@ -314,8 +322,8 @@ pub fn budget_monitoring(
     let mut rows = Vec::new();
     let mut by_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut council = Tally::default();
-    let mut reasons: BTreeMap<String, Tally> = BTreeMap::new();
-    let mut fundings: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut reasons: BTreeMap<&'static str, Tally> = BTreeMap::new();
+    let mut fundings: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let no_versions = Vec::new();
     let no_agreements = Vec::new();
     for contract in &contracts {
@@ -381,10 +389,10 @@ pub fn budget_monitoring(
                 person.people_at_baseline += 1;
                 *mix.baseline_people.entry(band.to_string()).or_insert(0) += 1;
             }
-            let (reason, funding) = cohort_keys(
-                agreement.primary_support_reason.map(|r| r.as_str()),
-                Some(agreement.funding.as_str()),
-            );
+            let reason = agreement
+                .primary_support_reason
+                .map_or("not_recorded", |r| r.as_str());
+            let funding = agreement.funding.as_str();
             reasons.entry(reason).or_default().absorb(&person);
             fundings.entry(funding).or_default().absorb(&person);
         }
@@ -413,7 +421,7 @@ pub fn budget_monitoring(
     }
     for c in cohorts_actual {
         let (reason, funding) =
-            cohort_keys(c.primary_support_reason.as_deref(), c.funding.as_deref());
+            cohort_keys(c.primary_support_reason.as_deref(), c.funding.as_deref())?;
         let month = usize::try_from(c.month_index)
             .ok()
             .filter(|m| *m < 12)
@@ -433,10 +441,15 @@ pub fn budget_monitoring(
     }
     rows.push(council.row(year, BudgetScope::Council, "council".to_string(), None));
     for (reason, tally) in reasons {
-        rows.push(tally.row(year, BudgetScope::PrimarySupportReason, reason, None));
+        rows.push(tally.row(
+            year,
+            BudgetScope::PrimarySupportReason,
+            reason.to_string(),
+            None,
+        ));
     }
     for (funding, tally) in fundings {
-        rows.push(tally.row(year, BudgetScope::Funding, funding, None));
+        rows.push(tally.row(year, BudgetScope::Funding, funding.to_string(), None));
     }
     Ok(rows)
 }
@@ -535,8 +548,8 @@ pub fn unit_costs(
     )?;
     let mut by_band: BTreeMap<(&'static str, String), UnitCost> = BTreeMap::new();
     let mut by_type: BTreeMap<&'static str, UnitCost> = BTreeMap::new();
-    let mut reasons: BTreeMap<String, UnitCost> = BTreeMap::new();
-    let mut fundings: BTreeMap<String, UnitCost> = BTreeMap::new();
+    let mut reasons: BTreeMap<&'static str, UnitCost> = BTreeMap::new();
+    let mut fundings: BTreeMap<&'static str, UnitCost> = BTreeMap::new();
     let mut council = UnitCost::default();
     for r in rows {
         // A claim's contract is always in force in its period; one that is not (its dates
@@ -565,7 +578,7 @@ pub fn unit_costs(
             .absorb(cost);
         by_type.entry(service_type).or_default().absorb(cost);
         let (reason, funding) =
-            cohort_keys(r.primary_support_reason.as_deref(), r.funding.as_deref());
+            cohort_keys(r.primary_support_reason.as_deref(), r.funding.as_deref())?;
         reasons.entry(reason).or_default().absorb(cost);
         fundings.entry(funding).or_default().absorb(cost);
         council.absorb(cost);
@@ -592,13 +605,13 @@ pub fn unit_costs(
     }
     for (reason, cost) in reasons {
         out.push(UnitCostRow {
-            primary_support_reason: Some(reason),
+            primary_support_reason: Some(reason.to_string()),
             ..row(UnitCostScope::PrimarySupportReason, None, cost)
         });
     }
     for (funding, cost) in fundings {
         out.push(UnitCostRow {
-            funding: Some(funding),
+            funding: Some(funding.to_string()),
             ..row(UnitCostScope::Funding, None, cost)
         });
     }
