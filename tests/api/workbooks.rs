@@ -37,7 +37,7 @@ fn ended_quarter() -> (Quarter, chrono::NaiveDate) {
     (q, monday)
 }
 
-fn workbook(fx: &Fixture, quarter: Quarter) -> Value {
+pub fn workbook(fx: &Fixture, quarter: Quarter) -> Value {
     json!({
         "contract_id": fx.contract,
         "quarter": quarter.to_string(),

@@ -231,6 +231,24 @@ pub struct Commitment {
     pub total: Priced,
 }
 
+impl Commitment {
+    /// From exact sums by band and period (quarter-pence over `denominator`), each rounded
+    /// half up once.
+    fn of_sums(sums: BTreeMap<(&str, usize), (i128, i128)>, denominator: i128) -> Self {
+        let mut out = Commitment::default();
+        for ((band, period), (current, baseline)) in sums {
+            let priced = Priced {
+                current: round_half_up(current, denominator),
+                baseline: round_half_up(baseline, denominator),
+            };
+            *out.by_band.entry(band.to_string()).or_default() += priced;
+            out.by_period[period] += priced.current;
+            out.total += priced;
+        }
+        out
+    }
+}
+
 /// What `agreement`'s plan costs from `from` to the end of `year` (see the module's
 /// words on commitments).
 pub fn commitment<Id>(
@@ -239,17 +257,16 @@ pub fn commitment<Id>(
     year: FinancialYear,
     from: NaiveDate,
 ) -> Commitment {
-    let mut out = Commitment::default();
     let sessions = agreement.planned_sessions.len() as i128;
     if sessions == 0 {
-        return out;
+        return Commitment::default();
     }
     let first = from.max(agreement.start_date).max(year.start());
     let last = agreement
         .end_date
         .map_or(year.end(), |end| end.min(year.end()));
     if first > last {
-        return out;
+        return Commitment::default();
     }
     // Quarter-pence over the planned sessions: each session carries 4N of its own rate and
     // its share of the week's authorisations, summed exactly and divided once.
@@ -286,16 +303,7 @@ pub fn commitment<Id>(
             date = date + Days::new(7);
         }
     }
-    for ((band, period), (current, baseline)) in sums {
-        let priced = Priced {
-            current: round_half_up(current, denominator),
-            baseline: round_half_up(baseline, denominator),
-        };
-        *out.by_band.entry(band.to_string()).or_default() += priced;
-        out.by_period[period] += priced.current;
-        out.total += priced;
-    }
-    out
+    Commitment::of_sums(sums, denominator)
 }
 
 /// The prices of a contract's plans over a year, for many agreements: for each weekday,
@@ -404,10 +412,9 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
 
     /// The same as [`commitment`], by differences of running sums.
     pub fn commitment(&mut self, agreement: &AgreementInput, from: NaiveDate) -> Commitment {
-        let mut out = Commitment::default();
         let sessions = agreement.planned_sessions.len() as i128;
         if sessions == 0 {
-            return out;
+            return Commitment::default();
         }
         let year = self.year;
         let first = from.max(agreement.start_date).max(year.start());
@@ -415,7 +422,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             .end_date
             .map_or(year.end(), |end| end.min(year.end()));
         if first > last {
-            return out;
+            return Commitment::default();
         }
         let denominator = 4 * sessions;
         let units = [
@@ -466,16 +473,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                 }
             }
         }
-        for ((band, period), (current, baseline)) in sums {
-            let priced = Priced {
-                current: round_half_up(current, denominator),
-                baseline: round_half_up(baseline, denominator),
-            };
-            *out.by_band.entry(band.to_string()).or_default() += priced;
-            out.by_period[period] += priced.current;
-            out.total += priced;
-        }
-        out
+        Commitment::of_sums(sums, denominator)
     }
 }
 

@@ -193,6 +193,20 @@ where
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// A period's optional bounds as dates both back ends store and compare: from the first
+/// day of year 1 to the last of 9999 where not given.
+pub fn date_bounds(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> (chrono::NaiveDate, chrono::NaiveDate) {
+    (
+        from.or(chrono::NaiveDate::from_ymd_opt(1, 1, 1))
+            .unwrap_or_default(),
+        to.or(chrono::NaiveDate::from_ymd_opt(9999, 12, 31))
+            .unwrap_or_default(),
+    )
+}
+
 /// The provider filter a list runs with. A provider is confined to itself: asking for
 /// another provider's rows gives `None` (answer an empty page, revealing nothing);
 /// commissioners and auditors get the filter they asked for.

@@ -198,14 +198,7 @@ pub async fn timeline(
     if !is_person_ref(&person_ref) {
         return Err(ApiError::not_found());
     }
-    let from = query
-        .period_from
-        .or(NaiveDate::from_ymd_opt(1, 1, 1))
-        .unwrap_or_default();
-    let to = query
-        .period_to
-        .or(NaiveDate::from_ymd_opt(9999, 12, 31))
-        .unwrap_or_default();
+    let (from, to) = super::date_bounds(query.period_from, query.period_to);
     let timeline = run(&state, move |conn| {
         Ok(people::timeline(conn, &person_ref, from, to)?)
     })

@@ -371,15 +371,7 @@ pub async fn compliance(
     state: web::Data<AppState>,
     Query(query): Query<ComplianceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    // Bounds both back ends store and compare as dates.
-    let from = query
-        .period_from
-        .or(NaiveDate::from_ymd_opt(1, 1, 1))
-        .unwrap_or_default();
-    let to = query
-        .period_to
-        .or(NaiveDate::from_ymd_opt(9999, 12, 31))
-        .unwrap_or_default();
+    let (from, to) = super::date_bounds(query.period_from, query.period_to);
     let scope = principal.own_provider().map(str::to_string);
     let rows = run(&state, move |conn| {
         Ok(reports::compliance(conn, from, to, scope.as_deref())?)
