@@ -132,10 +132,7 @@ fn a_persons_history_across_two_providers() {
         &[("Accept", "text/csv")],
     );
     csv.expect(200);
-    let records: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.bytes.as_slice())
-        .records()
-        .map(Result::unwrap)
-        .collect();
+    let records = csv.csv_records();
     let dates: Vec<String> = records.iter().map(|r| r[0].to_string()).collect();
     let mut in_order = dates.clone();
     in_order.sort();

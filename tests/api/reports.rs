@@ -597,8 +597,7 @@ fn reviews_list_overdue_reviews_and_enablement_past_its_weeks() {
         &[("Accept", "text/csv")],
     );
     csv.expect(200);
-    let mut reader = csv::Reader::from_reader(csv.bytes.as_slice());
-    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let records = csv.csv_records();
     assert_eq!(records.len(), 2);
     assert_eq!(&records[1][0], "enablement_overrun");
     assert_eq!(&records[1][6], late.p2.as_str());
@@ -972,10 +971,7 @@ fn budget_monitoring_matches_an_independent_recomputation() {
         &[("Accept", "text/csv")],
     );
     csv.expect(200);
-    let records: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.bytes.as_slice())
-        .records()
-        .map(Result::unwrap)
-        .collect();
+    let records = csv.csv_records();
     assert_eq!(records.len(), items.len());
     assert_eq!((&records[0][0], &records[0][1]), ("contract", "NCC-BM-1"));
     assert_eq!(records[0][8].parse::<i64>().unwrap(), forecast);
@@ -1070,12 +1066,7 @@ fn unit_costs_match_the_claimed_lines() {
         &[("Accept", "text/csv")],
     );
     csv.expect(200);
-    assert_eq!(
-        csv::Reader::from_reader(csv.bytes.as_slice())
-            .records()
-            .count(),
-        items.len()
-    );
+    assert_eq!(csv.csv_records().len(), items.len());
     // A period that ends before it starts holds nothing.
     let r = app.get(
         &format!("/v1/reports/unit-costs?period_from={to}&period_to={from}"),

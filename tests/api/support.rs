@@ -517,6 +517,14 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// The records of a CSV answer (its header row apart).
+    pub fn csv_records(&self) -> Vec<csv::StringRecord> {
+        csv::Reader::from_reader(self.bytes.as_slice())
+            .records()
+            .map(|r| r.expect("a CSV record"))
+            .collect()
+    }
+
     fn read(
         response: ureq::Response,
         method: &str,

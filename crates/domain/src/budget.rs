@@ -231,6 +231,38 @@ pub struct Commitment {
     pub total: Priced,
 }
 
+/// The days an agreement's plan is committed for, and what a planned session carries, in
+/// quarter-units over `units[0]` (4N, for N planned sessions a week): its own session
+/// (4N of its rate) and its share of the week's one-to-one quarter-hours, journeys and
+/// meals, summed exactly and divided once.
+struct PlanWindow {
+    first: NaiveDate,
+    last: NaiveDate,
+    units: [i128; 4],
+}
+
+impl PlanWindow {
+    /// None for an agreement with no planned session or none of its days in the window
+    /// from `from` to the end of `year`.
+    fn of(agreement: &AgreementInput, year: FinancialYear, from: NaiveDate) -> Option<Self> {
+        let sessions = agreement.planned_sessions.len() as i128;
+        let first = from.max(agreement.start_date).max(year.start());
+        let last = agreement
+            .end_date
+            .map_or(year.end(), |end| end.min(year.end()));
+        (sessions > 0 && first <= last).then(|| PlanWindow {
+            first,
+            last,
+            units: [
+                4 * sessions,
+                i128::from(agreement.one_to_one_hours_per_week.quarters()),
+                4 * i128::from(agreement.transport_journeys_per_week),
+                4 * i128::from(agreement.meals),
+            ],
+        })
+    }
+}
+
 impl Commitment {
     /// From exact sums by band and period (quarter-pence over `denominator`), each rounded
     /// half up once.
@@ -257,23 +289,14 @@ pub fn commitment<Id>(
     year: FinancialYear,
     from: NaiveDate,
 ) -> Commitment {
-    let sessions = agreement.planned_sessions.len() as i128;
-    if sessions == 0 {
+    let Some(PlanWindow {
+        first,
+        last,
+        units: [denominator, one_to_one, journeys, meals],
+    }) = PlanWindow::of(agreement, year, from)
+    else {
         return Commitment::default();
-    }
-    let first = from.max(agreement.start_date).max(year.start());
-    let last = agreement
-        .end_date
-        .map_or(year.end(), |end| end.min(year.end()));
-    if first > last {
-        return Commitment::default();
-    }
-    // Quarter-pence over the planned sessions: each session carries 4N of its own rate and
-    // its share of the week's authorisations, summed exactly and divided once.
-    let denominator = 4 * sessions;
-    let one_to_one = i128::from(agreement.one_to_one_hours_per_week.quarters());
-    let journeys = 4 * i128::from(agreement.transport_journeys_per_week);
-    let meals = 4 * i128::from(agreement.meals);
+    };
     let mut sums: BTreeMap<(&str, usize), (i128, i128)> = BTreeMap::new();
     for planned in &agreement.planned_sessions {
         let mut date = first_weekday_on_or_after(first, planned.weekday);
@@ -412,25 +435,11 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
 
     /// The same as [`commitment`], by differences of running sums.
     pub fn commitment(&mut self, agreement: &AgreementInput, from: NaiveDate) -> Commitment {
-        let sessions = agreement.planned_sessions.len() as i128;
-        if sessions == 0 {
+        let Some(PlanWindow { first, last, units }) = PlanWindow::of(agreement, self.year, from)
+        else {
             return Commitment::default();
-        }
-        let year = self.year;
-        let first = from.max(agreement.start_date).max(year.start());
-        let last = agreement
-            .end_date
-            .map_or(year.end(), |end| end.min(year.end()));
-        if first > last {
-            return Commitment::default();
-        }
-        let denominator = 4 * sessions;
-        let units = [
-            denominator,
-            i128::from(agreement.one_to_one_hours_per_week.quarters()),
-            4 * i128::from(agreement.transport_journeys_per_week),
-            4 * i128::from(agreement.meals),
-        ];
+        };
+        let denominator = units[0];
         // The ranges funded at one band: band segments within [first, last], less the
         // suspensions.
         let suspensions = merged_suspensions(agreement);

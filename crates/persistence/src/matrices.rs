@@ -214,19 +214,22 @@ pub fn lookup_versions(
             rate_matrix_versions::effective_from.asc(),
         ))
         .load(conn)?;
-    let wanted: std::collections::HashSet<&str> = versions.iter().map(|v| v.id.as_str()).collect();
-    let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
-    let cell_rows: Vec<CellRow> = rate_cells::table
+    // Named contracts read their versions' cells only; all contracts read the table.
+    let mut cell_query = rate_cells::table.into_boxed();
+    if contract_ids.is_some() {
+        let ids: Vec<String> = versions.iter().map(|v| v.id.clone()).collect();
+        cell_query = cell_query.filter(rate_cells::version_id.eq_any(ids));
+    }
+    let cell_rows: Vec<CellRow> = cell_query
         .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
         .load(conn)?;
+    let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
     for row in cell_rows {
-        if wanted.contains(row.version_id.as_str()) {
-            let version_id = row.version_id.clone();
-            cells
-                .entry(version_id)
-                .or_default()
-                .push(row.into_domain()?);
-        }
+        let version_id = row.version_id.clone();
+        cells
+            .entry(version_id)
+            .or_default()
+            .push(row.into_domain()?);
     }
     let mut by_contract: HashMap<String, Vec<MatrixVersion<String>>> = HashMap::new();
     for v in versions {
