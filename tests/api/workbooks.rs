@@ -597,6 +597,10 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
     let mut amber = workbook(&fx, quarter);
     amber["measures"]["people_supported"] = json!(10);
     amber["measures"]["people_accessing_community_weekly"] = json!(7);
+    amber["person_outcomes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"person_ref": fx.p2, "domain": "wellbeing", "status": "not_started"}));
     amber["acknowledged_warnings"] = json!(["SUB-002", "WBK-003", "WBK-004"]);
     let posted = post(&app, &fx, &amber);
     posted.expect(201);
@@ -651,10 +655,91 @@ fn the_kpi_report_shows_each_return_against_its_targets() {
             "registers": {"weeks": 2, "people_attending_weekly": 2.0, "community_access_pct": 75.0, "outcome_tags": tags},
         }])
     );
-    // The migration that keeps each register's measures counts earlier registers alike.
+    // By cohort. Until the agreements say otherwise, both people are `not_recorded` and
+    // `commissioned`: the contract's measures, and three person outcomes, two moving.
+    let cohort = |scope: &str,
+                  key: &str,
+                  weekly: f64,
+                  community: f64,
+                  wellbeing: f64,
+                  outcomes: (i64, f64)| {
+        let tags: Vec<Value> = tags
+            .iter()
+            .map(|t| {
+                let share = if t["tag"] == "wellbeing" {
+                    wellbeing
+                } else {
+                    0.0
+                };
+                json!({"tag": t["tag"], "share_pct": share})
+            })
+            .collect();
+        json!({
+            "scope": scope, "key": key,
+            "registers": {"weeks": 2, "people_attending_weekly": weekly, "community_access_pct": community, "outcome_tags": tags},
+            "person_outcomes": outcomes.0, "outcomes_progressing_pct": outcomes.1,
+        })
+    };
+    assert_eq!(
+        report.body["cohorts"],
+        json!([
+            cohort(
+                "primary_support_reason",
+                "not_recorded",
+                2.0,
+                75.0,
+                50.0,
+                (3, 66.67)
+            ),
+            cohort("funding", "commissioned", 2.0, 75.0, 50.0, (3, 66.67)),
+        ])
+    );
+    // The cohort is the agreement's as it stands when the report is asked for: P1 (in
+    // the community the first week, not the second; wellbeing both weeks; progressing)
+    // is recorded with a learning disability on a direct payment.
+    let mut p1 = fx.agreement_terms(&app, &fx.p1);
+    p1["primary_support_reason"] = json!("learning_disability");
+    p1["funding"] = json!("direct_payment");
+    let p2 = fx.agreement_terms(&app, &fx.p2);
+    fx.replace_agreements(&app, vec![p1, p2]);
+    let report = app.get(&path, &app.commissioner());
+    assert_eq!(
+        report.body["cohorts"],
+        json!([
+            cohort(
+                "primary_support_reason",
+                "learning_disability",
+                1.0,
+                50.0,
+                100.0,
+                (1, 100.0)
+            ),
+            cohort(
+                "primary_support_reason",
+                "not_recorded",
+                1.0,
+                100.0,
+                0.0,
+                (2, 50.0)
+            ),
+            cohort("funding", "commissioned", 1.0, 100.0, 0.0, (2, 50.0)),
+            cohort("funding", "direct_payment", 1.0, 50.0, 100.0, (1, 100.0)),
+        ])
+    );
+    assert_eq!(
+        app.get(&path, &fx.token).body["cohorts"],
+        report.body["cohorts"]
+    );
+    assert_eq!(app.get(&path, &other.token).body["cohorts"], json!([]));
+    // The migrations that keep each register's measures and attenders count earlier
+    // registers alike.
     app.refill_as_migrated(
         "2026-12-03-000015_register_week_measures",
         "register_week_measures",
+    );
+    app.refill_as_migrated(
+        "2026-12-03-000016_register_person_weeks",
+        "register_person_weeks",
     );
     assert_eq!(app.get(&path, &app.commissioner()).body, report.body);
     // 70% in the workbook is within 10 points of the registers' 75%; 40% is not (WBK-009).

@@ -4,7 +4,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
 
 use crate::register::{AttendanceStatus, OutcomeTag, RegisterLine};
 
@@ -25,29 +27,67 @@ const _: () = assert!(OutcomeTag::ALL.len() == 6);
 impl WeekMeasures {
     /// The measures of a register's lines.
     pub fn of(lines: &[RegisterLine]) -> Self {
-        let mut attending = BTreeSet::new();
-        let mut in_community = BTreeSet::new();
-        let mut tagged: [BTreeSet<&str>; 6] = Default::default();
+        let mut week = WeekMeasures::default();
+        for person in PersonWeek::of(lines) {
+            week.add(&person);
+        }
+        week
+    }
+
+    /// Counts one more attender.
+    pub fn add(&mut self, person: &PersonWeek) {
+        self.attending += 1;
+        self.in_community += i64::from(person.in_community);
+        for (count, tagged) in self.tagged.iter_mut().zip(person.tagged) {
+            *count += i64::from(tagged);
+        }
+    }
+
+    /// Adds another group's counts for the same week (another cohort's or contract's).
+    pub fn absorb(&mut self, other: &WeekMeasures) {
+        self.attending += other.attending;
+        self.in_community += other.in_community;
+        for (count, more) in self.tagged.iter_mut().zip(other.tagged) {
+            *count += more;
+        }
+    }
+}
+
+/// One person who attended in a register's week: whether any of their attended
+/// sessions was in the community, and whether any carried each outcome tag (in the order
+/// of [`OutcomeTag::ALL`]). Kept with each register version, so that a quarter's
+/// measures can be broken down by the cohort of each person's agreement as it stands
+/// when the report is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonWeek {
+    pub person_ref: String,
+    pub in_community: bool,
+    pub tagged: [bool; 6],
+}
+
+impl PersonWeek {
+    /// The people who attended in a register's lines, in `person_ref` order.
+    pub fn of(lines: &[RegisterLine]) -> Vec<PersonWeek> {
+        let mut people: BTreeMap<&str, PersonWeek> = BTreeMap::new();
         for line in lines
             .iter()
             .filter(|l| l.status == AttendanceStatus::Attended)
         {
-            let person = line.person_ref.as_str();
-            attending.insert(person);
-            if line.community_access {
-                in_community.insert(person);
-            }
+            let person = people
+                .entry(line.person_ref.as_str())
+                .or_insert_with(|| PersonWeek {
+                    person_ref: line.person_ref.clone(),
+                    in_community: false,
+                    tagged: [false; 6],
+                });
+            person.in_community |= line.community_access;
             for tag in &line.outcome_tags {
                 if let Some(i) = OutcomeTag::ALL.iter().position(|t| t == tag) {
-                    tagged[i].insert(person);
+                    person.tagged[i] = true;
                 }
             }
         }
-        WeekMeasures {
-            attending: attending.len() as i64,
-            in_community: in_community.len() as i64,
-            tagged: tagged.map(|people| people.len() as i64),
-        }
+        people.into_values().collect()
     }
 }
 
@@ -130,6 +170,96 @@ impl RegisterOutcomes {
 
 fn round2(pct: f64) -> f64 {
     (pct * 100.0).round() / 100.0
+}
+
+crate::types::vocabulary!(
+    /// How a cohort row groups people: by their agreement's primary support reason, or
+    /// by its funding.
+    CohortScope {
+        PrimarySupportReason => "primary_support_reason",
+        Funding => "funding",
+    }
+);
+
+/// What a quarter shows of one cohort, across the contracts reported on: its attenders'
+/// register measures in an average week, and the workbooks' person outcomes.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct CohortOutcomes {
+    pub scope: CohortScope,
+    /// The support reason (`not_recorded` where the agreement has none), or the funding.
+    #[schema(example = "learning_disability")]
+    pub key: String,
+    /// The cohort's attenders in the quarter's registers: each week's attenders summed
+    /// over contracts, then the mean over the weeks with attendance.
+    pub registers: RegisterOutcomes,
+    /// Person outcomes of the cohort in the quarter's workbooks.
+    pub person_outcomes: i64,
+    /// The share of them achieved or progressing (the workbook KPI
+    /// `outcomes_progressing_pct` for the cohort), to two places; none without any.
+    pub outcomes_progressing_pct: Option<f64>,
+}
+
+/// One cohort's counts before they are measured.
+#[derive(Default)]
+struct CohortTally {
+    weeks: BTreeMap<NaiveDate, WeekMeasures>,
+    person_outcomes: i64,
+    progressing: i64,
+}
+
+/// Gathers a quarter's counts by cohort: register weeks and workbook person outcomes,
+/// each counted once under the support reason and once under the funding of the
+/// person's agreement.
+#[derive(Default)]
+pub struct CohortCounts {
+    by_reason: BTreeMap<String, CohortTally>,
+    by_funding: BTreeMap<String, CohortTally>,
+}
+
+impl CohortCounts {
+    /// The two rows a cohort's counts go to.
+    fn tallies(&mut self, reason: &str, funding: &str) -> [&mut CohortTally; 2] {
+        [
+            self.by_reason.entry(reason.to_string()).or_default(),
+            self.by_funding.entry(funding.to_string()).or_default(),
+        ]
+    }
+
+    /// Adds the attenders of one cohort (reason and funding) in the week starting `week`.
+    pub fn add_week(&mut self, reason: &str, funding: &str, week: NaiveDate, m: &WeekMeasures) {
+        for tally in self.tallies(reason, funding) {
+            tally.weeks.entry(week).or_default().absorb(m);
+        }
+    }
+
+    /// Adds person outcomes of one cohort: how many, and how many achieved or progressing.
+    pub fn add_outcomes(&mut self, reason: &str, funding: &str, outcomes: i64, progressing: i64) {
+        for tally in self.tallies(reason, funding) {
+            tally.person_outcomes += outcomes;
+            tally.progressing += progressing;
+        }
+    }
+
+    /// The cohorts by support reason, then by funding, each in key order.
+    pub fn measure(self) -> Vec<CohortOutcomes> {
+        let rows = |scope: CohortScope, tallies: BTreeMap<String, CohortTally>| {
+            tallies.into_iter().map(move |(key, tally)| {
+                let weeks: Vec<WeekMeasures> = tally.weeks.into_values().collect();
+                CohortOutcomes {
+                    scope,
+                    key,
+                    registers: RegisterOutcomes::measure(&weeks),
+                    person_outcomes: tally.person_outcomes,
+                    outcomes_progressing_pct: (tally.person_outcomes > 0).then(|| {
+                        round2(tally.progressing as f64 * 100.0 / tally.person_outcomes as f64)
+                    }),
+                }
+            })
+        };
+        rows(CohortScope::PrimarySupportReason, self.by_reason)
+            .chain(rows(CohortScope::Funding, self.by_funding))
+            .collect()
+    }
 }
 
 /// WBK-009's tolerance, in percentage points of `people_supported`.

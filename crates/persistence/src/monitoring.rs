@@ -231,7 +231,7 @@ struct CohortSql {
 /// The cohort keys of an agreement: its support reason (`not_recorded` without one) and
 /// its funding. Lines of a person with no agreement on the contract count as
 /// `not_recorded` and `commissioned`.
-fn cohort_keys(
+pub(crate) fn cohort_keys(
     reason: Option<&str>,
     funding: Option<&str>,
 ) -> Result<(&'static str, &'static str), StoreError> {

@@ -9,6 +9,7 @@ use diesel::prelude::*;
 use dayops_domain::audit::Actor;
 use dayops_domain::contract::Contract;
 use dayops_domain::finding::Report;
+use dayops_domain::outcomes::{PersonWeek, WeekMeasures};
 use dayops_domain::register::{
     session_slots, validate_register, AttendanceStatus, BookedSession, RegisterContext,
     RegisterInput,
@@ -19,7 +20,7 @@ use dayops_domain::types::{Hours, SessionType};
 use crate::error::{vocab, StoreError};
 use crate::pipeline::{keyed_by_start, Kind};
 use crate::schema::submissions as submission_rows;
-use crate::schema::{attendance_slots, register_lines};
+use crate::schema::{attendance_slots, register_lines, register_person_weeks};
 use crate::submissions::StoredVersion;
 use crate::{reference, DbConnection};
 
@@ -384,19 +385,42 @@ impl Kind for Registers {
     }
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = register_person_weeks)]
+// COPY on PostgreSQL (as the lines are) needs every column written as given.
+#[diesel(treat_none_as_default_value = false)]
+struct PersonWeekRow<'a> {
+    submission_id: &'a str,
+    version: i32,
+    person_ref: &'a str,
+    in_community: bool,
+    independence: bool,
+    social_inclusion: bool,
+    wellbeing: bool,
+    life_goals: bool,
+    employment_volunteering_education: bool,
+    community_networks: bool,
+}
+
 /// What the version shows of outcomes, counted once as it is stored (the quarter's
-/// measures read these, not every line).
+/// measures read these, not every line): the week's counts, and who attended, for the
+/// breakdown by cohort.
 fn write_week_measures(
     conn: &mut DbConnection,
     version: &StoredVersion,
     register: &RegisterInput,
 ) -> Result<(), StoreError> {
     use crate::schema::register_week_measures as m;
-    let w = dayops_domain::outcomes::WeekMeasures::of(&register.lines);
+    let people = PersonWeek::of(&register.lines);
+    let mut w = WeekMeasures::default();
+    for person in &people {
+        w.add(person);
+    }
     let [independence, social_inclusion, wellbeing, life_goals, eve, networks] = w.tagged;
+    let id = version.envelope.id.as_str();
     diesel::insert_into(m::table)
         .values((
-            m::submission_id.eq(&version.envelope.id),
+            m::submission_id.eq(id),
             m::version.eq(version.envelope.version),
             m::attending.eq(w.attending),
             m::in_community.eq(w.in_community),
@@ -408,6 +432,38 @@ fn write_week_measures(
             m::community_networks.eq(networks),
         ))
         .execute(conn)?;
+    let rows: Vec<PersonWeekRow> = people
+        .iter()
+        .map(|p| {
+            let [independence, social_inclusion, wellbeing, life_goals, eve, networks] = p.tagged;
+            PersonWeekRow {
+                submission_id: id,
+                version: version.envelope.version,
+                person_ref: &p.person_ref,
+                in_community: p.in_community,
+                independence,
+                social_inclusion,
+                wellbeing,
+                life_goals,
+                employment_volunteering_education: eve,
+                community_networks: networks,
+            }
+        })
+        .collect();
+    match conn {
+        DbConnection::Postgresql(c) => {
+            diesel::copy_from(register_person_weeks::table)
+                .from_insertable(&rows)
+                .execute(c)?;
+        }
+        DbConnection::Sqlite(c) => {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(register_person_weeks::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+        }
+    }
     Ok(())
 }
 

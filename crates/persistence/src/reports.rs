@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use dayops_domain::contract::{budget_for, Budget};
-use dayops_domain::outcomes::{RegisterOutcomes, WeekMeasures};
+use dayops_domain::outcomes::{CohortCounts, CohortOutcomes, RegisterOutcomes, WeekMeasures};
 use dayops_domain::report::{
     most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, ReviewKind, SpendBucket,
     SpendTotals,
@@ -19,6 +19,7 @@ use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::workbook::{Quarter, Rag};
 
 use crate::error::{from_json, vocab, StoreError};
+use crate::monitoring::cohort_keys;
 use crate::schema::contracts;
 use crate::DbConnection;
 
@@ -338,13 +339,22 @@ type KpiColumns = (
     Text,
 );
 
+/// The KPI report's figures: each workbook KPI, each contract's register measures, and
+/// the outcomes by cohort.
+pub struct KpiFigures {
+    pub items: Vec<KpiRow>,
+    pub registers: Vec<MeasuredRow>,
+    pub cohorts: Vec<CohortOutcomes>,
+}
+
 /// Every KPI of the quarter's current, not rejected workbooks ([`KPI_SQL`]), each beside
-/// its register-measured figure, and what each contract's registers show.
+/// its register-measured figure, what each contract's registers show, and the outcomes by
+/// cohort.
 pub fn kpis(
     conn: &mut DbConnection,
     quarter: Quarter,
     provider_id: Option<&str>,
-) -> Result<(Vec<KpiRow>, Vec<MeasuredRow>), StoreError> {
+) -> Result<KpiFigures, StoreError> {
     let measured = register_outcomes(conn, quarter, None, provider_id)?;
     let p = provider_bind(provider_id);
     let rows: Vec<KpiSql> = crate::load_sql_by_position!(
@@ -376,7 +386,136 @@ pub fn kpis(
         .collect::<Result<Vec<_>, StoreError>>()?;
     let mut measured: Vec<MeasuredRow> = measured.into_values().collect();
     measured.sort_by(|a, b| a.contract_reference.cmp(&b.contract_reference));
-    Ok((rows, measured))
+    Ok(KpiFigures {
+        items: rows,
+        registers: measured,
+        cohorts: kpi_cohorts(conn, quarter, provider_id)?,
+    })
+}
+
+/// The SQL of a quarter's register attenders by week and by the cohort of their
+/// agreement on the register's contract (as it stands now); binds: the quarter's start
+/// and end, provider twice (`''` for all).
+pub const REGISTER_COHORTS_SQL: &str = "\
+SELECT a.primary_support_reason AS primary_support_reason, a.funding AS funding, \
+       s.period_start AS week, CAST(COUNT(*) AS BIGINT) AS attending, \
+       CAST(SUM(CASE WHEN w.in_community THEN 1 ELSE 0 END) AS BIGINT) AS in_community, \
+       CAST(SUM(CASE WHEN w.independence THEN 1 ELSE 0 END) AS BIGINT) AS independence, \
+       CAST(SUM(CASE WHEN w.social_inclusion THEN 1 ELSE 0 END) AS BIGINT) AS social_inclusion, \
+       CAST(SUM(CASE WHEN w.wellbeing THEN 1 ELSE 0 END) AS BIGINT) AS wellbeing, \
+       CAST(SUM(CASE WHEN w.life_goals THEN 1 ELSE 0 END) AS BIGINT) AS life_goals, \
+       CAST(SUM(CASE WHEN w.employment_volunteering_education THEN 1 ELSE 0 END) AS BIGINT) \
+         AS employment_volunteering_education, \
+       CAST(SUM(CASE WHEN w.community_networks THEN 1 ELSE 0 END) AS BIGINT) AS community_networks \
+FROM submissions s \
+JOIN register_person_weeks w ON w.submission_id = s.id AND w.version = s.current_version \
+LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = w.person_ref \
+WHERE s.kind = 'register' AND s.status <> 'rejected' AND s.period_start >= ? AND s.period_start <= ? \
+  AND (? = '' OR s.provider_id = ?) \
+GROUP BY a.primary_support_reason, a.funding, s.period_start";
+
+/// The SQL of the person outcomes of a quarter's workbooks by the cohort of each
+/// person's agreement on the workbook's contract; binds: the quarter's start, provider
+/// twice.
+pub const WORKBOOK_COHORTS_SQL: &str = "\
+SELECT a.primary_support_reason AS primary_support_reason, a.funding AS funding, \
+       CAST(COUNT(*) AS BIGINT) AS outcomes, \
+       CAST(SUM(CASE WHEN o.status IN ('achieved', 'progressing') THEN 1 ELSE 0 END) AS BIGINT) \
+         AS progressing \
+FROM submissions s \
+JOIN workbook_person_outcomes o ON o.submission_id = s.id AND o.version = s.current_version \
+LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = o.person_ref \
+WHERE s.kind = 'workbook' AND s.period_start = ? AND s.status <> 'rejected' \
+  AND (? = '' OR s.provider_id = ?) \
+GROUP BY a.primary_support_reason, a.funding";
+
+#[derive(QueryableByName)]
+struct CohortWeekSql {
+    #[diesel(sql_type = Nullable<Text>)]
+    primary_support_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    funding: Option<String>,
+    #[diesel(sql_type = Date)]
+    week: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    attending: i64,
+    #[diesel(sql_type = BigInt)]
+    in_community: i64,
+    #[diesel(sql_type = BigInt)]
+    independence: i64,
+    #[diesel(sql_type = BigInt)]
+    social_inclusion: i64,
+    #[diesel(sql_type = BigInt)]
+    wellbeing: i64,
+    #[diesel(sql_type = BigInt)]
+    life_goals: i64,
+    #[diesel(sql_type = BigInt)]
+    employment_volunteering_education: i64,
+    #[diesel(sql_type = BigInt)]
+    community_networks: i64,
+}
+
+#[derive(QueryableByName)]
+struct CohortOutcomesSql {
+    #[diesel(sql_type = Nullable<Text>)]
+    primary_support_reason: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    funding: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    outcomes: i64,
+    #[diesel(sql_type = BigInt)]
+    progressing: i64,
+}
+
+/// A quarter's outcomes by cohort: the registers' attenders and the workbooks' person
+/// outcomes, by the support reason and the funding of each person's agreement.
+fn kpi_cohorts(
+    conn: &mut DbConnection,
+    quarter: Quarter,
+    provider_id: Option<&str>,
+) -> Result<Vec<CohortOutcomes>, StoreError> {
+    let p = provider_bind(provider_id);
+    let weeks = crate::load_sql!(
+        conn,
+        REGISTER_COHORTS_SQL,
+        CohortWeekSql,
+        [
+            (Date, quarter.start()),
+            (Date, quarter.end()),
+            (Text, &p),
+            (Text, &p)
+        ]
+    )?;
+    let outcomes = crate::load_sql!(
+        conn,
+        WORKBOOK_COHORTS_SQL,
+        CohortOutcomesSql,
+        [(Date, quarter.start()), (Text, &p), (Text, &p)]
+    )?;
+    let mut counts = CohortCounts::default();
+    for w in weeks {
+        let (reason, funding) =
+            cohort_keys(w.primary_support_reason.as_deref(), w.funding.as_deref())?;
+        let measures = WeekMeasures {
+            attending: w.attending,
+            in_community: w.in_community,
+            tagged: [
+                w.independence,
+                w.social_inclusion,
+                w.wellbeing,
+                w.life_goals,
+                w.employment_volunteering_education,
+                w.community_networks,
+            ],
+        };
+        counts.add_week(reason, funding, w.week, &measures);
+    }
+    for o in outcomes {
+        let (reason, funding) =
+            cohort_keys(o.primary_support_reason.as_deref(), o.funding.as_deref())?;
+        counts.add_outcomes(reason, funding, o.outcomes, o.progressing);
+    }
+    Ok(counts.measure())
 }
 
 // ---------------------------------------------------------------------------------------

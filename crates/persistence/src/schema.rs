@@ -295,6 +295,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    register_person_weeks (submission_id, version, person_ref) {
+        submission_id -> Text,
+        version -> Integer,
+        person_ref -> Text,
+        in_community -> Bool,
+        independence -> Bool,
+        social_inclusion -> Bool,
+        wellbeing -> Bool,
+        life_goals -> Bool,
+        employment_volunteering_education -> Bool,
+        community_networks -> Bool,
+    }
+}
+
+diesel::table! {
     workbook_person_outcomes (submission_id, version, position) {
         submission_id -> Text,
         version -> Integer,
@@ -406,6 +421,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     workbook_kpis,
     workbook_person_outcomes,
     register_week_measures,
+    register_person_weeks,
     submission_findings,
     attendance_slots,
     feed_events,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use dayops_domain::kpi::{self, KpiDefinition};
+use dayops_domain::outcomes::CohortOutcomes;
 use dayops_domain::report::FinancialYear;
 use dayops_domain::workbook::Quarter;
 use dayops_domain::FieldError;
@@ -223,6 +224,9 @@ pub struct KpiReport {
     /// What each contract's registers of the quarter show, measured from their lines:
     /// community access in an average week and outcome tags by domain.
     pub registers: Vec<MeasuredRow>,
+    /// The same measures by cohort (the primary support reason and the funding of each
+    /// person's agreement), with the workbooks' person outcomes achieved or progressing.
+    pub cohorts: Vec<CohortOutcomes>,
 }
 
 impl CsvRow for KpiRow {
@@ -266,8 +270,13 @@ impl CsvRow for KpiRow {
 /// beside it, where registers measure the same thing, the figure the quarter's registers
 /// show (`measured_from_registers`: community access in an average week, or the share of
 /// attenders tagged with the outcome). `registers` holds each contract's measures in
-/// full: weeks, people attending, community access and every outcome tag. WBK-009 warns
-/// a workbook whose community access is more than 10 points from its registers'.
+/// full: weeks, people attending, community access and every outcome tag. `cohorts`
+/// breaks the same measures down by the primary support reason and by the funding of
+/// each attender's agreement on the contract (as it stands now; `not_recorded` and
+/// `commissioned` without one), summed over contracts week by week, with the share of
+/// the workbooks' person outcomes achieved or progressing. WBK-009 warns a workbook
+/// whose community access is more than 10 points from its registers'. CSV carries the
+/// items.
 #[utoipa::path(
     operation_id = "report_kpis",
     tag = "reports",
@@ -287,18 +296,20 @@ pub async fn kpis(
 ) -> Result<HttpResponse, ApiError> {
     let quarter = query.quarter;
     let scope = principal.own_provider().map(str::to_string);
-    let (rows, registers) = run(&state, move |conn| {
+    let figures = run(&state, move |conn| {
         Ok(reports::kpis(conn, quarter, scope.as_deref())?)
     })
     .await?;
+    let (registers, cohorts) = (figures.registers, figures.cohorts);
     answer(
         &req,
         |items| KpiReport {
             quarter: quarter.to_string(),
             items,
             registers,
+            cohorts,
         },
-        rows,
+        figures.items,
     )
 }
 

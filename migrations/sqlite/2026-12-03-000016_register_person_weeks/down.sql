@@ -1,0 +1,1 @@
+DROP TABLE register_person_weeks;
