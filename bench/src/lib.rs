@@ -29,7 +29,7 @@ pub struct Bench {
     pub agent: ureq::Agent,
     server: Server,
     cleanup: Option<(String, String)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 /// Where the server under test runs.
@@ -145,7 +145,7 @@ impl Bench {
                 base,
                 database_url,
                 cleanup,
-                _dir: dir,
+                dir,
             };
         }
         let pool = open_database(&config).expect("database");
@@ -168,7 +168,7 @@ impl Bench {
             base,
             database_url,
             cleanup,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -201,7 +201,15 @@ impl Bench {
         (status, response.into_json().unwrap_or(Value::Null))
     }
 
+    /// Stops the server and drops the database, unless `DAYOPS_BENCH_KEEP_DB` is set:
+    /// then the database (or SQLite's file) is left for timing statements by hand, and
+    /// its location printed.
     pub fn finish(self) {
+        let keep = std::env::var("DAYOPS_BENCH_KEEP_DB").is_ok();
+        if keep {
+            eprintln!("database kept: {}", self.database_url);
+            let _ = self.dir.keep();
+        }
         match self.server {
             Server::InProcess(handle) => {
                 actix_web::rt::System::new().block_on(handle.stop(true));
@@ -211,10 +219,7 @@ impl Bench {
                 let _ = child.wait();
             }
         }
-        if let Some((admin, name)) = self
-            .cleanup
-            .filter(|_| std::env::var("DAYOPS_BENCH_KEEP_DB").is_err())
-        {
+        if let Some((admin, name)) = self.cleanup.filter(|_| !keep) {
             if let Ok(mut admin) = dayops_persistence::establish(&admin) {
                 let _ =
                     admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));

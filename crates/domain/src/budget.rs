@@ -36,7 +36,7 @@ use crate::calendar::within;
 use crate::contract::ContractInput;
 use crate::matrix::{lookup, MatrixVersion, RateQuery};
 use crate::report::FinancialYear;
-use crate::types::{Item, SessionType, Weekday};
+use crate::types::{DayCategory, Item, SessionType, Weekday};
 
 crate::types::vocabulary!(
     /// What a row of the budget monitoring report covers: one contract, the contracts of
@@ -121,7 +121,14 @@ fn round_half_up(numerator: i128, denominator: i128) -> i64 {
     if denominator == 0 {
         return 0;
     }
-    i64::try_from((2 * numerator + denominator) / (2 * denominator)).unwrap_or(i64::MAX)
+    let (n, d) = (2 * numerator + denominator, 2 * denominator);
+    // The same quotient in 64 bits when it fits, as it always does for one plan's year:
+    // 128-bit division is done in software, and a nation's commitments divide millions
+    // of times.
+    if let (Ok(n), Ok(d)) = (i64::try_from(n), i64::try_from(d)) {
+        return n / d;
+    }
+    i64::try_from(n / d).unwrap_or(i64::MAX)
 }
 
 /// Prices units at the rates in force on their date and at the baseline's.
@@ -263,19 +270,46 @@ impl PlanWindow {
     }
 }
 
+/// Exact sums by band and period, `(current, baseline)` in quarter-pence over a plan's
+/// denominator. A plan has a band or two, so a short list with a slot per period.
+#[derive(Default)]
+struct Sums<'a> {
+    bands: Vec<(&'a str, [Option<Exact>; 12])>,
+}
+
+/// `(current, baseline)` in quarter-pence over a plan's denominator.
+type Exact = (i128, i128);
+
+impl<'a> Sums<'a> {
+    fn at(&mut self, band: &'a str, period: usize) -> &mut Exact {
+        let i = match self.bands.iter().position(|(b, _)| *b == band) {
+            Some(i) => i,
+            None => {
+                self.bands.push((band, [None; 12]));
+                self.bands.len() - 1
+            }
+        };
+        self.bands[i].1[period].get_or_insert((0, 0))
+    }
+}
+
 impl Commitment {
-    /// From exact sums by band and period (quarter-pence over `denominator`), each rounded
-    /// half up once.
-    fn of_sums(sums: BTreeMap<(&str, usize), (i128, i128)>, denominator: i128) -> Self {
+    /// From exact sums by band and period, each rounded half up once.
+    fn of_sums(sums: Sums<'_>, denominator: i128) -> Self {
         let mut out = Commitment::default();
-        for ((band, period), (current, baseline)) in sums {
-            let priced = Priced {
-                current: round_half_up(current, denominator),
-                baseline: round_half_up(baseline, denominator),
-            };
-            *out.by_band.entry(band.to_string()).or_default() += priced;
-            out.by_period[period] += priced.current;
-            out.total += priced;
+        for (band, periods) in sums.bands {
+            for (period, sum) in periods.into_iter().enumerate() {
+                let Some((current, baseline)) = sum else {
+                    continue;
+                };
+                let priced = Priced {
+                    current: round_half_up(current, denominator),
+                    baseline: round_half_up(baseline, denominator),
+                };
+                *out.by_band.entry(band.to_string()).or_default() += priced;
+                out.by_period[period] += priced.current;
+                out.total += priced;
+            }
         }
         out
     }
@@ -297,7 +331,7 @@ pub fn commitment<Id>(
     else {
         return Commitment::default();
     };
-    let mut sums: BTreeMap<(&str, usize), (i128, i128)> = BTreeMap::new();
+    let mut sums = Sums::default();
     for planned in &agreement.planned_sessions {
         let mut date = first_weekday_on_or_after(first, planned.weekday);
         while date <= last {
@@ -318,7 +352,7 @@ pub fn commitment<Id>(
                     add(Item::OneToOneHour, None, one_to_one);
                     add(Item::TransportJourney, None, journeys);
                     add(Item::Meal, None, meals);
-                    let entry = sums.entry((band, period_index(year, date))).or_default();
+                    let entry = sums.at(band, period_index(year, date));
                     entry.0 += current;
                     entry.1 += baseline;
                 }
@@ -330,27 +364,74 @@ pub fn commitment<Id>(
 }
 
 /// The prices of a contract's plans over a year, for many agreements: for each weekday,
-/// session type and band an agreement plans, the year's open dates of that weekday with
-/// running sums of what a session and each weekly item cost on them, at the rates in
-/// force and at the baseline's. An agreement's commitment is then a few differences of
-/// sums, not a walk over its dates; [`commitment`] is the walk, and the two agree to the
-/// penny (a property test holds them to it).
+/// session type and band an agreement plans, the open dates of that weekday from the
+/// first day committed to the year's end, with running sums of what a session and each
+/// weekly item cost on them, at the rates in force and at the baseline's. An agreement's
+/// commitment is then a few differences of sums, not a walk over its dates;
+/// [`commitment`] is the walk, and the two agree to the penny (a property test holds
+/// them to it).
 pub struct PlanPrices<'p, 'a, Id> {
     pricer: &'p Pricer<'a, Id>,
     year: FinancialYear,
+    /// The first day the series cover: commitments run from the day after the actuals.
+    start: NaiveDate,
     /// The bands seen, and for each (at the same place) its series by weekday and
     /// session type: a contract has a handful of bands, found without building a key.
     bands: Vec<String>,
     series: Vec<std::collections::HashMap<(Weekday, SessionType), Series>>,
+    /// The days of the year as they are first needed: whether the contract is open, the
+    /// version then in force and the day category (worked out once a day, not for every
+    /// weekday, session type and band, or for every claim line).
+    days: YearDays,
+    /// The rates of claimed units by what they depend on: the version in force, the day
+    /// category, the item, session type and band (its place in `bands`).
+    rates: std::collections::HashMap<RatesKey, Option<Rates>>,
 }
 
-/// The open dates of one weekday in a year and running sums of the rates on them.
+/// One day of the year under a contract.
+#[derive(Clone, Copy)]
+struct YearDay {
+    open: bool,
+    version: Option<usize>,
+    category: DayCategory,
+}
+
+/// The days of a year under a contract, each worked out when first asked for.
+struct YearDays {
+    first: NaiveDate,
+    days: Vec<Option<YearDay>>,
+}
+
+impl YearDays {
+    fn new(year: FinancialYear) -> Self {
+        YearDays {
+            first: year.start(),
+            days: vec![None; year.days() as usize],
+        }
+    }
+
+    /// The day, when it is in the year.
+    fn get<Id>(&mut self, pricer: &Pricer<'_, Id>, date: NaiveDate) -> Option<YearDay> {
+        let i = usize::try_from(date.num_days_from_ce() - self.first.num_days_from_ce()).ok()?;
+        let slot = self.days.get_mut(i)?;
+        Some(*slot.get_or_insert_with(|| YearDay {
+            open: pricer.open_on(date),
+            version: pricer.version_at(date),
+            category: pricer.contract.day_category(date),
+        }))
+    }
+}
+
+/// What a unit's rates depend on, besides the contract.
+type RatesKey = (Option<usize>, DayCategory, Item, Option<SessionType>, usize);
+
+/// The open dates of one weekday and running sums of the rates on them.
 struct Series {
     dates: Vec<NaiveDate>,
     periods: Vec<u8>,
-    /// Per item (session, one-to-one hour, journey, meal): `[current, baseline]` running
-    /// sums, one longer than `dates`.
-    sums: [[Vec<i64>; 2]; 4],
+    /// Running sums, one longer than `dates`: for each item (session, one-to-one hour,
+    /// journey, meal) the rate in force, then the baseline's.
+    sums: Vec<[i64; 8]>,
 }
 
 const ITEMS: [Item; 4] = [
@@ -361,52 +442,67 @@ const ITEMS: [Item; 4] = [
 ];
 
 impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
-    pub fn new(pricer: &'p Pricer<'a, Id>, year: FinancialYear) -> Self {
+    /// Prices for commitments from `start` (an earlier window is walked instead).
+    pub fn new(pricer: &'p Pricer<'a, Id>, year: FinancialYear, start: NaiveDate) -> Self {
         PlanPrices {
             pricer,
             year,
+            start: start.max(year.start()),
             bands: Vec::new(),
             series: Vec::new(),
+            days: YearDays::new(year),
+            rates: std::collections::HashMap::new(),
         }
     }
 
-    fn series(&mut self, weekday: Weekday, session_type: SessionType, band: &str) -> &Series {
-        let (pricer, year) = (self.pricer, self.year);
-        let at = match self.bands.iter().position(|b| b == band) {
+    /// Where `band` is in `bands` (and its series in `series`), added if new.
+    fn band_at(&mut self, band: &str) -> usize {
+        match self.bands.iter().position(|b| b == band) {
             Some(at) => at,
             None => {
                 self.bands.push(band.to_string());
                 self.series.push(Default::default());
                 self.series.len() - 1
             }
-        };
-        self.series[at]
+        }
+    }
+
+    fn series(&mut self, weekday: Weekday, session_type: SessionType, band: &str) -> &Series {
+        let at = self.band_at(band);
+        let PlanPrices {
+            pricer,
+            year,
+            start,
+            days,
+            rates: known,
+            series,
+            ..
+        } = self;
+        let (pricer, year) = (*pricer, *year);
+        series[at]
             .entry((weekday, session_type))
             .or_insert_with(|| {
                 let mut dates = Vec::with_capacity(53);
                 let mut periods = Vec::with_capacity(53);
-                let mut sums: [[Vec<i64>; 2]; 4] = Default::default();
-                for pair in &mut sums {
-                    for s in pair.iter_mut() {
-                        s.reserve(54);
-                        s.push(0);
-                    }
-                }
+                let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
+                sums.push([0; 8]);
                 // A weekday's rates change only with the version in force (bank holidays
-                // are closed): looked up again only when the version changes.
+                // are closed): looked up again only when the version changes, and then
+                // shared with the other weekdays of the same day category.
                 let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
-                let mut date = first_weekday_on_or_after(year.start(), weekday);
-                while date <= year.end() {
-                    if pricer.open_on(date) {
-                        let version = pricer.version_at(date);
+                let mut date = first_weekday_on_or_after(*start, weekday);
+                while let Some(day) = days.get(pricer, date) {
+                    if day.open {
                         let rates = match cached {
-                            Some((v, rates)) if Some(v) == version => rates,
+                            Some((v, rates)) if Some(v) == day.version => rates,
                             _ => {
                                 let rates = ITEMS.map(|item| {
                                     let st = (item == Item::Session).then_some(session_type);
-                                    pricer.rates(date, item, band, st)
+                                    *known
+                                        .entry((day.version, day.category, item, st, at))
+                                        .or_insert_with(|| pricer.rates(date, item, band, st))
                                 });
-                                if let Some(v) = version {
+                                if let Some(v) = day.version {
                                     cached = Some((v, rates));
                                 }
                                 rates
@@ -414,14 +510,14 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                         };
                         dates.push(date);
                         periods.push(period_index(year, date) as u8);
-                        for (pair, rate) in sums.iter_mut().zip(rates) {
-                            let (current, baseline) =
-                                rate.map_or((0, 0), |r| (r.current, r.baseline));
-                            let last = pair[0].last().copied().unwrap_or(0);
-                            pair[0].push(last + current);
-                            let last = pair[1].last().copied().unwrap_or(0);
-                            pair[1].push(last + baseline);
+                        let mut next = *sums.last().unwrap_or(&[0; 8]);
+                        for (k, rate) in rates.iter().enumerate() {
+                            if let Some(r) = rate {
+                                next[2 * k] += r.current;
+                                next[2 * k + 1] += r.baseline;
+                            }
                         }
+                        sums.push(next);
                     }
                     date = date + Days::new(7);
                 }
@@ -433,8 +529,33 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             })
     }
 
+    /// The rates of claimed units on `date` ([`Pricer::rates`]), looked up once for each
+    /// version, day category, item, session type and band: a year's claim lines are
+    /// hundreds of thousands, their rate cells a few dozen a contract.
+    pub fn rates(
+        &mut self,
+        date: NaiveDate,
+        item: Item,
+        band: &str,
+        session_type: Option<SessionType>,
+    ) -> Option<Rates> {
+        let pricer = self.pricer;
+        let (version, category) = match self.days.get(pricer, date) {
+            Some(day) => (day.version, day.category),
+            None => (pricer.version_at(date), pricer.contract.day_category(date)),
+        };
+        let key = (version, category, item, session_type, self.band_at(band));
+        *self
+            .rates
+            .entry(key)
+            .or_insert_with(|| pricer.rates(date, item, band, session_type))
+    }
+
     /// The same as [`commitment`], by differences of running sums.
     pub fn commitment(&mut self, agreement: &AgreementInput, from: NaiveDate) -> Commitment {
+        if from < self.start {
+            return commitment(agreement, self.pricer, self.year, from);
+        }
         let Some(PlanWindow { first, last, units }) = PlanWindow::of(agreement, self.year, from)
         else {
             return Commitment::default();
@@ -464,7 +585,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                 ranges.push((start, to, &assessed.band));
             }
         }
-        let mut sums: BTreeMap<(&str, usize), (i128, i128)> = BTreeMap::new();
+        let mut sums = Sums::default();
         for planned in &agreement.planned_sessions {
             for &(from, to, band) in &ranges {
                 let series = self.series(planned.weekday, planned.session_type, band);
@@ -473,10 +594,11 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                 while i < end {
                     let period = series.periods[i];
                     let next = i + series.periods[i..end].partition_point(|p| *p == period);
-                    let entry = sums.entry((band, usize::from(period))).or_default();
-                    for (pair, units) in series.sums.iter().zip(units) {
-                        entry.0 += units * i128::from(pair[0][next] - pair[0][i]);
-                        entry.1 += units * i128::from(pair[1][next] - pair[1][i]);
+                    let entry = sums.at(band, usize::from(period));
+                    let (upto, since) = (&series.sums[next], &series.sums[i]);
+                    for (k, units) in units.iter().enumerate() {
+                        entry.0 += units * i128::from(upto[2 * k] - since[2 * k]);
+                        entry.1 += units * i128::from(upto[2 * k + 1] - since[2 * k + 1]);
                     }
                     i = next;
                 }
@@ -500,10 +622,11 @@ pub fn funded_days_by_band(
     agreement: &AgreementInput,
     from: NaiveDate,
     to: NaiveDate,
-) -> BTreeMap<String, i64> {
-    let mut days = BTreeMap::new();
+) -> Vec<(&str, i64)> {
+    let mut days: Vec<(&str, i64)> = Vec::new();
     let start = from.max(agreement.start_date);
     let end = agreement.end_date.map_or(to, |e| e.min(to));
+    let suspensions = merged_suspensions(agreement);
     for (i, assessed) in agreement.need_bands.iter().enumerate() {
         let band_from = assessed.from.max(start);
         let band_to = agreement
@@ -513,13 +636,16 @@ pub fn funded_days_by_band(
         if band_from > band_to {
             continue;
         }
-        let suspended: i64 = merged_suspensions(agreement)
+        let suspended: i64 = suspensions
             .iter()
             .map(|(s, e)| overlap_days((*s, *e), (band_from, band_to)))
             .sum();
         let funded = (band_to - band_from).num_days() + 1 - suspended;
         if funded > 0 {
-            *days.entry(assessed.band.clone()).or_insert(0) += funded;
+            match days.iter_mut().find(|(b, _)| *b == assessed.band) {
+                Some((_, total)) => *total += funded,
+                None => days.push((&assessed.band, funded)),
+            }
         }
     }
     days
@@ -578,6 +704,33 @@ pub struct MixInputs {
     pub baseline_priced: BTreeMap<String, i64>,
     /// The baseline caseload by band (`m0` before it is made a share).
     pub baseline_people: BTreeMap<String, i64>,
+}
+
+/// Adds `amount` to `band`'s entry, allocating its key only the first time.
+fn add_to(map: &mut BTreeMap<String, i64>, band: &str, amount: i64) {
+    match map.get_mut(band) {
+        Some(total) => *total += amount,
+        None => {
+            map.insert(band.to_string(), amount);
+        }
+    }
+}
+
+impl MixInputs {
+    /// Units priced at the baseline rates in `band`.
+    pub fn add_baseline_priced(&mut self, band: &str, pence: i64) {
+        add_to(&mut self.baseline_priced, band, pence);
+    }
+
+    /// Person-days funded in `band`.
+    pub fn add_funded_days(&mut self, band: &str, days: i64) {
+        add_to(&mut self.funded_days, band, days);
+    }
+
+    /// One person funded in `band` on the baseline day.
+    pub fn add_baseline_person(&mut self, band: &str) {
+        add_to(&mut self.baseline_people, band, 1);
+    }
 }
 
 /// Splits `forecast − budget` into volume, mix and price (see the module's words).
@@ -764,10 +917,12 @@ mod tests {
         assert_eq!(c.by_band["high"].current, 6500);
         let days = funded_days_by_band(&a, year.start(), year.end());
         assert_eq!(
-            days["medium"],
-            (d("2025-06-09") - d("2025-04-01")).num_days() + 1
+            days,
+            [
+                ("medium", (d("2025-06-09") - d("2025-04-01")).num_days() + 1),
+                ("high", 13)
+            ]
         );
-        assert_eq!(days["high"], 13);
     }
 
     proptest::proptest! {
@@ -815,8 +970,47 @@ mod tests {
                 "meals": meals,
             }));
             let from = year.start() + Days::new(from);
-            let mut prices = PlanPrices::new(&pricer, year);
-            proptest::prop_assert_eq!(prices.commitment(&a, from), commitment(&a, &pricer, year, from));
+            let walked = commitment(&a, &pricer, year, from);
+            // Series from the window's first day (as budget monitoring builds them), from
+            // the year's start, and from after it (which walks instead).
+            for start in [from, year.start(), from + Days::new(1)] {
+                let mut prices = PlanPrices::new(&pricer, year, start);
+                proptest::prop_assert_eq!(&prices.commitment(&a, from), &walked);
+            }
+        }
+
+        /// Rates looked up once per version, day category, item, session type and band
+        /// are the rates of each date.
+        #[test]
+        fn remembered_rates_are_each_dates_rates(
+            days in proptest::collection::vec(0u64..400, 1..40),
+            band in 0usize..4,
+            item in 0usize..4,
+        ) {
+            const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
+            let mut contract = crate::contract::tests::sample();
+            contract.closure_dates = vec![d("2025-12-29")];
+            // Weekends and bank holidays priced apart, in the second version only.
+            let mut matrix = matrix();
+            for (category, pence) in [(DayCategory::Weekend, 7000), (DayCategory::BankHoliday, 9000)] {
+                for item in ITEMS {
+                    let session = (item == Item::Session).then_some(SessionType::Am);
+                    matrix[1].cells.push(RateCell { day_category: category, ..cell(item, "*", session, pence) });
+                }
+            }
+            let pricer = Pricer::new(&contract, &matrix, d("2025-03-31"));
+            let year = FinancialYear(2025);
+            let mut prices = PlanPrices::new(&pricer, year, year.start());
+            let item = ITEMS[item];
+            let session_type = (item == Item::Session).then_some(SessionType::Am);
+            for day in days {
+                // Some dates fall after the year, outside its table of days.
+                let date = year.start() + Days::new(day);
+                proptest::prop_assert_eq!(
+                    prices.rates(date, item, BANDS[band], session_type),
+                    pricer.rates(date, item, BANDS[band], session_type)
+                );
+            }
         }
     }
 

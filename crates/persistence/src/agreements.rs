@@ -15,6 +15,7 @@ use dayops_domain::events::EventType::{AgreementChanged, AgreementEnded, Agreeme
 use dayops_domain::types::{Funding, Hours, Pathway, SupportReason};
 
 use crate::contracts;
+use crate::day::{Day, OptionalDay};
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
 use crate::schema::agreements;
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
@@ -82,7 +83,10 @@ impl AgreementRow {
 #[diesel(treat_none_as_default_value = false)]
 struct TermsRow {
     person_ref: String,
+    // Read by the hundred thousand for budget monitoring (see `Day`).
+    #[diesel(deserialize_as = Day)]
     start_date: NaiveDate,
+    #[diesel(deserialize_as = OptionalDay)]
     end_date: Option<NaiveDate>,
     pathway: String,
     need_bands: String,
@@ -91,6 +95,7 @@ struct TermsRow {
     transport_journeys_per_week: i32,
     meals: i32,
     suspensions: String,
+    #[diesel(deserialize_as = OptionalDay)]
     care_plan_review_due: Option<NaiveDate>,
     primary_support_reason: Option<String>,
     funding: String,

@@ -5,6 +5,7 @@ pub mod agreements;
 pub mod audit;
 pub mod claims;
 pub mod contracts;
+pub mod day;
 pub mod db;
 pub mod error;
 pub mod feed;

@@ -584,10 +584,25 @@ pub async fn budget(
 ) -> Result<HttpResponse, ApiError> {
     let year = financial_year(&query)?;
     let scope = principal.own_provider().map(str::to_string);
-    let rows = run(&state, move |conn| {
-        Ok(monitoring::budget_monitoring(conn, year, scope.as_deref())?)
-    })
+    let lines_scope = scope.clone();
+    // The reference data and the year's claim lines are read on two connections at
+    // once (each is about half the reading), then priced off the workers.
+    let (reference, lines) = futures_util::future::try_join(
+        run(&state, move |conn| {
+            Ok(monitoring::budget_reference(conn, year, scope.as_deref())?)
+        }),
+        run(&state, move |conn| {
+            Ok(monitoring::claimed_lines(
+                conn,
+                year,
+                lines_scope.as_deref(),
+            )?)
+        }),
+    )
     .await?;
+    let rows = web::block(move || monitoring::budget_rows(year, reference, lines))
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??;
     answer(
         &req,
         |items| BudgetReport {
