@@ -328,6 +328,112 @@ pub fn budget_monitoring(
     budget_rows(year, reference, lines)
 }
 
+/// One contract's figures for the year, and the same by cohort.
+fn contract_tally(
+    year: FinancialYear,
+    contract: &dayops_domain::contract::Contract,
+    matrix: &[dayops_domain::matrix::MatrixVersion<String>],
+    lines: &[ActualLine],
+    placements: &[dayops_domain::agreement::AgreementInput],
+) -> Result<(Tally, CohortTallies), StoreError> {
+    let terms = &contract.terms;
+    let baseline_date = year.start() - Days::new(1);
+    let pricer = Pricer::new(terms, matrix, baseline_date);
+    let mut tally = Tally {
+        budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
+        ..Tally::default()
+    };
+    // The cohort of each person placed on the contract in the year; a line of anyone
+    // else counts as `not_recorded` and `commissioned`.
+    let cohorts: HashMap<&str, (&'static str, &'static str)> = placements
+        .iter()
+        .map(|a| {
+            let reason = a
+                .primary_support_reason
+                .map_or("not_recorded", |r| r.as_str());
+            (a.person_ref.as_str(), (reason, a.funding.as_str()))
+        })
+        .collect();
+    let unplaced = ("not_recorded", Funding::default().as_str());
+    // The actuals as the spend report counts them: approved and pending, by month of
+    // service; commitments run from the day after.
+    let mut spend = SpendTotals::default();
+    for line in lines {
+        let status = vocab("submissions.status", &line.status, SubmissionStatus::parse)?;
+        spend.add(
+            status,
+            period_index(year, line.date),
+            line.amount_pence,
+            line.period_end,
+        );
+    }
+    for (i, (approved, _, pending)) in spend.months.iter().enumerate() {
+        tally.actual[i] = approved + pending;
+    }
+    tally.actual_to = spend.claimed_to(year);
+    tally.run_rate = Some(spend.run_rate_forecast(year));
+    let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
+    let mut prices = PlanPrices::new(&pricer, year, from);
+    let mut mix = MixInputs::default();
+    // A contract's people fall in a few cohorts: summed here, added to the rows once.
+    let mut by_cohort = CohortTallies::default();
+    // The actuals by cohort, and priced again at the baseline.
+    for line in lines {
+        let (reason, funding) = cohorts
+            .get(line.person_ref.as_str())
+            .copied()
+            .unwrap_or(unplaced);
+        by_cohort.of(reason, funding).actual[period_index(year, line.date)] += line.amount_pence;
+        let item = vocab("claim_lines.item", &line.item, Item::parse)?;
+        let session_type = line
+            .session_type
+            .as_deref()
+            .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
+            .transpose()?;
+        let baseline = prices
+            .rates(line.date, item, &line.need_band, session_type)
+            .map_or(line.amount_pence, |r| {
+                dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
+            });
+        mix.add_baseline_priced(&line.need_band, baseline);
+    }
+    for agreement in placements {
+        let reason = agreement
+            .primary_support_reason
+            .map_or("not_recorded", |r| r.as_str());
+        let person = by_cohort.of(reason, agreement.funding.as_str());
+        let c = prices.commitment(agreement, from);
+        for (band, priced) in &c.by_band {
+            mix.add_baseline_priced(band, priced.baseline);
+        }
+        for (i, pence) in c.by_period.iter().enumerate() {
+            tally.committed[i] += pence;
+            person.committed[i] += pence;
+        }
+        for (band, days) in funded_days_by_band(agreement, year.start(), year.end()) {
+            tally.funded_days += days;
+            person.funded_days += days;
+            mix.add_funded_days(band, days);
+        }
+        if let Some(band) = funded_band_on(agreement, baseline_date) {
+            tally.people_at_baseline += 1;
+            person.people_at_baseline += 1;
+            mix.add_baseline_person(band);
+        }
+    }
+    if let Some(budget) = tally.budget {
+        let forecast: i64 = tally.actual.iter().sum::<i64>() + tally.committed.iter().sum::<i64>();
+        let split = split_variance(budget, forecast, &mix);
+        tally.variance = Some([
+            forecast - budget,
+            split.volume_pence,
+            split.mix_pence,
+            split.price_pence,
+        ]);
+    }
+    Ok((tally, by_cohort))
+}
+
 /// The report's rows from its reference data and claimed lines: no database, all
 /// arithmetic.
 pub fn budget_rows(
@@ -340,118 +446,45 @@ pub fn budget_rows(
         versions,
         placed,
     } = reference;
-    let mut lines_by_contract = lines.0;
-    let baseline_date = year.start() - Days::new(1);
+    let tally_of = |contract: &dayops_domain::contract::Contract| {
+        contract_tally(
+            year,
+            contract,
+            versions.get(&contract.id).map_or(&[][..], Vec::as_slice),
+            lines.0.get(&contract.id).map_or(&[][..], Vec::as_slice),
+            placed.get(&contract.id).map_or(&[][..], Vec::as_slice),
+        )
+    };
+    // Each contract is priced on its own, so the contracts are shared among the
+    // machine's cores (up to four): a nation's year is a few hundred milliseconds of
+    // arithmetic, and a thread costs tens of microseconds.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get().min(4))
+        .min(contracts.len().max(1));
+    let chunk = contracts.len().div_ceil(threads).max(1);
+    let priced: Vec<(Tally, CohortTallies)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = contracts
+            .chunks(chunk)
+            .map(|part| scope.spawn(|| part.iter().map(tally_of).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()
+    })?;
     let mut rows = Vec::new();
     let mut by_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut council = Tally::default();
     let mut reasons: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut fundings: BTreeMap<&'static str, Tally> = BTreeMap::new();
-    let no_versions = Vec::new();
-    let no_agreements = Vec::new();
-    for contract in &contracts {
+    for (contract, (tally, by_cohort)) in contracts.iter().zip(priced) {
         let terms = &contract.terms;
-        let matrix = versions.get(&contract.id).unwrap_or(&no_versions);
-        let pricer = Pricer::new(terms, matrix, baseline_date);
-        let mut tally = Tally {
-            budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
-            ..Tally::default()
-        };
-        let lines = lines_by_contract.remove(&contract.id).unwrap_or_default();
-        let placements = placed.get(&contract.id).unwrap_or(&no_agreements);
-        // The cohort of each person placed on the contract in the year; a line of anyone
-        // else counts as `not_recorded` and `commissioned`.
-        let cohorts: HashMap<&str, (&'static str, &'static str)> = placements
-            .iter()
-            .map(|a| {
-                let reason = a
-                    .primary_support_reason
-                    .map_or("not_recorded", |r| r.as_str());
-                (a.person_ref.as_str(), (reason, a.funding.as_str()))
-            })
-            .collect();
-        let unplaced = ("not_recorded", Funding::default().as_str());
-        // The actuals as the spend report counts them: approved and pending, by month of
-        // service; commitments run from the day after.
-        let mut spend = SpendTotals::default();
-        for line in &lines {
-            let status = vocab("submissions.status", &line.status, SubmissionStatus::parse)?;
-            spend.add(
-                status,
-                period_index(year, line.date),
-                line.amount_pence,
-                line.period_end,
-            );
-        }
-        for (i, (approved, _, pending)) in spend.months.iter().enumerate() {
-            tally.actual[i] = approved + pending;
-        }
-        tally.actual_to = spend.claimed_to(year);
-        tally.run_rate = Some(spend.run_rate_forecast(year));
-        let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
-        let mut prices = PlanPrices::new(&pricer, year, from);
-        let mut mix = MixInputs::default();
-        // A contract's people fall in a few cohorts: summed here, added to the rows once.
-        let mut by_cohort = CohortTallies::default();
-        // The actuals by cohort, and priced again at the baseline.
-        for line in &lines {
-            let (reason, funding) = cohorts
-                .get(line.person_ref.as_str())
-                .copied()
-                .unwrap_or(unplaced);
-            by_cohort.of(reason, funding).actual[period_index(year, line.date)] +=
-                line.amount_pence;
-            let item = vocab("claim_lines.item", &line.item, Item::parse)?;
-            let session_type = line
-                .session_type
-                .as_deref()
-                .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
-                .transpose()?;
-            let baseline = prices
-                .rates(line.date, item, &line.need_band, session_type)
-                .map_or(line.amount_pence, |r| {
-                    dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
-                });
-            mix.add_baseline_priced(&line.need_band, baseline);
-        }
-        for agreement in placements {
-            let reason = agreement
-                .primary_support_reason
-                .map_or("not_recorded", |r| r.as_str());
-            let person = by_cohort.of(reason, agreement.funding.as_str());
-            let c = prices.commitment(agreement, from);
-            for (band, priced) in &c.by_band {
-                mix.add_baseline_priced(band, priced.baseline);
-            }
-            for (i, pence) in c.by_period.iter().enumerate() {
-                tally.committed[i] += pence;
-                person.committed[i] += pence;
-            }
-            for (band, days) in funded_days_by_band(agreement, year.start(), year.end()) {
-                tally.funded_days += days;
-                person.funded_days += days;
-                mix.add_funded_days(band, days);
-            }
-            if let Some(band) = funded_band_on(agreement, baseline_date) {
-                tally.people_at_baseline += 1;
-                person.people_at_baseline += 1;
-                mix.add_baseline_person(band);
-            }
-        }
         for ((reason, funding), cohort) in by_cohort.0 {
             reasons.entry(reason).or_default().absorb(&cohort);
             fundings.entry(funding).or_default().absorb(&cohort);
-        }
-        if let Some(budget) = tally.budget {
-            let forecast: i64 =
-                tally.actual.iter().sum::<i64>() + tally.committed.iter().sum::<i64>();
-            let split = split_variance(budget, forecast, &mix);
-            tally.variance = Some([
-                forecast - budget,
-                split.volume_pence,
-                split.mix_pence,
-                split.price_pence,
-            ]);
         }
         by_type
             .entry(terms.service_type.as_str())
