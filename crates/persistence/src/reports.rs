@@ -437,22 +437,8 @@ struct CohortWeekSql {
     funding: Option<String>,
     #[diesel(sql_type = Date)]
     week: NaiveDate,
-    #[diesel(sql_type = BigInt)]
-    attending: i64,
-    #[diesel(sql_type = BigInt)]
-    in_community: i64,
-    #[diesel(sql_type = BigInt)]
-    independence: i64,
-    #[diesel(sql_type = BigInt)]
-    social_inclusion: i64,
-    #[diesel(sql_type = BigInt)]
-    wellbeing: i64,
-    #[diesel(sql_type = BigInt)]
-    life_goals: i64,
-    #[diesel(sql_type = BigInt)]
-    employment_volunteering_education: i64,
-    #[diesel(sql_type = BigInt)]
-    community_networks: i64,
+    #[diesel(embed)]
+    counts: WeekCountsSql,
 }
 
 #[derive(QueryableByName)]
@@ -496,18 +482,7 @@ fn kpi_cohorts(
     for w in weeks {
         let (reason, funding) =
             cohort_keys(w.primary_support_reason.as_deref(), w.funding.as_deref())?;
-        let measures = WeekMeasures {
-            attending: w.attending,
-            in_community: w.in_community,
-            tagged: [
-                w.independence,
-                w.social_inclusion,
-                w.wellbeing,
-                w.life_goals,
-                w.employment_volunteering_education,
-                w.community_networks,
-            ],
-        };
+        let measures = w.counts.measures();
         counts.add_week(reason, funding, w.week, &measures);
     }
     for o in outcomes {
@@ -799,15 +774,10 @@ JOIN contracts c ON c.id = s.contract_id \
 WHERE s.kind = 'register' AND s.status <> 'rejected' AND s.period_start >= ? AND s.period_start <= ? \
   AND (? = '' OR s.contract_id = ?) AND (? = '' OR s.provider_id = ?)";
 
-/// A row of [`REGISTER_WEEKS_SQL`]: the tags' columns follow [`OutcomeTag::ALL`].
+/// A week's counts as the register measures' statements name them: the tags' columns
+/// follow [`OutcomeTag::ALL`].
 #[derive(QueryableByName)]
-struct WeekSql {
-    #[diesel(sql_type = Text)]
-    contract_id: String,
-    #[diesel(sql_type = Text)]
-    contract_reference: String,
-    #[diesel(sql_type = Text)]
-    provider_id: String,
+struct WeekCountsSql {
     #[diesel(sql_type = BigInt)]
     attending: i64,
     #[diesel(sql_type = BigInt)]
@@ -824,6 +794,36 @@ struct WeekSql {
     employment_volunteering_education: i64,
     #[diesel(sql_type = BigInt)]
     community_networks: i64,
+}
+
+impl WeekCountsSql {
+    fn measures(&self) -> WeekMeasures {
+        WeekMeasures {
+            attending: self.attending,
+            in_community: self.in_community,
+            tagged: [
+                self.independence,
+                self.social_inclusion,
+                self.wellbeing,
+                self.life_goals,
+                self.employment_volunteering_education,
+                self.community_networks,
+            ],
+        }
+    }
+}
+
+/// A row of [`REGISTER_WEEKS_SQL`].
+#[derive(QueryableByName)]
+struct WeekSql {
+    #[diesel(sql_type = Text)]
+    contract_id: String,
+    #[diesel(sql_type = Text)]
+    contract_reference: String,
+    #[diesel(sql_type = Text)]
+    provider_id: String,
+    #[diesel(embed)]
+    counts: WeekCountsSql,
 }
 
 /// What a contract's registers of a quarter show.
@@ -864,18 +864,7 @@ pub fn register_outcomes(
             .entry(w.contract_id)
             .or_insert_with(|| (w.contract_reference, w.provider_id, Vec::new()))
             .2
-            .push(WeekMeasures {
-                attending: w.attending,
-                in_community: w.in_community,
-                tagged: [
-                    w.independence,
-                    w.social_inclusion,
-                    w.wellbeing,
-                    w.life_goals,
-                    w.employment_volunteering_education,
-                    w.community_networks,
-                ],
-            });
+            .push(w.counts.measures());
     }
     Ok(by_contract
         .into_iter()
