@@ -27,9 +27,14 @@ const _: () = assert!(OutcomeTag::ALL.len() == 6);
 impl WeekMeasures {
     /// The measures of a register's lines.
     pub fn of(lines: &[RegisterLine]) -> Self {
+        Self::of_people(&PersonWeek::of(lines))
+    }
+
+    /// The measures of a week's attenders.
+    pub fn of_people(people: &[PersonWeek]) -> Self {
         let mut week = WeekMeasures::default();
-        for person in PersonWeek::of(lines) {
-            week.add(&person);
+        for person in people {
+            week.add(person);
         }
         week
     }

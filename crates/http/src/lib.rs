@@ -98,18 +98,29 @@ where
     T: Send + 'static,
 {
     let shared = state.clone();
-    let request = request_id::current();
-    web::block(move || {
-        request_id::within(request, || {
-            let asked = std::time::Instant::now();
-            let conn = shared.pool.get();
-            shared.metrics.pool_wait(asked.elapsed().as_secs_f64());
-            let mut conn = conn.map_err(StoreError::from)?;
-            work(&mut conn)
-        })
+    off_the_workers(move || {
+        let asked = std::time::Instant::now();
+        let conn = shared.pool.get();
+        shared.metrics.pool_wait(asked.elapsed().as_secs_f64());
+        let mut conn = conn.map_err(StoreError::from)?;
+        work(&mut conn)
     })
     .await
-    .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+}
+
+/// Runs CPU-heavy or blocking work on the blocking thread pool (under the request's id),
+/// so no actix worker waits on it.
+pub async fn off_the_workers<T, E, F>(work: F) -> Result<T, ApiError>
+where
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+    ApiError: From<E>,
+{
+    let request = request_id::current();
+    Ok(web::block(move || request_id::within(request, work))
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??)
 }
 
 /// `HEAD` on any `GET` route: answered as the `GET` is (status and headers), without

@@ -279,6 +279,29 @@ macro_rules! insert_rows {
     };
 }
 
+/// Writes many rows of one table: one binary COPY on PostgreSQL (it neither parses nor
+/// plans a statement of thousands of parameters, and the client encodes the rows into one
+/// reused buffer), multi-row INSERTs of `$chunk` rows on SQLite ([`insert_rows!`]'s rule
+/// on optional fields holds for both). `$rows` is a `&Vec` of `Insertable` rows.
+#[macro_export]
+macro_rules! copy_rows {
+    ($conn:expr, $table:expr, $rows:expr, $chunk:expr) => {{
+        let rows = $rows;
+        match $conn {
+            $crate::DbConnection::Postgresql(c) => diesel::copy_from($table)
+                .from_insertable(rows)
+                .execute(c)
+                .map(|_| ()),
+            $crate::DbConnection::Sqlite(c) => rows.chunks($chunk).try_for_each(|chunk| {
+                diesel::insert_into($table)
+                    .values(chunk)
+                    .execute(c)
+                    .map(|_| ())
+            }),
+        }
+    }};
+}
+
 /// `?` placeholders numbered `$1, $2, …` for PostgreSQL (the statements hold no `?` in
 /// literals).
 pub fn numbered(sql: &str) -> String {

@@ -223,6 +223,19 @@ struct ActualLine {
     amount_pence: i64,
 }
 
+/// A claim line's item and session type, as stored.
+fn claimed_item(
+    item: &str,
+    session_type: Option<&str>,
+) -> Result<(Item, Option<SessionType>), StoreError> {
+    Ok((
+        vocab("claim_lines.item", item, Item::parse)?,
+        session_type
+            .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
+            .transpose()?,
+    ))
+}
+
 /// The cohort keys of an agreement: its support reason (`not_recorded` without one) and
 /// its funding. Lines of a person with no agreement on the contract count as
 /// `not_recorded` and `commissioned`.
@@ -314,20 +327,6 @@ pub fn claimed_lines(
     Ok(ClaimedLines(by_contract))
 }
 
-/// The budget monitoring report of `year` (a provider's own contracts when
-/// `provider_id` is given): contracts in reference order, then service types, the
-/// council, and the cohorts. Its two readings can run on two connections at once, then
-/// [`budget_rows`].
-pub fn budget_monitoring(
-    conn: &mut DbConnection,
-    year: FinancialYear,
-    provider_id: Option<&str>,
-) -> Result<Vec<BudgetRow>, StoreError> {
-    let reference = budget_reference(conn, year, provider_id)?;
-    let lines = claimed_lines(conn, year, provider_id)?;
-    budget_rows(year, reference, lines)
-}
-
 /// One contract's figures for the year, and the same by cohort.
 fn contract_tally(
     year: FinancialYear,
@@ -384,12 +383,7 @@ fn contract_tally(
             .copied()
             .unwrap_or(unplaced);
         by_cohort.of(reason, funding).actual[period_index(year, line.date)] += line.amount_pence;
-        let item = vocab("claim_lines.item", &line.item, Item::parse)?;
-        let session_type = line
-            .session_type
-            .as_deref()
-            .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
-            .transpose()?;
+        let (item, session_type) = claimed_item(&line.item, line.session_type.as_deref())?;
         let baseline = prices
             .rates(line.date, item, &line.need_band, session_type)
             .map_or(line.amount_pence, |r| {
@@ -434,8 +428,9 @@ fn contract_tally(
     Ok((tally, by_cohort))
 }
 
-/// The report's rows from its reference data and claimed lines: no database, all
-/// arithmetic.
+/// The budget monitoring report of `year` from its reference data and claimed lines (read
+/// on two connections at once): contracts in reference order, then service types, the
+/// council, and the cohorts. No database, all arithmetic.
 pub fn budget_rows(
     year: FinancialYear,
     reference: BudgetReference,
@@ -622,12 +617,7 @@ pub fn unit_costs(
         // A claim's contract is always in force in its period; one that is not (its dates
         // since changed) still counts, without session lengths.
         let contract = contracts.get(&r.contract_id);
-        let item = vocab("claim_lines.item", &r.item, Item::parse)?;
-        let session_type = r
-            .session_type
-            .as_deref()
-            .map(|s| vocab("claim_lines.session_type", s, SessionType::parse))
-            .transpose()?;
+        let (item, session_type) = claimed_item(&r.item, r.session_type.as_deref())?;
         let session_quarters = match (contract, session_type) {
             (Some(c), Some(st)) => c
                 .terms

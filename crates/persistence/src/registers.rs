@@ -92,22 +92,7 @@ fn insert_lines(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    match conn {
-        // One binary COPY: PostgreSQL neither parses nor plans a statement of thousands of
-        // parameters, and the client encodes the rows into one reused buffer.
-        DbConnection::Postgresql(c) => {
-            diesel::copy_from(register_lines::table)
-                .from_insertable(&rows)
-                .execute(c)?;
-        }
-        DbConnection::Sqlite(c) => {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                diesel::insert_into(register_lines::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-    }
+    crate::copy_rows!(conn, register_lines::table, &rows, INSERT_CHUNK)?;
     Ok(())
 }
 
@@ -387,7 +372,7 @@ impl Kind for Registers {
 
 #[derive(Insertable)]
 #[diesel(table_name = register_person_weeks)]
-// COPY on PostgreSQL (as the lines are) needs every column written as given.
+// `copy_rows!` needs every column written as given.
 #[diesel(treat_none_as_default_value = false)]
 struct PersonWeekRow<'a> {
     submission_id: &'a str,
@@ -412,10 +397,7 @@ fn write_week_measures(
 ) -> Result<(), StoreError> {
     use crate::schema::register_week_measures as m;
     let people = PersonWeek::of(&register.lines);
-    let mut w = WeekMeasures::default();
-    for person in &people {
-        w.add(person);
-    }
+    let w = WeekMeasures::of_people(&people);
     let [independence, social_inclusion, wellbeing, life_goals, eve, networks] = w.tagged;
     let id = version.envelope.id.as_str();
     diesel::insert_into(m::table)
@@ -450,20 +432,7 @@ fn write_week_measures(
             }
         })
         .collect();
-    match conn {
-        DbConnection::Postgresql(c) => {
-            diesel::copy_from(register_person_weeks::table)
-                .from_insertable(&rows)
-                .execute(c)?;
-        }
-        DbConnection::Sqlite(c) => {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                diesel::insert_into(register_person_weeks::table)
-                    .values(chunk)
-                    .execute(c)?;
-            }
-        }
-    }
+    crate::copy_rows!(conn, register_person_weeks::table, &rows, INSERT_CHUNK)?;
     Ok(())
 }
 

@@ -600,9 +600,8 @@ pub async fn budget(
         }),
     )
     .await?;
-    let rows = web::block(move || monitoring::budget_rows(year, reference, lines))
-        .await
-        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??;
+    let rows =
+        crate::off_the_workers(move || monitoring::budget_rows(year, reference, lines)).await?;
     answer(
         &req,
         |items| BudgetReport {

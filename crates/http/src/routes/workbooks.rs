@@ -120,9 +120,7 @@ async fn read_workbook(
     let posted = if xlsx {
         // Unzipping and reading a spreadsheet is CPU work: off the actix worker.
         let file = bytes.clone().freeze();
-        let (workbook, sheets) = web::block(move || xlsx_workbook::read(&file))
-            .await
-            .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))??;
+        let (workbook, sheets) = crate::off_the_workers(move || xlsx_workbook::read(&file)).await?;
         Posted {
             workbook,
             sheets: Some(sheets),

@@ -76,19 +76,7 @@ fn write_lines(
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
-    match conn {
-        // One binary COPY, as for register lines.
-        DbConnection::Postgresql(c) => {
-            diesel::copy_from(claim_lines::table)
-                .from_insertable(&rows)
-                .execute(c)?;
-        }
-        DbConnection::Sqlite(_) => {
-            for chunk in rows.chunks(INSERT_CHUNK) {
-                crate::insert_rows!(conn, claim_lines::table, chunk)?;
-            }
-        }
-    }
+    crate::copy_rows!(conn, claim_lines::table, &rows, INSERT_CHUNK)?;
     diesel::insert_into(claim_totals::table)
         .values((
             claim_totals::submission_id.eq(id),
