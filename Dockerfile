@@ -36,14 +36,12 @@ USER dayops
 WORKDIR /data
 # The audit log's signing key: made in the volume on first start unless one is mounted
 # (`dayops log keygen`); every process of a deployment needs the same one.
-# MALLOC_ARENA_MAX: the C libraries' allocations (libpq's results, SQLite's pages) are
-# made on many blocking threads, and glibc gives each its own arena; two arenas took 8
-# concurrent GETs of a 95,000-line register from 524 to 332 MB on PostgreSQL
-# (memory-bench, README).
+# The allocators' options (glibc's arenas and mmap threshold, mimalloc's purging) are set
+# by the binary itself (crates/server/src/allocators.rs); MALLOC_ARENA_MAX and the like
+# here would override them.
 ENV DAYOPS_DATABASE_URL=/data/dayops.db \
     DAYOPS_LOG_SIGNING_KEY=/data/log-signing.key \
     DAYOPS_BIND=0.0.0.0:8080 \
-    MALLOC_ARENA_MAX=2 \
     RUST_LOG=info
 VOLUME ["/data"]
 EXPOSE 8080

@@ -40,8 +40,11 @@ enum Server {
 }
 
 impl Bench {
-    /// SQLite in a temporary folder, or a fresh database on the PostgreSQL server `postgres`.
+    /// SQLite in a temporary folder, or a fresh database on the PostgreSQL server `postgres`,
+    /// the server in this process with the allocators' options `dayops` sets. Call it
+    /// before starting threads of your own.
     pub fn start(postgres: Option<&str>) -> Bench {
+        dayops_server::allocators::tune();
         Self::start_with(postgres, false)
     }
 

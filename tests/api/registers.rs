@@ -821,6 +821,31 @@ fn five_thousand_lines_fit_and_oversize_is_refused() {
         "{}",
         &r.text[..r.text.len().min(600)]
     );
+    // Its answer is sent in slices of the stored text (600 kB of lines); read back whole,
+    // it is the register posted.
+    let read = app.get(
+        &format!("/v1/registers/{}", r.body["id"].as_str().unwrap()),
+        &fx.token,
+    );
+    read.expect(200);
+    let sessions = |lines: &[serde_json::Value]| {
+        let mut keys: Vec<String> = lines
+            .iter()
+            .map(|l| format!("{} {} {}", l["person_ref"], l["date"], l["session_type"]))
+            .collect();
+        keys.sort();
+        keys
+    };
+    let read_lines = read.body["lines"].as_array().unwrap();
+    assert_eq!(sessions(read_lines), sessions(&lines));
+    let tagged = read_lines
+        .iter()
+        .filter(|l| people.contains(&l["person_ref"].as_str().unwrap().to_string()))
+        .filter(|l| l["outcome_tags"] == json!(["wellbeing"]))
+        .count();
+    assert_eq!(tagged, people.len());
+    assert_eq!(read.body["validation"], r.body["validation"]);
+    assert_eq!(read.body["acknowledged_warnings"], json!([]));
 
     let mut huge = register.clone();
     huge["period_start"] = json!((monday - chrono::Days::new(7)).to_string());

@@ -37,6 +37,8 @@ use problem::ApiError;
 pub struct AppState {
     pub pool: Pool,
     pub backend: Backend,
+    /// The pool's database, for the connections [`run_alone`] opens outside it.
+    pub database_url: String,
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,
     pub routes: openapi::RouteTable,
@@ -64,7 +66,7 @@ impl AppState {
     /// `requests_per_minute` per principal; 0 for no limit.
     pub fn new(
         pool: Pool,
-        backend: Backend,
+        database_url: &str,
         auth: Authenticator,
         requests_per_minute: u32,
         log_signer: std::sync::Arc<dayops_domain::note::LogSigner>,
@@ -80,7 +82,8 @@ impl AppState {
             log_signer,
             webhook_targets,
             pool,
-            backend,
+            backend: Backend::of_url(database_url),
+            database_url: database_url.to_string(),
             auth,
             limiter: ratelimit::RateLimiter::new(requests_per_minute),
             metrics: metrics::Metrics::default(),
@@ -103,6 +106,29 @@ where
         let conn = shared.pool.get();
         shared.metrics.pool_wait(asked.elapsed().as_secs_f64());
         let mut conn = conn.map_err(StoreError::from)?;
+        work(&mut conn)
+    })
+    .await
+}
+
+/// Runs synchronous diesel work like [`run`], but on PostgreSQL on a connection of its own,
+/// closed after it: libpq keeps its input buffer as large as the largest answer it has
+/// read for as long as the connection lives, so each pooled connection that had read a
+/// 28 MB register went on holding 32 MB. For reads that large only; how many run at
+/// once is bounded by the memory budget they reserve first. SQLite frees what a
+/// statement read, and uses the pool.
+pub async fn run_alone<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    if state.backend != Backend::Postgresql {
+        return run(state, work).await;
+    }
+    let shared = state.clone();
+    off_the_workers(move || {
+        let mut conn = dayops_persistence::establish(&shared.database_url)
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         work(&mut conn)
     })
     .await

@@ -5,6 +5,7 @@
 //! persistence pipeline's prepare and commit on the blocking pool, and retrying a commit
 //! that lost a race on a unique key, so that the rules run again and see the winner.
 
+use actix_web::web::Bytes;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
@@ -197,18 +198,38 @@ where
     .await
 }
 
-/// How a kind reads one of its versions for an answer: `(id, version, scope)` to the
-/// version's number and document, `None` when there is none the caller may see.
-pub type ReadVersion<T> =
-    fn(&mut DbConnection, &str, Option<i32>, Option<&str>) -> Result<Option<(i32, T)>, ApiError>;
+/// A stored version at least this large is read on a connection of its own
+/// ([`crate::run_alone`]).
+const LARGE_ANSWER_BYTES: i64 = 8 * 1024 * 1024;
 
-/// A stored version as answered, with its `ETag` (a provider sees its own only).
-pub async fn read_version<T: Serialize + Send + 'static>(
+/// A version's answer as it is sent: the pieces of its JSON, in order.
+pub struct AnswerPieces(pub Vec<Bytes>);
+
+impl AnswerPieces {
+    /// A document written as one piece.
+    pub fn json(document: &impl Serialize) -> Result<Self, ApiError> {
+        Ok(AnswerPieces(vec![Bytes::from(json(document)?)]))
+    }
+}
+
+/// How a kind reads one of its versions for an answer: `(id, version, scope)` to the
+/// version's number and answer, `None` when there is none the caller may see.
+pub type ReadVersion = fn(
+    &mut DbConnection,
+    &str,
+    Option<i32>,
+    Option<&str>,
+) -> Result<Option<(i32, AnswerPieces)>, ApiError>;
+
+/// A stored version as answered, with its `ETag` (a provider sees its own only). `weight`
+/// is how many copies of it the answer holds besides the driver's while it is read and
+/// sent ([`crate::budget`]).
+pub async fn read_version(
     state: &web::Data<AppState>,
     kind: dayops_domain::submission::SubmissionKind,
     principal: &Principal,
     (id, version): (String, Option<i32>),
-    read: ReadVersion<T>,
+    (read, weight): (ReadVersion, usize),
 ) -> Result<HttpResponse, ApiError> {
     let scope = principal.own_provider().map(str::to_string);
     // Weigh the answer first, and wait until it fits the budget.
@@ -226,20 +247,23 @@ pub async fn read_version<T: Serialize + Send + 'static>(
         .await?
         .ok_or_else(ApiError::not_found)?
     };
-    let reservation = state.memory.reserve_answer(size).await?;
-    let (id, version, answer) = run(state, move |conn| {
+    let weight = weight + crate::budget::driver_copies(state.backend);
+    let reservation = state.memory.reserve_answer(size, weight).await?;
+    // Written off the workers; a stored body that no longer reads is our 500 problem.
+    let read = move |conn: &mut DbConnection| {
         let (version, answer) =
             read(conn, &id, version, scope.as_deref())?.ok_or_else(ApiError::not_found)?;
         Ok((id, version, answer))
-    })
-    .await?;
-    // Written here, not by actix, so a stored body that no longer reads is our 500 problem.
-    let body = json(&answer)?;
-    drop(answer);
+    };
+    let (id, version, answer) = if size >= LARGE_ANSWER_BYTES {
+        crate::run_alone(state, read).await?
+    } else {
+        run(state, read).await?
+    };
     Ok(with_version_headers(
         HttpResponse::Ok()
             .content_type(actix_web::http::header::ContentType::json())
-            .body(crate::budget::Budgeted::new(body, reservation)),
+            .body(crate::budget::Budgeted::new(answer.0, reservation)),
         kind,
         &id,
         version,
@@ -253,7 +277,7 @@ pub async fn read_version<T: Serialize + Send + 'static>(
 /// method by that attribute's bare name.
 macro_rules! submission_reads {
     (
-        kind: $kind:expr, tag: $tag:literal, document: $doc:ty, read: $read:path,
+        kind: $kind:expr, tag: $tag:literal, document: $doc:ty, read: ($read:path, $weight:expr),
         get: ($get_id:literal, $get_path:literal, $get_summary:literal),
         version: ($version_id:literal, $version_path:literal, $version_summary:literal),
         list: ($list_id:literal, $list_path:literal, $list_summary:literal) $(,)?
@@ -267,7 +291,7 @@ macro_rules! submission_reads {
             id: actix_web::web::Path<String>,
         ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
             let at = (id.into_inner(), None);
-            $crate::pipeline::read_version(&state, $kind, &principal, at, $read).await
+            $crate::pipeline::read_version(&state, $kind, &principal, at, ($read, $weight)).await
         }
 
         #[doc = $version_summary]
@@ -280,7 +304,7 @@ macro_rules! submission_reads {
         ) -> Result<actix_web::HttpResponse, $crate::problem::ApiError> {
             let (id, version) = path.into_inner();
             let at = (id, Some($crate::routes::submissions::version_number(&version)?));
-            $crate::pipeline::read_version(&state, $kind, &principal, at, $read).await
+            $crate::pipeline::read_version(&state, $kind, &principal, at, ($read, $weight)).await
         }
 
         #[doc = $list_summary]

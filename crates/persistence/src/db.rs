@@ -64,12 +64,36 @@ pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
             conn.batch_execute(
                 "PRAGMA busy_timeout = 15000; PRAGMA journal_mode = WAL; \
                  PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
-                 PRAGMA mmap_size = 1073741824; PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;",
             )
+            .and_then(|()| conn.batch_execute(MAP_THE_FILE))
             .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConnection::Sqlite(conn))
         }
     }
+}
+
+/// SQLite maps the database file into memory (1 GiB of it), so that the pooled
+/// connections share the operating system's page cache (docs/decisions.md).
+const MAP_THE_FILE: &str = "PRAGMA mmap_size = 1073741824";
+
+/// Runs `read` with this connection's map of the SQLite file taken down (nothing changes
+/// on PostgreSQL), for a large text read once and sent: read through the map, its pages
+/// would count in the process's resident set for as long as the connection lives, once
+/// for each connection that read it. Taking the map down also gives back the pages the
+/// connection had mapped before; the next statement maps the file again as it needs it.
+/// (SQLite leaves the map as it is while a page of it is in use.)
+pub fn unmapped<T>(
+    conn: &mut DbConnection,
+    read: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    if !matches!(conn, DbConnection::Sqlite(_)) {
+        return read(conn);
+    }
+    conn.batch_execute("PRAGMA mmap_size = 0")?;
+    let result = read(conn);
+    conn.batch_execute(MAP_THE_FILE)?;
+    result
 }
 
 /// r2d2 manager that establishes the back end the URL names, so a connection failure is

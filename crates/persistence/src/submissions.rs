@@ -467,23 +467,28 @@ pub fn get_version(
         return Ok(None);
     };
     let wanted = version.unwrap_or(row.current_version);
-    let Some(version_row) = submission_versions::table
-        .find((id, wanted))
-        .first::<VersionRow>(conn)
-        .optional()?
-    else {
+    let version_row = crate::db::unmapped(conn, |conn| {
+        Ok(submission_versions::table
+            .find((id, wanted))
+            .first::<VersionRow>(conn)
+            .optional()?)
+    })?;
+    let Some(version_row) = version_row else {
         return Ok(None);
     };
     stored(&row, version_row).map(Some)
 }
 
 diesel::define_sql_function! {
-    /// `LENGTH(text)`, the same on both back ends.
-    fn length(text: diesel::sql_types::Text) -> diesel::sql_types::Integer;
+    /// `OCTET_LENGTH(text)`, its size in bytes, the same on both back ends. Neither reads
+    /// the text to answer it (SQLite from the record's header, PostgreSQL from the TOAST
+    /// pointer), where `LENGTH` counts its characters: a 28 MB register read whole, in the
+    /// C library's memory and outside the budget, only to be weighed.
+    fn octet_length(text: diesel::sql_types::Text) -> diesel::sql_types::Integer;
 }
 
-/// How large a stored version is (its body and findings, in characters), to weigh its
-/// answer before reading it; `None` when there is no such version of a `kind`
+/// How large a stored version is (its body and findings, in bytes), to weigh its answer
+/// before reading it; `None` when there is no such version of a `kind`
 /// submission that `scope` (a provider) may see.
 pub fn stored_size(
     conn: &mut DbConnection,
@@ -498,8 +503,8 @@ pub fn stored_size(
     let size: Option<(i32, i32)> = submission_versions::table
         .find((id, version.unwrap_or(current)))
         .select((
-            length(submission_versions::body),
-            length(submission_versions::findings),
+            octet_length(submission_versions::body),
+            octet_length(submission_versions::findings),
         ))
         .first(conn)
         .optional()?;

@@ -1,6 +1,7 @@
 //! The `dayops` binary's library: configuration, start-up and the demo council, shared
 //! by `main.rs` and the end-to-end tests.
 
+pub mod allocators;
 pub mod config;
 pub mod demo;
 pub mod jwks;
@@ -13,7 +14,7 @@ use actix_web::dev::Server;
 use actix_web::web;
 
 use dayops_http::{AppState, Authenticator, BodyLimit, BodyTimeout};
-use dayops_persistence::{Backend, Pool};
+use dayops_persistence::Pool;
 
 pub use config::Config;
 
@@ -21,6 +22,7 @@ pub use config::Config;
 /// registers, the process held 281–284 MB ten seconds later with it and 513–645 MB with
 /// glibc's allocator, which keeps freed memory in its arenas; after 8 concurrent GETs of
 /// a 95,000-line register, 681–688 MB against 1,063–1,367 MB. Throughput was the same.
+/// Its options are set in [`allocators`].
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -118,7 +120,7 @@ pub fn start(config: &Config, pool: Pool, listener: TcpListener) -> Result<Serve
     let signer = std::sync::Arc::new(config.log_signer()?);
     let mut state = AppState::new(
         pool.clone(),
-        Backend::of_url(&config.database_url),
+        &config.database_url,
         auth,
         config.rate_limit_per_minute,
         signer.clone(),

@@ -113,6 +113,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 fn main() -> ExitCode {
+    dayops_server::allocators::tune();
     dayops_server::init_logging();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,

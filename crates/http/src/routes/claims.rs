@@ -20,7 +20,9 @@ use dayops_persistence::DbConnection;
 use super::ensure_valid;
 use super::submissions::{idempotency_key, if_match, today, SubmissionReceipt};
 use crate::auth::{Commissioner, Submitter};
+use crate::budget::PARSED_ANSWER_WEIGHT;
 use crate::extract::{media_type, parse_json, read_body, JsonBody, Query};
+use crate::pipeline::AnswerPieces;
 use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{pipeline, run, AppState};
 
@@ -269,13 +271,16 @@ fn read(
     id: &str,
     version: Option<i32>,
     scope: Option<&str>,
-) -> Result<Option<(i32, Claim)>, ApiError> {
-    Ok(claims::get(conn, id, version, scope)?
-        .map(|view| (view.stored.envelope.version, document(view))))
+) -> Result<Option<(i32, AnswerPieces)>, ApiError> {
+    let Some(view) = claims::get(conn, id, version, scope)? else {
+        return Ok(None);
+    };
+    let version = view.stored.envelope.version;
+    Ok(Some((version, AnswerPieces::json(&document(view))?)))
 }
 
 pipeline::submission_reads! {
-    kind: KIND, tag: "claims", document: Claim, read: read,
+    kind: KIND, tag: "claims", document: Claim, read: (read, PARSED_ANSWER_WEIGHT),
     get: ("get_claim", "/v1/claims/{id}", "Read the current version of a claim."),
     version: ("get_claim_version", "/v1/claims/{id}/versions/{version}",
         "Read one version of a claim, as it was priced."),

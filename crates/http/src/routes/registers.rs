@@ -1,5 +1,6 @@
 //! `/v1/registers`: weekly attendance registers, as JSON or CSV.
 
+use actix_web::web::Bytes;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -13,8 +14,10 @@ use dayops_persistence::DbConnection;
 
 use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::Submitter;
+use crate::budget::STORED_ANSWER_WEIGHT;
 use crate::csv_register::{self, CsvRegisterQuery};
 use crate::extract::{media_type, parse_json, parse_query, read_body};
+use crate::pipeline::AnswerPieces;
 use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::{pipeline, AppState};
 
@@ -189,48 +192,50 @@ pub struct Register {
     pub acknowledged_warnings: Vec<String>,
 }
 
-/// A stored register as answered: its lines written straight from the stored canonical
-/// JSON, unparsed and uncopied (a 95,000-line register is 28 MB of stored text and would be
-/// ten times that as a parsed tree), beside the receipt. Serialises as [`Register`]; the
-/// stored text is read once, as it is written out.
-struct StoredRegister {
-    receipt: SubmissionReceipt,
-    body: String,
-}
-
-impl Serialize for StoredRegister {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::Error;
-        #[derive(serde::Deserialize)]
-        struct Stored<'a> {
-            #[serde(borrow)]
-            lines: &'a serde_json::value::RawValue,
-            #[serde(default)]
-            acknowledged_warnings: Vec<String>,
-        }
-        #[derive(Serialize)]
-        struct Answer<'a> {
-            #[serde(flatten)]
-            receipt: &'a SubmissionReceipt,
-            lines: &'a serde_json::value::RawValue,
-            acknowledged_warnings: Vec<String>,
-        }
-        let stored: Stored = serde_json::from_str(&self.body)
-            .map_err(|e| S::Error::custom(format!("stored register body: {e}")))?;
-        Answer {
-            receipt: &self.receipt,
-            lines: stored.lines,
-            acknowledged_warnings: stored.acknowledged_warnings,
-        }
-        .serialize(serializer)
+/// A stored register as answered: the receipt written beside its lines, which are sent
+/// straight from the stored canonical JSON in slices of it, unparsed and uncopied (a
+/// 95,000-line register is 28 MB of stored text, and ten times that as a parsed tree).
+/// The same JSON as [`Register`] with the receipt's fields first.
+fn stored_answer(stored: StoredVersion) -> Result<AnswerPieces, ApiError> {
+    /// How large each slice of the stored lines is that actix copies into its buffer.
+    const SLICE: usize = 256 * 1024;
+    #[derive(serde::Deserialize)]
+    struct Stored<'a> {
+        #[serde(borrow)]
+        lines: &'a serde_json::value::RawValue,
+        #[serde(default)]
+        acknowledged_warnings: Vec<String>,
     }
-}
-
-fn document(stored: StoredVersion) -> StoredRegister {
-    StoredRegister {
-        receipt: SubmissionReceipt::of(&stored),
-        body: stored.body,
+    let receipt = SubmissionReceipt::of(&stored);
+    let (lines, acknowledged_warnings) = {
+        let parsed: Stored = serde_json::from_str(&stored.body)
+            .map_err(|e| ApiError::Internal(format!("stored register body: {e}")))?;
+        // Where the lines sit in the stored text: `RawValue` borrows them from it.
+        let start = parsed.lines.get().as_ptr() as usize - stored.body.as_ptr() as usize;
+        (
+            start..start + parsed.lines.get().len(),
+            parsed.acknowledged_warnings,
+        )
+    };
+    let mut head = pipeline::json(&receipt)?;
+    if head.pop() != Some('}') {
+        return Err(ApiError::Internal("a receipt written as no object".into()));
     }
+    head.push_str(",\"lines\":");
+    let tail = format!(
+        ",\"acknowledged_warnings\":{}}}",
+        pipeline::json(&acknowledged_warnings)?
+    );
+    let text = Bytes::from(stored.body);
+    let mut pieces = vec![Bytes::from(head)];
+    pieces.extend(
+        lines
+            .clone()
+            .step_by(SLICE)
+            .map(|at| text.slice(at..(at + SLICE).min(lines.end))),
+    );
+    pieces.push(Bytes::from(tail));
+    Ok(AnswerPieces(pieces))
 }
 
 fn read(
@@ -238,13 +243,14 @@ fn read(
     id: &str,
     version: Option<i32>,
     scope: Option<&str>,
-) -> Result<Option<(i32, StoredRegister)>, ApiError> {
-    Ok(submissions::get_version(conn, KIND, id, version, scope)?
-        .map(|stored| (stored.envelope.version, document(stored))))
+) -> Result<Option<(i32, AnswerPieces)>, ApiError> {
+    submissions::get_version(conn, KIND, id, version, scope)?
+        .map(|stored| Ok((stored.envelope.version, stored_answer(stored)?)))
+        .transpose()
 }
 
 pipeline::submission_reads! {
-    kind: KIND, tag: "registers", document: Register, read: read,
+    kind: KIND, tag: "registers", document: Register, read: (read, STORED_ANSWER_WEIGHT),
     get: ("get_register", "/v1/registers/{id}", "Read the current version of a register."),
     version: ("get_register_version", "/v1/registers/{id}/versions/{version}",
         "Read one version of a register, as it was stored."),

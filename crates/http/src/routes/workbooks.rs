@@ -19,7 +19,9 @@ use dayops_persistence::StoreError;
 
 use super::submissions::{idempotency_key, if_match, SubmissionReceipt};
 use crate::auth::{Principal, Submitter};
+use crate::budget::PARSED_ANSWER_WEIGHT;
 use crate::extract::{media_type, parse_json, read_body, Query};
+use crate::pipeline::AnswerPieces;
 use crate::problem::{may, ApiError, ProblemKind, Problems};
 use crate::xlsx_workbook::{self, SheetMap, TemplateContent, XLSX_MEDIA_TYPE};
 use crate::{pipeline, run, AppState};
@@ -223,17 +225,20 @@ fn read(
     id: &str,
     version: Option<i32>,
     scope: Option<&str>,
-) -> Result<Option<(i32, Workbook)>, ApiError> {
+) -> Result<Option<(i32, AnswerPieces)>, ApiError> {
     let Some(stored) = submissions::get_version(conn, KIND, id, version, scope)? else {
         return Ok(None);
     };
     let version = stored.envelope.version;
     let kpis = workbooks::kpis(conn, id, version)?;
-    Ok(Some((version, document(&stored, kpis)?)))
+    Ok(Some((
+        version,
+        AnswerPieces::json(&document(&stored, kpis)?)?,
+    )))
 }
 
 pipeline::submission_reads! {
-    kind: KIND, tag: "workbooks", document: Workbook, read: read,
+    kind: KIND, tag: "workbooks", document: Workbook, read: (read, PARSED_ANSWER_WEIGHT),
     get: ("get_workbook", "/v1/workbooks/{id}", "Read the current version of a workbook."),
     version: ("get_workbook_version", "/v1/workbooks/{id}/versions/{version}",
         "Read one version of a workbook."),
