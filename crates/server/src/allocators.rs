@@ -1,5 +1,5 @@
 //! The allocators' start-up options, chosen by measurement (`memory-bench`, README):
-//! memory the service has freed goes back to the system at once, so a burst of large
+//! memory the service has freed goes back to the system soon after, so a burst of large
 //! registers or answers leaves the process near its resting size.
 //!
 //! - mimalloc (Rust's allocations) returns freed pages `purge_delay` ms after they are
@@ -14,7 +14,6 @@
 //!   the next 28 MB answers came from its arenas and stayed there. A fixed threshold keeps
 //!   every large block its own mapping, returned when freed: after 8 concurrent GETs of a
 //!   95,000-line register the process kept 87 MB of its own memory instead of 346 MB.
-//!
 //! - glibc also gives each thread that allocates at once an arena of its own (up to 16
 //!   here), each keeping what was freed in it; two arenas took 8 concurrent GETs of a
 //!   95,000-line register from 524 to 332 MB on PostgreSQL.
