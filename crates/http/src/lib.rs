@@ -37,7 +37,7 @@ use problem::ApiError;
 pub struct AppState {
     pub pool: Pool,
     pub backend: Backend,
-    /// The pool's database, for the connections [`run_alone`] opens outside it.
+    /// The pool's database, for the connections [`run_large_read`] opens outside it.
     pub database_url: String,
     pub auth: Authenticator,
     pub metrics: metrics::Metrics,
@@ -111,19 +111,23 @@ where
     .await
 }
 
-/// Runs synchronous diesel work like [`run`], but on PostgreSQL on a connection of its own,
-/// closed after it: libpq keeps its input buffer as large as the largest answer it has
-/// read for as long as the connection lives, so each pooled connection that had read a
-/// 28 MB register went on holding 32 MB. For reads that large only; how many run at
-/// once is bounded by the memory budget they reserve first. SQLite frees what a
-/// statement read, and uses the pool.
-pub async fn run_alone<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
+/// Runs a read of a large text like [`run`], so that what it reads does not stay with a
+/// pooled connection. On PostgreSQL it runs on a connection of its own, closed after it:
+/// libpq keeps its input buffer as large as the largest answer it has read for as long
+/// as the connection lives, so each pooled connection that had read a 28 MB register
+/// went on holding 32 MB; how many run at once is bounded by the memory budget they
+/// reserve first. On SQLite it runs on a pooled connection with its map of the file
+/// taken down ([`dayops_persistence::db::unmapped`]).
+pub async fn run_large_read<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, ApiError>
 where
     F: FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     T: Send + 'static,
 {
     if state.backend != Backend::Postgresql {
-        return run(state, work).await;
+        return run(state, move |conn| {
+            dayops_persistence::db::unmapped(conn, work)
+        })
+        .await;
     }
     let shared = state.clone();
     off_the_workers(move || {

@@ -199,7 +199,7 @@ where
 }
 
 /// A stored version at least this large is read on a connection of its own
-/// ([`crate::run_alone`]).
+/// ([`crate::run_large_read`]).
 const LARGE_ANSWER_BYTES: i64 = 8 * 1024 * 1024;
 
 /// A version's answer as it is sent: the pieces of its JSON, in order.
@@ -256,7 +256,7 @@ pub async fn read_version(
         Ok((id, version, answer))
     };
     let (id, version, answer) = if size >= LARGE_ANSWER_BYTES {
-        crate::run_alone(state, read).await?
+        crate::run_large_read(state, read).await?
     } else {
         run(state, read).await?
     };

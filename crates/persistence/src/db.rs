@@ -83,16 +83,20 @@ const MAP_THE_FILE: &str = "PRAGMA mmap_size = 1073741824";
 /// for each connection that read it. Taking the map down also gives back the pages the
 /// connection had mapped before; the next statement maps the file again as it needs it.
 /// (SQLite leaves the map as it is while a page of it is in use.)
-pub fn unmapped<T>(
+pub fn unmapped<T, E: From<StoreError>>(
     conn: &mut DbConnection,
-    read: impl FnOnce(&mut DbConnection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
+    read: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E> {
     if !matches!(conn, DbConnection::Sqlite(_)) {
         return read(conn);
     }
-    conn.batch_execute("PRAGMA mmap_size = 0")?;
+    let map = |conn: &mut DbConnection, pragma: &str| {
+        conn.batch_execute(pragma)
+            .map_err(|e| E::from(StoreError::from(e)))
+    };
+    map(conn, "PRAGMA mmap_size = 0")?;
     let result = read(conn);
-    conn.batch_execute(MAP_THE_FILE)?;
+    map(conn, MAP_THE_FILE)?;
     result
 }
 

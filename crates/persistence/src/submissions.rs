@@ -467,13 +467,11 @@ pub fn get_version(
         return Ok(None);
     };
     let wanted = version.unwrap_or(row.current_version);
-    let version_row = crate::db::unmapped(conn, |conn| {
-        Ok(submission_versions::table
-            .find((id, wanted))
-            .first::<VersionRow>(conn)
-            .optional()?)
-    })?;
-    let Some(version_row) = version_row else {
+    let Some(version_row) = submission_versions::table
+        .find((id, wanted))
+        .first::<VersionRow>(conn)
+        .optional()?
+    else {
         return Ok(None);
     };
     stored(&row, version_row).map(Some)
