@@ -45,6 +45,7 @@ impl Bench {
     /// before starting threads of your own.
     pub fn start(postgres: Option<&str>) -> Bench {
         dayops_server::allocators::tune();
+        dayops_server::sqlite::configure();
         Self::start_with(postgres, false)
     }
 

@@ -608,9 +608,20 @@ fn reviews_list_overdue_reviews_and_enablement_past_its_weeks() {
 /// from medium to high, one suspended in November, one leaving in August), thirteen weeks
 /// of registers and claims, and a budget.
 fn budget_contract(app: &TestApp) -> (String, String) {
+    budget_contract_as(app, "Budget Monitoring Ltd", "NCC-BM-1", "BM")
+}
+
+/// The scripted contract under `reference`, for a provider of its own named `provider`,
+/// its people's references starting `people`.
+fn budget_contract_as(
+    app: &TestApp,
+    provider: &str,
+    reference: &str,
+    people: &str,
+) -> (String, String) {
     let c = app.commissioner();
-    let provider = app.create_provider("Budget Monitoring Ltd");
-    let mut body = crate::support::contract_body(&provider, "NCC-BM-1");
+    let provider = app.create_provider(provider);
+    let mut body = crate::support::contract_body(&provider, reference);
     body["start_date"] = json!("2025-01-06");
     body["budgets"] = json!([{"financial_year": 2025, "budget_pence": 2_000_000}]);
     body["closure_dates"] = json!(["2025-12-29"]);
@@ -655,21 +666,21 @@ fn budget_contract(app: &TestApp) -> (String, String) {
         &format!("/v1/contracts/{contract}/agreements"),
         &c,
         &json!({"agreements": [
-            {"person_ref": "BM-A", "need_bands": [{"from": "2025-01-06", "band": "medium"}],
+            {"person_ref": format!("{people}-A"), "need_bands": [{"from": "2025-01-06", "band": "medium"}],
              "planned_sessions": [session("monday", "am"), session("wednesday", "full_day")],
              "one_to_one_hours_per_week": 2.0, "transport_journeys_per_week": 4, "meals": 2,
              "start_date": "2025-01-06", "pathway": "therapeutic",
              "primary_support_reason": "learning_disability"},
-            {"person_ref": "BM-B", "need_bands": [{"from": "2025-01-06", "band": "high"}],
+            {"person_ref": format!("{people}-B"), "need_bands": [{"from": "2025-01-06", "band": "high"}],
              "planned_sessions": [session("tuesday", "pm"), session("thursday", "pm")],
              "transport_journeys_per_week": 2,
              "suspensions": [{"from": "2025-11-03", "to": "2025-11-16", "reason": "hospital admission"}],
              "start_date": "2025-01-06", "pathway": "therapeutic", "funding": "individual_service_fund"},
-            {"person_ref": "BM-C", "need_bands": [{"from": "2025-07-07", "band": "complex"}],
+            {"person_ref": format!("{people}-C"), "need_bands": [{"from": "2025-07-07", "band": "complex"}],
              "planned_sessions": [session("friday", "full_day")], "one_to_one_hours_per_week": 1.0,
              "start_date": "2025-07-07", "pathway": "therapeutic",
              "primary_support_reason": "autism", "funding": "direct_payment"},
-            {"person_ref": "BM-D", "need_bands": [{"from": "2025-01-06", "band": "medium"}, {"from": "2025-05-05", "band": "high"}],
+            {"person_ref": format!("{people}-D"), "need_bands": [{"from": "2025-01-06", "band": "medium"}, {"from": "2025-05-05", "band": "high"}],
              "planned_sessions": [session("monday", "pm")],
              "start_date": "2025-01-06", "end_date": "2025-08-31", "pathway": "therapeutic",
              "primary_support_reason": "learning_disability"}
@@ -978,6 +989,64 @@ fn budget_monitoring_matches_an_independent_recomputation() {
     let r = app.get("/v1/reports/budget?financial_year=1999", &auditor);
     r.expect(422);
     assert_eq!(r.pointers(), ["/query/financial_year"]);
+}
+
+/// The council's report is read and priced in shards of contracts, by id range, each on a
+/// connection of its own: each contract's row is the same as in its provider's own report
+/// (read by name), the three scripted alike have the same figures, and the council's row
+/// is their sum.
+#[test]
+fn budget_monitoring_prices_each_contract_alike_in_the_councils_report_and_its_providers() {
+    let app = TestApp::spawn();
+    let scripted: Vec<(String, String)> = (1..=3)
+        .map(|i| {
+            budget_contract_as(
+                &app,
+                &format!("Budget Monitoring {i} Ltd"),
+                &format!("NCC-BM-{i}"),
+                &format!("BM{i}"),
+            )
+        })
+        .collect();
+    let path = "/v1/reports/budget?financial_year=2025";
+    let council = app.get(path, &app.auditor());
+    council.expect(200);
+    let items = council.body["items"].as_array().unwrap();
+    let contract_rows: Vec<&Value> = items.iter().filter(|r| r["scope"] == "contract").collect();
+    assert_eq!(contract_rows.len(), 3, "{}", council.text);
+    let figures = [
+        "budget_pence",
+        "actual_pence",
+        "committed_pence",
+        "forecast_pence",
+        "variance_pence",
+        "volume_variance_pence",
+        "mix_variance_pence",
+        "price_variance_pence",
+        "people_at_baseline",
+    ];
+    let of = |row: &Value| -> Vec<i64> {
+        figures
+            .iter()
+            .map(|f| row[f].as_i64().unwrap_or(i64::MIN))
+            .collect()
+    };
+    for (contract, provider) in &scripted {
+        let row = contract_rows
+            .iter()
+            .find(|r| r["contract_id"] == contract.as_str())
+            .unwrap();
+        let own = app.get(path, &app.provider(provider));
+        own.expect(200);
+        assert_eq!(&own.body["items"][0], *row, "{contract}");
+        assert_eq!(of(row), of(contract_rows[0]), "{contract}");
+        assert!(row["committed_pence"].as_i64().unwrap() > 0);
+    }
+    let council_row = items.iter().find(|r| r["scope"] == "council").unwrap();
+    let summed: Vec<i64> = (0..figures.len())
+        .map(|i| contract_rows.iter().map(|r| of(r)[i]).sum())
+        .collect();
+    assert_eq!(of(council_row), summed);
 }
 
 /// Unit costs of the scripted year's first quarter, recomputed from the claims' lines:

@@ -14,7 +14,7 @@ use dayops_domain::contract::Contract;
 use dayops_domain::events::EventType::{AgreementChanged, AgreementEnded, AgreementPlaced};
 use dayops_domain::types::{Funding, Hours, Pathway, SupportReason};
 
-use crate::contracts;
+use crate::contracts::{self, ContractSet};
 use crate::day::{Day, OptionalDay};
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
 use crate::schema::agreements;
@@ -394,13 +394,13 @@ pub struct PlacedTerms {
     pub terms: AgreementInput,
 }
 
-/// The agreements in force at some time from `from` to `to` (on the named contracts only,
-/// when given), with their contracts.
+/// The agreements of the given contracts in force at some time from `from` to `to`, with
+/// their contracts.
 pub fn in_force_during(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
-    contract_ids: Option<&[String]>,
+    contracts: &ContractSet,
 ) -> Result<Vec<PlacedTerms>, StoreError> {
     let mut query = agreements::table
         .filter(agreements::start_date.le(to))
@@ -410,8 +410,13 @@ pub fn in_force_during(
                 .or(agreements::end_date.ge(from)),
         )
         .into_boxed();
-    if let Some(ids) = contract_ids {
-        query = query.filter(agreements::contract_id.eq_any(ids.to_vec()));
+    match contracts {
+        ContractSet::Named(ids) => {
+            query = query.filter(agreements::contract_id.eq_any(ids.clone()));
+        }
+        ContractSet::Between(first, last) => {
+            query = query.filter(agreements::contract_id.between(first, last));
+        }
     }
     query
         .select((agreements::contract_id, TermsRow::as_select()))

@@ -368,6 +368,14 @@ pub fn find_by_reference(
         .transpose()
 }
 
+/// Which contracts a read takes rows of: named ones, or every contract whose id is in a
+/// range (inclusive).
+#[derive(Debug, Clone)]
+pub enum ContractSet {
+    Named(Vec<String>),
+    Between(String, String),
+}
+
 /// The contracts in force at some time from `from` to `to` (one provider's, when given),
 /// in reference order.
 pub fn in_force_during(

@@ -237,6 +237,22 @@ fn checkpoint_if_due(conn: &mut DbConnection) {
     *last = Some(Instant::now());
 }
 
+/// Runs `work`'s reads in one snapshot: a deferred transaction on SQLite (WAL readers see
+/// the database as of their first read), a read-only repeatable-read one on PostgreSQL.
+/// For reports that read several tables and must see them as of one moment.
+pub fn read_snapshot<T, E, F>(conn: &mut DbConnection, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    conn.transaction(|conn| {
+        if let DbConnection::Postgresql(pg) = conn {
+            pg.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        work(conn)
+    })
+}
+
 /// Runs `work` in a write transaction, committed if it returns `Ok`.
 ///
 /// On SQLite the transaction begins IMMEDIATE: it takes the write lock up front, so two

@@ -28,6 +28,9 @@ pub enum StoreError {
     Migration(String),
     #[error("stored data cannot be read: {0}")]
     Corrupt(String),
+    /// A rule of our own code was broken (a bug): a plain 500.
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("database error: {0}")]
     Database(#[from] diesel::result::Error),
 }

@@ -21,6 +21,7 @@ pub mod registers;
 pub mod reports;
 pub mod schema;
 pub mod submissions;
+pub mod vocabulary;
 pub mod webhooks;
 pub mod workbooks;
 

@@ -12,7 +12,7 @@ use dayops_domain::canonical::content_sha256;
 use dayops_domain::matrix::{MatrixVersion, RateCell, RateMatrixInput, RateMatrixVersion};
 use dayops_domain::types::{DayCategory, Item, SessionType};
 
-use crate::contracts;
+use crate::contracts::{self, ContractSet};
 use crate::error::{to_json_value, vocab, StoreError};
 use crate::schema::{rate_cells, rate_matrix_versions};
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection};
@@ -198,15 +198,20 @@ pub fn list(
         .collect())
 }
 
-/// Every version of the named contracts (all contracts' with `None`), in lookup form and
-/// oldest first, by contract: one read of each table however many contracts.
+/// Every version of the given contracts, in lookup form and oldest first, by contract:
+/// one read of each table however many contracts.
 pub fn lookup_versions(
     conn: &mut DbConnection,
-    contract_ids: Option<&[String]>,
+    contracts: &ContractSet,
 ) -> Result<HashMap<String, Vec<MatrixVersion<String>>>, StoreError> {
     let mut query = rate_matrix_versions::table.into_boxed();
-    if let Some(ids) = contract_ids {
-        query = query.filter(rate_matrix_versions::contract_id.eq_any(ids.to_vec()));
+    match contracts {
+        ContractSet::Named(ids) => {
+            query = query.filter(rate_matrix_versions::contract_id.eq_any(ids.clone()));
+        }
+        ContractSet::Between(first, last) => {
+            query = query.filter(rate_matrix_versions::contract_id.between(first, last));
+        }
     }
     let versions: Vec<VersionRow> = query
         .order((
@@ -214,11 +219,22 @@ pub fn lookup_versions(
             rate_matrix_versions::effective_from.asc(),
         ))
         .load(conn)?;
-    // Named contracts read their versions' cells only; all contracts read the table.
     let mut cell_query = rate_cells::table.into_boxed();
-    if contract_ids.is_some() {
-        let ids: Vec<String> = versions.iter().map(|v| v.id.clone()).collect();
-        cell_query = cell_query.filter(rate_cells::version_id.eq_any(ids));
+    match contracts {
+        ContractSet::Named(_) => {
+            let ids: Vec<String> = versions.iter().map(|v| v.id.clone()).collect();
+            cell_query = cell_query.filter(rate_cells::version_id.eq_any(ids));
+        }
+        // A range's versions may be thousands, more than one statement binds.
+        ContractSet::Between(first, last) => {
+            cell_query = cell_query.filter(
+                rate_cells::version_id.eq_any(
+                    rate_matrix_versions::table
+                        .filter(rate_matrix_versions::contract_id.between(first, last))
+                        .select(rate_matrix_versions::id),
+                ),
+            );
+        }
     }
     let cell_rows: Vec<CellRow> = cell_query
         .order((rate_cells::version_id.asc(), rate_cells::position.asc()))

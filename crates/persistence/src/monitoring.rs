@@ -18,12 +18,13 @@ use dayops_domain::budget::{
 };
 use dayops_domain::contract::budget_for;
 use dayops_domain::report::{FinancialYear, SpendTotals};
-use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::types::{Funding, Item, ServiceType, SessionType, SupportReason};
 
+use crate::contracts::ContractSet;
 use crate::day::Day;
 use crate::error::{vocab, StoreError};
 use crate::reports::{counted_statuses, earliest_period_start, SPEND_LINES};
+use crate::vocabulary::{StoredItem, StoredSessionType, StoredStatus};
 use crate::{agreements, contracts, matrices, DbConnection};
 
 /// One period (month of service) of a row, 1 for April to 12 for March.
@@ -210,12 +211,12 @@ type LineColumns = (
 #[derive(Queryable)]
 struct ActualLine {
     contract_id: String,
-    status: String,
+    status: StoredStatus,
     #[diesel(deserialize_as = Day)]
     period_end: NaiveDate,
     person_ref: String,
-    item: String,
-    session_type: Option<String>,
+    item: StoredItem,
+    session_type: Option<StoredSessionType>,
     need_band: String,
     #[diesel(deserialize_as = Day)]
     date: NaiveDate,
@@ -254,45 +255,119 @@ pub(crate) fn cohort_keys(
     Ok((reason, funding))
 }
 
-/// What budget monitoring prices with: the contracts in force in the year, their rate
-/// versions, and the agreements in force in the year by contract.
-pub struct BudgetReference {
-    contracts: Vec<dayops_domain::contract::Contract>,
-    versions: HashMap<String, Vec<dayops_domain::matrix::MatrixVersion<String>>>,
-    placed: HashMap<String, Vec<dayops_domain::agreement::AgreementInput>>,
+/// A share of budget monitoring's contracts, read and priced on a connection of its own:
+/// a run of the contracts in id order, by their place in the report.
+#[derive(Debug, Clone)]
+pub struct BudgetShard {
+    positions: Vec<usize>,
+    contracts: ContractSet,
+    /// The first and last ids of the run, which bound the claim lines read.
+    first: String,
+    last: String,
 }
 
-/// The reference data of `year`'s budget monitoring (a provider's own contracts when
-/// `provider_id` is given).
-pub fn budget_reference(
+/// The contracts budget monitoring of `year` reports on (a provider's own when
+/// `provider_id` is given), in reference order.
+pub fn budget_contracts(
     conn: &mut DbConnection,
     year: FinancialYear,
     provider_id: Option<&str>,
-) -> Result<BudgetReference, StoreError> {
-    let contracts = contracts::in_force_during(conn, year.start(), year.end(), provider_id)?;
-    let ids: Vec<String> = contracts.iter().map(|c| c.id.clone()).collect();
-    let scoped = provider_id.map(|_| ids.as_slice());
-    let versions = matrices::lookup_versions(conn, scoped)?;
-    let mut placed: HashMap<String, Vec<dayops_domain::agreement::AgreementInput>> = HashMap::new();
-    for p in agreements::in_force_during(conn, year.start(), year.end(), scoped)? {
-        placed.entry(p.contract_id).or_default().push(p.terms);
-    }
-    Ok(BudgetReference {
-        contracts,
-        versions,
-        placed,
-    })
+) -> Result<Vec<dayops_domain::contract::Contract>, StoreError> {
+    contracts::in_force_during(conn, year.start(), year.end(), provider_id)
 }
 
-/// The year's counted claim lines ([`actual_lines_sql`]), by contract.
-pub struct ClaimedLines(HashMap<String, Vec<ActualLine>>);
+/// Splits `contracts` into shards of consecutive ids, one for each of the machine's
+/// `parallel` cores (two at least, four at most), so that each is read and priced on a
+/// connection and a core of its own: a nation's 200,000 agreements are most of the
+/// report's time, and read in one statement they kept one core busy while the other
+/// waited. A shard costs a pooled connection and a blocking thread for a moment, so even
+/// a handful of contracts is split. Named when the report is a provider's own.
+pub fn budget_shards(
+    contracts: &[dayops_domain::contract::Contract],
+    named: bool,
+    parallel: usize,
+) -> Vec<BudgetShard> {
+    let mut positions: Vec<usize> = (0..contracts.len()).collect();
+    positions.sort_by(|a, b| contracts[*a].id.cmp(&contracts[*b].id));
+    let shards = parallel.clamp(2, 4);
+    let size = positions.len().div_ceil(shards).max(1);
+    positions
+        .chunks(size)
+        .map(|run| {
+            let id = |i: &usize| contracts[*i].id.clone();
+            let (first, last) = (id(&run[0]), id(&run[run.len() - 1]));
+            BudgetShard {
+                positions: run.to_vec(),
+                contracts: if named {
+                    ContractSet::Named(run.iter().map(id).collect())
+                } else {
+                    ContractSet::Between(first.clone(), last.clone())
+                },
+                first,
+                last,
+            }
+        })
+        .collect()
+}
 
-/// The counted claim lines served in `year` (a provider's own when given).
-pub fn claimed_lines(
+/// One shard's contracts priced: each with its place in the report.
+pub struct PricedShard(Vec<(usize, Tally, CohortTallies)>);
+
+/// Reads one shard's rate versions, agreements in force in `year` and counted claim
+/// lines in one snapshot, and prices each of its contracts.
+pub fn price_budget_shard(
+    conn: &mut DbConnection,
+    year: FinancialYear,
+    contracts: &[dayops_domain::contract::Contract],
+    shard: &BudgetShard,
+    provider_id: Option<&str>,
+) -> Result<PricedShard, StoreError> {
+    let (versions, placed, lines) = crate::db::read_snapshot(conn, |conn| {
+        let versions = matrices::lookup_versions(conn, &shard.contracts)?;
+        let mut placed: HashMap<String, Vec<dayops_domain::agreement::AgreementInput>> =
+            HashMap::new();
+        for p in agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)? {
+            match placed.get_mut(&p.contract_id) {
+                Some(terms) => terms.push(p.terms),
+                None => {
+                    placed.insert(p.contract_id, vec![p.terms]);
+                }
+            }
+        }
+        let lines = claimed_lines(conn, year, provider_id, (&shard.first, &shard.last))?;
+        Ok::<_, StoreError>((versions, placed, lines))
+    })?;
+    let priced = shard
+        .positions
+        .iter()
+        .map(|&at| {
+            let contract = &contracts[at];
+            let (tally, cohorts) = contract_tally(
+                year,
+                contract,
+                versions.get(&contract.id).map_or(&[][..], Vec::as_slice),
+                lines.get(&contract.id).map_or(&[][..], Vec::as_slice),
+                placed.get(&contract.id).map_or(&[][..], Vec::as_slice),
+            )?;
+            Ok((at, tally, cohorts))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    Ok(PricedShard(priced))
+}
+
+/// [`actual_lines_sql`] for the contracts whose ids are in a range (two more binds).
+fn shard_lines_sql() -> String {
+    format!("{} AND s.contract_id BETWEEN ? AND ?", actual_lines_sql())
+}
+
+/// The counted claim lines served in `year` (a provider's own when given) of the
+/// contracts whose ids are in `ids`, by contract.
+fn claimed_lines(
     conn: &mut DbConnection,
     year: FinancialYear,
     provider_id: Option<&str>,
-) -> Result<ClaimedLines, StoreError> {
+    ids: (&str, &str),
+) -> Result<HashMap<String, Vec<ActualLine>>, StoreError> {
     let binds = [
         earliest_period_start(year),
         year.end(),
@@ -303,7 +378,7 @@ pub fn claimed_lines(
     let p = provider_id.unwrap_or("").to_string();
     let lines: Vec<ActualLine> = crate::load_sql_by_position!(
         conn,
-        &actual_lines_sql(),
+        &shard_lines_sql(),
         LineColumns,
         [
             (Date, binds[0]),
@@ -312,7 +387,9 @@ pub fn claimed_lines(
             (Date, binds[3]),
             (Date, binds[4]),
             (Text, &p),
-            (Text, &p)
+            (Text, &p),
+            (Text, ids.0),
+            (Text, ids.1)
         ]
     )?;
     let mut by_contract: HashMap<String, Vec<ActualLine>> = HashMap::new();
@@ -324,7 +401,7 @@ pub fn claimed_lines(
             }
         }
     }
-    Ok(ClaimedLines(by_contract))
+    Ok(by_contract)
 }
 
 /// One contract's figures for the year, and the same by cohort.
@@ -342,10 +419,12 @@ fn contract_tally(
         budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
         ..Tally::default()
     };
-    // The cohort of each person placed on the contract in the year; a line of anyone
-    // else counts as `not_recorded` and `commissioned`.
+    // The cohort of each person placed on the contract in the year, for the claim lines
+    // (none to build without them); a line of anyone else counts as `not_recorded` and
+    // `commissioned`.
     let cohorts: HashMap<&str, (&'static str, &'static str)> = placements
         .iter()
+        .filter(|_| !lines.is_empty())
         .map(|a| {
             let reason = a
                 .primary_support_reason
@@ -358,9 +437,8 @@ fn contract_tally(
     // service; commitments run from the day after.
     let mut spend = SpendTotals::default();
     for line in lines {
-        let status = vocab("submissions.status", &line.status, SubmissionStatus::parse)?;
         spend.add(
-            status,
+            line.status.0,
             period_index(year, line.date),
             line.amount_pence,
             line.period_end,
@@ -383,9 +461,9 @@ fn contract_tally(
             .copied()
             .unwrap_or(unplaced);
         by_cohort.of(reason, funding).actual[period_index(year, line.date)] += line.amount_pence;
-        let (item, session_type) = claimed_item(&line.item, line.session_type.as_deref())?;
+        let session_type = line.session_type.map(|s| s.0);
         let baseline = prices
-            .rates(line.date, item, &line.need_band, session_type)
+            .rates(line.date, line.item.0, &line.need_band, session_type)
             .map_or(line.amount_pence, |r| {
                 dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
             });
@@ -428,48 +506,25 @@ fn contract_tally(
     Ok((tally, by_cohort))
 }
 
-/// The budget monitoring report of `year` from its reference data and claimed lines (read
-/// on two connections at once): contracts in reference order, then service types, the
-/// council, and the cohorts. No database, all arithmetic.
+/// The budget monitoring report of `year` from its contracts (in reference order) and
+/// their shards priced: contracts in reference order, then service types, the council,
+/// and the cohorts. No database, all arithmetic.
 pub fn budget_rows(
     year: FinancialYear,
-    reference: BudgetReference,
-    lines: ClaimedLines,
+    contracts: &[dayops_domain::contract::Contract],
+    shards: Vec<PricedShard>,
 ) -> Result<Vec<BudgetRow>, StoreError> {
-    let BudgetReference {
-        contracts,
-        versions,
-        placed,
-    } = reference;
-    let tally_of = |contract: &dayops_domain::contract::Contract| {
-        contract_tally(
-            year,
-            contract,
-            versions.get(&contract.id).map_or(&[][..], Vec::as_slice),
-            lines.0.get(&contract.id).map_or(&[][..], Vec::as_slice),
-            placed.get(&contract.id).map_or(&[][..], Vec::as_slice),
-        )
-    };
-    // Each contract is priced on its own, so the contracts are shared among the
-    // machine's cores (up to four): a nation's year is a few hundred milliseconds of
-    // arithmetic, and a thread costs tens of microseconds.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get().min(4))
-        .min(contracts.len().max(1));
-    let chunk = contracts.len().div_ceil(threads).max(1);
-    let priced: Vec<(Tally, CohortTallies)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = contracts
-            .chunks(chunk)
-            .map(|part| scope.spawn(|| part.iter().map(tally_of).collect::<Vec<_>>()))
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                w.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect::<Result<Vec<_>, StoreError>>()
-    })?;
+    let mut priced: Vec<(usize, Tally, CohortTallies)> =
+        shards.into_iter().flat_map(|shard| shard.0).collect();
+    priced.sort_by_key(|(at, _, _)| *at);
+    if priced.len() != contracts.len() || priced.iter().enumerate().any(|(i, p)| p.0 != i) {
+        return Err(StoreError::Internal(
+            "budget monitoring's shards did not price each contract once".into(),
+        ));
+    }
+    let priced = priced
+        .into_iter()
+        .map(|(_, tally, cohorts)| (tally, cohorts));
     let mut rows = Vec::new();
     let mut by_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut council = Tally::default();

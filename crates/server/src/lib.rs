@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod jwks;
 pub mod logcli;
+pub mod sqlite;
 pub mod webhooks;
 
 use std::net::TcpListener;

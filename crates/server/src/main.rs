@@ -115,6 +115,7 @@ fn parse_role(text: &str) -> Result<Role, String> {
 fn main() -> ExitCode {
     dayops_server::allocators::tune();
     dayops_server::init_logging();
+    dayops_server::sqlite::configure();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

@@ -584,24 +584,32 @@ pub async fn budget(
 ) -> Result<HttpResponse, ApiError> {
     let year = financial_year(&query)?;
     let scope = principal.own_provider().map(str::to_string);
-    let lines_scope = scope.clone();
-    // The reference data and the year's claim lines are read on two connections at
-    // once (each is about half the reading), then priced off the workers.
-    let (reference, lines) = futures_util::future::try_join(
+    let contracts = {
+        let scope = scope.clone();
         run(&state, move |conn| {
-            Ok(monitoring::budget_reference(conn, year, scope.as_deref())?)
-        }),
+            Ok(monitoring::budget_contracts(conn, year, scope.as_deref())?)
+        })
+        .await?
+    };
+    // The contracts are read and priced in shards, each on a connection and a core of its
+    // own (see `monitoring::budget_shards`).
+    let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+    let shards = monitoring::budget_shards(&contracts, scope.is_some(), parallel);
+    let contracts = std::sync::Arc::new(contracts);
+    let priced = futures_util::future::try_join_all(shards.into_iter().map(|shard| {
+        let (contracts, scope) = (contracts.clone(), scope.clone());
         run(&state, move |conn| {
-            Ok(monitoring::claimed_lines(
+            Ok(monitoring::price_budget_shard(
                 conn,
                 year,
-                lines_scope.as_deref(),
+                &contracts,
+                &shard,
+                scope.as_deref(),
             )?)
-        }),
-    )
+        })
+    }))
     .await?;
-    let rows =
-        crate::off_the_workers(move || monitoring::budget_rows(year, reference, lines)).await?;
+    let rows = monitoring::budget_rows(year, &contracts, priced)?;
     answer(
         &req,
         |items| BudgetReport {
