@@ -694,6 +694,27 @@ fn budget_contract_as(
     (contract, provider)
 }
 
+/// The figures of a budget monitoring row the tests compare, in this order.
+const BUDGET_FIGURES: [&str; 9] = [
+    "budget_pence",
+    "actual_pence",
+    "committed_pence",
+    "forecast_pence",
+    "variance_pence",
+    "volume_variance_pence",
+    "mix_variance_pence",
+    "price_variance_pence",
+    "people_at_baseline",
+];
+
+/// A budget monitoring row's [`BUDGET_FIGURES`] (`i64::MIN` for a null).
+fn figures(row: &Value) -> Vec<i64> {
+    BUDGET_FIGURES
+        .iter()
+        .map(|f| row[f].as_i64().unwrap_or(i64::MIN))
+        .collect()
+}
+
 /// The rate of a cell of `versions` (as the API lists them) on `date`: the exact band
 /// before `*` (every cell of the scripted contract is for any day).
 fn rate_on(
@@ -866,22 +887,6 @@ fn budget_monitoring_matches_an_independent_recomputation() {
             .unwrap_or_else(|| panic!("{scope} {key}: {}", report.text))
             .clone()
     };
-    let figures = |r: &Value| -> Vec<i64> {
-        [
-            "budget_pence",
-            "actual_pence",
-            "committed_pence",
-            "forecast_pence",
-            "variance_pence",
-            "volume_variance_pence",
-            "mix_variance_pence",
-            "price_variance_pence",
-            "people_at_baseline",
-        ]
-        .iter()
-        .map(|f| r[f].as_i64().unwrap_or(i64::MIN))
-        .collect()
-    };
     let expected = vec![
         budget,
         actual,
@@ -1014,23 +1019,6 @@ fn budget_monitoring_prices_each_contract_alike_in_the_councils_report_and_its_p
     let items = council.body["items"].as_array().unwrap();
     let contract_rows: Vec<&Value> = items.iter().filter(|r| r["scope"] == "contract").collect();
     assert_eq!(contract_rows.len(), 3, "{}", council.text);
-    let figures = [
-        "budget_pence",
-        "actual_pence",
-        "committed_pence",
-        "forecast_pence",
-        "variance_pence",
-        "volume_variance_pence",
-        "mix_variance_pence",
-        "price_variance_pence",
-        "people_at_baseline",
-    ];
-    let of = |row: &Value| -> Vec<i64> {
-        figures
-            .iter()
-            .map(|f| row[f].as_i64().unwrap_or(i64::MIN))
-            .collect()
-    };
     for (contract, provider) in &scripted {
         let row = contract_rows
             .iter()
@@ -1039,14 +1027,14 @@ fn budget_monitoring_prices_each_contract_alike_in_the_councils_report_and_its_p
         let own = app.get(path, &app.provider(provider));
         own.expect(200);
         assert_eq!(&own.body["items"][0], *row, "{contract}");
-        assert_eq!(of(row), of(contract_rows[0]), "{contract}");
+        assert_eq!(figures(row), figures(contract_rows[0]), "{contract}");
         assert!(row["committed_pence"].as_i64().unwrap() > 0);
     }
     let council_row = items.iter().find(|r| r["scope"] == "council").unwrap();
-    let summed: Vec<i64> = (0..figures.len())
-        .map(|i| contract_rows.iter().map(|r| of(r)[i]).sum())
+    let summed: Vec<i64> = (0..BUDGET_FIGURES.len())
+        .map(|i| contract_rows.iter().map(|r| figures(r)[i]).sum())
         .collect();
-    assert_eq!(of(council_row), summed);
+    assert_eq!(figures(council_row), summed);
 }
 
 /// Unit costs of the scripted year's first quarter, recomputed from the claims' lines:
