@@ -378,10 +378,7 @@ pub struct PlanPrices<'p, 'a, Id> {
     /// The bands seen, and for each (at the same place) its series by weekday and
     /// session type: a contract has a handful of bands, found without building a key.
     bands: Vec<String>,
-    /// A band's series by weekday and session type: at most a few dozen, so a list
-    /// searched in place, which costs less than hashing the key (a nation's commitments
-    /// look one up two million times).
-    series: Vec<Vec<((Weekday, SessionType), Series)>>,
+    series: Vec<std::collections::HashMap<(Weekday, SessionType), Series>>,
     /// The days of the year as they are first needed: whether the contract is open, the
     /// version then in force and the day category (worked out once a day, not for every
     /// weekday, session type and band, or for every claim line).
@@ -482,62 +479,54 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             ..
         } = self;
         let (pricer, year) = (*pricer, *year);
-        let band_series = &mut series[at];
-        let key = (weekday, session_type);
-        let found = match band_series.iter().position(|(k, _)| *k == key) {
-            Some(found) => found,
-            None => {
-                let built = {
-                    let mut dates = Vec::with_capacity(53);
-                    let mut periods = Vec::with_capacity(53);
-                    let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
-                    sums.push([0; 8]);
-                    // A weekday's rates change only with the version in force (bank holidays
-                    // are closed): looked up again only when the version changes, and then
-                    // shared with the other weekdays of the same day category.
-                    let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
-                    let mut date = first_weekday_on_or_after(*start, weekday);
-                    while let Some(day) = days.get(pricer, date) {
-                        if day.open {
-                            let rates = match cached {
-                                Some((v, rates)) if Some(v) == day.version => rates,
-                                _ => {
-                                    let rates = ITEMS.map(|item| {
-                                        let st = (item == Item::Session).then_some(session_type);
-                                        *known
-                                            .entry((day.version, day.category, item, st, at))
-                                            .or_insert_with(|| pricer.rates(date, item, band, st))
-                                    });
-                                    if let Some(v) = day.version {
-                                        cached = Some((v, rates));
-                                    }
-                                    rates
+        series[at]
+            .entry((weekday, session_type))
+            .or_insert_with(|| {
+                let mut dates = Vec::with_capacity(53);
+                let mut periods = Vec::with_capacity(53);
+                let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
+                sums.push([0; 8]);
+                // A weekday's rates change only with the version in force (bank holidays
+                // are closed): looked up again only when the version changes, and then
+                // shared with the other weekdays of the same day category.
+                let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
+                let mut date = first_weekday_on_or_after(*start, weekday);
+                while let Some(day) = days.get(pricer, date) {
+                    if day.open {
+                        let rates = match cached {
+                            Some((v, rates)) if Some(v) == day.version => rates,
+                            _ => {
+                                let rates = ITEMS.map(|item| {
+                                    let st = (item == Item::Session).then_some(session_type);
+                                    *known
+                                        .entry((day.version, day.category, item, st, at))
+                                        .or_insert_with(|| pricer.rates(date, item, band, st))
+                                });
+                                if let Some(v) = day.version {
+                                    cached = Some((v, rates));
                                 }
-                            };
-                            dates.push(date);
-                            periods.push(period_index(year, date) as u8);
-                            let mut next = *sums.last().unwrap_or(&[0; 8]);
-                            for (k, rate) in rates.iter().enumerate() {
-                                if let Some(r) = rate {
-                                    next[2 * k] += r.current;
-                                    next[2 * k + 1] += r.baseline;
-                                }
+                                rates
                             }
-                            sums.push(next);
+                        };
+                        dates.push(date);
+                        periods.push(period_index(year, date) as u8);
+                        let mut next = *sums.last().unwrap_or(&[0; 8]);
+                        for (k, rate) in rates.iter().enumerate() {
+                            if let Some(r) = rate {
+                                next[2 * k] += r.current;
+                                next[2 * k + 1] += r.baseline;
+                            }
                         }
-                        date = date + Days::new(7);
+                        sums.push(next);
                     }
-                    Series {
-                        dates,
-                        periods,
-                        sums,
-                    }
-                };
-                band_series.push((key, built));
-                band_series.len() - 1
-            }
-        };
-        &band_series[found].1
+                    date = date + Days::new(7);
+                }
+                Series {
+                    dates,
+                    periods,
+                    sums,
+                }
+            })
     }
 
     /// The rates of claimed units on `date` ([`Pricer::rates`]), looked up once for each
