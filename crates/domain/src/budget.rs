@@ -298,6 +298,8 @@ impl Commitment {
     fn of_sums(sums: Sums<'_>, denominator: i128) -> Self {
         let mut out = Commitment::default();
         for (band, periods) in sums.bands {
+            // Each band is once in `sums`: its key is made once, not once a period.
+            let mut in_band: Option<Priced> = None;
             for (period, sum) in periods.into_iter().enumerate() {
                 let Some((current, baseline)) = sum else {
                     continue;
@@ -306,9 +308,12 @@ impl Commitment {
                     current: round_half_up(current, denominator),
                     baseline: round_half_up(baseline, denominator),
                 };
-                *out.by_band.entry(band.to_string()).or_default() += priced;
+                *in_band.get_or_insert_default() += priced;
                 out.by_period[period] += priced.current;
                 out.total += priced;
+            }
+            if let Some(priced) = in_band {
+                *out.by_band.entry(band.to_string()).or_default() += priced;
             }
         }
         out
@@ -378,7 +383,9 @@ pub struct PlanPrices<'p, 'a, Id> {
     /// The bands seen, and for each (at the same place) its series by weekday and
     /// session type: a contract has a handful of bands, found without building a key.
     bands: Vec<String>,
-    series: Vec<std::collections::HashMap<(Weekday, SessionType), Series>>,
+    /// By [`series_slot`]: a nation's commitments look a series up millions of times, and
+    /// hashing the key was a twentieth of pricing them.
+    series: Vec<Vec<Option<Series>>>,
     /// The days of the year as they are first needed: whether the contract is open, the
     /// version then in force and the day category (worked out once a day, not for every
     /// weekday, session type and band, or for every claim line).
@@ -429,9 +436,21 @@ type RatesKey = (Option<usize>, DayCategory, Item, Option<SessionType>, usize);
 struct Series {
     dates: Vec<NaiveDate>,
     periods: Vec<u8>,
+    /// Where each period's dates start in `dates` (the last entry: its length), so that a
+    /// run of dates is cut at period ends without a search (a binary search there was
+    /// a third of pricing a nation's plans).
+    period_starts: [usize; 13],
     /// Running sums, one longer than `dates`: for each item (session, one-to-one hour,
     /// journey, meal) the rate in force, then the baseline's.
     sums: Vec<[i64; 8]>,
+}
+
+/// A band's series, one for each weekday and session type.
+const SERIES_SLOTS: usize = Weekday::ALL.len() * SessionType::ALL.len();
+
+/// Where the series of `weekday` and `session_type` is among a band's.
+fn series_slot(weekday: Weekday, session_type: SessionType) -> usize {
+    weekday as usize * SessionType::ALL.len() + session_type as usize
 }
 
 const ITEMS: [Item; 4] = [
@@ -461,7 +480,8 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             Some(at) => at,
             None => {
                 self.bands.push(band.to_string());
-                self.series.push(Default::default());
+                self.series
+                    .push(std::iter::repeat_with(|| None).take(SERIES_SLOTS).collect());
                 self.series.len() - 1
             }
         }
@@ -479,54 +499,55 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             ..
         } = self;
         let (pricer, year) = (*pricer, *year);
-        series[at]
-            .entry((weekday, session_type))
-            .or_insert_with(|| {
-                let mut dates = Vec::with_capacity(53);
-                let mut periods = Vec::with_capacity(53);
-                let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
-                sums.push([0; 8]);
-                // A weekday's rates change only with the version in force (bank holidays
-                // are closed): looked up again only when the version changes, and then
-                // shared with the other weekdays of the same day category.
-                let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
-                let mut date = first_weekday_on_or_after(*start, weekday);
-                while let Some(day) = days.get(pricer, date) {
-                    if day.open {
-                        let rates = match cached {
-                            Some((v, rates)) if Some(v) == day.version => rates,
-                            _ => {
-                                let rates = ITEMS.map(|item| {
-                                    let st = (item == Item::Session).then_some(session_type);
-                                    *known
-                                        .entry((day.version, day.category, item, st, at))
-                                        .or_insert_with(|| pricer.rates(date, item, band, st))
-                                });
-                                if let Some(v) = day.version {
-                                    cached = Some((v, rates));
-                                }
-                                rates
+        series[at][series_slot(weekday, session_type)].get_or_insert_with(|| {
+            let mut dates = Vec::with_capacity(53);
+            let mut periods = Vec::with_capacity(53);
+            let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
+            sums.push([0; 8]);
+            // A weekday's rates change only with the version in force (bank holidays
+            // are closed): looked up again only when the version changes, and then
+            // shared with the other weekdays of the same day category.
+            let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
+            let mut date = first_weekday_on_or_after(*start, weekday);
+            while let Some(day) = days.get(pricer, date) {
+                if day.open {
+                    let rates = match cached {
+                        Some((v, rates)) if Some(v) == day.version => rates,
+                        _ => {
+                            let rates = ITEMS.map(|item| {
+                                let st = (item == Item::Session).then_some(session_type);
+                                *known
+                                    .entry((day.version, day.category, item, st, at))
+                                    .or_insert_with(|| pricer.rates(date, item, band, st))
+                            });
+                            if let Some(v) = day.version {
+                                cached = Some((v, rates));
                             }
-                        };
-                        dates.push(date);
-                        periods.push(period_index(year, date) as u8);
-                        let mut next = *sums.last().unwrap_or(&[0; 8]);
-                        for (k, rate) in rates.iter().enumerate() {
-                            if let Some(r) = rate {
-                                next[2 * k] += r.current;
-                                next[2 * k + 1] += r.baseline;
-                            }
+                            rates
                         }
-                        sums.push(next);
+                    };
+                    dates.push(date);
+                    periods.push(period_index(year, date) as u8);
+                    let mut next = *sums.last().unwrap_or(&[0; 8]);
+                    for (k, rate) in rates.iter().enumerate() {
+                        if let Some(r) = rate {
+                            next[2 * k] += r.current;
+                            next[2 * k + 1] += r.baseline;
+                        }
                     }
-                    date = date + Days::new(7);
+                    sums.push(next);
                 }
-                Series {
-                    dates,
-                    periods,
-                    sums,
-                }
-            })
+                date = date + Days::new(7);
+            }
+            let period_starts =
+                std::array::from_fn(|p| periods.partition_point(|at| usize::from(*at) < p));
+            Series {
+                dates,
+                periods,
+                period_starts,
+                sums,
+            }
+        })
     }
 
     /// The rates of claimed units on `date` ([`Pricer::rates`]), looked up once for each
@@ -597,10 +618,9 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                 let mut i = series.dates.partition_point(|d| *d < from);
                 let end = series.dates.partition_point(|d| *d <= to);
                 while i < end {
-                    let period = series.periods[i];
-                    let next = i + series.periods[i..end].partition_point(|p| *p == period);
+                    let at = usize::from(series.periods[i]);
+                    let next = series.period_starts[at + 1].min(end);
                     let (upto, since) = (&series.sums[next], &series.sums[i]);
-                    let at = usize::from(period);
                     dated[at] = true;
                     for (sum, (u, s)) in rates[at].iter_mut().zip(upto.iter().zip(since)) {
                         *sum += u - s;
@@ -786,6 +806,16 @@ pub fn split_variance(budget: i64, forecast: i64, inputs: &MixInputs) -> Varianc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_weekday_and_session_type_has_a_series_slot_of_its_own() {
+        let mut slots: Vec<usize> = Weekday::ALL
+            .iter()
+            .flat_map(|w| SessionType::ALL.iter().map(|s| series_slot(*w, *s)))
+            .collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..SERIES_SLOTS).collect::<Vec<_>>());
+    }
     use crate::matrix::RateCell;
     use crate::types::DayCategory;
 
