@@ -192,6 +192,8 @@ impl TestApp {
     }
 
     fn new_database() -> (TestDb, String) {
+        // SQLite as the binary runs it (multi-thread mode), set before its first use.
+        dayops_server::sqlite::configure();
         match postgres_admin_url() {
             Some(admin_url) => {
                 let name = format!("dayops_test_{}", uuid::Uuid::new_v4().simple());

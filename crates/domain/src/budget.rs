@@ -806,6 +806,8 @@ pub fn split_variance(budget: i64, forecast: i64, inputs: &MixInputs) -> Varianc
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::RateCell;
+    use crate::types::DayCategory;
 
     #[test]
     fn each_weekday_and_session_type_has_a_series_slot_of_its_own() {
@@ -816,8 +818,6 @@ mod tests {
         slots.sort_unstable();
         assert_eq!(slots, (0..SERIES_SLOTS).collect::<Vec<_>>());
     }
-    use crate::matrix::RateCell;
-    use crate::types::DayCategory;
 
     fn d(s: &str) -> NaiveDate {
         s.parse().unwrap()

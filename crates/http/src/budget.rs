@@ -18,8 +18,6 @@ use actix_web::body::{BodySize, MessageBody};
 use actix_web::web::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use dayops_persistence::Backend;
-
 use crate::problem::ApiError;
 
 /// The budget, in bytes: what the work it weighs may hold at once.
@@ -37,12 +35,7 @@ pub const STORED_ANSWER_WEIGHT: usize = 1;
 /// measurement (`memory-bench --case big`): libpq two (its input buffer and its result);
 /// SQLite two as well, its result and the pages it reads the text from, which with one
 /// counted two answers of a 95,000-line register went at once and peaked at up to 266 MB.
-pub fn driver_copies(backend: Backend) -> usize {
-    match backend {
-        Backend::Sqlite => 2,
-        Backend::Postgresql => 2,
-    }
-}
+pub const DRIVER_COPIES: usize = 2;
 
 /// A submission's pipeline holds about this many times its body: the parsed input, the
 /// findings, the rows and canonical JSON written, the receipt. Chosen by measurement
@@ -168,10 +161,7 @@ mod tests {
         // 1 MiB stored, parsed, weighs 3 MiB; read from SQLite, 5 MiB: more than the
         // whole budget, so it takes all of it.
         let first = budget
-            .reserve_answer(
-                1024 * 1024,
-                PARSED_ANSWER_WEIGHT + driver_copies(Backend::Sqlite),
-            )
+            .reserve_answer(1024 * 1024, PARSED_ANSWER_WEIGHT + DRIVER_COPIES)
             .await
             .unwrap();
         assert_eq!(budget.permits.available_permits(), 0);

@@ -247,7 +247,7 @@ pub async fn read_version(
         .await?
         .ok_or_else(ApiError::not_found)?
     };
-    let weight = weight + crate::budget::driver_copies(state.backend);
+    let weight = weight + crate::budget::DRIVER_COPIES;
     let reservation = state.memory.reserve_answer(size, weight).await?;
     // Written off the workers; a stored body that no longer reads is our 500 problem.
     let read = move |conn: &mut DbConnection| {

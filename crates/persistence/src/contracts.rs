@@ -376,6 +376,16 @@ pub enum ContractSet {
     Between(String, String),
 }
 
+impl ContractSet {
+    /// The least and greatest ids the set can hold (none for no names).
+    pub fn bounds(&self) -> Option<(&str, &str)> {
+        match self {
+            ContractSet::Named(ids) => Some((ids.iter().min()?, ids.iter().max()?)),
+            ContractSet::Between(first, last) => Some((first, last)),
+        }
+    }
+}
+
 /// The contracts in force at some time from `from` to `to` (one provider's, when given),
 /// in reference order.
 pub fn in_force_during(

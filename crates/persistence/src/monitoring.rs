@@ -261,9 +261,6 @@ pub(crate) fn cohort_keys(
 pub struct BudgetShard {
     positions: Vec<usize>,
     contracts: ContractSet,
-    /// The first and last ids of the run, which bound the claim lines read.
-    first: String,
-    last: String,
 }
 
 /// The contracts budget monitoring of `year` reports on (a provider's own when
@@ -295,16 +292,13 @@ pub fn budget_shards(
         .chunks(size)
         .map(|run| {
             let id = |i: &usize| contracts[*i].id.clone();
-            let (first, last) = (id(&run[0]), id(&run[run.len() - 1]));
             BudgetShard {
                 positions: run.to_vec(),
                 contracts: if named {
                     ContractSet::Named(run.iter().map(id).collect())
                 } else {
-                    ContractSet::Between(first.clone(), last.clone())
+                    ContractSet::Between(id(&run[0]), id(&run[run.len() - 1]))
                 },
-                first,
-                last,
             }
         })
         .collect()
@@ -334,7 +328,11 @@ pub fn price_budget_shard(
                 }
             }
         }
-        let lines = claimed_lines(conn, year, provider_id, (&shard.first, &shard.last))?;
+        // The claim lines of the ids the shard spans (a shard always holds a contract).
+        let lines = match shard.contracts.bounds() {
+            Some(ids) => claimed_lines(conn, year, provider_id, ids)?,
+            None => HashMap::new(),
+        };
         Ok::<_, StoreError>((versions, placed, lines))
     })?;
     let priced = shard
