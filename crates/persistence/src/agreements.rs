@@ -18,6 +18,10 @@ use crate::contracts::{self, ContractSet};
 use crate::day::{Day, OptionalDay};
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
 use crate::schema::agreements;
+use crate::vocabulary::{
+    StoredBands, StoredFunding, StoredPathway, StoredSessions, StoredSupportReason,
+    StoredSuspensions,
+};
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -388,20 +392,67 @@ pub fn terms_for_contract(
         .collect()
 }
 
-/// An agreement's contract and terms, as the council's reports read them.
-pub struct PlacedTerms {
-    pub contract_id: String,
-    pub terms: AgreementInput,
+/// An agreement's terms as budget monitoring reads them by the hundred thousand: its
+/// vocabulary and JSON columns decoded from the column's text in place (see
+/// [`crate::vocabulary`]), where [`TermsRow`] copies each into a `String` first.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agreements)]
+struct PlacedRow {
+    contract_id: String,
+    person_ref: String,
+    #[diesel(deserialize_as = Day)]
+    start_date: NaiveDate,
+    #[diesel(deserialize_as = OptionalDay)]
+    end_date: Option<NaiveDate>,
+    pathway: StoredPathway,
+    need_bands: StoredBands,
+    planned_sessions: StoredSessions,
+    one_to_one_quarter_hours_per_week: i32,
+    transport_journeys_per_week: i32,
+    meals: i32,
+    suspensions: StoredSuspensions,
+    #[diesel(deserialize_as = OptionalDay)]
+    care_plan_review_due: Option<NaiveDate>,
+    primary_support_reason: Option<StoredSupportReason>,
+    funding: StoredFunding,
 }
 
-/// The agreements of the given contracts in force at some time from `from` to `to`, with
-/// their contracts.
+impl PlacedRow {
+    fn into_domain(self) -> Result<(String, AgreementInput), StoreError> {
+        let terms = AgreementInput {
+            person_ref: self.person_ref,
+            need_bands: self.need_bands.0,
+            planned_sessions: self.planned_sessions.0,
+            one_to_one_hours_per_week: Hours::from_quarters(unsigned(
+                "agreements.one_to_one_quarter_hours_per_week",
+                self.one_to_one_quarter_hours_per_week,
+            )?),
+            transport_journeys_per_week: unsigned(
+                "agreements.transport_journeys_per_week",
+                self.transport_journeys_per_week,
+            )?,
+            meals: unsigned("agreements.meals", self.meals)?,
+            start_date: self.start_date,
+            end_date: self.end_date,
+            suspensions: self.suspensions.0,
+            pathway: self.pathway.0,
+            care_plan_review_due: self.care_plan_review_due,
+            primary_support_reason: self.primary_support_reason.map(|r| r.0),
+            funding: self.funding.0,
+        };
+        Ok((self.contract_id, terms))
+    }
+}
+
+/// The agreements of the given contracts in force at some time from `from` to `to`, by
+/// contract. Rows are decoded as they are stepped, so the nation's 200,000 are never held
+/// twice.
 pub fn in_force_during(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
     contracts: &ContractSet,
-) -> Result<Vec<PlacedTerms>, StoreError> {
+) -> Result<HashMap<String, Vec<AgreementInput>>, StoreError> {
     let mut query = agreements::table
         .filter(agreements::start_date.le(to))
         .filter(
@@ -418,15 +469,15 @@ pub fn in_force_during(
             query = query.filter(agreements::contract_id.between(first, last));
         }
     }
-    query
-        .select((agreements::contract_id, TermsRow::as_select()))
-        .load::<(String, TermsRow)>(conn)?
-        .into_iter()
-        .map(|(contract_id, terms)| {
-            Ok(PlacedTerms {
-                contract_id,
-                terms: terms.into_domain()?,
-            })
-        })
-        .collect()
+    let mut placed: HashMap<String, Vec<AgreementInput>> = HashMap::new();
+    for row in query.select(PlacedRow::as_select()).load_iter(conn)? {
+        let (contract_id, terms) = row?.into_domain()?;
+        match placed.get_mut(&contract_id) {
+            Some(all) => all.push(terms),
+            None => {
+                placed.insert(contract_id, vec![terms]);
+            }
+        }
+    }
+    Ok(placed)
 }

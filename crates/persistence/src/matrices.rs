@@ -15,6 +15,7 @@ use dayops_domain::types::{DayCategory, Item, SessionType};
 use crate::contracts::{self, ContractSet};
 use crate::error::{to_json_value, vocab, StoreError};
 use crate::schema::{rate_cells, rate_matrix_versions};
+use crate::vocabulary::{StoredDayCategory, StoredItem, StoredSessionType};
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection};
 
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -57,6 +58,31 @@ impl CellRow {
             )?,
             rate_pence: self.rate_pence,
         })
+    }
+}
+
+/// A rate cell as lookups read them, a few dozen for each of a nation's contracts: the
+/// vocabulary columns decoded in place (see [`crate::vocabulary`]).
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = rate_cells)]
+struct LookupCellRow {
+    version_id: String,
+    item: StoredItem,
+    need_band: String,
+    session_type: Option<StoredSessionType>,
+    day_category: StoredDayCategory,
+    rate_pence: i64,
+}
+
+impl LookupCellRow {
+    fn into_domain(self) -> RateCell {
+        RateCell {
+            item: self.item.0,
+            need_band: self.need_band,
+            session_type: self.session_type.map(|s| s.0),
+            day_category: self.day_category.0,
+            rate_pence: self.rate_pence,
+        }
     }
 }
 
@@ -236,16 +262,28 @@ pub fn lookup_versions(
             );
         }
     }
-    let cell_rows: Vec<CellRow> = cell_query
-        .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
-        .load(conn)?;
+    // In version order, so a version's cells are a run: its id is kept once, not a row.
     let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
-    for row in cell_rows {
-        let version_id = row.version_id.clone();
-        cells
-            .entry(version_id)
-            .or_default()
-            .push(row.into_domain()?);
+    let mut run: Option<(String, Vec<RateCell>)> = None;
+    for row in cell_query
+        .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
+        .select(LookupCellRow::as_select())
+        .load_iter(conn)?
+    {
+        let row = row?;
+        match &mut run {
+            Some((id, run_cells)) if *id == row.version_id => run_cells.push(row.into_domain()),
+            _ => {
+                if let Some((id, run_cells)) = run.take() {
+                    cells.insert(id, run_cells);
+                }
+                let id = row.version_id.clone();
+                run = Some((id, vec![row.into_domain()]));
+            }
+        }
+    }
+    if let Some((id, run_cells)) = run {
+        cells.insert(id, run_cells);
     }
     let mut by_contract: HashMap<String, Vec<MatrixVersion<String>>> = HashMap::new();
     for v in versions {

@@ -318,16 +318,7 @@ pub fn price_budget_shard(
 ) -> Result<PricedShard, StoreError> {
     let (versions, placed, lines) = crate::db::read_snapshot(conn, |conn| {
         let versions = matrices::lookup_versions(conn, &shard.contracts)?;
-        let mut placed: HashMap<String, Vec<dayops_domain::agreement::AgreementInput>> =
-            HashMap::new();
-        for p in agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)? {
-            match placed.get_mut(&p.contract_id) {
-                Some(terms) => terms.push(p.terms),
-                None => {
-                    placed.insert(p.contract_id, vec![p.terms]);
-                }
-            }
-        }
+        let placed = agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)?;
         // The claim lines of the ids the shard spans (a shard always holds a contract).
         let lines = match shard.contracts.bounds() {
             Some(ids) => claimed_lines(conn, year, provider_id, ids)?,
