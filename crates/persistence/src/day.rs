@@ -5,6 +5,7 @@
 //! PostgreSQL's binary dates are read as they always are.
 
 use chrono::NaiveDate;
+use dayops_domain::calendar::parse_iso;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::pg::Pg;
 use diesel::sql_types::{Date, Nullable};
@@ -24,21 +25,6 @@ impl From<Day> for NaiveDate {
     fn from(day: Day) -> NaiveDate {
         day.0
     }
-}
-
-/// `YYYY-MM-DD`, four-digit year, or none.
-fn parse_iso(text: &str) -> Option<NaiveDate> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
-        b[range].iter().try_fold(0u32, |n, c| {
-            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
-        })
-    };
-    let year = i32::try_from(digits(0..4)?).ok()?;
-    NaiveDate::from_ymd_opt(year, digits(5..7)?, digits(8..10)?)
 }
 
 impl FromSql<Date, Sqlite> for Day {
@@ -80,45 +66,28 @@ impl From<OptionalDay> for Option<NaiveDate> {
     }
 }
 
-impl FromSql<Nullable<Date>, MultiBackend> for OptionalDay {
-    fn from_sql(
-        value: <MultiBackend as diesel::backend::Backend>::RawValue<'_>,
-    ) -> deserialize::Result<Self> {
-        <Day as FromSql<Date, MultiBackend>>::from_sql(value).map(|day| OptionalDay(Some(day.0)))
-    }
+macro_rules! optional_day {
+    ($backend:ty) => {
+        impl FromSql<Nullable<Date>, $backend> for OptionalDay {
+            fn from_sql(
+                value: <$backend as diesel::backend::Backend>::RawValue<'_>,
+            ) -> deserialize::Result<Self> {
+                <Day as FromSql<Date, $backend>>::from_sql(value)
+                    .map(|day| OptionalDay(Some(day.0)))
+            }
 
-    fn from_nullable_sql(
-        value: Option<<MultiBackend as diesel::backend::Backend>::RawValue<'_>>,
-    ) -> deserialize::Result<Self> {
-        match value {
-            Some(value) => Self::from_sql(value),
-            None => Ok(OptionalDay(None)),
+            fn from_nullable_sql(
+                value: Option<<$backend as diesel::backend::Backend>::RawValue<'_>>,
+            ) -> deserialize::Result<Self> {
+                match value {
+                    Some(value) => <Self as FromSql<Nullable<Date>, $backend>>::from_sql(value),
+                    None => Ok(OptionalDay(None)),
+                }
+            }
         }
-    }
+    };
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_what_chrono_reads() {
-        for text in ["2025-04-01", "2024-02-29", "0001-01-01", "9999-12-31"] {
-            assert_eq!(
-                parse_iso(text),
-                Some(NaiveDate::parse_from_str(text, "%F").unwrap()),
-                "{text}"
-            );
-        }
-        for text in [
-            "2025-02-29",
-            "2025-13-01",
-            "2025-4-01",
-            "2025/04/01",
-            "20250401",
-            "2025-04-0x",
-        ] {
-            assert_eq!(parse_iso(text), None, "{text}");
-        }
-    }
-}
+optional_day!(MultiBackend);
+optional_day!(Sqlite);
+optional_day!(Pg);
