@@ -15,6 +15,8 @@ use crate::types::{Funding, Hours, Pathway, SessionType, SupportReason, Weekday}
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AssessedBand {
+    // Read by the hundred thousand from stored plans (see `calendar::parse_iso`).
+    #[serde(deserialize_with = "crate::calendar::iso_date")]
     pub from: NaiveDate,
     #[schema(example = "high")]
     pub band: String,
@@ -32,7 +34,9 @@ pub struct PlannedSession {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Suspension {
+    #[serde(deserialize_with = "crate::calendar::iso_date")]
     pub from: NaiveDate,
+    #[serde(deserialize_with = "crate::calendar::iso_date")]
     pub to: NaiveDate,
     #[schema(max_length = 200, example = "hospital admission")]
     pub reason: String,
