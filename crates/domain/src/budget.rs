@@ -232,10 +232,23 @@ impl std::ops::AddAssign for Priced {
 
 /// One agreement's commitment, by band and by period of the year.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Commitment {
-    pub by_band: BTreeMap<String, Priced>,
+pub struct Commitment<'a> {
+    /// In band order, each band once; the names are the agreement's own (a nation's
+    /// commitments are 200,000, and a map with a key of its own was an allocation or two
+    /// for each).
+    pub by_band: Vec<(&'a str, Priced)>,
     pub by_period: [i64; 12],
     pub total: Priced,
+}
+
+impl Commitment<'_> {
+    /// What the commitment is in `band`, if it has any.
+    pub fn in_band(&self, band: &str) -> Option<Priced> {
+        self.by_band
+            .iter()
+            .find(|(b, _)| *b == band)
+            .map(|(_, p)| *p)
+    }
 }
 
 /// The days an agreement's plan is committed for, and what a planned session carries, in
@@ -281,22 +294,28 @@ struct Sums<'a> {
 type Exact = (i128, i128);
 
 impl<'a> Sums<'a> {
-    fn at(&mut self, band: &'a str, period: usize) -> &mut Exact {
-        let i = match self.bands.iter().position(|(b, _)| *b == band) {
+    /// Where `band` is, added if new.
+    fn slot(&mut self, band: &'a str) -> usize {
+        match self.bands.iter().position(|(b, _)| *b == band) {
             Some(i) => i,
             None => {
                 self.bands.push((band, [None; 12]));
                 self.bands.len() - 1
             }
-        };
+        }
+    }
+
+    fn at(&mut self, band: &'a str, period: usize) -> &mut Exact {
+        let i = self.slot(band);
         self.bands[i].1[period].get_or_insert((0, 0))
     }
 }
 
-impl Commitment {
+impl<'a> Commitment<'a> {
     /// From exact sums by band and period, each rounded half up once.
-    fn of_sums(sums: Sums<'_>, denominator: i128) -> Self {
+    fn of_sums(mut sums: Sums<'a>, denominator: i128) -> Self {
         let mut out = Commitment::default();
+        sums.bands.sort_unstable_by_key(|(band, _)| *band);
         for (band, periods) in sums.bands {
             // Each band is once in `sums`: its key is made once, not once a period.
             let mut in_band: Option<Priced> = None;
@@ -313,7 +332,7 @@ impl Commitment {
                 out.total += priced;
             }
             if let Some(priced) = in_band {
-                *out.by_band.entry(band.to_string()).or_default() += priced;
+                out.by_band.push((band, priced));
             }
         }
         out
@@ -322,12 +341,12 @@ impl Commitment {
 
 /// What `agreement`'s plan costs from `from` to the end of `year` (see the module's
 /// words on commitments).
-pub fn commitment<Id>(
-    agreement: &AgreementInput,
+pub fn commitment<'a, Id>(
+    agreement: &'a AgreementInput,
     pricer: &Pricer<'_, Id>,
     year: FinancialYear,
     from: NaiveDate,
-) -> Commitment {
+) -> Commitment<'a> {
     let Some(PlanWindow {
         first,
         last,
@@ -573,7 +592,11 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
     }
 
     /// The same as [`commitment`], by differences of running sums.
-    pub fn commitment(&mut self, agreement: &AgreementInput, from: NaiveDate) -> Commitment {
+    pub fn commitment<'g>(
+        &mut self,
+        agreement: &'g AgreementInput,
+        from: NaiveDate,
+    ) -> Commitment<'g> {
         if from < self.start {
             return commitment(agreement, self.pricer, self.year, from);
         }
@@ -582,10 +605,10 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             return Commitment::default();
         };
         let denominator = units[0];
-        // The ranges funded at one band: band segments within [first, last], less the
-        // suspensions.
+        // The ranges funded at one band, priced as they are found: band segments within
+        // [first, last], less the suspensions.
         let suspensions = merged_suspensions(agreement);
-        let mut ranges: Vec<(NaiveDate, NaiveDate, &str)> = Vec::new();
+        let mut sums = Sums::default();
         for (i, assessed) in agreement.need_bands.iter().enumerate() {
             let from = assessed.from.max(first);
             let to = agreement
@@ -598,48 +621,64 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
                     continue;
                 }
                 if *s_from > start {
-                    ranges.push((start, *s_from - Days::new(1), &assessed.band));
+                    self.add_range(
+                        agreement,
+                        (start, *s_from - Days::new(1)),
+                        &assessed.band,
+                        units,
+                        &mut sums,
+                    );
                 }
                 start = start.max(*s_to + Days::new(1));
             }
             if start <= to {
-                ranges.push((start, to, &assessed.band));
-            }
-        }
-        let mut sums = Sums::default();
-        for &(from, to, band) in &ranges {
-            // The rates of every planned session's dates in the range, summed by period
-            // (whole pence, exact in 64 bits: a year of a plan's rates), then multiplied
-            // by the plan's units once a period rather than once a session.
-            let mut rates = [[0i64; 8]; 12];
-            let mut dated = [false; 12];
-            for planned in &agreement.planned_sessions {
-                let series = self.series(planned.weekday, planned.session_type, band);
-                let mut i = series.dates.partition_point(|d| *d < from);
-                let end = series.dates.partition_point(|d| *d <= to);
-                while i < end {
-                    let at = usize::from(series.periods[i]);
-                    let next = series.period_starts[at + 1].min(end);
-                    let (upto, since) = (&series.sums[next], &series.sums[i]);
-                    dated[at] = true;
-                    for (sum, (u, s)) in rates[at].iter_mut().zip(upto.iter().zip(since)) {
-                        *sum += u - s;
-                    }
-                    i = next;
-                }
-            }
-            for (period, rates) in rates.iter().enumerate() {
-                if !dated[period] {
-                    continue;
-                }
-                let entry = sums.at(band, period);
-                for (k, units) in units.iter().enumerate() {
-                    entry.0 += units * i128::from(rates[2 * k]);
-                    entry.1 += units * i128::from(rates[2 * k + 1]);
-                }
+                self.add_range(agreement, (start, to), &assessed.band, units, &mut sums);
             }
         }
         Commitment::of_sums(sums, denominator)
+    }
+
+    /// Adds to `sums` what `agreement`'s plan costs on the days from `from` to `to`, all
+    /// funded at `band`.
+    fn add_range<'g>(
+        &mut self,
+        agreement: &'g AgreementInput,
+        (from, to): (NaiveDate, NaiveDate),
+        band: &'g str,
+        units: [i128; 4],
+        sums: &mut Sums<'g>,
+    ) {
+        // The rates of every planned session's dates in the range, summed by period
+        // (whole pence, exact in 64 bits: a year of a plan's rates), then multiplied
+        // by the plan's units once a period rather than once a session.
+        let mut rates = [[0i64; 8]; 12];
+        let mut dated = [false; 12];
+        for planned in &agreement.planned_sessions {
+            let series = self.series(planned.weekday, planned.session_type, band);
+            let mut i = series.dates.partition_point(|d| *d < from);
+            let end = series.dates.partition_point(|d| *d <= to);
+            while i < end {
+                let at = usize::from(series.periods[i]);
+                let next = series.period_starts[at + 1].min(end);
+                let (upto, since) = (&series.sums[next], &series.sums[i]);
+                dated[at] = true;
+                for (sum, (u, s)) in rates[at].iter_mut().zip(upto.iter().zip(since)) {
+                    *sum += u - s;
+                }
+                i = next;
+            }
+        }
+        let slot = sums.slot(band);
+        for (period, rates) in rates.iter().enumerate() {
+            if !dated[period] {
+                continue;
+            }
+            let entry = sums.bands[slot].1[period].get_or_insert((0, 0));
+            for (k, units) in units.iter().enumerate() {
+                entry.0 += units * i128::from(rates[2 * k]);
+                entry.1 += units * i128::from(rates[2 * k + 1]);
+            }
+        }
     }
 }
 
@@ -958,8 +997,8 @@ mod tests {
         }));
         let c = commitment(&a, &pricer, year, d("2025-06-02"));
         // Mondays 2 and 9 June at medium, 16 June at high.
-        assert_eq!(c.by_band["medium"].current, 2 * 5000);
-        assert_eq!(c.by_band["high"].current, 6500);
+        assert_eq!(c.in_band("medium").unwrap().current, 2 * 5000);
+        assert_eq!(c.in_band("high").unwrap().current, 6500);
         let days = funded_days_by_band(&a, year.start(), year.end());
         assert_eq!(
             days,
