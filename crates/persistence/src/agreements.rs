@@ -108,21 +108,36 @@ struct TermsRow {
     funding: String,
 }
 
+/// An agreement's weekly one-to-one hours, journeys and meals from their signed columns.
+fn weekly_units(
+    one_to_one_quarter_hours: i32,
+    journeys: i32,
+    meals: i32,
+) -> Result<(Hours, u32, u32), StoreError> {
+    Ok((
+        Hours::from_quarters(unsigned(
+            "agreements.one_to_one_quarter_hours_per_week",
+            one_to_one_quarter_hours,
+        )?),
+        unsigned("agreements.transport_journeys_per_week", journeys)?,
+        unsigned("agreements.meals", meals)?,
+    ))
+}
+
 impl TermsRow {
     fn into_domain(self) -> Result<AgreementInput, StoreError> {
+        let (one_to_one_hours_per_week, transport_journeys_per_week, meals) = weekly_units(
+            self.one_to_one_quarter_hours_per_week,
+            self.transport_journeys_per_week,
+            self.meals,
+        )?;
         Ok(AgreementInput {
             person_ref: self.person_ref,
             need_bands: from_json("agreements.need_bands", &self.need_bands)?,
             planned_sessions: from_json("agreements.planned_sessions", &self.planned_sessions)?,
-            one_to_one_hours_per_week: Hours::from_quarters(unsigned(
-                "agreements.one_to_one_quarter_hours_per_week",
-                self.one_to_one_quarter_hours_per_week,
-            )?),
-            transport_journeys_per_week: unsigned(
-                "agreements.transport_journeys_per_week",
-                self.transport_journeys_per_week,
-            )?,
-            meals: unsigned("agreements.meals", self.meals)?,
+            one_to_one_hours_per_week,
+            transport_journeys_per_week,
+            meals,
             start_date: self.start_date,
             end_date: self.end_date,
             suspensions: from_json("agreements.suspensions", &self.suspensions)?,
@@ -422,19 +437,18 @@ struct PlacedRow {
 
 impl PlacedRow {
     fn into_domain(self) -> Result<(String, AgreementInput), StoreError> {
+        let (one_to_one_hours_per_week, transport_journeys_per_week, meals) = weekly_units(
+            self.one_to_one_quarter_hours_per_week,
+            self.transport_journeys_per_week,
+            self.meals,
+        )?;
         let terms = AgreementInput {
             person_ref: self.person_ref,
             need_bands: self.need_bands.0,
             planned_sessions: self.planned_sessions.0,
-            one_to_one_hours_per_week: Hours::from_quarters(unsigned(
-                "agreements.one_to_one_quarter_hours_per_week",
-                self.one_to_one_quarter_hours_per_week,
-            )?),
-            transport_journeys_per_week: unsigned(
-                "agreements.transport_journeys_per_week",
-                self.transport_journeys_per_week,
-            )?,
-            meals: unsigned("agreements.meals", self.meals)?,
+            one_to_one_hours_per_week,
+            transport_journeys_per_week,
+            meals,
             start_date: self.start_date,
             end_date: self.end_date,
             suspensions: self.suspensions.0,
