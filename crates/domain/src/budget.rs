@@ -317,7 +317,7 @@ impl<'a> Commitment<'a> {
         let mut out = Commitment::default();
         sums.bands.sort_unstable_by_key(|(band, _)| *band);
         for (band, periods) in sums.bands {
-            // Each band is once in `sums`: its key is made once, not once a period.
+            // Each band is once in `sums`, so once in `by_band`.
             let mut in_band: Option<Priced> = None;
             for (period, sum) in periods.into_iter().enumerate() {
                 let Some((current, baseline)) = sum else {

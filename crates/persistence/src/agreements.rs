@@ -475,12 +475,7 @@ pub fn in_force_during(
     let mut placed: HashMap<String, Vec<AgreementInput>> = HashMap::new();
     let mut place = |row: PlacedRow| -> Result<(), StoreError> {
         let (contract_id, terms) = row.into_domain()?;
-        match placed.get_mut(&contract_id) {
-            Some(all) => all.push(terms),
-            None => {
-                placed.insert(contract_id, vec![terms]);
-            }
-        }
+        crate::push_grouped(&mut placed, contract_id, terms);
         Ok(())
     };
     // The same statement for either back end's connection.

@@ -46,6 +46,21 @@ pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
 
 /// A new identifier: UUID v7, so identifiers sort in creation order and cursor pages
 /// follow it.
+/// Adds `value` to `key`'s group, the key kept only when the group is new: rows read by
+/// the hundred thousand and grouped by their contract or version.
+pub(crate) fn push_grouped<V>(
+    groups: &mut std::collections::HashMap<String, Vec<V>>,
+    key: String,
+    value: V,
+) {
+    match groups.get_mut(&key) {
+        Some(group) => group.push(value),
+        None => {
+            groups.insert(key, vec![value]);
+        }
+    }
+}
+
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

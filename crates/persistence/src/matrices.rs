@@ -75,14 +75,16 @@ struct LookupCellRow {
 }
 
 impl LookupCellRow {
-    fn into_domain(self) -> RateCell {
-        RateCell {
+    /// The cell, with the id of its version.
+    fn into_domain(self) -> (String, RateCell) {
+        let cell = RateCell {
             item: self.item.0,
             need_band: self.need_band,
             session_type: self.session_type.map(|s| s.0),
             day_category: self.day_category.0,
             rate_pence: self.rate_pence,
-        }
+        };
+        (self.version_id, cell)
     }
 }
 
@@ -262,28 +264,14 @@ pub fn lookup_versions(
             );
         }
     }
-    // In version order, so a version's cells are a run: its id is kept once, not a row.
     let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
-    let mut run: Option<(String, Vec<RateCell>)> = None;
     for row in cell_query
         .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
         .select(LookupCellRow::as_select())
         .load_iter(conn)?
     {
-        let row = row?;
-        match &mut run {
-            Some((id, run_cells)) if *id == row.version_id => run_cells.push(row.into_domain()),
-            _ => {
-                if let Some((id, run_cells)) = run.take() {
-                    cells.insert(id, run_cells);
-                }
-                let id = row.version_id.clone();
-                run = Some((id, vec![row.into_domain()]));
-            }
-        }
-    }
-    if let Some((id, run_cells)) = run {
-        cells.insert(id, run_cells);
+        let (version_id, cell) = row?.into_domain();
+        crate::push_grouped(&mut cells, version_id, cell);
     }
     let mut by_contract: HashMap<String, Vec<MatrixVersion<String>>> = HashMap::new();
     for v in versions {

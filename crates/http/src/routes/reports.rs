@@ -609,7 +609,9 @@ pub async fn budget(
         })
     }))
     .await?;
-    let rows = monitoring::budget_rows(year, &contracts, priced)?;
+    // The report's arithmetic (thousands of contracts) is done off the workers too.
+    let rows =
+        crate::off_the_workers(move || monitoring::budget_rows(year, &contracts, priced)).await?;
     answer(
         &req,
         |items| BudgetReport {
