@@ -258,14 +258,16 @@ impl Commitment<'_> {
 struct PlanWindow {
     first: NaiveDate,
     last: NaiveDate,
-    units: [i128; 4],
+    /// Small (four times a `u32` at most): each product with a rate is one 64-bit by
+    /// 64-bit multiplication into 128 bits.
+    units: [i64; 4],
 }
 
 impl PlanWindow {
     /// None for an agreement with no planned session or none of its days in the window
     /// from `from` to the end of `year`.
     fn of(agreement: &AgreementInput, year: FinancialYear, from: NaiveDate) -> Option<Self> {
-        let sessions = agreement.planned_sessions.len() as i128;
+        let sessions = agreement.planned_sessions.len() as i64;
         let first = from.max(agreement.start_date).max(year.start());
         let last = agreement
             .end_date
@@ -275,9 +277,9 @@ impl PlanWindow {
             last,
             units: [
                 4 * sessions,
-                i128::from(agreement.one_to_one_hours_per_week.quarters()),
-                4 * i128::from(agreement.transport_journeys_per_week),
-                4 * i128::from(agreement.meals),
+                i64::from(agreement.one_to_one_hours_per_week.quarters()),
+                4 * i64::from(agreement.transport_journeys_per_week),
+                4 * i64::from(agreement.meals),
             ],
         })
     }
@@ -363,10 +365,11 @@ pub fn commitment<'a, Id>(
                 if let Some(band) = agreement.band_on(date) {
                     let mut current = 0i128;
                     let mut baseline = 0i128;
-                    let mut add = |item: Item, session_type: Option<SessionType>, units: i128| {
+                    let mut add = |item: Item, session_type: Option<SessionType>, units: i64| {
                         if units == 0 {
                             return;
                         }
+                        let units = i128::from(units);
                         if let Some(rates) = pricer.rates(date, item, band, session_type) {
                             current += units * i128::from(rates.current);
                             baseline += units * i128::from(rates.baseline);
@@ -384,7 +387,7 @@ pub fn commitment<'a, Id>(
             date = date + Days::new(7);
         }
     }
-    Commitment::of_sums(sums, denominator)
+    Commitment::of_sums(sums, i128::from(denominator))
 }
 
 /// The prices of a contract's plans over a year, for many agreements: for each weekday,
@@ -405,6 +408,9 @@ pub struct PlanPrices<'p, 'a, Id> {
     /// By [`series_slot`]: a nation's commitments look a series up millions of times, and
     /// hashing the key was a twentieth of pricing them.
     series: Vec<Vec<Option<Series>>>,
+    /// The open dates of each weekday, shared by its series of every session type and
+    /// band: a contract's forty series walked the year's days forty times.
+    weekdays: [Option<OpenDates>; Weekday::ALL.len()],
     /// The days of the year as they are first needed: whether the contract is open, the
     /// version then in force and the day category (worked out once a day, not for every
     /// weekday, session type and band, or for every claim line).
@@ -451,16 +457,22 @@ impl YearDays {
 /// What a unit's rates depend on, besides the contract.
 type RatesKey = (Option<usize>, DayCategory, Item, Option<SessionType>, usize);
 
-/// The open dates of one weekday and running sums of the rates on them.
-struct Series {
+/// The open dates of one weekday from the first day the series cover to the year's end.
+struct OpenDates {
     dates: Vec<NaiveDate>,
+    /// The rate version in force on each date, and its day category.
+    days: Vec<YearDay>,
     periods: Vec<u8>,
     /// Where each period's dates start in `dates` (the last entry: its length), so that a
     /// run of dates is cut at period ends without a search (a binary search there was
     /// a third of pricing a nation's plans).
     period_starts: [usize; 13],
-    /// Running sums, one longer than `dates`: for each item (session, one-to-one hour,
-    /// journey, meal) the rate in force, then the baseline's.
+}
+
+/// Running sums of the rates on a weekday's open dates ([`OpenDates`]), one longer than
+/// the dates: for each item (session, one-to-one hour, journey, meal) the rate in force,
+/// then the baseline's.
+struct Series {
     sums: Vec<[i64; 8]>,
 }
 
@@ -488,6 +500,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             start: start.max(year.start()),
             bands: Vec::new(),
             series: Vec::new(),
+            weekdays: Default::default(),
             days: YearDays::new(year),
             rates: std::collections::HashMap::new(),
         }
@@ -506,7 +519,13 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         }
     }
 
-    fn series(&mut self, weekday: Weekday, session_type: SessionType, band: &str) -> &Series {
+    /// The open dates of `weekday` and the series of `session_type` and `band` on them.
+    fn series(
+        &mut self,
+        weekday: Weekday,
+        session_type: SessionType,
+        band: &str,
+    ) -> (&OpenDates, &Series) {
         let at = self.band_at(band);
         let PlanPrices {
             pricer,
@@ -515,58 +534,65 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             days,
             rates: known,
             series,
+            weekdays,
             ..
         } = self;
         let (pricer, year) = (*pricer, *year);
-        series[at][series_slot(weekday, session_type)].get_or_insert_with(|| {
-            let mut dates = Vec::with_capacity(53);
-            let mut periods = Vec::with_capacity(53);
-            let mut sums: Vec<[i64; 8]> = Vec::with_capacity(54);
+        let open = weekdays[weekday as usize].get_or_insert_with(|| {
+            let mut open = OpenDates {
+                dates: Vec::with_capacity(53),
+                days: Vec::with_capacity(53),
+                periods: Vec::with_capacity(53),
+                period_starts: [0; 13],
+            };
+            let mut date = first_weekday_on_or_after(*start, weekday);
+            while let Some(day) = days.get(pricer, date) {
+                if day.open {
+                    open.dates.push(date);
+                    open.days.push(day);
+                    open.periods.push(period_index(year, date) as u8);
+                }
+                date = date + Days::new(7);
+            }
+            open.period_starts =
+                std::array::from_fn(|p| open.periods.partition_point(|at| usize::from(*at) < p));
+            open
+        });
+        let series = series[at][series_slot(weekday, session_type)].get_or_insert_with(|| {
+            let mut sums: Vec<[i64; 8]> = Vec::with_capacity(open.dates.len() + 1);
             sums.push([0; 8]);
             // A weekday's rates change only with the version in force (bank holidays
             // are closed): looked up again only when the version changes, and then
             // shared with the other weekdays of the same day category.
             let mut cached: Option<(usize, [Option<Rates>; 4])> = None;
-            let mut date = first_weekday_on_or_after(*start, weekday);
-            while let Some(day) = days.get(pricer, date) {
-                if day.open {
-                    let rates = match cached {
-                        Some((v, rates)) if Some(v) == day.version => rates,
-                        _ => {
-                            let rates = ITEMS.map(|item| {
-                                let st = (item == Item::Session).then_some(session_type);
-                                *known
-                                    .entry((day.version, day.category, item, st, at))
-                                    .or_insert_with(|| pricer.rates(date, item, band, st))
-                            });
-                            if let Some(v) = day.version {
-                                cached = Some((v, rates));
-                            }
-                            rates
+            for (date, day) in open.dates.iter().zip(&open.days) {
+                let rates = match cached {
+                    Some((v, rates)) if Some(v) == day.version => rates,
+                    _ => {
+                        let rates = ITEMS.map(|item| {
+                            let st = (item == Item::Session).then_some(session_type);
+                            *known
+                                .entry((day.version, day.category, item, st, at))
+                                .or_insert_with(|| pricer.rates(*date, item, band, st))
+                        });
+                        if let Some(v) = day.version {
+                            cached = Some((v, rates));
                         }
-                    };
-                    dates.push(date);
-                    periods.push(period_index(year, date) as u8);
-                    let mut next = *sums.last().unwrap_or(&[0; 8]);
-                    for (k, rate) in rates.iter().enumerate() {
-                        if let Some(r) = rate {
-                            next[2 * k] += r.current;
-                            next[2 * k + 1] += r.baseline;
-                        }
+                        rates
                     }
-                    sums.push(next);
+                };
+                let mut next = *sums.last().unwrap_or(&[0; 8]);
+                for (k, rate) in rates.iter().enumerate() {
+                    if let Some(r) = rate {
+                        next[2 * k] += r.current;
+                        next[2 * k + 1] += r.baseline;
+                    }
                 }
-                date = date + Days::new(7);
+                sums.push(next);
             }
-            let period_starts =
-                std::array::from_fn(|p| periods.partition_point(|at| usize::from(*at) < p));
-            Series {
-                dates,
-                periods,
-                period_starts,
-                sums,
-            }
-        })
+            Series { sums }
+        });
+        (open, series)
     }
 
     /// The rates of claimed units on `date` ([`Pricer::rates`]), looked up once for each
@@ -604,7 +630,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         else {
             return Commitment::default();
         };
-        let denominator = units[0];
+        let denominator = i128::from(units[0]);
         // The ranges funded at one band, priced as they are found: band segments within
         // [first, last], less the suspensions.
         let suspensions = merged_suspensions(agreement);
@@ -645,7 +671,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         agreement: &'g AgreementInput,
         (from, to): (NaiveDate, NaiveDate),
         band: &'g str,
-        units: [i128; 4],
+        units: [i64; 4],
         sums: &mut Sums<'g>,
     ) {
         // The rates of every planned session's dates in the range, summed by period
@@ -654,12 +680,12 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         let mut rates = [[0i64; 8]; 12];
         let mut dated = [false; 12];
         for planned in &agreement.planned_sessions {
-            let series = self.series(planned.weekday, planned.session_type, band);
-            let mut i = series.dates.partition_point(|d| *d < from);
-            let end = series.dates.partition_point(|d| *d <= to);
+            let (open, series) = self.series(planned.weekday, planned.session_type, band);
+            let mut i = open.dates.partition_point(|d| *d < from);
+            let end = open.dates.partition_point(|d| *d <= to);
             while i < end {
-                let at = usize::from(series.periods[i]);
-                let next = series.period_starts[at + 1].min(end);
+                let at = usize::from(open.periods[i]);
+                let next = open.period_starts[at + 1].min(end);
                 let (upto, since) = (&series.sums[next], &series.sums[i]);
                 dated[at] = true;
                 for (sum, (u, s)) in rates[at].iter_mut().zip(upto.iter().zip(since)) {
@@ -675,6 +701,11 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             }
             let entry = sums.bands[slot].1[period].get_or_insert((0, 0));
             for (k, units) in units.iter().enumerate() {
+                // Most plans carry no one-to-one hours, journeys or meals.
+                if *units == 0 {
+                    continue;
+                }
+                let units = i128::from(*units);
                 entry.0 += units * i128::from(rates[2 * k]);
                 entry.1 += units * i128::from(rates[2 * k + 1]);
             }
