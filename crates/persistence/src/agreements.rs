@@ -472,10 +472,10 @@ pub fn in_force_during(
     to: NaiveDate,
     contracts: &ContractSet,
 ) -> Result<HashMap<String, Vec<AgreementInput>>, StoreError> {
-    let mut placed: HashMap<String, Vec<AgreementInput>> = HashMap::new();
+    let mut placed = crate::Groups::new();
     let mut place = |row: PlacedRow| -> Result<(), StoreError> {
         let (contract_id, terms) = row.into_domain()?;
-        crate::push_grouped(&mut placed, contract_id, terms);
+        placed.push(contract_id, terms);
         Ok(())
     };
     // The same statement for either back end's connection.
@@ -509,5 +509,5 @@ pub fn in_force_during(
         DbConnection::Sqlite(c) => each_placed!(c, Sqlite),
         DbConnection::Postgresql(c) => each_placed!(c, Pg),
     }
-    Ok(placed)
+    Ok(placed.into_map())
 }

@@ -44,23 +44,53 @@ pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
-/// A new identifier: UUID v7, so identifiers sort in creation order and cursor pages
-/// follow it.
-/// Adds `value` to `key`'s group, the key kept only when the group is new: rows read by
-/// the hundred thousand and grouped by their contract or version.
-pub(crate) fn push_grouped<V>(
-    groups: &mut std::collections::HashMap<String, Vec<V>>,
-    key: String,
-    value: V,
-) {
-    match groups.get_mut(&key) {
-        Some(group) => group.push(value),
-        None => {
-            groups.insert(key, vec![value]);
+/// Rows grouped by a key (their contract or rate version) as they are read by the
+/// hundred thousand. Rows come in runs of one key (read in its order), and a row with
+/// the key of the one before joins that run without the key being hashed: hashing each
+/// row's key was most of the grouping. A key seen again after a run keeps one group.
+pub(crate) struct Groups<V> {
+    done: std::collections::HashMap<String, Vec<V>>,
+    run: Option<(String, Vec<V>)>,
+}
+
+impl<V> Groups<V> {
+    pub(crate) fn new() -> Self {
+        Groups {
+            done: std::collections::HashMap::new(),
+            run: None,
         }
+    }
+
+    pub(crate) fn push(&mut self, key: String, value: V) {
+        if let Some((run_key, run)) = &mut self.run {
+            if *run_key == key {
+                run.push(value);
+                return;
+            }
+        }
+        self.end_run();
+        self.run = Some((key, vec![value]));
+    }
+
+    fn end_run(&mut self) {
+        if let Some((key, run)) = self.run.take() {
+            match self.done.get_mut(&key) {
+                Some(group) => group.extend(run),
+                None => {
+                    self.done.insert(key, run);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn into_map(mut self) -> std::collections::HashMap<String, Vec<V>> {
+        self.end_run();
+        self.done
     }
 }
 
+/// A new identifier: UUID v7, so identifiers sort in creation order and cursor pages
+/// follow it.
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }

@@ -264,15 +264,16 @@ pub fn lookup_versions(
             );
         }
     }
-    let mut cells: HashMap<String, Vec<RateCell>> = HashMap::new();
+    let mut cells = crate::Groups::new();
     for row in cell_query
         .order((rate_cells::version_id.asc(), rate_cells::position.asc()))
         .select(LookupCellRow::as_select())
         .load_iter(conn)?
     {
         let (version_id, cell) = row?.into_domain();
-        crate::push_grouped(&mut cells, version_id, cell);
+        cells.push(version_id, cell);
     }
+    let mut cells: HashMap<String, Vec<RateCell>> = cells.into_map();
     let mut by_contract: HashMap<String, Vec<MatrixVersion<String>>> = HashMap::new();
     for v in versions {
         by_contract
