@@ -212,7 +212,12 @@ impl<'a, Id> Pricer<'a, Id> {
 
     /// Whether the contract delivers on `date`: not a closure date, not a bank holiday.
     fn open_on(&self, date: NaiveDate) -> bool {
-        !self.contract.closure_dates.contains(&date) && !self.contract.is_bank_holiday(date)
+        self.open_unless_holiday(date, self.contract.is_bank_holiday(date))
+    }
+
+    /// The same, knowing whether `date` is a bank holiday.
+    fn open_unless_holiday(&self, date: NaiveDate, holiday: bool) -> bool {
+        !holiday && !self.contract.closure_dates.contains(&date)
     }
 }
 
@@ -417,7 +422,9 @@ pub struct PlanPrices<'p, 'a, Id> {
     days: YearDays,
     /// The rates of claimed units by what they depend on: the version in force, the day
     /// category, the item, session type and band (its place in `bands`).
-    rates: std::collections::HashMap<RatesKey, Option<Rates>>,
+    /// Hashed with foldhash: a nation's series look rates up hundreds of thousands of
+    /// times, and SipHash's defence against chosen keys buys nothing for keys of ours.
+    rates: foldhash::HashMap<RatesKey, Option<Rates>>,
 }
 
 /// One day of the year under a contract.
@@ -446,10 +453,13 @@ impl YearDays {
     fn get<Id>(&mut self, pricer: &Pricer<'_, Id>, date: NaiveDate) -> Option<YearDay> {
         let i = usize::try_from(date.num_days_from_ce() - self.first.num_days_from_ce()).ok()?;
         let slot = self.days.get_mut(i)?;
-        Some(*slot.get_or_insert_with(|| YearDay {
-            open: pricer.open_on(date),
-            version: pricer.version_at(date),
-            category: pricer.contract.day_category(date),
+        Some(*slot.get_or_insert_with(|| {
+            let holiday = pricer.contract.is_bank_holiday(date);
+            YearDay {
+                open: pricer.open_unless_holiday(date, holiday),
+                version: pricer.version_at(date),
+                category: crate::calendar::day_category(date, holiday),
+            }
         }))
     }
 }
@@ -502,7 +512,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
             series: Vec::new(),
             weekdays: Default::default(),
             days: YearDays::new(year),
-            rates: std::collections::HashMap::new(),
+            rates: foldhash::HashMap::default(),
         }
     }
 
@@ -519,14 +529,14 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         }
     }
 
-    /// The open dates of `weekday` and the series of `session_type` and `band` on them.
+    /// The open dates of `weekday` and the series of `session_type` and `band` (at `at`
+    /// in `bands`) on them.
     fn series(
         &mut self,
         weekday: Weekday,
         session_type: SessionType,
-        band: &str,
+        (band, at): (&str, usize),
     ) -> (&OpenDates, &Series) {
-        let at = self.band_at(band);
         let PlanPrices {
             pricer,
             year,
@@ -679,8 +689,9 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         // by the plan's units once a period rather than once a session.
         let mut rates = [[0i64; 8]; 12];
         let mut dated = [false; 12];
+        let at = self.band_at(band);
         for planned in &agreement.planned_sessions {
-            let (open, series) = self.series(planned.weekday, planned.session_type, band);
+            let (open, series) = self.series(planned.weekday, planned.session_type, (band, at));
             let mut i = open.dates.partition_point(|d| *d < from);
             let end = open.dates.partition_point(|d| *d <= to);
             while i < end {
