@@ -522,9 +522,9 @@ fn main() {
             "SELECT * FROM rate_matrix_versions ORDER BY contract_id, effective_from".to_string(),
             "SELECT * FROM rate_cells ORDER BY version_id, position".to_string(),
             format!(
-                "SELECT contract_id, person_ref, start_date, end_date, pathway, need_bands, planned_sessions, \
+                "SELECT contract_id, person_ref, start_date, end_date, need_bands, planned_sessions, \
                  one_to_one_quarter_hours_per_week, transport_journeys_per_week, meals, suspensions, \
-                 care_plan_review_due, primary_support_reason, funding FROM agreements \
+                 primary_support_reason, funding FROM agreements \
                  WHERE start_date <= '{}' AND (end_date IS NULL OR end_date >= '{}')",
                 year.end(),
                 year.start()

@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use chrono::{Datelike, Days, NaiveDate};
 
-use crate::agreement::AgreementInput;
+use crate::agreement::Placement;
 use crate::calendar::within;
 use crate::contract::ContractInput;
 use crate::matrix::{lookup, MatrixVersion, RateQuery};
@@ -271,7 +271,7 @@ struct PlanWindow {
 impl PlanWindow {
     /// None for an agreement with no planned session or none of its days in the window
     /// from `from` to the end of `year`.
-    fn of(agreement: &AgreementInput, year: FinancialYear, from: NaiveDate) -> Option<Self> {
+    fn of(agreement: &Placement, year: FinancialYear, from: NaiveDate) -> Option<Self> {
         let sessions = agreement.planned_sessions.len() as i64;
         let first = from.max(agreement.start_date).max(year.start());
         let last = agreement
@@ -349,7 +349,7 @@ impl<'a> Commitment<'a> {
 /// What `agreement`'s plan costs from `from` to the end of `year` (see the module's
 /// words on commitments).
 pub fn commitment<'a, Id>(
-    agreement: &'a AgreementInput,
+    agreement: &'a Placement,
     pricer: &Pricer<'_, Id>,
     year: FinancialYear,
     from: NaiveDate,
@@ -628,11 +628,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
     }
 
     /// The same as [`commitment`], by differences of running sums.
-    pub fn commitment<'g>(
-        &mut self,
-        agreement: &'g AgreementInput,
-        from: NaiveDate,
-    ) -> Commitment<'g> {
+    pub fn commitment<'g>(&mut self, agreement: &'g Placement, from: NaiveDate) -> Commitment<'g> {
         if from < self.start {
             return commitment(agreement, self.pricer, self.year, from);
         }
@@ -678,7 +674,7 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
     /// funded at `band`.
     fn add_range<'g>(
         &mut self,
-        agreement: &'g AgreementInput,
+        agreement: &'g Placement,
         (from, to): (NaiveDate, NaiveDate),
         band: &'g str,
         units: [i64; 4],
@@ -735,7 +731,7 @@ fn first_weekday_on_or_after(date: NaiveDate, weekday: Weekday) -> NaiveDate {
 /// The days from `from` to `to` that `agreement` is in force and not suspended, by the
 /// band assessed on each.
 pub fn funded_days_by_band(
-    agreement: &AgreementInput,
+    agreement: &Placement,
     from: NaiveDate,
     to: NaiveDate,
 ) -> Vec<(&str, i64)> {
@@ -768,7 +764,7 @@ pub fn funded_days_by_band(
 }
 
 /// The agreement's suspensions as disjoint ranges.
-fn merged_suspensions(agreement: &AgreementInput) -> Vec<(NaiveDate, NaiveDate)> {
+fn merged_suspensions(agreement: &Placement) -> Vec<(NaiveDate, NaiveDate)> {
     let mut ranges: Vec<(NaiveDate, NaiveDate)> = agreement
         .suspensions
         .iter()
@@ -797,7 +793,7 @@ fn overlap_days(a: (NaiveDate, NaiveDate), b: (NaiveDate, NaiveDate)) -> i64 {
 }
 
 /// The band of `agreement` on `date` if it is funded then (in force, not suspended).
-pub fn funded_band_on(agreement: &AgreementInput, date: NaiveDate) -> Option<&str> {
+pub fn funded_band_on(agreement: &Placement, date: NaiveDate) -> Option<&str> {
     (agreement.in_force_on(date) && !agreement.suspended_on(date))
         .then(|| agreement.band_on(date))
         .flatten()
@@ -941,7 +937,7 @@ mod tests {
         ]
     }
 
-    fn agreement(json: serde_json::Value) -> AgreementInput {
+    fn agreement(json: serde_json::Value) -> Placement {
         let mut base = serde_json::json!({
             "person_ref": "P1",
             "need_bands": [{"from": "2025-01-06", "band": "medium"}],
@@ -952,7 +948,9 @@ mod tests {
         for (k, v) in json.as_object().unwrap() {
             base[k] = v.clone();
         }
-        serde_json::from_value(base).unwrap()
+        serde_json::from_value::<crate::agreement::AgreementInput>(base)
+            .unwrap()
+            .into()
     }
 
     #[test]

@@ -10,7 +10,7 @@ use diesel::sqlite::Sqlite;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use dayops_domain::agreement::{validate_batch, Agreement, AgreementInput};
+use dayops_domain::agreement::{validate_batch, Agreement, AgreementInput, Placement};
 use dayops_domain::audit::{Actor, NewEvent};
 use dayops_domain::canonical::content_sha256;
 use dayops_domain::contract::Contract;
@@ -22,8 +22,7 @@ use crate::day::{Day, OptionalDay};
 use crate::error::{from_json, signed, to_json, to_json_value, unsigned, vocab, StoreError};
 use crate::schema::agreements;
 use crate::vocabulary::{
-    StoredBands, StoredFunding, StoredPathway, StoredSessions, StoredSupportReason,
-    StoredSuspensions,
+    StoredBands, StoredFunding, StoredSessions, StoredSupportReason, StoredSuspensions,
 };
 use crate::{audit, new_id, now, utc, write_transaction, DbConnection, Page};
 
@@ -410,7 +409,8 @@ pub fn terms_for_contract(
         .collect()
 }
 
-/// An agreement's terms as budget monitoring reads them by the hundred thousand: its
+/// An agreement's terms as budget monitoring reads them by the hundred thousand (a
+/// [`Placement`]: not its pathway or review date): its
 /// vocabulary and JSON columns decoded from the column's text in place (see
 /// [`crate::vocabulary`]), where [`TermsRow`] copies each into a `String` first.
 #[derive(Queryable, Selectable)]
@@ -422,27 +422,24 @@ struct PlacedRow {
     start_date: NaiveDate,
     #[diesel(deserialize_as = OptionalDay)]
     end_date: Option<NaiveDate>,
-    pathway: StoredPathway,
     need_bands: StoredBands,
     planned_sessions: StoredSessions,
     one_to_one_quarter_hours_per_week: i32,
     transport_journeys_per_week: i32,
     meals: i32,
     suspensions: StoredSuspensions,
-    #[diesel(deserialize_as = OptionalDay)]
-    care_plan_review_due: Option<NaiveDate>,
     primary_support_reason: Option<StoredSupportReason>,
     funding: StoredFunding,
 }
 
 impl PlacedRow {
-    fn into_domain(self) -> Result<(String, AgreementInput), StoreError> {
+    fn into_domain(self) -> Result<(String, Placement), StoreError> {
         let (one_to_one_hours_per_week, transport_journeys_per_week, meals) = weekly_units(
             self.one_to_one_quarter_hours_per_week,
             self.transport_journeys_per_week,
             self.meals,
         )?;
-        let terms = AgreementInput {
+        let terms = Placement {
             person_ref: self.person_ref,
             need_bands: self.need_bands.0,
             planned_sessions: self.planned_sessions.0,
@@ -452,8 +449,6 @@ impl PlacedRow {
             start_date: self.start_date,
             end_date: self.end_date,
             suspensions: self.suspensions.0,
-            pathway: self.pathway.0,
-            care_plan_review_due: self.care_plan_review_due,
             primary_support_reason: self.primary_support_reason.map(|r| r.0),
             funding: self.funding.0,
         };
@@ -464,14 +459,14 @@ impl PlacedRow {
 /// The agreements of the given contracts in force at some time from `from` to `to`, by
 /// contract. Rows are decoded as they are stepped, so the nation's 200,000 are never held
 /// twice, and on the back end's own connection: through the multi-back-end connection
-/// each of a row's fourteen values is passed through one more layer, and a shard's
+/// each of a row's values is passed through one more layer, and a shard's
 /// 100,000 agreements took 9% longer to read on SQLite (195 ms against 178).
 pub fn in_force_during(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
     contracts: &ContractSet,
-) -> Result<HashMap<String, Vec<AgreementInput>>, StoreError> {
+) -> Result<HashMap<String, Vec<Placement>>, StoreError> {
     let mut placed = crate::Groups::new();
     let mut place = |row: PlacedRow| -> Result<(), StoreError> {
         let (contract_id, terms) = row.into_domain()?;

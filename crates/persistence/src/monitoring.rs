@@ -399,7 +399,7 @@ fn contract_tally(
     contract: &dayops_domain::contract::Contract,
     matrix: &[dayops_domain::matrix::MatrixVersion<String>],
     lines: &[ActualLine],
-    placements: &[dayops_domain::agreement::AgreementInput],
+    placements: &[dayops_domain::agreement::Placement],
 ) -> Result<(Tally, CohortTallies), StoreError> {
     let terms = &contract.terms;
     let baseline_date = year.start() - Days::new(1);

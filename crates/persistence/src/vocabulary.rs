@@ -1,7 +1,7 @@
 //! Columns read in bulk, decoded from the column's bytes straight into their type, without
 //! a `String` each: budget monitoring reads a year's claim lines (half a million in the
 //! benchmark's nation), each with an item, a session type and its claim's status, and the
-//! agreements in force in the year (200,000), each with three vocabulary columns and three
+//! agreements in force in the year (200,000), each with two vocabulary columns and three
 //! JSON ones. A value outside the vocabulary fails the read, as [`crate::error::vocab`]
 //! does; so does JSON that does not parse, as [`crate::error::from_json`] does.
 
@@ -13,9 +13,7 @@ use diesel::sqlite::Sqlite;
 
 use dayops_domain::agreement::{AssessedBand, PlannedSession, Suspension};
 use dayops_domain::submission::SubmissionStatus;
-use dayops_domain::types::{
-    DayCategory, Funding, Item, Pathway, SessionType, SupportReason, Weekday,
-};
+use dayops_domain::types::{DayCategory, Funding, Item, SessionType, SupportReason, Weekday};
 
 use crate::DbConnection;
 
@@ -73,11 +71,6 @@ vocabulary_column!(
     /// A rate cell's day category column.
     StoredDayCategory(DayCategory),
     "rate_cells.day_category"
-);
-vocabulary_column!(
-    /// An agreement's pathway column.
-    StoredPathway(Pathway),
-    "agreements.pathway"
 );
 vocabulary_column!(
     /// An agreement's funding column.
