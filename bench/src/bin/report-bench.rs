@@ -31,8 +31,8 @@ use dayops_domain::workbook::Quarter;
 use dayops_persistence::monitoring::{actual_lines_sql, unit_costs_sql};
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    earliest_period_start, review_cutoffs, spend_bands_sql, spend_months_sql, KPI_SQL,
-    REGISTER_COHORTS_SQL, REGISTER_WEEKS_SQL, REVIEWS_SQL, WORKBOOK_COHORTS_SQL,
+    earliest_period_start, review_cutoffs, reviews_sql, spend_bands_sql, spend_months_sql, KPI_SQL,
+    REGISTER_COHORTS_SQL, REGISTER_WEEKS_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed runs of each case (`--runs`).
@@ -607,7 +607,7 @@ fn main() {
             format!("/v1/reports/reviews?as_of={as_of}"),
             "\"items\":[{",
             vec![inline(
-                REVIEWS_SQL,
+                &reviews_sql(false, false),
                 &[
                     day(as_of),
                     day(as_of),
