@@ -31,8 +31,8 @@ use dayops_domain::workbook::Quarter;
 use dayops_persistence::monitoring::{actual_lines_sql, unit_costs_sql};
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    earliest_period_start, review_cutoffs, reviews_sql, spend_bands_sql, spend_months_sql, KPI_SQL,
-    REGISTER_COHORTS_SQL, REGISTER_WEEKS_SQL, WORKBOOK_COHORTS_SQL,
+    by_provider, earliest_period_start, register_weeks_sql, review_cutoffs, reviews_sql,
+    spend_bands_sql, spend_months_sql, KPI_SQL, REGISTER_COHORTS_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed runs of each case (`--runs`).
@@ -252,6 +252,11 @@ fn inline(sql: &str, literals: &[String]) -> String {
             }
         })
         .collect()
+}
+
+/// A report's statement for every provider, as the server writes it for a commissioner.
+fn everyone(sql: &str) -> String {
+    by_provider(sql, None)
 }
 
 /// A SQL string literal.
@@ -529,7 +534,7 @@ fn main() {
                 year.end(),
                 year.start()
             ),
-            inline(&actual_lines_sql(), &spend_binds(year, false)),
+            inline(&everyone(&actual_lines_sql()), &spend_binds(year, false)),
         ]
     };
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
@@ -566,8 +571,8 @@ fn main() {
                     year.end(),
                     year.start()
                 ),
-                inline(&spend_months_sql(), &spend_binds(year, true)),
-                inline(&spend_bands_sql(), &spend_binds(year, false)),
+                inline(&everyone(&spend_months_sql()), &spend_binds(year, true)),
+                inline(&everyone(&spend_bands_sql()), &spend_binds(year, false)),
             ],
         ),
         (
@@ -589,7 +594,7 @@ fn main() {
             vec![
                 contracts_sql(year),
                 inline(
-                    &unit_costs_sql(),
+                    &everyone(&unit_costs_sql()),
                     &[
                         day(year.start() - Days::new(30)),
                         day(year.end()),
@@ -626,10 +631,10 @@ fn main() {
             format!("/v1/reports/kpis?quarter={quarter}"),
             "\"items\":[{",
             vec![
-                inline(REGISTER_WEEKS_SQL, &register_binds_for(quarter)),
-                inline(KPI_SQL, &[q(&quarter.start().to_string()), q(""), q("")]),
-                inline(REGISTER_COHORTS_SQL, &register_binds_for(quarter)[..4]),
-                inline(WORKBOOK_COHORTS_SQL, &[q(&quarter.start().to_string()), q(""), q("")]),
+                inline(&register_weeks_sql(false, false), &register_binds_for(quarter)),
+                inline(&everyone(KPI_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
+                inline(&everyone(REGISTER_COHORTS_SQL), &register_binds_for(quarter)[..4]),
+                inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
             ],
         ),
         (
@@ -637,10 +642,10 @@ fn main() {
             format!("/v1/reports/kpis?quarter={busy_quarter}"),
             "\"registers\":[{",
             vec![
-                inline(REGISTER_WEEKS_SQL, &register_binds),
-                inline(KPI_SQL, &[q(&busy_quarter.start().to_string()), q(""), q("")]),
-                inline(REGISTER_COHORTS_SQL, &register_binds[..4]),
-                inline(WORKBOOK_COHORTS_SQL, &[q(&busy_quarter.start().to_string()), q(""), q("")]),
+                inline(&register_weeks_sql(false, false), &register_binds),
+                inline(&everyone(KPI_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
+                inline(&everyone(REGISTER_COHORTS_SQL), &register_binds[..4]),
+                inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
             ],
         ),
         (

@@ -367,7 +367,7 @@ fn claimed_lines(
     let p = provider_id.unwrap_or("").to_string();
     let lines: Vec<ActualLine> = crate::load_sql_by_position!(
         conn,
-        &shard_lines_sql(),
+        &crate::reports::by_provider(&shard_lines_sql(), provider_id),
         LineColumns,
         [
             (Date, binds[0]),
@@ -640,7 +640,7 @@ pub fn unit_costs(
     let p = provider_id.unwrap_or("").to_string();
     let rows = crate::load_sql!(
         conn,
-        &unit_costs_sql(),
+        &crate::reports::by_provider(&unit_costs_sql(), provider_id),
         UnitCostSql,
         [
             (Date, from - Days::new(30)),
