@@ -1155,15 +1155,6 @@ mod tests {
 
     impl Plan {
         fn placement(&self) -> Placement {
-            const DAYS: [&str; 7] = [
-                "monday",
-                "tuesday",
-                "wednesday",
-                "thursday",
-                "friday",
-                "saturday",
-                "sunday",
-            ];
             const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
             let start_date = d("2024-12-02") + Days::new(self.start);
             let mut bands = vec![serde_json::json!({"from": start_date, "band": "medium"})];
@@ -1175,7 +1166,7 @@ mod tests {
             let sessions: Vec<_> = self
                 .weekdays
                 .iter()
-                .map(|w| serde_json::json!({"weekday": DAYS[*w], "session_type": "am"}))
+                .map(|w| serde_json::json!({"weekday": Weekday::ALL[*w].as_str(), "session_type": "am"}))
                 .collect();
             let suspensions: Vec<_> = self
                 .suspension
