@@ -148,6 +148,10 @@ pub fn pool(url: &str, max_size: u32) -> Result<Pool, StoreError> {
     r2d2::Pool::builder()
         .max_size(max_size)
         .connection_timeout(Duration::from_secs(10))
+        // A PostgreSQL connection is tried before each use, since the server may have
+        // restarted or dropped it; a SQLite connection is a file open in this process
+        // and cannot go away (trying it was 5% of a small request's time).
+        .test_on_check_out(Backend::of_url(url) == Backend::Postgresql)
         .build(Manager {
             url: url.to_string(),
         })
@@ -381,6 +385,56 @@ where
     Ok(rows)
 }
 
+/// A statement kept prepared on its connection, for small statements run often, whose
+/// planning costs more than their running (a person's timeline on the benchmark's
+/// national database: 440 µs in-process, each of its four statements planned twice; 86
+/// µs kept and planned once). Diesel prepares raw SQL afresh each time, since its text
+/// could be anything; a [`load_kept_sql!`] text is fixed and its binds are values.
+pub struct Kept<Q>(pub Q);
+
+impl<Q> QueryId for Kept<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: Query> Query for Kept<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> diesel::RunQueryDsl<Conn> for Kept<Q> {}
+
+impl<DB: diesel::backend::Backend, Q: QueryFragment<DB>> QueryFragment<DB> for Kept<Q> {
+    fn walk_ast<'b>(
+        &'b self,
+        out: diesel::query_builder::AstPass<'_, 'b, DB>,
+    ) -> diesel::QueryResult<()> {
+        self.0.walk_ast(out)
+    }
+
+    // Cached by its text, which `load_kept_sql!` takes only as a `&'static str`.
+    fn is_safe_to_cache_prepared(&self, _: &DB) -> diesel::QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+/// SQL types whose values SQLite stores as text (dates too, as `YYYY-MM-DD`), so a value
+/// of one bound as `CAST(? AS TEXT)` compares as the bare `?` would.
+pub trait StoredAsText {}
+impl StoredAsText for diesel::sql_types::Text {}
+impl StoredAsText for diesel::sql_types::Date {}
+
+/// Holds a [`load_kept_sql!`] bind to a type stored as text.
+pub const fn stored_as_text<T: StoredAsText>() {}
+
+/// Each `?` of a SQLite text written `CAST(? AS TEXT)`. SQLite built with STAT4 marks a
+/// statement to be planned again, at its next step, whenever a value is bound that it
+/// compares with an indexed column, even when it is kept prepared; it does not look
+/// through a `CAST`, so the statement is planned once, without the values (which is
+/// right only where they cannot change the plan: a person's rows by the person's index).
+pub fn unprobed(sql: &str) -> String {
+    sql.replace('?', "CAST(? AS TEXT)")
+}
+
 /// Runs `$run` on either back end with `$query`: one SQL text with `?` placeholders
 /// (numbered for PostgreSQL) and its binds, and `$c`, the back end's own connection.
 #[macro_export]
@@ -417,6 +471,28 @@ macro_rules! load_sql {
     ($conn:expr, $sql:expr, $row:ty, [$($bind:tt)*]) => {
         $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| query.load::<$row>(c))
     };
+}
+
+/// Loads `$row`s, whose columns have the SQL types `$st`, by position
+/// ([`load_by_position`]) from a statement kept prepared on the connection and planned
+/// once ([`Kept`], [`unprobed`]): for a `&'static str` whose binds are all text or dates
+/// and whose plan the values cannot change.
+#[macro_export]
+macro_rules! load_kept_sql {
+    ($conn:expr, $sql:expr, $st:ty, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
+        let sql: &'static str = $sql;
+        $($crate::db::stored_as_text::<$ty>();)*
+        match $conn {
+            $crate::DbConnection::Sqlite(c) => $crate::db::load_by_position::<_, _, $st, $row>(
+                c,
+                $crate::db::Kept(diesel::sql_query($crate::db::unprobed(sql))$(.bind::<$ty, _>($val))*),
+            ),
+            $crate::DbConnection::Postgresql(c) => $crate::db::load_by_position::<_, _, $st, $row>(
+                c,
+                $crate::db::Kept(diesel::sql_query($crate::db::numbered(sql))$(.bind::<$ty, _>($val))*),
+            ),
+        }
+    }};
 }
 
 /// Executes one SQL text with `?` placeholders on either back end.

@@ -5,7 +5,7 @@
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Integer, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -129,35 +129,39 @@ FROM agreements a JOIN contracts c ON c.id = a.contract_id JOIN providers p ON p
 WHERE a.person_ref = ? AND a.start_date <= ? AND (a.end_date IS NULL OR a.end_date >= ?) \
 ORDER BY a.start_date, c.reference";
 
-#[derive(QueryableByName)]
+/// The columns of the statement above, in order.
+type PlacementColumns = (
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Text,
+    Date,
+    Nullable<Date>,
+    Text,
+    Nullable<Text>,
+    Text,
+    Nullable<Date>,
+    Text,
+    Text,
+);
+
+#[derive(Queryable)]
 struct PlacementSql {
-    #[diesel(sql_type = Text)]
     agreement_id: String,
-    #[diesel(sql_type = Text)]
     contract_id: String,
-    #[diesel(sql_type = Text)]
     contract_reference: String,
-    #[diesel(sql_type = Text)]
     service_type: String,
-    #[diesel(sql_type = Text)]
     provider_id: String,
-    #[diesel(sql_type = Text)]
     provider_name: String,
-    #[diesel(sql_type = Date)]
     start_date: NaiveDate,
-    #[diesel(sql_type = Nullable<Date>)]
     end_date: Option<NaiveDate>,
-    #[diesel(sql_type = Text)]
     pathway: String,
-    #[diesel(sql_type = Nullable<Text>)]
     primary_support_reason: Option<String>,
-    #[diesel(sql_type = Text)]
     funding: String,
-    #[diesel(sql_type = Nullable<Date>)]
     care_plan_review_due: Option<NaiveDate>,
-    #[diesel(sql_type = Text)]
     need_bands: String,
-    #[diesel(sql_type = Text)]
     suspensions: String,
 }
 
@@ -173,31 +177,35 @@ FROM register_lines l JOIN submissions s ON s.id = l.submission_id AND l.version
 WHERE l.person_ref = ? AND l.date >= ? AND l.date <= ? AND s.kind = 'register' \
 ORDER BY s.period_start, s.contract_id, l.date, l.line_no";
 
-#[derive(QueryableByName)]
+/// The columns of the statement above, in order.
+type AttendanceColumns = (
+    Text,
+    Text,
+    Text,
+    Date,
+    Text,
+    Date,
+    Text,
+    Text,
+    Nullable<Text>,
+    Nullable<Integer>,
+    Bool,
+    Text,
+);
+
+#[derive(Queryable)]
 struct AttendanceSql {
-    #[diesel(sql_type = Text)]
     register_id: String,
-    #[diesel(sql_type = Text)]
     contract_id: String,
-    #[diesel(sql_type = Text)]
     provider_id: String,
-    #[diesel(sql_type = Date)]
     week_start: NaiveDate,
-    #[diesel(sql_type = Text)]
     register_status: String,
-    #[diesel(sql_type = Date)]
     date: NaiveDate,
-    #[diesel(sql_type = Text)]
     session_type: String,
-    #[diesel(sql_type = Text)]
     status: String,
-    #[diesel(sql_type = Nullable<Text>)]
     absence_reason: Option<String>,
-    #[diesel(sql_type = Nullable<Integer>)]
     notice_hours: Option<i32>,
-    #[diesel(sql_type = diesel::sql_types::Bool)]
     community_access: bool,
-    #[diesel(sql_type = Text)]
     outcome_tags: String,
 }
 
@@ -213,31 +221,35 @@ LEFT JOIN claim_states cs ON cs.submission_id = s.id \
 WHERE l.person_ref = ? AND l.date >= ? AND l.date <= ? AND s.kind = 'claim' \
 ORDER BY l.date, s.id, l.line_no";
 
-#[derive(QueryableByName)]
+/// The columns of the statement above, in order.
+type ClaimLineColumns = (
+    Text,
+    Text,
+    Text,
+    Text,
+    Date,
+    Text,
+    Nullable<Text>,
+    BigInt,
+    Text,
+    BigInt,
+    Nullable<Date>,
+    Nullable<Text>,
+);
+
+#[derive(Queryable)]
 struct ClaimLineSql {
-    #[diesel(sql_type = Text)]
     claim_id: String,
-    #[diesel(sql_type = Text)]
     contract_id: String,
-    #[diesel(sql_type = Text)]
     provider_id: String,
-    #[diesel(sql_type = Text)]
     claim_status: String,
-    #[diesel(sql_type = Date)]
     date: NaiveDate,
-    #[diesel(sql_type = Text)]
     item: String,
-    #[diesel(sql_type = Nullable<Text>)]
     session_type: Option<String>,
-    #[diesel(sql_type = BigInt)]
     quarters: i64,
-    #[diesel(sql_type = Text)]
     need_band: String,
-    #[diesel(sql_type = BigInt)]
     amount_pence: i64,
-    #[diesel(sql_type = Nullable<Date>)]
     paid_on: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Text>)]
     remittance_ref: Option<String>,
 }
 
@@ -250,21 +262,17 @@ FROM workbook_person_outcomes o JOIN submissions s ON s.id = o.submission_id AND
 WHERE o.person_ref = ? AND s.period_end >= ? AND s.period_start <= ? AND s.kind = 'workbook' \
 ORDER BY s.period_start, s.contract_id, o.position";
 
-#[derive(QueryableByName)]
+/// The columns of the statement above, in order.
+type OutcomeColumns = (Text, Text, Text, Text, Text, Text, Text);
+
+#[derive(Queryable)]
 struct OutcomeSql {
-    #[diesel(sql_type = Text)]
     workbook_id: String,
-    #[diesel(sql_type = Text)]
     contract_id: String,
-    #[diesel(sql_type = Text)]
     provider_id: String,
-    #[diesel(sql_type = Text)]
     quarter: String,
-    #[diesel(sql_type = Text)]
     workbook_status: String,
-    #[diesel(sql_type = Text)]
     domain: String,
-    #[diesel(sql_type = Text)]
     status: String,
 }
 
@@ -280,9 +288,10 @@ pub fn timeline(
     to: NaiveDate,
 ) -> Result<Timeline, StoreError> {
     let person = person_ref.to_string();
-    let placements = crate::load_sql!(
+    let placements = crate::load_kept_sql!(
         conn,
         PLACEMENTS_SQL,
+        PlacementColumns,
         PlacementSql,
         [(Text, &person), (Date, to), (Date, from)]
     )?
@@ -315,9 +324,10 @@ pub fn timeline(
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
 
-    let lines = crate::load_sql!(
+    let lines = crate::load_kept_sql!(
         conn,
         ATTENDANCE_SQL,
+        AttendanceColumns,
         AttendanceSql,
         [(Text, &person), (Date, from), (Date, to)]
     )?;
@@ -376,9 +386,10 @@ pub fn timeline(
         week.outcome_tags.sort();
     }
 
-    let claim_lines = crate::load_sql!(
+    let claim_lines = crate::load_kept_sql!(
         conn,
         CLAIM_LINES_SQL,
+        ClaimLineColumns,
         ClaimLineSql,
         [(Text, &person), (Date, from), (Date, to)]
     )?
@@ -408,9 +419,10 @@ pub fn timeline(
     })
     .collect::<Result<Vec<_>, StoreError>>()?;
 
-    let outcomes = crate::load_sql!(
+    let outcomes = crate::load_kept_sql!(
         conn,
         OUTCOMES_SQL,
+        OutcomeColumns,
         OutcomeSql,
         [(Text, &person), (Date, from), (Date, to)]
     )?
@@ -443,4 +455,43 @@ pub fn timeline(
         claim_lines,
         outcomes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Connection, InstrumentationEvent};
+
+    use super::*;
+
+    /// A timeline's four statements are prepared on a connection's first timeline and kept
+    /// there, each with its binds hidden from SQLite's planner (`CAST(? AS TEXT)`): the
+    /// next timeline, of another person, prepares none.
+    #[test]
+    fn a_timelines_statements_are_prepared_once_on_a_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::establish(dir.path().join("people.db").to_str().unwrap()).unwrap();
+        crate::run_migrations(&mut conn).unwrap();
+        let kept = Arc::new(AtomicUsize::new(0));
+        let texts = Arc::new(Mutex::new(Vec::new()));
+        let (counter, seen) = (Arc::clone(&kept), Arc::clone(&texts));
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                counter.fetch_add(1, Ordering::Relaxed);
+                seen.lock().unwrap().push(sql.to_string());
+            }
+        });
+        let (from, to) = (NaiveDate::MIN, NaiveDate::MAX);
+        assert!(timeline(&mut conn, "P-1", from, to).unwrap().is_empty());
+        assert_eq!(kept.load(Ordering::Relaxed), 4);
+        assert!(texts
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|sql| sql.contains("person_ref = CAST(? AS TEXT)") && !sql.contains(" ? ")));
+        assert!(timeline(&mut conn, "P-2", from, to).unwrap().is_empty());
+        assert_eq!(kept.load(Ordering::Relaxed), 4);
+    }
 }
