@@ -706,9 +706,20 @@ fn main() {
             ],
         );
         let [a, s, stepped] = [0, 1, 2].map(|i| percentile(&times[i], 0.5).as_secs_f64() * 1000.0);
+        // Hundredths of a millisecond for the queries that take under ten.
+        let ms = |v: f64| {
+            if v < 10.0 {
+                format!("{v:.2}")
+            } else {
+                format!("{v:.1}")
+            }
+        };
         println!(
-            "{name:<42} {a:>10.1} {s:>10.1} {:>6.2}x {stepped:>14.1}",
-            a / s
+            "{name:<42} {:>10} {:>10} {:>6.2}x {:>14}",
+            ms(a),
+            ms(s),
+            a / s,
+            ms(stepped)
         );
     }
     drop(conn);
