@@ -426,11 +426,12 @@ impl StoredAsText for diesel::sql_types::Date {}
 /// Holds a [`load_kept_sql!`] bind to a type stored as text.
 pub const fn stored_as_text<T: StoredAsText>() {}
 
-/// Each `?` of a SQLite text written `CAST(? AS TEXT)`. SQLite built with STAT4 marks a
-/// statement to be planned again, at its next step, whenever a value is bound that it
-/// compares with an indexed column, even when it is kept prepared; it does not look
-/// through a `CAST`, so the statement is planned once, without the values (which is
-/// right only where they cannot change the plan: a person's rows by the person's index).
+/// Each `?` of a SQLite text (none in a literal, as for [`numbered`]) written
+/// `CAST(? AS TEXT)`. SQLite built with STAT4 marks a statement to be planned again, at
+/// its next step, whenever a value is bound that it compares with an indexed column,
+/// even when it is kept prepared; it does not look through a `CAST`, so the statement is
+/// planned once, without the values (which is right only where they cannot change the
+/// plan: a person's rows by the person's index).
 pub fn unprobed(sql: &str) -> String {
     sql.replace('?', "CAST(? AS TEXT)")
 }
