@@ -133,17 +133,15 @@ fn keys_come_from_the_identity_provider_and_rotate_without_a_restart() {
     }
     // No kid, or a kid the provider never published (fetched again, at most once a
     // second here), is 401.
+    let (no_kid, unknown_kid) = (
+        sign(&rsa, Algorithm::RS256, None, &commissioner),
+        sign(&rsa, Algorithm::RS256, Some("k9"), &commissioner),
+    );
     let fetched = idp.served.load(Ordering::SeqCst);
-    app.get(
-        "/v1/providers",
-        &sign(&rsa, Algorithm::RS256, None, &commissioner),
-    )
-    .expect(401);
+    let burst = std::time::Instant::now();
+    app.get("/v1/providers", &no_kid).expect(401);
     for _ in 0..5 {
-        let r = app.get(
-            "/v1/providers",
-            &sign(&rsa, Algorithm::RS256, Some("k9"), &commissioner),
-        );
+        let r = app.get("/v1/providers", &unknown_kid);
         r.expect(401);
         assert!(
             r.body["detail"].as_str().unwrap().contains("kid"),
@@ -151,9 +149,10 @@ fn keys_come_from_the_identity_provider_and_rotate_without_a_restart() {
             r.text
         );
     }
+    // Once for the burst, and once more for each second it took on a busy machine.
     assert!(
-        idp.served.load(Ordering::SeqCst) - fetched <= 1,
-        "a burst of unknown kids fetches the key set at most once"
+        idp.served.load(Ordering::SeqCst) - fetched <= 1 + burst.elapsed().as_secs() as usize,
+        "a burst of unknown kids fetches the key set at most once a second"
     );
     // A key published as RSA cannot sign HS256 with its public parts (key confusion).
     let confused = sign(
