@@ -437,14 +437,18 @@ pub fn unprobed(sql: &str) -> String {
 }
 
 /// Runs `$run` on either back end with `$query`: one SQL text with `?` placeholders
-/// (numbered for PostgreSQL) and its binds, and `$c`, the back end's own connection.
+/// (numbered for PostgreSQL; on SQLite passed through `sqlite_text`, as is unless given)
+/// and its binds, and `$c`, the back end's own connection.
 #[macro_export]
 macro_rules! on_sql_query {
-    ($conn:expr, $sql:expr, [$(($ty:ty, $val:expr)),* $(,)?], |$c:ident, $query:ident| $run:expr) => {{
+    ($conn:expr, $sql:expr, [$($bind:tt)*], |$c:ident, $query:ident| $run:expr) => {
+        $crate::on_sql_query!($conn, $sql, sqlite_text: std::convert::identity, [$($bind)*], |$c, $query| $run)
+    };
+    ($conn:expr, $sql:expr, sqlite_text: $sqlite_text:expr, [$(($ty:ty, $val:expr)),* $(,)?], |$c:ident, $query:ident| $run:expr) => {{
         let sql: &str = $sql;
         match $conn {
             $crate::DbConnection::Sqlite($c) => {
-                let $query = diesel::sql_query(sql)$(.bind::<$ty, _>($val))*;
+                let $query = diesel::sql_query($sqlite_text(sql))$(.bind::<$ty, _>($val))*;
                 $run
             }
             $crate::DbConnection::Postgresql($c) => {
@@ -483,16 +487,9 @@ macro_rules! load_kept_sql {
     ($conn:expr, $sql:expr, $st:ty, $row:ty, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
         let sql: &'static str = $sql;
         $($crate::db::stored_as_text::<$ty>();)*
-        match $conn {
-            $crate::DbConnection::Sqlite(c) => $crate::db::load_by_position::<_, _, $st, $row>(
-                c,
-                $crate::db::Kept(diesel::sql_query($crate::db::unprobed(sql))$(.bind::<$ty, _>($val))*),
-            ),
-            $crate::DbConnection::Postgresql(c) => $crate::db::load_by_position::<_, _, $st, $row>(
-                c,
-                $crate::db::Kept(diesel::sql_query($crate::db::numbered(sql))$(.bind::<$ty, _>($val))*),
-            ),
-        }
+        $crate::on_sql_query!($conn, sql, sqlite_text: $crate::db::unprobed, [$(($ty, $val)),*], |c, query| {
+            $crate::db::load_by_position::<_, _, $st, $row>(c, $crate::db::Kept(query))
+        })
     }};
 }
 
