@@ -53,12 +53,18 @@ fn sqlite_path(url: &str) -> &str {
     url.strip_prefix("sqlite://").unwrap_or(url)
 }
 
-/// Opens one connection of the URL's back end. SQLite connections get WAL, foreign keys,
+/// Opens one connection of the URL's back end. PostgreSQL connections do not compile
+/// statements ([`NO_JIT`]). SQLite connections get WAL, foreign keys,
 /// a busy timeout (writers queue instead of failing), NORMAL sync (safe under WAL), a
 /// memory map of the file, and temporary files (statement journals) in memory.
 pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
     match Backend::of_url(url) {
-        Backend::Postgresql => Ok(DbConnection::Postgresql(PgConnection::establish(url)?)),
+        Backend::Postgresql => {
+            let mut conn = PgConnection::establish(url)?;
+            conn.batch_execute(NO_JIT)
+                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            Ok(DbConnection::Postgresql(conn))
+        }
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(sqlite_path(url))?;
             conn.batch_execute(
@@ -72,6 +78,14 @@ pub fn establish(url: &str) -> Result<DbConnection, diesel::ConnectionError> {
         }
     }
 }
+
+/// PostgreSQL compiles a statement whose estimated cost passes `jit_above_cost` to machine
+/// code before running it. Report statements reach that cost on estimates alone (a
+/// correlated subquery's cost counted once a row), and compiling then takes longer than
+/// running: the reviews report's statement on the national database ran in 0.2 s and
+/// spent 0.9 s more compiling (docs/decisions.md). No statement of ours runs long enough
+/// to win it back.
+const NO_JIT: &str = "SET jit = off";
 
 /// SQLite maps the database file into memory (1 GiB of it), so that the pooled
 /// connections share the operating system's page cache (docs/decisions.md).
@@ -528,6 +542,28 @@ mod tests {
             .unwrap()
             .len();
         assert!(wal < 3 * 1024 * 1024, "WAL of {wal} bytes");
+    }
+
+    /// On PostgreSQL (when `DAYOPS_TEST_POSTGRES_URL` names a server): every connection
+    /// we open, pooled or not, compiles no statement.
+    #[test]
+    fn postgres_connections_compile_no_statement() {
+        let Ok(url) = std::env::var("DAYOPS_TEST_POSTGRES_URL") else {
+            return;
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            jit: String,
+        }
+        let pool = pool(&url, 1).unwrap();
+        for conn in [&mut establish(&url).unwrap(), &mut *pool.get().unwrap()] {
+            use diesel::RunQueryDsl;
+            let setting: Setting = diesel::sql_query("SELECT current_setting('jit') AS jit")
+                .get_result(conn)
+                .unwrap();
+            assert_eq!(setting.jit, "off");
+        }
     }
 
     #[test]

@@ -667,15 +667,20 @@ pub struct ReviewRow {
 /// before the review cut-off or that are enabling and started before the enablement
 /// cut-off, with the person's latest attended session on the contract. Binds: the date
 /// (last attended), the date twice (in force), the review cut-off, the enablement
-/// cut-off, provider twice, contract twice (`''` for all).
+/// cut-off, provider twice, contract twice (`''` for all). The latest session is the first
+/// found walking the person's lines back from the date (`register_lines_person_date`),
+/// not the greatest of all of them: most people's latest line is in a current register,
+/// so one or two of their lines are checked against their register rather than every one
+/// (PostgreSQL, the national database: 0.60–0.82 s before, 0.36–0.45 s after).
 const REVIEWS_SQL: &str = "\
 SELECT a.id AS agreement_id, a.contract_id AS contract_id, c.reference AS contract_reference, \
        c.provider_id AS provider_id, p.name AS provider_name, a.person_ref AS person_ref, \
        a.pathway AS pathway, a.start_date AS start_date, a.care_plan_review_due AS care_plan_review_due, \
-       (SELECT MAX(l.date) FROM register_lines l \
+       (SELECT l.date FROM register_lines l \
           JOIN submissions s ON s.id = l.submission_id AND l.version = s.current_version \
          WHERE l.person_ref = a.person_ref AND l.date <= ? AND l.status = 'attended' \
-           AND s.kind = 'register' AND s.contract_id = a.contract_id AND s.status <> 'rejected') AS last_attended \
+           AND s.kind = 'register' AND s.contract_id = a.contract_id AND s.status <> 'rejected' \
+         ORDER BY l.date DESC LIMIT 1) AS last_attended \
 FROM agreements a \
 JOIN contracts c ON c.id = a.contract_id \
 JOIN providers p ON p.id = c.provider_id \
