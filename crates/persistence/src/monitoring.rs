@@ -263,6 +263,13 @@ pub struct BudgetShard {
     contracts: ContractSet,
 }
 
+impl BudgetShard {
+    /// The contracts the shard reads.
+    pub fn contracts(&self) -> &ContractSet {
+        &self.contracts
+    }
+}
+
 /// The contracts budget monitoring of `year` reports on (a provider's own when
 /// `provider_id` is given), in reference order.
 pub fn budget_contracts(
@@ -345,7 +352,7 @@ pub fn price_budget_shard(
 }
 
 /// [`actual_lines_sql`] for the contracts whose ids are in a range (two more binds).
-fn shard_lines_sql() -> String {
+pub fn shard_lines_sql() -> String {
     format!("{} AND s.contract_id BETWEEN ? AND ?", actual_lines_sql())
 }
 
