@@ -392,11 +392,32 @@ where
     T: FromSqlRow<ST, C::Backend>,
 {
     let mut rows = Vec::new();
+    each_by_position::<_, _, ST, _, diesel::result::Error>(conn, query, &mut |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Hands each row of `query`, decoded as [`load_by_position`] does, to `each` as it is
+/// stepped, so that what is done with the rows overlaps the reading of the next.
+pub fn each_by_position<C, Q, ST, T, E>(
+    conn: &mut C,
+    query: Q,
+    each: &mut dyn FnMut(T) -> Result<(), E>,
+) -> Result<(), E>
+where
+    C: LoadConnection,
+    Q: Query + QueryFragment<C::Backend> + QueryId,
+    C::Backend: diesel::expression::QueryMetadata<Q::SqlType>,
+    T: FromSqlRow<ST, C::Backend>,
+    E: From<diesel::result::Error>,
+{
     for row in conn.load(query)? {
         let row = row?;
-        rows.push(T::build_from_row(&row).map_err(diesel::result::Error::DeserializationError)?);
+        each(T::build_from_row(&row).map_err(diesel::result::Error::DeserializationError)?)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// A statement kept prepared on its connection, for small statements run often, whose
@@ -480,6 +501,17 @@ macro_rules! load_sql_by_position {
     ($conn:expr, $sql:expr, $st:ty, [$($bind:tt)*]) => {
         $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| {
             $crate::db::load_by_position::<_, _, $st, _>(c, query)
+        })
+    };
+}
+
+/// Hands each row, as [`load_sql_by_position!`] loads them, to `$each`
+/// ([`each_by_position`]).
+#[macro_export]
+macro_rules! each_sql_by_position {
+    ($conn:expr, $sql:expr, $st:ty, [$($bind:tt)*], $each:expr) => {
+        $crate::on_sql_query!($conn, $sql, [$($bind)*], |c, query| {
+            $crate::db::each_by_position::<_, _, $st, _, _>(c, query, $each)
         })
     };
 }
