@@ -10,7 +10,8 @@
 //! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--agreements 100] [--runs 31] [--only NAME] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
 //! ```
 //!
-//! `--only` times the queries whose name contains NAME. Reference data (providers, contracts) goes through the API; the submissions are
+//! `--only` times the queries whose name contains NAME; `--runs` is the least number of
+//! rounds, and a case whose round takes under a second runs as many as fill two seconds. Reference data (providers, contracts) goes through the API; the submissions are
 //! written straight to the database in bulk, as a year of use would have left them, and
 //! the database is then vacuumed and analysed (as PostgreSQL's autovacuum would). The direct SQL is the
 //! statement text the server runs, with its parameters inlined, on a connection of its
@@ -37,7 +38,8 @@ use dayops_persistence::reports::{
     spend_bands_sql, spend_months_sql, KPI_SQL, REGISTER_COHORTS_SQL, WORKBOOK_COHORTS_SQL,
 };
 
-/// Timed runs of each case (`--runs`).
+/// Timed rounds of each case (`--runs`), at the least: quick cases run more
+/// ([`time_alternately`]).
 const RUNS: usize = 31;
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
 const CHUNK: usize = 1_000;
