@@ -112,6 +112,9 @@ where
         let _ = batches.send(batch);
         Ok(())
     });
+    // The reader is polled, and so queued on the blocking pool, before the writer: the
+    // pool starts its tasks in order, so no writer holds a thread waiting on a reader
+    // that has none (and the channel is unbounded, so the reader never waits on it).
     let (read, written) = futures_util::future::join(reader, writer).await;
     read?;
     Ok(HttpResponse::Ok()
