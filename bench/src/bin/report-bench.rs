@@ -761,9 +761,12 @@ fn main() {
     }
     // What every request costs before its own work: the client's and the server's HTTP
     // exchange, routing and middleware, with no token checked and no statement run.
-    let floor = time_alternately(1, &mut [&mut || {
-        get("/healthz");
-    }]);
+    let floor = time_alternately(
+        1,
+        &mut [&mut || {
+            get("/healthz");
+        }],
+    );
     println!(
         "the HTTP exchange alone (GET /healthz): {:.2} ms, median of {} rounds",
         percentile(&floor[0], 0.5).as_secs_f64() * 1000.0,
