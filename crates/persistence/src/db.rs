@@ -271,6 +271,20 @@ where
     })
 }
 
+/// Within a transaction on PostgreSQL: its statements run in their backend alone, without
+/// parallel workers, until it ends. For reads that are already run side by side, one
+/// connection a core (budget monitoring's shards): workers then only compete with the
+/// other shards for the same cores. A year of claims, in-process on the national
+/// database: 927–943 ms with workers, 847–891 without.
+pub fn no_parallel_workers(conn: &mut DbConnection) -> diesel::QueryResult<()> {
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            pg.batch_execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        }
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
 /// Runs `work` in a write transaction, committed if it returns `Ok`.
 ///
 /// On SQLite the transaction begins IMMEDIATE: it takes the write lock up front, so two
@@ -596,6 +610,38 @@ mod tests {
                 .unwrap();
             assert_eq!(setting.jit, "off");
         }
+    }
+
+    /// On PostgreSQL: a snapshot's statements run without parallel workers when asked,
+    /// and the connection has them again once it ends.
+    #[test]
+    fn parallel_workers_are_left_out_for_one_transaction() {
+        let Ok(url) = std::env::var("DAYOPS_TEST_POSTGRES_URL") else {
+            return;
+        };
+        #[derive(diesel::QueryableByName)]
+        struct Setting {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            workers: String,
+        }
+        let workers = |conn: &mut DbConnection| -> diesel::QueryResult<String> {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "SELECT current_setting('max_parallel_workers_per_gather') AS workers",
+            )
+            .get_result::<Setting>(conn)
+            .map(|s| s.workers)
+        };
+        let mut conn = establish(&url).unwrap();
+        let before = workers(&mut conn).unwrap();
+        assert_ne!(before, "0");
+        let within = read_snapshot(&mut conn, |conn| {
+            no_parallel_workers(conn)?;
+            workers(conn)
+        })
+        .unwrap();
+        assert_eq!(within, "0");
+        assert_eq!(workers(&mut conn).unwrap(), before);
     }
 
     #[test]

@@ -324,6 +324,7 @@ pub fn price_budget_shard(
     provider_id: Option<&str>,
 ) -> Result<PricedShard, StoreError> {
     let (versions, placed, lines) = crate::db::read_snapshot(conn, |conn| {
+        crate::db::no_parallel_workers(conn)?;
         let versions = matrices::lookup_versions(conn, &shard.contracts)?;
         let placed = agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)?;
         // The claim lines of the ids the shard spans (a shard always holds a contract).
