@@ -590,25 +590,34 @@ mod tests {
         assert!(wal < 3 * 1024 * 1024, "WAL of {wal} bytes");
     }
 
-    /// On PostgreSQL (when `DAYOPS_TEST_POSTGRES_URL` names a server): every connection
-    /// we open, pooled or not, compiles no statement.
-    #[test]
-    fn postgres_connections_compile_no_statement() {
-        let Ok(url) = std::env::var("DAYOPS_TEST_POSTGRES_URL") else {
-            return;
-        };
+    /// The PostgreSQL server the tests may use, when `DAYOPS_TEST_POSTGRES_URL` names one.
+    fn postgres_test_url() -> Option<String> {
+        std::env::var("DAYOPS_TEST_POSTGRES_URL").ok()
+    }
+
+    /// A PostgreSQL setting as the connection has it now.
+    fn setting(conn: &mut DbConnection, name: &str) -> diesel::QueryResult<String> {
+        use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
         struct Setting {
             #[diesel(sql_type = diesel::sql_types::Text)]
-            jit: String,
+            value: String,
         }
+        diesel::sql_query("SELECT current_setting($1) AS value")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .get_result::<Setting>(conn)
+            .map(|s| s.value)
+    }
+
+    /// On PostgreSQL: every connection we open, pooled or not, compiles no statement.
+    #[test]
+    fn postgres_connections_compile_no_statement() {
+        let Some(url) = postgres_test_url() else {
+            return;
+        };
         let pool = pool(&url, 1).unwrap();
         for conn in [&mut establish(&url).unwrap(), &mut *pool.get().unwrap()] {
-            use diesel::RunQueryDsl;
-            let setting: Setting = diesel::sql_query("SELECT current_setting('jit') AS jit")
-                .get_result(conn)
-                .unwrap();
-            assert_eq!(setting.jit, "off");
+            assert_eq!(setting(conn, "jit").unwrap(), "off");
         }
     }
 
@@ -616,33 +625,21 @@ mod tests {
     /// and the connection has them again once it ends.
     #[test]
     fn parallel_workers_are_left_out_for_one_transaction() {
-        let Ok(url) = std::env::var("DAYOPS_TEST_POSTGRES_URL") else {
+        let Some(url) = postgres_test_url() else {
             return;
         };
-        #[derive(diesel::QueryableByName)]
-        struct Setting {
-            #[diesel(sql_type = diesel::sql_types::Text)]
-            workers: String,
-        }
-        let workers = |conn: &mut DbConnection| -> diesel::QueryResult<String> {
-            use diesel::RunQueryDsl;
-            diesel::sql_query(
-                "SELECT current_setting('max_parallel_workers_per_gather') AS workers",
-            )
-            .get_result::<Setting>(conn)
-            .map(|s| s.workers)
-        };
+        const WORKERS: &str = "max_parallel_workers_per_gather";
         let mut conn = establish(&url).unwrap();
         // Whatever the server's own setting, this connection starts with workers.
         conn.batch_execute("SET max_parallel_workers_per_gather = 2")
             .unwrap();
         let within = read_snapshot(&mut conn, |conn| {
             no_parallel_workers(conn)?;
-            workers(conn)
+            setting(conn, WORKERS)
         })
         .unwrap();
         assert_eq!(within, "0");
-        assert_eq!(workers(&mut conn).unwrap(), "2");
+        assert_eq!(setting(&mut conn, WORKERS).unwrap(), "2");
     }
 
     #[test]

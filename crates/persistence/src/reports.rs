@@ -747,23 +747,8 @@ pub fn review_cutoffs(as_of: NaiveDate) -> (NaiveDate, NaiveDate) {
 }
 
 /// Placements in force on `as_of` past a time limit, by provider, contract and person
-/// ([`REVIEWS_SQL`]); a provider's own when `provider_id` is given.
-pub fn reviews(
-    conn: &mut DbConnection,
-    as_of: NaiveDate,
-    provider_id: Option<&str>,
-    contract_id: Option<&str>,
-) -> Result<Vec<ReviewRow>, StoreError> {
-    let mut items = Vec::new();
-    reviews_each(conn, as_of, provider_id, contract_id, &mut |item| {
-        items.push(item);
-        Ok(())
-    })?;
-    Ok(items)
-}
-
-/// The items of [`reviews`], in their order, each handed to `each` as soon as its row is
-/// read.
+/// ([`REVIEWS_SQL`]; a provider's own when `provider_id` is given), each item handed to
+/// `each` as soon as its row is read.
 pub fn reviews_each(
     conn: &mut DbConnection,
     as_of: NaiveDate,

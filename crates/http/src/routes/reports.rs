@@ -32,12 +32,23 @@ fn answer<T: CsvRow, R: Serialize>(
         return csv_response(&rows);
     }
     // Sized up front: a report can run to megabytes, and growing the buffer copies it.
-    let mut body = Vec::with_capacity(256 + rows.len() * 512);
-    serde_json::to_writer(&mut body, &wrap(rows))
+    let capacity = 256 + rows.len() * 512;
+    Ok(json_response(write_json(&wrap(rows), capacity)?))
+}
+
+/// A report written as JSON into a buffer of `capacity` bytes to start with.
+fn write_json(report: &impl Serialize, capacity: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::with_capacity(capacity);
+    serde_json::to_writer(&mut body, report)
         .map_err(|e| ApiError::Internal(format!("writing a report: {e}")))?;
-    Ok(HttpResponse::Ok()
+    Ok(body)
+}
+
+/// A report's JSON as the answer.
+fn json_response(body: Vec<u8>) -> HttpResponse {
+    HttpResponse::Ok()
         .content_type(actix_web::http::header::ContentType::json())
-        .body(body))
+        .body(body)
 }
 
 /// Rows handed from the thread reading them to the thread writing them, a batch at once.
@@ -94,10 +105,7 @@ where
     }
     let (batches, arriving) = std::sync::mpsc::channel::<Vec<T>>();
     let writer = crate::off_the_workers(move || {
-        let mut body = Vec::with_capacity(BATCH * 512);
-        serde_json::to_writer(&mut body, &wrap(Arriving(Some(arriving).into())))
-            .map_err(|e| ApiError::Internal(format!("writing a report: {e}")))?;
-        Ok::<_, ApiError>(body)
+        write_json(&wrap(Arriving(Some(arriving).into())), BATCH * 512)
     });
     let reader = run(state, move |conn| {
         let mut batch = Vec::with_capacity(BATCH);
@@ -117,9 +125,7 @@ where
     // that has none (and the channel is unbounded, so the reader never waits on it).
     let (read, written) = futures_util::future::join(reader, writer).await;
     read?;
-    Ok(HttpResponse::Ok()
-        .content_type(actix_web::http::header::ContentType::json())
-        .body(written?))
+    Ok(json_response(written?))
 }
 
 // ---------------------------------------------------------------------------------------
