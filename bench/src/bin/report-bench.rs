@@ -29,13 +29,14 @@ use dayops_bench::{fetch_all, option, percentile, token, Bench};
 use dayops_domain::report::FinancialYear;
 use dayops_domain::types::Role;
 use dayops_domain::workbook::Quarter;
+use dayops_persistence::contracts::{id_shares, IdShare};
 use dayops_persistence::monitoring::{
-    budget_contracts, budget_shards, shard_lines_sql, unit_costs_sql,
+    agreement_cohorts_sql, budget_contracts, budget_shards, shard_lines_sql, unit_cost_lines_sql,
 };
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
     by_provider, earliest_period_start, register_weeks_sql, review_cutoffs, reviews_sql,
-    spend_bands_sql, spend_months_sql, KPI_SQL, REGISTER_COHORTS_SQL, WORKBOOK_COHORTS_SQL,
+    spend_lines_sql, KPI_SQL, REGISTER_COHORTS_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed rounds of each case (`--runs`), at the least: quick cases run more
@@ -292,18 +293,17 @@ fn register_binds_for(quarter: Quarter) -> Vec<String> {
     ]
 }
 
-/// The literals of the spend report's binds: with `months`, the first days of May to March
-/// first; then the earliest period start, year end, year start (claim periods), year
-/// start, year end (lines), and the provider (all) twice.
-fn spend_binds(year: FinancialYear, months: bool) -> Vec<String> {
+/// The literals of a share's binds ([`IdShare::binds`]).
+fn share_binds(share: &IdShare) -> Vec<String> {
+    share.binds().iter().map(|b| q(b)).collect()
+}
+
+/// The literals of the binds of a year's claim lines ([`spend_lines_sql`]): the earliest
+/// period start, year end, year start (claim periods), year start, year end (lines), and
+/// the provider (all) twice.
+fn spend_binds(year: FinancialYear) -> Vec<String> {
     let day = |d: chrono::NaiveDate| q(&d.to_string());
-    let firsts = year.month_starts();
-    let mut binds: Vec<String> = if months {
-        firsts[1..].iter().map(|d| day(*d)).collect()
-    } else {
-        Vec::new()
-    };
-    binds.extend([
+    vec![
         day(earliest_period_start(year)),
         day(year.end()),
         day(year.start()),
@@ -311,8 +311,7 @@ fn spend_binds(year: FinancialYear, months: bool) -> Vec<String> {
         day(year.end()),
         q(""),
         q(""),
-    ]);
-    binds
+    ]
 }
 
 fn main() {
@@ -567,12 +566,17 @@ fn main() {
                 ),
                 inline(
                     &everyone(&shard_lines_sql()),
-                    &[spend_binds(year, false), vec![q(first), q(last)]].concat(),
+                    &[spend_binds(year), vec![q(first), q(last)]].concat(),
                 ),
             ]);
         }
         statements
     };
+    // The spend and unit-cost reports read the year's claim lines in shares of the
+    // contracts (`contracts::id_shares`), one after another here.
+    let year_contracts = budget_contracts(&mut conn.borrow_mut(), year, None).unwrap();
+    let ids: Vec<&str> = year_contracts.iter().map(|c| c.id.as_str()).collect();
+    let line_shares = id_shares(&ids, parallel);
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
     let person = "N00007-00003";
@@ -607,9 +611,12 @@ fn main() {
                     year.end(),
                     year.start()
                 ),
-                inline(&everyone(&spend_months_sql()), &spend_binds(year, true)),
-                inline(&everyone(&spend_bands_sql()), &spend_binds(year, false)),
-            ],
+            ]
+            .into_iter()
+            .chain(line_shares.iter().map(|share| {
+                inline(&everyone(&spend_lines_sql()), &[spend_binds(year), share_binds(share)].concat())
+            }))
+            .collect(),
         ),
         (
             "budget monitoring (2025: claimed)",
@@ -629,19 +636,18 @@ fn main() {
             "\"scope\":\"service_type_band\"",
             vec![
                 contracts_sql(year),
-                inline(
-                    &everyone(&unit_costs_sql()),
-                    &[
-                        day(year.start() - Days::new(30)),
-                        day(year.end()),
-                        day(year.start()),
-                        day(year.start()),
-                        day(year.end()),
-                        q(""),
-                        q(""),
-                    ],
-                ),
-            ],
+            ]
+            .into_iter()
+            .chain(line_shares.iter().flat_map(|share| {
+                [
+                    inline(&agreement_cohorts_sql(None), &[vec![q(""), q("")], share_binds(share)].concat()),
+                    inline(
+                        &everyone(&unit_cost_lines_sql()),
+                        &[spend_binds(year), share_binds(share)].concat(),
+                    ),
+                ]
+            }))
+            .collect(),
         ),
         (
             "reviews (as of a day)",

@@ -111,6 +111,26 @@ where
     .await
 }
 
+/// Runs `work` on each of `shares` at once, each like [`run`] on a pooled connection and
+/// a blocking thread of its own; their results in the shares' order. For reports that
+/// read a nation's rows in shares of the contracts, one a core.
+pub async fn run_shares<S, T, F>(
+    state: &web::Data<AppState>,
+    shares: Vec<S>,
+    work: F,
+) -> Result<Vec<T>, ApiError>
+where
+    S: Send + 'static,
+    T: Send + 'static,
+    F: Fn(&mut DbConnection, S) -> Result<T, ApiError> + Clone + Send + 'static,
+{
+    futures_util::future::try_join_all(shares.into_iter().map(|share| {
+        let work = work.clone();
+        run(state, move |conn| work(conn, share))
+    }))
+    .await
+}
+
 /// Runs a read of a large text like [`run`], so that what it reads does not stay with a
 /// pooled connection. On PostgreSQL it runs on a connection of its own, closed after it:
 /// libpq keeps its input buffer as large as the largest answer it has read for as long

@@ -386,6 +386,66 @@ impl ContractSet {
     }
 }
 
+/// A share of the contract ids: from `from` (inclusive) up to `below` (exclusive; `""`
+/// for no end). A report that reads a nation's claim lines reads each share on a
+/// connection and a core of its own ([`id_shares`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdShare {
+    pub from: String,
+    pub below: String,
+}
+
+impl IdShare {
+    /// Every id.
+    pub fn all() -> IdShare {
+        IdShare {
+            from: String::new(),
+            below: String::new(),
+        }
+    }
+
+    /// The condition that `column` holds an id of the share; binds [`IdShare::binds`].
+    pub fn condition(column: &str) -> String {
+        format!("{column} >= ? AND (? = '' OR {column} < ?)")
+    }
+
+    /// The values of [`IdShare::condition`]'s binds, in order.
+    pub fn binds(&self) -> [&str; 3] {
+        [&self.from, &self.below, &self.below]
+    }
+}
+
+/// The ids split into shares of about as many of `ids` each, one for each of the
+/// machine's `parallel` cores (two at least, four at most, as budget monitoring's shards),
+/// in id order, that together cover every id (the first from `""`, the last without an
+/// end), so that a row of a contract not among `ids` still falls in one. One share,
+/// [`IdShare::all`], for one id or none.
+pub fn id_shares(ids: &[&str], parallel: usize) -> Vec<IdShare> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let size = ids.len().div_ceil(parallel.clamp(2, 4)).max(1);
+    // Each share after the first starts at the first id of its run.
+    let starts: Vec<String> = ids
+        .chunks(size)
+        .skip(1)
+        .map(|run| run[0].to_string())
+        .collect();
+    let mut shares = Vec::with_capacity(starts.len() + 1);
+    let mut from = String::new();
+    for start in starts {
+        shares.push(IdShare {
+            from: std::mem::replace(&mut from, start.clone()),
+            below: start,
+        });
+    }
+    shares.push(IdShare {
+        from,
+        below: String::new(),
+    });
+    shares
+}
+
 /// The contracts in force at some time from `from` to `to` (one provider's, when given),
 /// in reference order.
 pub fn in_force_during(
@@ -411,4 +471,50 @@ pub fn in_force_during(
         .into_iter()
         .map(ContractRow::into_domain)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Which of `shares` an id falls in, as the SQL of [`IdShare::condition`] decides.
+    fn holding(shares: &[IdShare], id: &str) -> Vec<usize> {
+        (0..shares.len())
+            .filter(|&i| {
+                let s = &shares[i];
+                id >= s.from.as_str() && (s.below.is_empty() || id < s.below.as_str())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shares_cover_every_id_once_and_split_the_named_ones() {
+        let ids = ["c-05", "c-01", "c-09", "c-03", "c-07", "c-03"];
+        for parallel in [1, 2, 3, 4, 16] {
+            let shares = id_shares(&ids, parallel);
+            // Five ids: runs of three (two shares), or of two (three shares).
+            let runs = 5usize.div_ceil(5usize.div_ceil(parallel.clamp(2, 4)));
+            assert_eq!(shares.len(), runs, "{parallel}: {shares:?}");
+            assert_eq!(shares[0].from, "");
+            assert_eq!(shares[shares.len() - 1].below, "");
+            // Named ids, ids between them and ids beyond either end: each in one share.
+            for id in ids
+                .iter()
+                .copied()
+                .chain(["", "a", "c-02", "c-04", "c-10", "z"])
+            {
+                assert_eq!(holding(&shares, id).len(), 1, "{id} in {shares:?}");
+            }
+        }
+        let two = id_shares(&ids, 2);
+        assert_eq!(two[0].below, "c-07");
+        assert_eq!(holding(&two, "c-05"), vec![0]);
+        assert_eq!(holding(&two, "c-07"), vec![1]);
+    }
+
+    #[test]
+    fn one_id_or_none_is_one_share_of_everything() {
+        assert_eq!(id_shares(&[], 4), vec![IdShare::all()]);
+        assert_eq!(id_shares(&["c-1"], 4), vec![IdShare::all()]);
+    }
 }

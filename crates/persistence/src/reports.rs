@@ -9,6 +9,7 @@ use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use dayops_domain::budget::period_index;
 use dayops_domain::contract::{budget_for, Budget};
 use dayops_domain::outcomes::{CohortCounts, CohortOutcomes, RegisterOutcomes, WeekMeasures};
 use dayops_domain::report::{
@@ -18,9 +19,12 @@ use dayops_domain::report::{
 use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::workbook::{Quarter, Rag};
 
+use crate::contracts::IdShare;
+use crate::day::Day;
 use crate::error::{from_json, vocab, StoreError};
 use crate::monitoring::cohort_keys;
 use crate::schema::contracts;
+use crate::vocabulary::StoredStatus;
 use crate::DbConnection;
 
 /// Who may see which rows: `None` for everyone's, or one provider's.
@@ -78,7 +82,7 @@ pub struct SpendRow {
     pub claimed_to: Option<NaiveDate>,
     /// Approved, paid and pending spend by month of service, April to March.
     pub by_month: Vec<MonthSpend>,
-    /// Approved and pending spend by the band each line is priced at.
+    /// Approved and pending spend by the band each line is priced at, in band name order.
     pub by_need_band: Vec<BandShare>,
 }
 
@@ -94,34 +98,58 @@ WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? AND s.per
   AND l.date >= ? AND l.date <= ? \
   AND (? = '' OR s.provider_id = ?)";
 
+/// The values of [`SPEND_LINES`]'s date binds for the lines served from `from` to `to`.
+pub fn line_binds(from: NaiveDate, to: NaiveDate) -> [NaiveDate; 5] {
+    [from - chrono::Days::new(30), to, from, from, to]
+}
+
+/// The SQL of `columns` of each counted claim line ([`SPEND_LINES`] of the claims that
+/// count: approved or pending, as the domain's buckets say), one row a line, in no order.
+/// The reports add the lines up in Rust rather than group them in SQL: a year's lines are
+/// mostly one to a date, band and person, so grouping sorted them all for little
+/// reduction (a nation's year on SQLite: 0.7 s to read, 1.7 s grouped by contract,
+/// status, month and band). Binds as [`SPEND_LINES`].
+pub fn counted_lines_sql(columns: &str) -> String {
+    format!(
+        "SELECT {columns} {SPEND_LINES} AND s.status IN ({})",
+        counted_statuses()
+    )
+}
+
+/// The SQL of the spend report's lines of one share of the contracts: contract, claim
+/// status and period end, band, date and amount. Binds as [`SPEND_LINES`], then the
+/// share's ([`IdShare::binds`]).
+pub fn spend_lines_sql() -> String {
+    format!(
+        "{} AND {}",
+        counted_lines_sql(
+            "s.contract_id, s.status, s.period_end, COALESCE(l.accepted_need_band, l.need_band), \
+             l.date, l.accepted_amount_pence",
+        ),
+        IdShare::condition("s.contract_id")
+    )
+}
+
+/// A row of [`spend_lines_sql`], decoded by position.
+#[derive(Queryable)]
+struct SpendLine {
+    contract_id: String,
+    status: StoredStatus,
+    #[diesel(deserialize_as = Day)]
+    period_end: NaiveDate,
+    need_band: String,
+    #[diesel(deserialize_as = Day)]
+    date: NaiveDate,
+    amount_pence: i64,
+}
+
+/// The columns of [`spend_lines_sql`].
+type SpendLineColumns = (Text, Text, Date, Text, Date, BigInt);
+
 /// A claim is one payment period, a calendar month at the longest: one that ends in the
 /// year started at most 30 days before it.
 pub fn earliest_period_start(year: FinancialYear) -> NaiveDate {
     year.start() - chrono::Days::new(30)
-}
-
-/// The SQL of the spend report's totals by contract, claim status and month of service
-/// (0 for April to 11 for March). Binds: the first days of May to March (11), then those
-/// of [`SPEND_LINES`].
-pub fn spend_months_sql() -> String {
-    let months = month_index_sql();
-    format!(
-        "SELECT s.contract_id AS contract_id, s.status AS status, \
-         {months} AS month_index, \
-         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS accepted_pence, \
-         MAX(s.period_end) AS period_end \
-         {SPEND_LINES} \
-         GROUP BY s.contract_id, s.status, month_index"
-    )
-}
-
-/// A line's month of service in the year, 0 for April to 11 for March; binds the first
-/// days of May to March (11).
-pub fn month_index_sql() -> String {
-    let months: String = (0..11)
-        .map(|i| format!("WHEN l.date < ? THEN {i} "))
-        .collect();
-    format!("CASE {months}ELSE 11 END")
 }
 
 /// The claim statuses whose lines count as spend (approved or pending, as the domain's
@@ -135,50 +163,17 @@ pub fn counted_statuses() -> String {
     counted.join(", ")
 }
 
-/// The SQL of the spend report's shares by band over the claims that count (approved or
-/// pending, as the domain's buckets say); binds as [`SPEND_LINES`].
-pub fn spend_bands_sql() -> String {
-    format!(
-        "SELECT s.contract_id AS contract_id, COALESCE(l.accepted_need_band, l.need_band) AS need_band, \
-         CAST(SUM(l.accepted_amount_pence) AS BIGINT) AS amount_pence \
-         {SPEND_LINES} \
-         AND s.status IN ({}) \
-         GROUP BY s.contract_id, COALESCE(l.accepted_need_band, l.need_band)",
-        counted_statuses()
-    )
-}
+/// A contract the spend report lists: id, reference, provider, budgets and the annual
+/// budget.
+pub type SpendContract = (String, String, String, String, Option<i64>);
 
-#[derive(QueryableByName)]
-struct ClaimSum {
-    #[diesel(sql_type = Text)]
-    contract_id: String,
-    #[diesel(sql_type = Text)]
-    status: String,
-    #[diesel(sql_type = Integer)]
-    month_index: i32,
-    #[diesel(sql_type = BigInt)]
-    accepted_pence: i64,
-    #[diesel(sql_type = Date)]
-    period_end: NaiveDate,
-}
-
-#[derive(QueryableByName)]
-struct BandSum {
-    #[diesel(sql_type = Text)]
-    contract_id: String,
-    #[diesel(sql_type = Text)]
-    need_band: String,
-    #[diesel(sql_type = BigInt)]
-    amount_pence: i64,
-}
-
-/// Spend per contract in force during the year (a provider's own only when `provider_id`
-/// is given), in contract reference order.
-pub fn spend(
+/// The contracts in force during the year (a provider's own only when `provider_id` is
+/// given), in reference order: the spend report's rows.
+pub fn spend_contracts(
     conn: &mut DbConnection,
     year: FinancialYear,
     provider_id: Option<&str>,
-) -> Result<Vec<SpendRow>, StoreError> {
+) -> Result<Vec<SpendContract>, StoreError> {
     let mut query = contracts::table
         .filter(contracts::start_date.le(year.end()))
         .filter(
@@ -198,68 +193,83 @@ pub fn spend(
     if let Some(p) = provider_id {
         query = query.filter(contracts::provider_id.eq(p.to_string()));
     }
-    let contracts: Vec<(String, String, String, String, Option<i64>)> = query.load(conn)?;
+    Ok(query.load(conn)?)
+}
+
+/// One share's spend: each contract's totals by status and month, and by band.
+#[derive(Default)]
+pub struct SpendShare {
+    totals: foldhash::HashMap<String, SpendTotals>,
+    by_band: foldhash::HashMap<String, BTreeMap<String, i64>>,
+}
+
+/// The year's counted claim lines of the contracts in `share` (a provider's own when
+/// given), added up by contract as they are read.
+pub fn spend_share(
+    conn: &mut DbConnection,
+    year: FinancialYear,
+    provider_id: Option<&str>,
+    share: &IdShare,
+) -> Result<SpendShare, StoreError> {
+    // Hashed with foldhash: a nation's year looks each of its lines' contract up.
+    let mut spend = SpendShare::default();
     let p = provider_bind(provider_id);
-    let (start, end) = (year.start(), year.end());
-    let earliest = earliest_period_start(year);
-    let [_, may, jun, jul, aug, sep, oct, nov, dec, jan, feb, mar] = year.month_starts();
-    let sums = crate::load_sql!(
-        conn,
-        &by_provider(&spend_months_sql(), provider_id),
-        ClaimSum,
-        [
-            (Date, may),
-            (Date, jun),
-            (Date, jul),
-            (Date, aug),
-            (Date, sep),
-            (Date, oct),
-            (Date, nov),
-            (Date, dec),
-            (Date, jan),
-            (Date, feb),
-            (Date, mar),
-            (Date, earliest),
-            (Date, end),
-            (Date, start),
-            (Date, start),
-            (Date, end),
-            (Text, &p),
-            (Text, &p)
-        ]
-    )?;
-    let bands = crate::load_sql!(
-        conn,
-        &by_provider(&spend_bands_sql(), provider_id),
-        BandSum,
-        [
-            (Date, earliest),
-            (Date, end),
-            (Date, start),
-            (Date, start),
-            (Date, end),
-            (Text, &p),
-            (Text, &p)
-        ]
-    )?;
-    let mut totals: BTreeMap<String, SpendTotals> = BTreeMap::new();
-    for sum in sums {
-        let status = vocab("submissions.status", &sum.status, SubmissionStatus::parse)?;
-        let month = usize::try_from(sum.month_index)
-            .map_err(|_| StoreError::Corrupt(format!("month index {}", sum.month_index)))?;
-        totals.entry(sum.contract_id).or_default().add(
-            status,
-            month,
-            sum.accepted_pence,
-            sum.period_end,
-        );
-    }
-    let mut by_band: BTreeMap<String, Vec<(String, i64)>> = BTreeMap::new();
-    for band in bands {
-        by_band
-            .entry(band.contract_id)
-            .or_default()
-            .push((band.need_band, band.amount_pence));
+    let binds = line_binds(year.start(), year.end());
+    let [from, below, _] = share.binds();
+    // A transaction for its setting alone: the shares are the parallelism.
+    crate::db::read_snapshot(conn, |conn| {
+        crate::db::no_parallel_workers(conn)?;
+        crate::each_sql_by_position!(
+            conn,
+            &by_provider(&spend_lines_sql(), provider_id),
+            SpendLineColumns,
+            [
+                (Date, binds[0]),
+                (Date, binds[1]),
+                (Date, binds[2]),
+                (Date, binds[3]),
+                (Date, binds[4]),
+                (Text, &p),
+                (Text, &p),
+                (Text, from),
+                (Text, below),
+                (Text, below)
+            ],
+            &mut |line: SpendLine| -> Result<(), StoreError> {
+                let month = period_index(year, line.date);
+                let bands = match spend.by_band.get_mut(&line.contract_id) {
+                    Some(bands) => bands,
+                    None => spend.by_band.entry(line.contract_id.clone()).or_default(),
+                };
+                match bands.get_mut(&line.need_band) {
+                    Some(pence) => *pence += line.amount_pence,
+                    None => {
+                        bands.insert(line.need_band, line.amount_pence);
+                    }
+                }
+                spend.totals.entry(line.contract_id).or_default().add(
+                    line.status.0,
+                    month,
+                    line.amount_pence,
+                    line.period_end,
+                );
+                Ok(())
+            }
+        )
+    })?;
+    Ok(spend)
+}
+
+/// The spend report's rows: each of `contracts` with its spend from the shares.
+pub fn spend_rows(
+    year: FinancialYear,
+    contracts: Vec<SpendContract>,
+    shares: Vec<SpendShare>,
+) -> Result<Vec<SpendRow>, StoreError> {
+    let (mut totals, mut by_band) = (foldhash::HashMap::default(), foldhash::HashMap::default());
+    for share in shares {
+        totals.extend(share.totals);
+        by_band.extend(share.by_band);
     }
     contracts
         .into_iter()
@@ -959,10 +969,11 @@ mod tests {
     fn filtered() -> Vec<(String, Vec<&'static str>)> {
         let provider = vec!["s.provider_id"];
         vec![
-            (spend_months_sql(), provider.clone()),
-            (spend_bands_sql(), provider.clone()),
             (crate::monitoring::actual_lines_sql(), provider.clone()),
-            (crate::monitoring::unit_costs_sql(), provider.clone()),
+            (
+                crate::monitoring::AGREEMENT_COHORTS_SQL.to_string(),
+                vec!["c.provider_id"],
+            ),
             (KPI_SQL.to_string(), provider.clone()),
             (REGISTER_COHORTS_SQL.to_string(), provider.clone()),
             (WORKBOOK_COHORTS_SQL.to_string(), provider.clone()),

@@ -20,7 +20,8 @@ use crate::auth::Principal;
 use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
 use crate::extract::Query;
 use crate::problem::{may, ApiError, Problems};
-use crate::{run, AppState};
+use crate::{run, run_shares, AppState};
+use dayops_persistence::contracts::id_shares;
 
 /// The rows of a report, or with `Accept: text/csv` the same rows as CSV.
 fn answer<T: CsvRow, R: Serialize>(
@@ -150,6 +151,12 @@ fn financial_year(query: &SpendQuery) -> Result<FinancialYear, ApiError> {
     Ok(FinancialYear(query.financial_year))
 }
 
+/// The machine's cores: the shares a report that reads a nation's claim lines is split
+/// into ([`id_shares`]).
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// Spend per contract for a financial year.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SpendReport {
@@ -236,10 +243,22 @@ pub async fn spend(
 ) -> Result<HttpResponse, ApiError> {
     let year = financial_year(&query)?;
     let scope = principal.own_provider().map(str::to_string);
-    let rows = run(&state, move |conn| {
-        Ok(reports::spend(conn, year, scope.as_deref())?)
+    let contracts = {
+        let scope = scope.clone();
+        run(&state, move |conn| {
+            Ok(reports::spend_contracts(conn, year, scope.as_deref())?)
+        })
+        .await?
+    };
+    // The year's claim lines are read in shares of the contracts, each on a connection
+    // and a core of its own.
+    let ids: Vec<&str> = contracts.iter().map(|c| c.0.as_str()).collect();
+    let shares = id_shares(&ids, cores());
+    let spent = run_shares(&state, shares, move |conn, share| {
+        Ok(reports::spend_share(conn, year, scope.as_deref(), &share)?)
     })
     .await?;
+    let rows = crate::off_the_workers(move || reports::spend_rows(year, contracts, spent)).await?;
     answer(
         &req,
         |items| SpendReport {
@@ -689,12 +708,11 @@ pub async fn budget(
     };
     // The contracts are read and priced in shards, each on a connection and a core of its
     // own (see `monitoring::budget_shards`).
-    let parallel = std::thread::available_parallelism().map_or(1, usize::from);
-    let shards = monitoring::budget_shards(&contracts, scope.is_some(), parallel);
+    let shards = monitoring::budget_shards(&contracts, scope.is_some(), cores());
     let contracts = std::sync::Arc::new(contracts);
-    let priced = futures_util::future::try_join_all(shards.into_iter().map(|shard| {
-        let (contracts, scope) = (contracts.clone(), scope.clone());
-        run(&state, move |conn| {
+    let priced = {
+        let contracts = contracts.clone();
+        run_shares(&state, shards, move |conn, shard| {
             Ok(monitoring::price_budget_shard(
                 conn,
                 year,
@@ -703,8 +721,8 @@ pub async fn budget(
                 scope.as_deref(),
             )?)
         })
-    }))
-    .await?;
+        .await?
+    };
     // The report's arithmetic (thousands of contracts) is done off the workers too.
     let rows =
         crate::off_the_workers(move || monitoring::budget_rows(year, &contracts, priced)).await?;
@@ -802,8 +820,33 @@ pub async fn unit_costs(
     // compliance report answers such a period.
     let (from, to) = (query.period_from, query.period_to);
     let scope = principal.own_provider().map(str::to_string);
-    let rows = run(&state, move |conn| {
-        Ok(monitoring::unit_costs(conn, from, to, scope.as_deref())?)
+    let contracts = {
+        let scope = scope.clone();
+        run(&state, move |conn| {
+            Ok(monitoring::unit_cost_contracts(
+                conn,
+                from,
+                to,
+                scope.as_deref(),
+            )?)
+        })
+        .await?
+    };
+    // The period's claim lines are read in shares of the contracts, as the spend report's.
+    let ids: Vec<&str> = contracts.iter().map(|c| c.id.as_str()).collect();
+    let shares = id_shares(&ids, cores());
+    let summed = run_shares(&state, shares, move |conn, share| {
+        Ok(monitoring::unit_cost_share(
+            conn,
+            from,
+            to,
+            scope.as_deref(),
+            &share,
+        )?)
+    })
+    .await?;
+    let rows = crate::off_the_workers(move || {
+        Ok::<_, ApiError>(monitoring::unit_cost_rows(&contracts, summed))
     })
     .await?;
     answer(
