@@ -36,7 +36,7 @@ use dayops_persistence::monitoring::{
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
     by_provider, earliest_period_start, register_weeks_sql, review_cutoffs, reviews_sql,
-    spend_lines_sql, KPI_SQL, REGISTER_COHORTS_SQL, WORKBOOK_COHORTS_SQL,
+    spend_lines_sql, KPI_SQL, REGISTER_PERSON_WEEKS_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed rounds of each case (`--runs`), at the least: quick cases run more
@@ -675,7 +675,7 @@ fn main() {
             vec![
                 inline(&register_weeks_sql(false, false), &register_binds_for(quarter)),
                 inline(&everyone(KPI_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
-                inline(&everyone(REGISTER_COHORTS_SQL), &register_binds_for(quarter)[..4]),
+                inline(&everyone(REGISTER_PERSON_WEEKS_SQL), &register_binds_for(quarter)[..4]),
                 inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
             ],
         ),
@@ -686,7 +686,7 @@ fn main() {
             vec![
                 inline(&register_weeks_sql(false, false), &register_binds),
                 inline(&everyone(KPI_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
-                inline(&everyone(REGISTER_COHORTS_SQL), &register_binds[..4]),
+                inline(&everyone(REGISTER_PERSON_WEEKS_SQL), &register_binds[..4]),
                 inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
             ],
         ),

@@ -691,7 +691,7 @@ pub fn unit_cost_share(
     provider_id: Option<&str>,
     share: &IdShare,
 ) -> Result<UnitCostShare, StoreError> {
-    let unplaced = ("not_recorded", Funding::default().as_str());
+    let unplaced = cohort_keys(None, None)?;
     // Hashed with foldhash: a nation's year hashes each of its lines' keys.
     let mut groups: foldhash::HashMap<UnitCostGroup, (i64, i64)> = Default::default();
     let p = provider_id.unwrap_or("").to_string();

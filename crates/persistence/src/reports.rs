@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Date, Double, Integer, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -428,26 +428,52 @@ pub fn kpis(
     })
 }
 
-/// The SQL of a quarter's register attenders by week and by the cohort of their
-/// agreement on the register's contract (as it stands now); binds: the quarter's start
-/// and end, provider twice (`''` for all).
-pub const REGISTER_COHORTS_SQL: &str = "\
-SELECT a.primary_support_reason AS primary_support_reason, a.funding AS funding, \
-       s.period_start AS week, CAST(COUNT(*) AS BIGINT) AS attending, \
-       CAST(SUM(CASE WHEN w.in_community THEN 1 ELSE 0 END) AS BIGINT) AS in_community, \
-       CAST(SUM(CASE WHEN w.independence THEN 1 ELSE 0 END) AS BIGINT) AS independence, \
-       CAST(SUM(CASE WHEN w.social_inclusion THEN 1 ELSE 0 END) AS BIGINT) AS social_inclusion, \
-       CAST(SUM(CASE WHEN w.wellbeing THEN 1 ELSE 0 END) AS BIGINT) AS wellbeing, \
-       CAST(SUM(CASE WHEN w.life_goals THEN 1 ELSE 0 END) AS BIGINT) AS life_goals, \
-       CAST(SUM(CASE WHEN w.employment_volunteering_education THEN 1 ELSE 0 END) AS BIGINT) \
-         AS employment_volunteering_education, \
-       CAST(SUM(CASE WHEN w.community_networks THEN 1 ELSE 0 END) AS BIGINT) AS community_networks \
+/// The SQL of a quarter's register attenders, one row a person and week: the support
+/// reason and funding of the person's agreement on the register's contract (as it
+/// stands now; none without one), the week, and whether the person was in the community
+/// and tagged with each outcome (in the order of `OutcomeTag::ALL`); binds: the
+/// quarter's start and end, provider twice (`''` for all). They are counted by cohort
+/// and week in Rust: grouped in SQL, SQLite sorted a nation's 400,000 attenders (1.1 s
+/// against 0.3 s to read them).
+pub const REGISTER_PERSON_WEEKS_SQL: &str = "\
+SELECT a.primary_support_reason, a.funding, s.period_start, w.in_community, w.independence, \
+       w.social_inclusion, w.wellbeing, w.life_goals, w.employment_volunteering_education, \
+       w.community_networks \
 FROM submissions s \
 JOIN register_person_weeks w ON w.submission_id = s.id AND w.version = s.current_version \
 LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = w.person_ref \
 WHERE s.kind = 'register' AND s.status <> 'rejected' AND s.period_start >= ? AND s.period_start <= ? \
-  AND (? = '' OR s.provider_id = ?) \
-GROUP BY a.primary_support_reason, a.funding, s.period_start";
+  AND (? = '' OR s.provider_id = ?)";
+
+/// A row of [`REGISTER_PERSON_WEEKS_SQL`], decoded by position.
+#[derive(Queryable)]
+struct PersonWeekRow {
+    primary_support_reason: Option<String>,
+    funding: Option<String>,
+    #[diesel(deserialize_as = Day)]
+    week: NaiveDate,
+    in_community: bool,
+    independence: bool,
+    social_inclusion: bool,
+    wellbeing: bool,
+    life_goals: bool,
+    employment_volunteering_education: bool,
+    community_networks: bool,
+}
+
+/// The columns of [`REGISTER_PERSON_WEEKS_SQL`].
+type PersonWeekColumns = (
+    Nullable<Text>,
+    Nullable<Text>,
+    Date,
+    Bool,
+    Bool,
+    Bool,
+    Bool,
+    Bool,
+    Bool,
+    Bool,
+);
 
 /// The SQL of the person outcomes of a quarter's workbooks by the cohort of each
 /// person's agreement on the workbook's contract; binds: the quarter's start, provider
@@ -463,18 +489,6 @@ LEFT JOIN agreements a ON a.contract_id = s.contract_id AND a.person_ref = o.per
 WHERE s.kind = 'workbook' AND s.period_start = ? AND s.status <> 'rejected' \
   AND (? = '' OR s.provider_id = ?) \
 GROUP BY a.primary_support_reason, a.funding";
-
-#[derive(QueryableByName)]
-struct CohortWeekSql {
-    #[diesel(sql_type = Nullable<Text>)]
-    primary_support_reason: Option<String>,
-    #[diesel(sql_type = Nullable<Text>)]
-    funding: Option<String>,
-    #[diesel(sql_type = Date)]
-    week: NaiveDate,
-    #[diesel(embed)]
-    counts: WeekCountsSql,
-}
 
 #[derive(QueryableByName)]
 struct CohortOutcomesSql {
@@ -496,16 +510,37 @@ fn kpi_cohorts(
     provider_id: Option<&str>,
 ) -> Result<Vec<CohortOutcomes>, StoreError> {
     let p = provider_bind(provider_id);
-    let weeks = crate::load_sql!(
+    let mut weeks: BTreeMap<(&'static str, &'static str, NaiveDate), WeekMeasures> =
+        BTreeMap::new();
+    crate::each_sql_by_position!(
         conn,
-        &by_provider(REGISTER_COHORTS_SQL, provider_id),
-        CohortWeekSql,
+        &by_provider(REGISTER_PERSON_WEEKS_SQL, provider_id),
+        PersonWeekColumns,
         [
             (Date, quarter.start()),
             (Date, quarter.end()),
             (Text, &p),
             (Text, &p)
-        ]
+        ],
+        &mut |r: PersonWeekRow| -> Result<(), StoreError> {
+            let (reason, funding) =
+                cohort_keys(r.primary_support_reason.as_deref(), r.funding.as_deref())?;
+            let week = weeks.entry((reason, funding, r.week)).or_default();
+            week.attending += 1;
+            week.in_community += i64::from(r.in_community);
+            let tags = [
+                r.independence,
+                r.social_inclusion,
+                r.wellbeing,
+                r.life_goals,
+                r.employment_volunteering_education,
+                r.community_networks,
+            ];
+            for (count, tagged) in week.tagged.iter_mut().zip(tags) {
+                *count += i64::from(tagged);
+            }
+            Ok(())
+        }
     )?;
     let outcomes = crate::load_sql!(
         conn,
@@ -514,11 +549,8 @@ fn kpi_cohorts(
         [(Date, quarter.start()), (Text, &p), (Text, &p)]
     )?;
     let mut counts = CohortCounts::default();
-    for w in weeks {
-        let (reason, funding) =
-            cohort_keys(w.primary_support_reason.as_deref(), w.funding.as_deref())?;
-        let measures = w.counts.measures();
-        counts.add_week(reason, funding, w.week, &measures);
+    for ((reason, funding, week), measures) in weeks {
+        counts.add_week(reason, funding, week, &measures);
     }
     for o in outcomes {
         let (reason, funding) =
@@ -975,7 +1007,7 @@ mod tests {
                 vec!["c.provider_id"],
             ),
             (KPI_SQL.to_string(), provider.clone()),
-            (REGISTER_COHORTS_SQL.to_string(), provider.clone()),
+            (REGISTER_PERSON_WEEKS_SQL.to_string(), provider.clone()),
             (WORKBOOK_COHORTS_SQL.to_string(), provider.clone()),
             (COMPLIANCE_SQL.to_string(), provider.clone()),
             (COMPLIANCE_CODES_SQL.to_string(), provider),
