@@ -35,8 +35,8 @@ use dayops_persistence::monitoring::{
 };
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    by_provider, earliest_period_start, register_weeks_sql, review_cutoffs, reviews_sql,
-    spend_lines_sql, KPI_SQL, REGISTER_PERSON_WEEKS_SQL, WORKBOOK_COHORTS_SQL,
+    by_provider, earliest_period_start, register_cohort_weeks_sql, register_weeks_sql,
+    review_cutoffs, reviews_sql, spend_lines_sql, KPI_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed rounds of each case (`--runs`), at the least: quick cases run more
@@ -577,6 +577,8 @@ fn main() {
     let year_contracts = budget_contracts(&mut conn.borrow_mut(), year, None).unwrap();
     let ids: Vec<&str> = year_contracts.iter().map(|c| c.id.as_str()).collect();
     let line_shares = id_shares(&ids, parallel);
+    let cohort_weeks =
+        register_cohort_weeks_sql(dayops_persistence::Backend::of_url(&bench.database_url));
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
     let person = "N00007-00003";
@@ -675,7 +677,7 @@ fn main() {
             vec![
                 inline(&register_weeks_sql(false, false), &register_binds_for(quarter)),
                 inline(&everyone(KPI_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
-                inline(&everyone(REGISTER_PERSON_WEEKS_SQL), &register_binds_for(quarter)[..4]),
+                inline(&everyone(&cohort_weeks), &register_binds_for(quarter)[..4]),
                 inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&quarter.start().to_string()), q(""), q("")]),
             ],
         ),
@@ -686,7 +688,7 @@ fn main() {
             vec![
                 inline(&register_weeks_sql(false, false), &register_binds),
                 inline(&everyone(KPI_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
-                inline(&everyone(REGISTER_PERSON_WEEKS_SQL), &register_binds[..4]),
+                inline(&everyone(&cohort_weeks), &register_binds[..4]),
                 inline(&everyone(WORKBOOK_COHORTS_SQL), &[q(&busy_quarter.start().to_string()), q(""), q("")]),
             ],
         ),

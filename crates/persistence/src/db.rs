@@ -44,6 +44,22 @@ impl Backend {
             Backend::Sqlite => "sqlite",
         }
     }
+
+    /// The back end of a connection.
+    pub fn of(conn: &DbConnection) -> Backend {
+        match conn {
+            DbConnection::Postgresql(_) => Backend::Postgresql,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Whether the back end groups rows by hashing them (PostgreSQL's hash aggregate), so
+    /// that grouping many rows with few keys costs little more than reading them. SQLite
+    /// groups by sorting every row first: a statement whose rows are many and whose keys
+    /// are few reads them ungrouped there, and Rust adds them up.
+    pub fn groups_by_hash(self) -> bool {
+        self == Backend::Postgresql
+    }
 }
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
