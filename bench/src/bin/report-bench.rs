@@ -35,8 +35,8 @@ use dayops_persistence::monitoring::{
 };
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    by_provider, earliest_period_start, register_cohort_weeks_sql, register_weeks_sql,
-    review_cutoffs, reviews_sql, spend_lines_sql, KPI_SQL, WORKBOOK_COHORTS_SQL,
+    by_provider, line_binds, register_cohort_weeks_sql, register_weeks_sql, review_cutoffs,
+    reviews_sql, spend_lines_sql, KPI_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed rounds of each case (`--runs`), at the least: quick cases run more
@@ -298,20 +298,14 @@ fn share_binds(share: &IdShare) -> Vec<String> {
     share.binds().iter().map(|b| q(b)).collect()
 }
 
-/// The literals of the binds of a year's claim lines ([`spend_lines_sql`]): the earliest
-/// period start, year end, year start (claim periods), year start, year end (lines), and
-/// the provider (all) twice.
+/// The literals of the binds of a year's claim lines ([`spend_lines_sql`]): the dates of
+/// [`line_binds`], and the provider (all) twice.
 fn spend_binds(year: FinancialYear) -> Vec<String> {
-    let day = |d: chrono::NaiveDate| q(&d.to_string());
-    vec![
-        day(earliest_period_start(year)),
-        day(year.end()),
-        day(year.start()),
-        day(year.start()),
-        day(year.end()),
-        q(""),
-        q(""),
-    ]
+    line_binds(year.start(), year.end())
+        .iter()
+        .map(|d| q(&d.to_string()))
+        .chain([q(""), q("")])
+        .collect()
 }
 
 fn main() {

@@ -666,17 +666,6 @@ fn agreement_cohorts(
     Ok(cohorts)
 }
 
-/// The contracts the unit costs of service from `from` to `to` read (a provider's own
-/// when `provider_id` is given).
-pub fn unit_cost_contracts(
-    conn: &mut DbConnection,
-    from: NaiveDate,
-    to: NaiveDate,
-    provider_id: Option<&str>,
-) -> Result<Vec<dayops_domain::contract::Contract>, StoreError> {
-    contracts::in_force_during(conn, from, to, provider_id)
-}
-
 /// One share's counted claim lines served from `from` to `to`, summed by group.
 pub struct UnitCostShare(foldhash::HashMap<UnitCostGroup, (i64, i64)>);
 
@@ -694,29 +683,16 @@ pub fn unit_cost_share(
     let unplaced = cohort_keys(None, None)?;
     // Hashed with foldhash: a nation's year hashes each of its lines' keys.
     let mut groups: foldhash::HashMap<UnitCostGroup, (i64, i64)> = Default::default();
-    let p = provider_id.unwrap_or("").to_string();
-    let binds = line_binds(from, to);
-    let [first, below, _] = share.binds();
     crate::db::read_snapshot(conn, |conn| {
         crate::db::no_parallel_workers(conn)?;
         let cohorts = agreement_cohorts(conn, provider_id, share)?;
-        crate::each_sql_by_position!(
+        crate::reports::each_line_of_share::<UnitCostLineColumns, _>(
             conn,
-            &crate::reports::by_provider(&unit_cost_lines_sql(), provider_id),
-            UnitCostLineColumns,
-            [
-                (Date, binds[0]),
-                (Date, binds[1]),
-                (Date, binds[2]),
-                (Date, binds[3]),
-                (Date, binds[4]),
-                (Text, &p),
-                (Text, &p),
-                (Text, first),
-                (Text, below),
-                (Text, below)
-            ],
-            &mut |line: UnitCostLine| -> Result<(), StoreError> {
+            &unit_cost_lines_sql(),
+            (from, to),
+            provider_id,
+            share,
+            &mut |line: UnitCostLine| {
                 let (reason, funding) = cohorts
                     .get(&line.contract_id)
                     .and_then(|people| people.get(&line.person_ref))
@@ -734,7 +710,7 @@ pub fn unit_cost_share(
                 sums.0 += line.quarters;
                 sums.1 += line.amount_pence;
                 Ok(())
-            }
+            },
         )
     })?;
     Ok(UnitCostShare(groups))

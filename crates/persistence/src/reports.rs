@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use diesel::deserialize::FromSqlRow;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Double, Integer, Nullable, Text};
 use serde::Serialize;
@@ -87,9 +88,9 @@ pub struct SpendRow {
 }
 
 /// The claims whose period overlaps the year, and of them their current version's lines
-/// served in the year. Binds: the earliest period start that can reach into the year
-/// ([`earliest_period_start`]), year end, year start (the periods), year start, year end
-/// (the lines), provider (`''` for all) twice. The two-sided range on `period_start` keeps
+/// served in the year. Binds: the earliest period start that can reach into the year, year
+/// end, year start (the periods), year start, year end (the lines) ([`line_binds`]),
+/// provider (`''` for all) twice. The two-sided range on `period_start` keeps
 /// the scan of claims to the year's (index `submissions_period`).
 pub const SPEND_LINES: &str = "\
 FROM submissions s \
@@ -98,9 +99,48 @@ WHERE s.kind = 'claim' AND s.period_start >= ? AND s.period_start <= ? AND s.per
   AND l.date >= ? AND l.date <= ? \
   AND (? = '' OR s.provider_id = ?)";
 
-/// The values of [`SPEND_LINES`]'s date binds for the lines served from `from` to `to`.
+/// The values of [`SPEND_LINES`]'s date binds for the lines served from `from` to `to`. A
+/// claim is one payment period, a calendar month at the longest: one that ends in the
+/// period started at most 30 days before it.
 pub fn line_binds(from: NaiveDate, to: NaiveDate) -> [NaiveDate; 5] {
     [from - chrono::Days::new(30), to, from, from, to]
+}
+
+/// Hands each row of `sql` (`columns` of [`counted_lines_sql`] and the share's condition)
+/// for the lines served from `from` to `to` of the contracts in `share` (a provider's own
+/// when given) to `each`, as it is stepped.
+pub(crate) fn each_line_of_share<ST, T>(
+    conn: &mut DbConnection,
+    sql: &str,
+    (from, to): (NaiveDate, NaiveDate),
+    provider_id: Option<&str>,
+    share: &IdShare,
+    each: &mut dyn FnMut(T) -> Result<(), StoreError>,
+) -> Result<(), StoreError>
+where
+    T: FromSqlRow<ST, diesel::sqlite::Sqlite> + FromSqlRow<ST, diesel::pg::Pg>,
+{
+    let p = provider_bind(provider_id);
+    let binds = line_binds(from, to);
+    let [first, below, _] = share.binds();
+    crate::each_sql_by_position!(
+        conn,
+        &by_provider(sql, provider_id),
+        ST,
+        [
+            (Date, binds[0]),
+            (Date, binds[1]),
+            (Date, binds[2]),
+            (Date, binds[3]),
+            (Date, binds[4]),
+            (Text, &p),
+            (Text, &p),
+            (Text, first),
+            (Text, below),
+            (Text, below)
+        ],
+        each
+    )
 }
 
 /// The SQL of `columns` of each counted claim line ([`SPEND_LINES`] of the claims that
@@ -145,12 +185,6 @@ struct SpendLine {
 
 /// The columns of [`spend_lines_sql`].
 type SpendLineColumns = (Text, Text, Date, Text, Date, BigInt);
-
-/// A claim is one payment period, a calendar month at the longest: one that ends in the
-/// year started at most 30 days before it.
-pub fn earliest_period_start(year: FinancialYear) -> NaiveDate {
-    year.start() - chrono::Days::new(30)
-}
 
 /// The claim statuses whose lines count as spend (approved or pending, as the domain's
 /// buckets say), as a SQL list.
@@ -213,29 +247,16 @@ pub fn spend_share(
 ) -> Result<SpendShare, StoreError> {
     // Hashed with foldhash: a nation's year looks each of its lines' contract up.
     let mut spend = SpendShare::default();
-    let p = provider_bind(provider_id);
-    let binds = line_binds(year.start(), year.end());
-    let [from, below, _] = share.binds();
     // A transaction for its setting alone: the shares are the parallelism.
     crate::db::read_snapshot(conn, |conn| {
         crate::db::no_parallel_workers(conn)?;
-        crate::each_sql_by_position!(
+        each_line_of_share::<SpendLineColumns, _>(
             conn,
-            &by_provider(&spend_lines_sql(), provider_id),
-            SpendLineColumns,
-            [
-                (Date, binds[0]),
-                (Date, binds[1]),
-                (Date, binds[2]),
-                (Date, binds[3]),
-                (Date, binds[4]),
-                (Text, &p),
-                (Text, &p),
-                (Text, from),
-                (Text, below),
-                (Text, below)
-            ],
-            &mut |line: SpendLine| -> Result<(), StoreError> {
+            &spend_lines_sql(),
+            (year.start(), year.end()),
+            provider_id,
+            share,
+            &mut |line: SpendLine| {
                 let month = period_index(year, line.date);
                 let bands = match spend.by_band.get_mut(&line.contract_id) {
                     Some(bands) => bands,
@@ -254,7 +275,7 @@ pub fn spend_share(
                     line.period_end,
                 );
                 Ok(())
-            }
+            },
         )
     })?;
     Ok(spend)

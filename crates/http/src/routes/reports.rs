@@ -21,7 +21,7 @@ use crate::csv_export::{cell, csv_response, opt_cell, wants_csv, CsvRow};
 use crate::extract::Query;
 use crate::problem::{may, ApiError, Problems};
 use crate::{run, run_shares, AppState};
-use dayops_persistence::contracts::id_shares;
+use dayops_persistence::contracts::{id_shares, in_force_during};
 
 /// The rows of a report, or with `Accept: text/csv` the same rows as CSV.
 fn answer<T: CsvRow, R: Serialize>(
@@ -823,12 +823,7 @@ pub async fn unit_costs(
     let contracts = {
         let scope = scope.clone();
         run(&state, move |conn| {
-            Ok(monitoring::unit_cost_contracts(
-                conn,
-                from,
-                to,
-                scope.as_deref(),
-            )?)
+            Ok(in_force_during(conn, from, to, scope.as_deref())?)
         })
         .await?
     };
