@@ -31,12 +31,12 @@ use dayops_domain::types::Role;
 use dayops_domain::workbook::Quarter;
 use dayops_persistence::contracts::{id_shares, IdShare};
 use dayops_persistence::monitoring::{
-    agreement_cohorts_sql, budget_contracts, budget_shards, shard_lines_sql, unit_cost_lines_sql,
+    actual_lines_sql, agreement_cohorts_sql, budget_contracts, budget_shards, unit_cost_lines_sql,
 };
 use dayops_persistence::people::{ATTENDANCE_SQL, CLAIM_LINES_SQL, OUTCOMES_SQL, PLACEMENTS_SQL};
 use dayops_persistence::reports::{
-    by_provider, line_binds, register_cohort_weeks_sql, register_weeks_sql, review_cutoffs,
-    reviews_sql, spend_lines_sql, KPI_SQL, WORKBOOK_COHORTS_SQL,
+    by_provider, claim_binds, counted_claims_sql, register_cohort_weeks_sql, register_weeks_sql,
+    review_cutoffs, reviews_sql, spend_lines_sql, KPI_SQL, WORKBOOK_COHORTS_SQL,
 };
 
 /// Timed rounds of each case (`--runs`), at the least: quick cases run more
@@ -298,14 +298,24 @@ fn share_binds(share: &IdShare) -> Vec<String> {
     share.binds().iter().map(|b| q(b)).collect()
 }
 
-/// The literals of the binds of a year's claim lines ([`spend_lines_sql`]): the dates of
-/// [`line_binds`], and the provider (all) twice.
-fn spend_binds(year: FinancialYear) -> Vec<String> {
-    line_binds(year.start(), year.end())
+/// A year's counted claims of a share of the contracts and `lines_sql`'s lines of them
+/// (`reports::each_counted_line`), every provider's, as statements of their own.
+fn claim_statements(lines_sql: &str, year: FinancialYear, share: &IdShare) -> [String; 2] {
+    let claims: Vec<String> = claim_binds(year.start(), year.end())
         .iter()
         .map(|d| q(&d.to_string()))
         .chain([q(""), q("")])
-        .collect()
+        .chain(share_binds(share))
+        .collect();
+    let lines = [
+        claims.clone(),
+        vec![q(&year.start().to_string()), q(&year.end().to_string())],
+    ]
+    .concat();
+    [
+        inline(&everyone(&counted_claims_sql()), &claims),
+        inline(&everyone(lines_sql), &lines),
+    ]
 }
 
 fn main() {
@@ -535,6 +545,7 @@ fn main() {
     // server splits them on this machine): the same statements here, one after another
     // on one connection, where the server runs the shards at once.
     let parallel = std::thread::available_parallelism().map_or(1, usize::from);
+    let backend = dayops_persistence::Backend::of_url(&bench.database_url);
     let budget_statements = |year: FinancialYear| {
         let contracts = budget_contracts(&mut conn.borrow_mut(), year, None).unwrap();
         let mut statements = vec![contracts_sql(year)];
@@ -558,11 +569,12 @@ fn main() {
                     year.end(),
                     year.start()
                 ),
-                inline(
-                    &everyone(&shard_lines_sql()),
-                    &[spend_binds(year), vec![q(first), q(last)]].concat(),
-                ),
             ]);
+            statements.extend(claim_statements(
+                &actual_lines_sql(backend),
+                year,
+                shard.claims(),
+            ));
         }
         statements
     };
@@ -571,8 +583,7 @@ fn main() {
     let year_contracts = budget_contracts(&mut conn.borrow_mut(), year, None).unwrap();
     let ids: Vec<&str> = year_contracts.iter().map(|c| c.id.as_str()).collect();
     let line_shares = id_shares(&ids, parallel);
-    let cohort_weeks =
-        register_cohort_weeks_sql(dayops_persistence::Backend::of_url(&bench.database_url));
+    let cohort_weeks = register_cohort_weeks_sql(backend);
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
     let person = "N00007-00003";
@@ -609,9 +620,7 @@ fn main() {
                 ),
             ]
             .into_iter()
-            .chain(line_shares.iter().map(|share| {
-                inline(&everyone(&spend_lines_sql()), &[spend_binds(year), share_binds(share)].concat())
-            }))
+            .chain(line_shares.iter().flat_map(|share| claim_statements(&spend_lines_sql(backend), year, share)))
             .collect(),
         ),
         (
@@ -635,12 +644,11 @@ fn main() {
             ]
             .into_iter()
             .chain(line_shares.iter().flat_map(|share| {
+                let [claims, lines] = claim_statements(&unit_cost_lines_sql(backend), year, share);
                 [
                     inline(&agreement_cohorts_sql(None), &[vec![q(""), q("")], share_binds(share)].concat()),
-                    inline(
-                        &everyone(&unit_cost_lines_sql()),
-                        &[spend_binds(year), share_binds(share)].concat(),
-                    ),
+                    claims,
+                    lines,
                 ]
             }))
             .collect(),

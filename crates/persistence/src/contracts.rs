@@ -425,18 +425,21 @@ pub fn id_shares(ids: &[&str], parallel: usize) -> Vec<IdShare> {
     ids.sort_unstable();
     ids.dedup();
     let size = ids.len().div_ceil(parallel.clamp(2, 4)).max(1);
-    // Each share after the first starts at the first id of its run.
-    let starts: Vec<String> = ids
-        .chunks(size)
-        .skip(1)
-        .map(|run| run[0].to_string())
-        .collect();
-    let mut shares = Vec::with_capacity(starts.len() + 1);
+    let firsts: Vec<&str> = ids.chunks(size).map(|run| run[0]).collect();
+    shares_of_runs(&firsts)
+}
+
+/// The shares of runs of the ids in order, each run named by its first id, that together
+/// cover every id: the first share from `""` (what sorts before the first id is in it),
+/// each up to the next run's first id, the last without an end. One share,
+/// [`IdShare::all`], for one run or none.
+pub fn shares_of_runs(firsts: &[&str]) -> Vec<IdShare> {
+    let mut shares = Vec::with_capacity(firsts.len().max(1));
     let mut from = String::new();
-    for start in starts {
+    for next in firsts.iter().skip(1) {
         shares.push(IdShare {
-            from: std::mem::replace(&mut from, start.clone()),
-            below: start,
+            from: std::mem::replace(&mut from, next.to_string()),
+            below: next.to_string(),
         });
     }
     shares.push(IdShare {

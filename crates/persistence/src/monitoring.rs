@@ -18,14 +18,15 @@ use dayops_domain::budget::{
 };
 use dayops_domain::contract::budget_for;
 use dayops_domain::report::{FinancialYear, SpendTotals};
+use dayops_domain::submission::SubmissionStatus;
 use dayops_domain::types::{Funding, Item, ServiceType, SessionType, SupportReason};
 
 use crate::contracts::{ContractSet, IdShare};
 use crate::day::Day;
 use crate::error::{vocab, StoreError};
-use crate::reports::{counted_lines_sql, line_binds};
-use crate::vocabulary::{StoredItem, StoredSessionType, StoredStatus};
-use crate::{agreements, contracts, matrices, DbConnection};
+use crate::reports::{counted_lines_sql, each_counted_line, CountedClaim};
+use crate::vocabulary::{StoredItem, StoredSessionType};
+use crate::{agreements, contracts, matrices, Backend, DbConnection};
 
 /// One period (month of service) of a row, 1 for April to 12 for March.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -177,46 +178,43 @@ impl CohortTallies {
     }
 }
 
-/// The SQL of the year's counted claim lines, one row a line, in no order: the actuals
-/// by month, by cohort, and the units to price again at the baseline, from one reading
-/// of the year's lines. They are added up in Rust rather than grouped in SQL: a year's
-/// lines are mostly one to a date, band and person, so grouping them would sort them all
-/// for little reduction (a nation's year: 0.33 s to read, 1.2 s to group by date).
-/// Binds as [`SPEND_LINES`].
-pub fn actual_lines_sql() -> String {
+/// The SQL of the year's counted claim lines ([`counted_lines_sql`]): the actuals by
+/// month, by cohort, and the units to price again at the baseline, from one reading of
+/// the year's lines. They are added up in Rust rather than grouped in SQL: a year's lines
+/// are mostly one to a date, band and person, so grouping them would sort them all for
+/// little reduction (a nation's year: 0.33 s to read, 1.2 s to group by date).
+pub fn actual_lines_sql(backend: Backend) -> String {
     counted_lines_sql(
-        "s.contract_id, s.status, s.period_end, l.person_ref, l.item, l.session_type, \
-         COALESCE(l.accepted_need_band, l.need_band), l.date, l.accepted_quantity_quarters, \
-         l.accepted_amount_pence",
+        backend,
+        "l.person_ref, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), \
+         l.date, l.accepted_quantity_quarters, l.accepted_amount_pence",
     )
 }
 
-/// The columns of [`actual_lines_sql`].
-type LineColumns = (
-    Text,
-    Text,
-    Date,
-    Text,
-    Text,
-    Nullable<Text>,
-    Text,
-    Date,
-    BigInt,
-    BigInt,
-);
+/// The columns of [`actual_lines_sql`] after its claim's place.
+type LineColumns = (Text, Text, Nullable<Text>, Text, Date, BigInt, BigInt);
 
-/// A row of [`actual_lines_sql`], decoded by position.
+/// A row of [`actual_lines_sql`] after its claim's place, decoded by position.
 #[derive(Queryable)]
-struct ActualLine {
-    contract_id: String,
-    status: StoredStatus,
-    #[diesel(deserialize_as = Day)]
-    period_end: NaiveDate,
+struct LineRow {
     person_ref: String,
     item: StoredItem,
     session_type: Option<StoredSessionType>,
     need_band: String,
     #[diesel(deserialize_as = Day)]
+    date: NaiveDate,
+    quarters: i64,
+    amount_pence: i64,
+}
+
+/// A counted claim line with its claim's status and period end.
+struct ActualLine {
+    status: SubmissionStatus,
+    period_end: NaiveDate,
+    person_ref: String,
+    item: Item,
+    session_type: Option<SessionType>,
+    need_band: String,
     date: NaiveDate,
     quarters: i64,
     amount_pence: i64,
@@ -246,12 +244,20 @@ pub(crate) fn cohort_keys(
 pub struct BudgetShard {
     positions: Vec<usize>,
     contracts: ContractSet,
+    claims: IdShare,
 }
 
 impl BudgetShard {
-    /// The contracts the shard reads.
+    /// The contracts whose rate versions and agreements the shard reads.
     pub fn contracts(&self) -> &ContractSet {
         &self.contracts
+    }
+
+    /// The share of the contract ids whose claims the shard reads: from its first
+    /// contract's (the first shard's from the first id there could be) up to the next
+    /// shard's first (the last's without an end).
+    pub fn claims(&self) -> &IdShare {
+        &self.claims
     }
 }
 
@@ -280,18 +286,22 @@ pub fn budget_shards(
     positions.sort_by(|a, b| contracts[*a].id.cmp(&contracts[*b].id));
     let shards = parallel.clamp(2, 4);
     let size = positions.len().div_ceil(shards).max(1);
-    positions
-        .chunks(size)
-        .map(|run| {
-            let id = |i: &usize| contracts[*i].id.clone();
-            BudgetShard {
-                positions: run.to_vec(),
-                contracts: if named {
-                    ContractSet::Named(run.iter().map(id).collect())
-                } else {
-                    ContractSet::Between(id(&run[0]), id(&run[run.len() - 1]))
-                },
-            }
+    let runs: Vec<&[usize]> = positions.chunks(size).collect();
+    let firsts: Vec<&str> = runs
+        .iter()
+        .map(|run| contracts[run[0]].id.as_str())
+        .collect();
+    let id = |i: &usize| contracts[*i].id.clone();
+    runs.iter()
+        .zip(contracts::shares_of_runs(&firsts))
+        .map(|(run, claims)| BudgetShard {
+            positions: run.to_vec(),
+            contracts: if named {
+                ContractSet::Named(run.iter().map(id).collect())
+            } else {
+                ContractSet::Between(id(&run[0]), id(&run[run.len() - 1]))
+            },
+            claims,
         })
         .collect()
 }
@@ -312,11 +322,7 @@ pub fn price_budget_shard(
         crate::db::no_parallel_workers(conn)?;
         let versions = matrices::lookup_versions(conn, &shard.contracts)?;
         let placed = agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)?;
-        // The claim lines of the ids the shard spans (a shard always holds a contract).
-        let lines = match shard.contracts.bounds() {
-            Some(ids) => claimed_lines(conn, year, provider_id, ids)?,
-            None => HashMap::new(),
-        };
+        let lines = claimed_lines(conn, year, provider_id, &shard.claims)?;
         Ok::<_, StoreError>((versions, placed, lines))
     })?;
     let priced = shard
@@ -337,46 +343,42 @@ pub fn price_budget_shard(
     Ok(PricedShard(priced))
 }
 
-/// [`actual_lines_sql`] for the contracts whose ids are in a range (two more binds).
-pub fn shard_lines_sql() -> String {
-    format!("{} AND s.contract_id BETWEEN ? AND ?", actual_lines_sql())
-}
-
 /// The counted claim lines served in `year` (a provider's own when given) of the
-/// contracts whose ids are in `ids`, by contract.
+/// contracts in `share`, by contract.
 fn claimed_lines(
     conn: &mut DbConnection,
     year: FinancialYear,
     provider_id: Option<&str>,
-    ids: (&str, &str),
+    share: &IdShare,
 ) -> Result<HashMap<String, Vec<ActualLine>>, StoreError> {
-    let binds = line_binds(year.start(), year.end());
-    let p = provider_id.unwrap_or("").to_string();
-    let lines: Vec<ActualLine> = crate::load_sql_by_position!(
-        conn,
-        &crate::reports::by_provider(&shard_lines_sql(), provider_id),
-        LineColumns,
-        [
-            (Date, binds[0]),
-            (Date, binds[1]),
-            (Date, binds[2]),
-            (Date, binds[3]),
-            (Date, binds[4]),
-            (Text, &p),
-            (Text, &p),
-            (Text, ids.0),
-            (Text, ids.1)
-        ]
-    )?;
     let mut by_contract: HashMap<String, Vec<ActualLine>> = HashMap::new();
-    for line in lines {
-        match by_contract.get_mut(&line.contract_id) {
-            Some(lines) => lines.push(line),
-            None => {
-                by_contract.insert(line.contract_id.clone(), vec![line]);
+    each_counted_line::<LineColumns, _>(
+        conn,
+        &actual_lines_sql(Backend::of(conn)),
+        (year.start(), year.end()),
+        provider_id,
+        share,
+        &mut |claim: &CountedClaim, row: LineRow| {
+            let line = ActualLine {
+                status: claim.status.0,
+                period_end: claim.period_end,
+                person_ref: row.person_ref,
+                item: row.item.0,
+                session_type: row.session_type.map(|s| s.0),
+                need_band: row.need_band,
+                date: row.date,
+                quarters: row.quarters,
+                amount_pence: row.amount_pence,
+            };
+            match by_contract.get_mut(&claim.contract_id) {
+                Some(lines) => lines.push(line),
+                None => {
+                    by_contract.insert(claim.contract_id.clone(), vec![line]);
+                }
             }
-        }
-    }
+            Ok(())
+        },
+    )?;
     Ok(by_contract)
 }
 
@@ -414,7 +416,7 @@ fn contract_tally(
     let mut spend = SpendTotals::default();
     for line in lines {
         spend.add(
-            line.status.0,
+            line.status,
             period_index(year, line.date),
             line.amount_pence,
             line.period_end,
@@ -437,9 +439,8 @@ fn contract_tally(
             .copied()
             .unwrap_or(unplaced);
         by_cohort.of(reason, funding).actual[period_index(year, line.date)] += line.amount_pence;
-        let session_type = line.session_type.map(|s| s.0);
         let baseline = prices
-            .rates(line.date, line.item.0, &line.need_band, session_type)
+            .rates(line.date, line.item, &line.need_band, line.session_type)
             .map_or(line.amount_pence, |r| {
                 dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
             });
@@ -567,26 +568,19 @@ pub struct UnitCostRow {
     pub cost_per_hour_pence: Option<i64>,
 }
 
-/// The SQL of the counted claim lines served in a period, one row a line, for their unit
-/// costs: contract, person, item, session type, band, quantity and amount, of one share of
-/// the contracts. Binds as [`crate::reports::SPEND_LINES`], then the share's
-/// ([`IdShare::binds`]).
-pub fn unit_cost_lines_sql() -> String {
-    format!(
-        "{} AND {}",
-        counted_lines_sql(
-            "s.contract_id, l.person_ref, l.item, l.session_type, \
-             COALESCE(l.accepted_need_band, l.need_band), l.accepted_quantity_quarters, \
-             l.accepted_amount_pence",
-        ),
-        IdShare::condition("s.contract_id")
+/// The SQL of the counted claim lines served in a period ([`counted_lines_sql`]) for their
+/// unit costs: person, item, session type, band, quantity and amount.
+pub fn unit_cost_lines_sql(backend: Backend) -> String {
+    counted_lines_sql(
+        backend,
+        "l.person_ref, l.item, l.session_type, COALESCE(l.accepted_need_band, l.need_band), \
+         l.accepted_quantity_quarters, l.accepted_amount_pence",
     )
 }
 
-/// A row of [`unit_cost_lines_sql`], decoded by position.
+/// A row of [`unit_cost_lines_sql`] after its claim's place, decoded by position.
 #[derive(Queryable)]
 struct UnitCostLine {
-    contract_id: String,
     person_ref: String,
     item: StoredItem,
     session_type: Option<StoredSessionType>,
@@ -595,8 +589,8 @@ struct UnitCostLine {
     amount_pence: i64,
 }
 
-/// The columns of [`unit_cost_lines_sql`].
-type UnitCostLineColumns = (Text, Text, Text, Nullable<Text>, Text, BigInt, BigInt);
+/// The columns of [`unit_cost_lines_sql`] after its claim's place.
+type UnitCostLineColumns = (Text, Text, Nullable<Text>, Text, BigInt, BigInt);
 
 /// A group of claim lines whose unit costs are figured together, as the lines' contract,
 /// item, session type, band and cohort (support reason, funding).
@@ -681,25 +675,38 @@ pub fn unit_cost_share(
     share: &IdShare,
 ) -> Result<UnitCostShare, StoreError> {
     let unplaced = cohort_keys(None, None)?;
-    // Hashed with foldhash: a nation's year hashes each of its lines' keys.
-    let mut groups: foldhash::HashMap<UnitCostGroup, (i64, i64)> = Default::default();
+    // By contract, then by the rest of the group: a line's contract is its claim's, found
+    // without a copy of its id. Hashed with foldhash: a nation's year hashes each of its
+    // lines' keys.
+    type Rest = (
+        Item,
+        Option<SessionType>,
+        String,
+        &'static str,
+        &'static str,
+    );
+    let mut by_contract: foldhash::HashMap<String, foldhash::HashMap<Rest, (i64, i64)>> =
+        Default::default();
     crate::db::read_snapshot(conn, |conn| {
         crate::db::no_parallel_workers(conn)?;
         let cohorts = agreement_cohorts(conn, provider_id, share)?;
-        crate::reports::each_line_of_share::<UnitCostLineColumns, _>(
+        each_counted_line::<UnitCostLineColumns, _>(
             conn,
-            &unit_cost_lines_sql(),
+            &unit_cost_lines_sql(Backend::of(conn)),
             (from, to),
             provider_id,
             share,
-            &mut |line: UnitCostLine| {
+            &mut |claim, line: UnitCostLine| {
                 let (reason, funding) = cohorts
-                    .get(&line.contract_id)
+                    .get(&claim.contract_id)
                     .and_then(|people| people.get(&line.person_ref))
                     .copied()
                     .unwrap_or(unplaced);
+                let groups = match by_contract.get_mut(&claim.contract_id) {
+                    Some(groups) => groups,
+                    None => by_contract.entry(claim.contract_id.clone()).or_default(),
+                };
                 let key = (
-                    line.contract_id,
                     line.item.0,
                     line.session_type.map(|s| s.0),
                     line.need_band,
@@ -713,6 +720,26 @@ pub fn unit_cost_share(
             },
         )
     })?;
+    let groups = by_contract
+        .into_iter()
+        .flat_map(|(contract_id, groups)| {
+            groups
+                .into_iter()
+                .map(move |((item, session_type, band, reason, funding), sums)| {
+                    (
+                        (
+                            contract_id.clone(),
+                            item,
+                            session_type,
+                            band,
+                            reason,
+                            funding,
+                        ),
+                        sums,
+                    )
+                })
+        })
+        .collect();
     Ok(UnitCostShare(groups))
 }
 
@@ -790,4 +817,64 @@ pub fn unit_cost_rows(
     }
     out.push(row(UnitCostScope::Council, None, council));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract(id: &str) -> dayops_domain::contract::Contract {
+        let terms = serde_json::from_value(serde_json::json!({
+            "reference": format!("REF-{id}"), "provider_id": "p1", "service_type": "community",
+            "start_date": "2025-04-01", "need_bands": ["low"], "session_hours": {"am": 3},
+            "capacity_per_session": 20, "allows_extras": false, "over_delivery_tolerance_pct": 0,
+            "register_deadline_days": 7, "correction_window_days": 56,
+            "payment_period": "monthly", "payment_anchor_date": "2025-04-01",
+            "absence_policy": {"chargeable_reasons": [], "min_notice_hours": 24}
+        }))
+        .unwrap();
+        dayops_domain::contract::Contract {
+            id: id.to_string(),
+            terms,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn holds(share: &IdShare, id: &str) -> bool {
+        id >= share.from.as_str() && (share.below.is_empty() || id < share.below.as_str())
+    }
+
+    #[test]
+    fn each_contract_is_in_one_shard_whose_claims_share_holds_it_and_no_other_shards() {
+        for count in [1, 2, 3, 7, 10] {
+            for parallel in [1, 2, 3, 4, 8] {
+                // In reference order, which is not id order.
+                let contracts: Vec<_> = (0..count)
+                    .rev()
+                    .map(|i| contract(&format!("c-{i:02}")))
+                    .collect();
+                let shards = budget_shards(&contracts, false, parallel);
+                assert!(shards.len() <= parallel.clamp(2, 4));
+                let mut placed: Vec<usize> =
+                    shards.iter().flat_map(|s| s.positions.clone()).collect();
+                placed.sort_unstable();
+                assert_eq!(placed, (0..count).collect::<Vec<_>>());
+                for shard in &shards {
+                    for &at in &shard.positions {
+                        let id = &contracts[at].id;
+                        let holding: Vec<_> =
+                            shards.iter().filter(|s| holds(s.claims(), id)).collect();
+                        assert_eq!(holding.len(), 1, "{id} of {count} in {parallel}");
+                        assert_eq!(holding[0].positions, shard.positions);
+                    }
+                }
+                // Every id there could be, and one of a contract not reported on, falls in
+                // exactly one share.
+                for id in ["", "a", "c-05x", "z"] {
+                    assert_eq!(shards.iter().filter(|s| holds(s.claims(), id)).count(), 1);
+                }
+            }
+        }
+    }
 }
