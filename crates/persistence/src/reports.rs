@@ -170,7 +170,8 @@ pub(crate) struct CountedClaim {
 
 /// Hands each current line of the counted claims served from `from` to `to` of the
 /// contracts in `share` (a provider's own when given), `sql` being [`counted_lines_sql`]'s
-/// with `columns` of the SQL types `ST`, to `each` with its claim, as it is stepped.
+/// with `columns` of the SQL types `ST`, to `each` with its claim, as it is stepped. Call
+/// it within [`crate::db::read_snapshot`], so that both statements see the same claims.
 pub(crate) fn each_counted_line<ST, T>(
     conn: &mut DbConnection,
     sql: &str,
