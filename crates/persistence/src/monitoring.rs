@@ -592,10 +592,9 @@ struct UnitCostLine {
 /// The columns of [`unit_cost_lines_sql`] after its claim's place.
 type UnitCostLineColumns = (Text, Text, Nullable<Text>, Text, BigInt, BigInt);
 
-/// A group of claim lines whose unit costs are figured together, as the lines' contract,
-/// item, session type, band and cohort (support reason, funding).
+/// A contract's group of claim lines whose unit costs are figured together, as the
+/// lines' item, session type, band and cohort (support reason, funding).
 type UnitCostGroup = (
-    String,
     Item,
     Option<SessionType>,
     String,
@@ -660,8 +659,10 @@ fn agreement_cohorts(
     Ok(cohorts)
 }
 
-/// One share's counted claim lines served from `from` to `to`, summed by group.
-pub struct UnitCostShare(foldhash::HashMap<UnitCostGroup, (i64, i64)>);
+/// One share's counted claim lines served from `from` to `to`, summed by contract and
+/// group (quarters, pence): a line's contract is its claim's, found without a copy of its
+/// id. Hashed with foldhash: a nation's year hashes each of its lines' keys.
+pub struct UnitCostShare(foldhash::HashMap<String, foldhash::HashMap<UnitCostGroup, (i64, i64)>>);
 
 /// Reads the cohorts of the agreements and the counted claim lines served from `from` to
 /// `to` of the contracts in `share` (a provider's own when given) in one snapshot, and
@@ -675,18 +676,7 @@ pub fn unit_cost_share(
     share: &IdShare,
 ) -> Result<UnitCostShare, StoreError> {
     let unplaced = cohort_keys(None, None)?;
-    // By contract, then by the rest of the group: a line's contract is its claim's, found
-    // without a copy of its id. Hashed with foldhash: a nation's year hashes each of its
-    // lines' keys.
-    type Rest = (
-        Item,
-        Option<SessionType>,
-        String,
-        &'static str,
-        &'static str,
-    );
-    let mut by_contract: foldhash::HashMap<String, foldhash::HashMap<Rest, (i64, i64)>> =
-        Default::default();
+    let mut by_contract = UnitCostShare(Default::default());
     crate::db::read_snapshot(conn, |conn| {
         crate::db::no_parallel_workers(conn)?;
         let cohorts = agreement_cohorts(conn, provider_id, share)?;
@@ -702,9 +692,9 @@ pub fn unit_cost_share(
                     .and_then(|people| people.get(&line.person_ref))
                     .copied()
                     .unwrap_or(unplaced);
-                let groups = match by_contract.get_mut(&claim.contract_id) {
+                let groups = match by_contract.0.get_mut(&claim.contract_id) {
                     Some(groups) => groups,
-                    None => by_contract.entry(claim.contract_id.clone()).or_default(),
+                    None => by_contract.0.entry(claim.contract_id.clone()).or_default(),
                 };
                 let key = (
                     line.item.0,
@@ -720,27 +710,7 @@ pub fn unit_cost_share(
             },
         )
     })?;
-    let groups = by_contract
-        .into_iter()
-        .flat_map(|(contract_id, groups)| {
-            groups
-                .into_iter()
-                .map(move |((item, session_type, band, reason, funding), sums)| {
-                    (
-                        (
-                            contract_id.clone(),
-                            item,
-                            session_type,
-                            band,
-                            reason,
-                            funding,
-                        ),
-                        sums,
-                    )
-                })
-        })
-        .collect();
-    Ok(UnitCostShare(groups))
+    Ok(by_contract)
 }
 
 /// Hours delivered and cost per hour of the shares' lines of `contracts`: by service type
@@ -757,31 +727,31 @@ pub fn unit_cost_rows(
     let mut fundings: BTreeMap<&'static str, UnitCost> = BTreeMap::new();
     let mut council = UnitCost::default();
     // The shares hold different contracts, so no group is in two.
-    for ((contract_id, item, session_type, need_band, reason, funding), (quarters, amount)) in
-        shares.into_iter().flat_map(|share| share.0)
-    {
+    for (contract_id, groups) in shares.into_iter().flat_map(|share| share.0) {
         // A claim's contract is always in force in its period; one that is not (its dates
         // since changed) still counts, without session lengths.
         let contract = contracts.get(contract_id.as_str());
-        let session_quarters = match (contract, session_type) {
-            (Some(c), Some(st)) => c
-                .terms
-                .session_hours
-                .get(&st)
-                .map_or(0, |h| i64::from(h.quarters())),
-            _ => 0,
-        };
-        let mut cost = UnitCost::default();
-        cost.add(item, quarters, session_quarters, amount);
         let service_type = contract.map_or("unknown", |c| c.terms.service_type.as_str());
-        by_band
-            .entry((service_type, need_band))
-            .or_default()
-            .absorb(cost);
-        by_type.entry(service_type).or_default().absorb(cost);
-        reasons.entry(reason).or_default().absorb(cost);
-        fundings.entry(funding).or_default().absorb(cost);
-        council.absorb(cost);
+        for ((item, session_type, need_band, reason, funding), (quarters, amount)) in groups {
+            let session_quarters = match (contract, session_type) {
+                (Some(c), Some(st)) => c
+                    .terms
+                    .session_hours
+                    .get(&st)
+                    .map_or(0, |h| i64::from(h.quarters())),
+                _ => 0,
+            };
+            let mut cost = UnitCost::default();
+            cost.add(item, quarters, session_quarters, amount);
+            by_band
+                .entry((service_type, need_band))
+                .or_default()
+                .absorb(cost);
+            by_type.entry(service_type).or_default().absorb(cost);
+            reasons.entry(reason).or_default().absorb(cost);
+            fundings.entry(funding).or_default().absorb(cost);
+            council.absorb(cost);
+        }
     }
     let row = |scope, service_type: Option<&str>, cost: UnitCost| UnitCostRow {
         scope,

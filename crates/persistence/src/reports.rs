@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use dayops_domain::budget::period_index;
 use dayops_domain::contract::{budget_for, Budget};
 use dayops_domain::outcomes::{CohortCounts, CohortOutcomes, RegisterOutcomes, WeekMeasures};
+use dayops_domain::register::OutcomeTag;
 use dayops_domain::report::{
     most_frequent, share_pct, BandShare, FinancialYear, MonthSpend, ReviewKind, SpendBucket,
     SpendTotals,
@@ -297,11 +298,16 @@ pub fn spend_contracts(
     Ok(query.load(conn)?)
 }
 
-/// One share's spend: each contract's totals by status and month, and by band.
+/// One share's spend, by contract. Hashed with foldhash: a nation's year looks each of
+/// its lines' contract up.
 #[derive(Default)]
-pub struct SpendShare {
-    totals: foldhash::HashMap<String, SpendTotals>,
-    by_band: foldhash::HashMap<String, BTreeMap<String, i64>>,
+pub struct SpendShare(foldhash::HashMap<String, ContractSpend>);
+
+/// A contract's spend: its totals by status and month, and by band.
+#[derive(Default)]
+struct ContractSpend {
+    totals: SpendTotals,
+    by_band: BTreeMap<String, i64>,
 }
 
 /// The year's counted claim lines of the contracts in `share` (a provider's own when
@@ -312,7 +318,6 @@ pub fn spend_share(
     provider_id: Option<&str>,
     share: &IdShare,
 ) -> Result<SpendShare, StoreError> {
-    // Hashed with foldhash: a nation's year looks each of its lines' contract up.
     let mut spend = SpendShare::default();
     // A transaction for its setting alone: the shares are the parallelism.
     crate::db::read_snapshot(conn, |conn| {
@@ -324,22 +329,22 @@ pub fn spend_share(
             provider_id,
             share,
             &mut |claim, line: SpendLine| {
-                let month = period_index(year, line.date);
-                let bands = match spend.by_band.get_mut(&claim.contract_id) {
-                    Some(bands) => bands,
-                    None => spend.by_band.entry(claim.contract_id.clone()).or_default(),
+                let contract = match spend.0.get_mut(&claim.contract_id) {
+                    Some(contract) => contract,
+                    None => spend.0.entry(claim.contract_id.clone()).or_default(),
                 };
-                match bands.get_mut(&line.need_band) {
+                match contract.by_band.get_mut(&line.need_band) {
                     Some(pence) => *pence += line.amount_pence,
                     None => {
-                        bands.insert(line.need_band, line.amount_pence);
+                        contract.by_band.insert(line.need_band, line.amount_pence);
                     }
                 }
-                let totals = match spend.totals.get_mut(&claim.contract_id) {
-                    Some(totals) => totals,
-                    None => spend.totals.entry(claim.contract_id.clone()).or_default(),
-                };
-                totals.add(claim.status.0, month, line.amount_pence, claim.period_end);
+                contract.totals.add(
+                    claim.status.0,
+                    period_index(year, line.date),
+                    line.amount_pence,
+                    claim.period_end,
+                );
                 Ok(())
             },
         )
@@ -353,22 +358,20 @@ pub fn spend_rows(
     contracts: Vec<SpendContract>,
     shares: Vec<SpendShare>,
 ) -> Result<Vec<SpendRow>, StoreError> {
-    let (mut totals, mut by_band) = (foldhash::HashMap::default(), foldhash::HashMap::default());
+    // The shares hold different contracts.
+    let mut spend: foldhash::HashMap<String, ContractSpend> = Default::default();
     for share in shares {
-        totals.extend(share.totals);
-        by_band.extend(share.by_band);
+        spend.extend(share.0);
     }
     contracts
         .into_iter()
         .map(|(id, reference, provider_id, budgets, annual_budget)| {
             let budgets: Vec<Budget> = from_json("contracts.budgets", &budgets)?;
             let budget = budget_for(&budgets, annual_budget, year.0);
-            let t = totals.remove(&id).unwrap_or_default();
+            let ContractSpend { totals: t, by_band } = spend.remove(&id).unwrap_or_default();
             let forecast = t.run_rate_forecast(year);
             let committed = t.committed_pence();
             let by_need_band = by_band
-                .remove(&id)
-                .unwrap_or_default()
                 .into_iter()
                 .map(|(need_band, amount_pence)| BandShare {
                     share_pct: share_pct(amount_pence, committed),
@@ -546,19 +549,11 @@ pub fn register_cohort_weeks_sql(backend: Backend) -> String {
     if !backend.groups_by_hash() {
         return REGISTER_PERSON_WEEKS_SQL.to_string();
     }
-    let sums: Vec<String> = [
-        "attending",
-        "in_community",
-        "independence",
-        "social_inclusion",
-        "wellbeing",
-        "life_goals",
-        "employment_volunteering_education",
-        "community_networks",
-    ]
-    .iter()
-    .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
-    .collect();
+    let sums: Vec<String> = ["attending", "in_community"]
+        .into_iter()
+        .chain(OutcomeTag::ALL.iter().map(|tag| tag.as_str()))
+        .map(|c| format!("CAST(SUM({c}) AS BIGINT)"))
+        .collect();
     format!(
         "SELECT primary_support_reason, funding, week, {} FROM ({REGISTER_PERSON_WEEKS_SQL}) p \
          GROUP BY primary_support_reason, funding, week",
@@ -573,30 +568,11 @@ struct CohortWeekRow {
     funding: Option<String>,
     #[diesel(deserialize_as = Day)]
     week: NaiveDate,
-    attending: i64,
-    in_community: i64,
-    independence: i64,
-    social_inclusion: i64,
-    wellbeing: i64,
-    life_goals: i64,
-    employment_volunteering_education: i64,
-    community_networks: i64,
+    counts: WeekCountsSql,
 }
 
 /// The columns of [`register_cohort_weeks_sql`].
-type CohortWeekColumns = (
-    Nullable<Text>,
-    Nullable<Text>,
-    Date,
-    BigInt,
-    BigInt,
-    BigInt,
-    BigInt,
-    BigInt,
-    BigInt,
-    BigInt,
-    BigInt,
-);
+type CohortWeekColumns = (Nullable<Text>, Nullable<Text>, Date, WeekCountColumns);
 
 /// The SQL of the person outcomes of a quarter's workbooks by the cohort of each
 /// person's agreement on the workbook's contract; binds: the quarter's start, provider
@@ -652,18 +628,7 @@ fn kpi_cohorts(
             weeks
                 .entry((reason, funding, r.week))
                 .or_default()
-                .absorb(&WeekMeasures {
-                    attending: r.attending,
-                    in_community: r.in_community,
-                    tagged: [
-                        r.independence,
-                        r.social_inclusion,
-                        r.wellbeing,
-                        r.life_goals,
-                        r.employment_volunteering_education,
-                        r.community_networks,
-                    ],
-                });
+                .absorb(&r.counts.measures());
             Ok(())
         }
     )?;
@@ -1013,8 +978,8 @@ pub fn register_weeks_sql(by_contract: bool, by_provider: bool) -> String {
 }
 
 /// A week's counts as the register measures' statements name them: the tags' columns
-/// follow [`OutcomeTag::ALL`].
-#[derive(QueryableByName)]
+/// follow [`OutcomeTag::ALL`]. Read by name, or by position ([`WeekCountColumns`]).
+#[derive(QueryableByName, Queryable)]
 struct WeekCountsSql {
     #[diesel(sql_type = BigInt)]
     attending: i64,
@@ -1033,6 +998,18 @@ struct WeekCountsSql {
     #[diesel(sql_type = BigInt)]
     community_networks: i64,
 }
+
+/// The columns of [`WeekCountsSql`], in order.
+type WeekCountColumns = (
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+);
 
 impl WeekCountsSql {
     fn measures(&self) -> WeekMeasures {
