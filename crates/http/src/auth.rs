@@ -97,6 +97,44 @@ pub struct Authenticator {
     issuer: String,
     audience: String,
     mapping: ClaimMapping,
+    verified: VerifiedTokens,
+}
+
+/// Tokens that verified against the fixed key, by their exact text, with what they proved
+/// and when they expire: a client sends the same token with every request until it
+/// expires, and checking its signature and claims again each time was a twentieth of
+/// answering a quick request (an RS256 signature costs more again). Only a fixed key's:
+/// an identity provider's key set may drop a key, and its tokens must then fail.
+#[derive(Default)]
+struct VerifiedTokens(parking_lot::Mutex<std::collections::HashMap<String, (Principal, u64)>>);
+
+/// Tokens remembered at most; when full, the memory starts again.
+const VERIFIED_TOKENS: usize = 4096;
+
+impl VerifiedTokens {
+    /// The principal of `token` if it verified before and has not expired since (with the
+    /// leeway `decode` allows).
+    fn recall(&self, token: &str, now: u64) -> Option<Principal> {
+        let mut verified = self.0.lock();
+        match verified.get(token) {
+            Some((principal, exp)) if exp.saturating_add(LEEWAY_SECONDS) >= now => {
+                Some(principal.clone())
+            }
+            Some(_) => {
+                verified.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember(&self, token: &str, principal: &Principal, exp: u64) {
+        let mut verified = self.0.lock();
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_string(), (principal.clone(), exp));
+    }
 }
 
 /// What checking a token against the keys at hand found.
@@ -143,6 +181,7 @@ impl Authenticator {
             issuer: issuer.to_string(),
             audience: audience.to_string(),
             mapping: ClaimMapping::default(),
+            verified: VerifiedTokens::default(),
         })
     }
 
@@ -179,6 +218,13 @@ impl Authenticator {
 
     /// Checks a token with the keys at hand.
     pub fn check(&self, token: &str) -> Result<Checked, ApiError> {
+        let fixed = matches!(self.keys, Keys::Fixed(..));
+        if fixed {
+            let now = jsonwebtoken::get_current_timestamp();
+            if let Some(principal) = self.verified.recall(token, now) {
+                return Ok(Checked::Principal(principal));
+            }
+        }
         let (key, algorithm) = match &self.keys {
             Keys::Fixed(key, algorithm) => (key.clone(), *algorithm),
             Keys::Remote(remote) => {
@@ -235,11 +281,17 @@ impl Authenticator {
             ),
             _ => None,
         };
-        Ok(Checked::Principal(Principal {
+        let principal = Principal {
             sub,
             role,
             provider_id,
-        }))
+        };
+        // `decode` required `exp` and read it as whole seconds; a token whose `exp` is
+        // written otherwise is checked afresh each time.
+        if let (true, Some(exp)) = (fixed, claims.get("exp").and_then(Value::as_u64)) {
+            self.verified.remember(token, &principal, exp);
+        }
+        Ok(Checked::Principal(principal))
     }
 
     /// Verifies a token with the keys at hand (no fetching).
@@ -522,6 +574,52 @@ mod tests {
             auth().verify(&mint(&c, SECRET).unwrap()).is_err(),
             "beyond leeway"
         );
+    }
+
+    #[test]
+    fn a_verified_token_is_recalled_until_it_expires_and_no_longer() {
+        let tokens = VerifiedTokens::default();
+        let principal = Principal {
+            sub: "alice".into(),
+            role: Role::Auditor,
+            provider_id: None,
+        };
+        tokens.remember("t", &principal, 1_000);
+        assert_eq!(tokens.recall("t", 1_000), Some(principal.clone()));
+        assert_eq!(tokens.recall("t", 1_000 + LEEWAY_SECONDS), Some(principal));
+        assert_eq!(tokens.recall("t2", 1_000), None, "another token's text");
+        assert_eq!(tokens.recall("t", 1_001 + LEEWAY_SECONDS), None, "expired");
+        assert!(tokens.0.lock().is_empty(), "an expired token is forgotten");
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let tokens = VerifiedTokens::default();
+        let principal = Principal {
+            sub: "alice".into(),
+            role: Role::Auditor,
+            provider_id: None,
+        };
+        for i in 0..=VERIFIED_TOKENS {
+            tokens.remember(&i.to_string(), &principal, u64::MAX);
+        }
+        assert!(tokens.0.lock().len() <= VERIFIED_TOKENS);
+    }
+
+    #[test]
+    fn a_token_that_fails_is_not_remembered_and_a_good_one_is_checked_once() {
+        let auth = auth();
+        let good = mint(&claims(), SECRET).unwrap();
+        let mut forged = good.clone();
+        let last = forged.pop();
+        forged.push(if last == Some('A') { 'B' } else { 'A' });
+        for _ in 0..2 {
+            assert!(auth.verify(&good).is_ok());
+            assert!(auth.verify(&forged).is_err());
+        }
+        let remembered = auth.verified.0.lock();
+        assert!(remembered.contains_key(&good));
+        assert!(!remembered.contains_key(&forged));
     }
 
     const EC_PRIVATE: &str = include_str!("../../../tests/fixtures/es256-private.pem");

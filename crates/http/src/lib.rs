@@ -22,7 +22,7 @@ pub mod xlsx_workbook;
 use std::net::TcpListener;
 
 use actix_web::dev::Server;
-use actix_web::middleware::{from_fn, Logger};
+use actix_web::middleware::{from_fn, Condition, Logger};
 use actix_web::{web, App, HttpRequest};
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -238,6 +238,7 @@ pub fn server(
 ) -> std::io::Result<Server> {
     let document = state.document.clone();
     let origins = state.cors_origins.clone();
+    let access_log = log::log_enabled!(target: "actix_web::middleware::logger", log::Level::Info);
     let app = move || {
         let (app, _) = App::new()
             .into_utoipa_app()
@@ -275,15 +276,18 @@ pub fn server(
             .wrap(from_fn(problem::ensure_problem))
             .wrap(from_fn(request_id::assign))
             // The route template, never the path: paths, query strings and bodies may
-            // carry person references or whatever a client makes up.
-            .wrap(
+            // carry person references or whatever a client makes up. Only where the
+            // access log is written: the logger formats each line before asking whether
+            // it is wanted, a twentieth of answering a quick request.
+            .wrap(Condition::new(
+                access_log,
                 Logger::new("%a \"%{method}xi %{route}xo\" %s %b %Dms request=%{x-request-id}o")
                     .custom_request_replace("method", |req| {
                         metrics::method_label(req.method()).to_string()
                     })
                     // Read from the answered request, which routing has matched already.
                     .custom_response_replace("route", |res| metrics::route_label(res.request())),
-            )
+            ))
     };
     // As `HttpServer::listen` builds it, with each connection wrapped so that even
     // actix-http's own answer to an oversized head is problem+json.
