@@ -460,6 +460,27 @@ fn plan_bits(sessions: &[PlannedSession]) -> Option<u32> {
     Some(bits)
 }
 
+/// Adds a plan's `rates` over a range to a band's sums by period, at the plan's units.
+/// The rates are whole pence summed over a period (exact in 64 bits: a year of a plan's
+/// rates), multiplied by the plan's units once a period rather than once a session.
+fn add_period_rates(rates: &PeriodRates, units: [i64; 4], periods: &mut [Option<Exact>; 12]) {
+    for ((sum, dated), entry) in rates.rates.iter().zip(rates.dated).zip(periods) {
+        if !dated {
+            continue;
+        }
+        let entry = entry.get_or_insert((0, 0));
+        for (k, units) in units.iter().enumerate() {
+            // Most plans carry no one-to-one hours, journeys or meals.
+            if *units == 0 {
+                continue;
+            }
+            let units = i128::from(*units);
+            entry.0 += units * i128::from(sum[2 * k]);
+            entry.1 += units * i128::from(sum[2 * k + 1]);
+        }
+    }
+}
+
 /// One day of the year under a contract.
 #[derive(Clone, Copy)]
 struct YearDay {
@@ -716,38 +737,21 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
     ) {
         let at = self.band_at(band);
         let sessions = &agreement.planned_sessions;
-        let computed;
-        let period_rates = match plan_bits(sessions) {
-            Some(bits) => {
-                let key = (bits, at, range.0, range.1);
-                if !self.plans.contains_key(&key) {
-                    let rates = self.period_rates(sessions, (band, at), range);
-                    self.plans.insert(key, rates);
-                }
-                &self.plans[&key]
-            }
-            None => {
-                computed = self.period_rates(sessions, (band, at), range);
-                &computed
-            }
-        };
-        // The rates are whole pence summed over a period (exact in 64 bits: a year of a
-        // plan's rates), multiplied by the plan's units once a period rather than once a
-        // session.
         let slot = sums.slot(band);
-        for (period, rates) in period_rates.rates.iter().enumerate() {
-            if !period_rates.dated[period] {
-                continue;
-            }
-            let entry = sums.bands[slot].1[period].get_or_insert((0, 0));
-            for (k, units) in units.iter().enumerate() {
-                // Most plans carry no one-to-one hours, journeys or meals.
-                if *units == 0 {
-                    continue;
+        let periods = &mut sums.bands[slot].1;
+        match plan_bits(sessions) {
+            // Looked up once: a nation's agreements mostly find their plan's rates kept.
+            Some(bits) => match self.plans.get(&(bits, at, range.0, range.1)) {
+                Some(rates) => add_period_rates(rates, units, periods),
+                None => {
+                    let rates = self.period_rates(sessions, (band, at), range);
+                    add_period_rates(&rates, units, periods);
+                    self.plans.insert((bits, at, range.0, range.1), rates);
                 }
-                let units = i128::from(*units);
-                entry.0 += units * i128::from(rates[2 * k]);
-                entry.1 += units * i128::from(rates[2 * k + 1]);
+            },
+            None => {
+                let rates = self.period_rates(sessions, (band, at), range);
+                add_period_rates(&rates, units, periods);
             }
         }
     }

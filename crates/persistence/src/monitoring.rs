@@ -120,7 +120,7 @@ impl Tally {
 
     fn row(
         &self,
-        year: FinancialYear,
+        year: &ReportYear,
         scope: BudgetScope,
         key: String,
         ids: Option<(&str, &str)>,
@@ -143,20 +143,38 @@ impl Tally {
             volume_variance_pence: part(1),
             mix_variance_pence: part(2),
             price_variance_pence: part(3),
-            funded_person_years: (self.funded_days as f64 * 100.0 / year.days() as f64).round()
+            funded_person_years: (self.funded_days as f64 * 100.0 / year.days as f64).round()
                 / 100.0,
             people_at_baseline: self.people_at_baseline,
             periods: year
-                .month_starts()
+                .months
                 .iter()
                 .enumerate()
-                .map(|(i, start)| PeriodFigures {
+                .map(|(i, month)| PeriodFigures {
                     period: i as u8 + 1,
-                    month: start.format("%Y-%m").to_string(),
+                    month: month.clone(),
                     actual_pence: self.actual[i],
                     committed_pence: self.committed[i],
                 })
                 .collect(),
+        }
+    }
+}
+
+/// What every row of a year's report shows alike: the year's days and its months
+/// (`YYYY-MM`), written once rather than twelve times a row.
+struct ReportYear {
+    days: i64,
+    months: [String; 12],
+}
+
+impl ReportYear {
+    fn of(year: FinancialYear) -> Self {
+        ReportYear {
+            days: year.days(),
+            months: year
+                .month_starts()
+                .map(|start| start.format("%Y-%m").to_string()),
         }
     }
 }
@@ -502,6 +520,7 @@ pub fn budget_rows(
     let priced = priced
         .into_iter()
         .map(|(_, tally, cohorts)| (tally, cohorts));
+    let shown = ReportYear::of(year);
     let mut rows = Vec::new();
     let mut by_type: BTreeMap<&'static str, Tally> = BTreeMap::new();
     let mut council = Tally::default();
@@ -519,7 +538,7 @@ pub fn budget_rows(
             .absorb(&tally);
         council.absorb(&tally);
         rows.push(tally.row(
-            year,
+            &shown,
             BudgetScope::Contract,
             terms.reference.clone(),
             Some((&contract.id, &terms.provider_id)),
@@ -527,23 +546,23 @@ pub fn budget_rows(
     }
     for (service_type, tally) in by_type {
         rows.push(tally.row(
-            year,
+            &shown,
             BudgetScope::ServiceType,
             service_type.to_string(),
             None,
         ));
     }
-    rows.push(council.row(year, BudgetScope::Council, "council".to_string(), None));
+    rows.push(council.row(&shown, BudgetScope::Council, "council".to_string(), None));
     for (reason, tally) in reasons {
         rows.push(tally.row(
-            year,
+            &shown,
             BudgetScope::PrimarySupportReason,
             reason.to_string(),
             None,
         ));
     }
     for (funding, tally) in fundings {
-        rows.push(tally.row(year, BudgetScope::Funding, funding.to_string(), None));
+        rows.push(tally.row(&shown, BudgetScope::Funding, funding.to_string(), None));
     }
     Ok(rows)
 }
