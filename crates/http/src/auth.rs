@@ -576,14 +576,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_verified_token_is_recalled_until_it_expires_and_no_longer() {
-        let tokens = VerifiedTokens::default();
-        let principal = Principal {
+    fn auditor() -> Principal {
+        Principal {
             sub: "alice".into(),
             role: Role::Auditor,
             provider_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_verified_token_is_recalled_until_it_expires_and_no_longer() {
+        let tokens = VerifiedTokens::default();
+        let principal = auditor();
         tokens.remember("t", &principal, 1_000);
         assert_eq!(tokens.recall("t", 1_000), Some(principal.clone()));
         assert_eq!(tokens.recall("t", 1_000 + LEEWAY_SECONDS), Some(principal));
@@ -595,11 +599,7 @@ mod tests {
     #[test]
     fn the_memory_of_verified_tokens_is_bounded() {
         let tokens = VerifiedTokens::default();
-        let principal = Principal {
-            sub: "alice".into(),
-            role: Role::Auditor,
-            provider_id: None,
-        };
+        let principal = auditor();
         for i in 0..=VERIFIED_TOKENS {
             tokens.remember(&i.to_string(), &principal, u64::MAX);
         }
