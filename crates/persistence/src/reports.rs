@@ -188,37 +188,40 @@ where
     let p = provider_bind(provider_id);
     let [earliest, last, first] = claim_binds(from, to);
     let [share_from, below, _] = share.binds();
-    let claims: Vec<CountedClaim> = crate::load_sql_by_position!(
-        conn,
-        &by_provider(&counted_claims_sql(), provider_id),
+    // Both statements bind the counted claims' values first ([`counted_claims_from`]),
+    // written once here so that they cannot drift apart.
+    macro_rules! claims_then {
+        ($run:ident, $sql:expr, $st:ty, [$($more:tt)*] $(, $each:expr)?) => {
+            crate::$run!(
+                conn,
+                &by_provider($sql, provider_id),
+                $st,
+                [
+                    (Date, earliest),
+                    (Date, last),
+                    (Date, first),
+                    (Text, &p),
+                    (Text, &p),
+                    (Text, share_from),
+                    (Text, below),
+                    (Text, below)
+                    $($more)*
+                ]
+                $(, $each)?
+            )
+        };
+    }
+    let claims: Vec<CountedClaim> = claims_then!(
+        load_sql_by_position,
+        &counted_claims_sql(),
         (Text, Text, Date),
-        [
-            (Date, earliest),
-            (Date, last),
-            (Date, first),
-            (Text, &p),
-            (Text, &p),
-            (Text, share_from),
-            (Text, below),
-            (Text, below)
-        ]
+        []
     )?;
-    crate::each_sql_by_position!(
-        conn,
-        &by_provider(sql, provider_id),
+    claims_then!(
+        each_sql_by_position,
+        sql,
         (BigInt, ST),
-        [
-            (Date, earliest),
-            (Date, last),
-            (Date, first),
-            (Text, &p),
-            (Text, &p),
-            (Text, share_from),
-            (Text, below),
-            (Text, below),
-            (Date, from),
-            (Date, to)
-        ],
+        [, (Date, from), (Date, to)],
         &mut |(n, line): (i64, T)| {
             let claim = usize::try_from(n - 1)
                 .ok()
