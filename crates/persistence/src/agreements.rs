@@ -456,18 +456,23 @@ impl PlacedRow {
     }
 }
 
-/// Hands each agreement of the given contracts in force at some time from `from` to
-/// `to` to `each` with its contract's id, as it is stepped: a nation's 200,000 are never
-/// held at once. Decoded on the back end's own connection: through the multi-back-end
-/// connection each of a row's values is passed through one more layer, and a shard's
+/// The agreements of the given contracts in force at some time from `from` to `to`, by
+/// contract. Rows are decoded as they are stepped, so the nation's 200,000 are never held
+/// twice, and on the back end's own connection: through the multi-back-end connection
+/// each of a row's values is passed through one more layer, and a shard's
 /// 100,000 agreements took 9% longer to read on SQLite (195 ms against 178).
-pub fn each_in_force_during(
+pub fn in_force_during(
     conn: &mut DbConnection,
     from: NaiveDate,
     to: NaiveDate,
     contracts: &ContractSet,
-    each: &mut dyn FnMut(String, Placement) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<HashMap<String, Vec<Placement>>, StoreError> {
+    let mut placed = crate::Groups::new();
+    let mut place = |row: PlacedRow| -> Result<(), StoreError> {
+        let (contract_id, terms) = row.into_domain()?;
+        placed.push(contract_id, terms);
+        Ok(())
+    };
     // The same statement for either back end's connection.
     macro_rules! each_placed {
         ($c:expr, $backend:ty) => {{
@@ -491,8 +496,7 @@ pub fn each_in_force_during(
                 .select(PlacedRow::as_select())
                 .load_iter::<PlacedRow, DefaultLoadingMode>($c)?
             {
-                let (contract_id, placement) = row?.into_domain()?;
-                each(contract_id, placement)?;
+                place(row?)?;
             }
         }};
     }
@@ -500,5 +504,5 @@ pub fn each_in_force_during(
         DbConnection::Sqlite(c) => each_placed!(c, Sqlite),
         DbConnection::Postgresql(c) => each_placed!(c, Pg),
     }
-    Ok(())
+    Ok(placed.into_map())
 }

@@ -44,10 +44,10 @@ pub(crate) fn utc(at: NaiveDateTime) -> DateTime<Utc> {
     at.and_utc()
 }
 
-/// Rows grouped by a key (a rate cell's version) as they are read by the ten thousand.
-/// Rows come in runs of one key (read in its order), and a row with the key of the one
-/// before joins that run without the key being hashed. A key seen again after a run
-/// keeps one group.
+/// Rows grouped by a key (their contract or rate version) as they are read by the
+/// hundred thousand. Rows come in runs of one key (read in its order), and a row with
+/// the key of the one before joins that run without the key being hashed (a hash a row
+/// over 100,000 agreements a shard). A key seen again after a run keeps one group.
 pub(crate) struct Groups<V> {
     done: std::collections::HashMap<String, Vec<V>>,
     run: Option<(String, Vec<V>)>,

@@ -12,7 +12,6 @@ use diesel::sql_types::{BigInt, Date, Nullable, Text};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use dayops_domain::agreement::Placement;
 use dayops_domain::budget::{
     funded_band_on, funded_days_by_band, period_index, split_variance, BudgetScope, MixInputs,
     PlanPrices, Pricer, UnitCost, UnitCostScope,
@@ -328,11 +327,8 @@ pub fn budget_shards(
 /// One shard's contracts priced: each with its place in the report.
 pub struct PricedShard(Vec<(usize, Tally, CohortTallies)>);
 
-/// Reads one shard's rate versions, counted claim lines and agreements in force in
-/// `year` in one snapshot, and prices each of its contracts. The agreements are priced
-/// as they are stepped rather than gathered first, so a shard's 100,000 (each with a few
-/// vectors of its own) are never held at once: 3% less work for a nation's report on
-/// either back end, and their memory.
+/// Reads one shard's rate versions, agreements in force in `year` and counted claim
+/// lines in one snapshot, and prices each of its contracts.
 pub fn price_budget_shard(
     conn: &mut DbConnection,
     year: FinancialYear,
@@ -340,76 +336,28 @@ pub fn price_budget_shard(
     shard: &BudgetShard,
     provider_id: Option<&str>,
 ) -> Result<PricedShard, StoreError> {
-    let baseline_date = year.start() - Days::new(1);
-    let priced = crate::db::read_snapshot(conn, |conn| {
+    let (versions, placed, lines) = crate::db::read_snapshot(conn, |conn| {
         crate::db::no_parallel_workers(conn)?;
         let versions = matrices::lookup_versions(conn, &shard.contracts)?;
+        let placed = agreements::in_force_during(conn, year.start(), year.end(), &shard.contracts)?;
         let lines = claimed_lines(conn, year, provider_id, &shard.claims)?;
-        let pricers: Vec<Pricer<'_, String>> = shard
-            .positions
-            .iter()
-            .map(|&at| {
-                let contract = &contracts[at];
-                let matrix = versions.get(&contract.id).map_or(&[][..], Vec::as_slice);
-                Pricer::new(&contract.terms, matrix, baseline_date)
-            })
-            .collect();
-        let mut budgets: Vec<ContractBudget<'_, '_>> = shard
-            .positions
-            .iter()
-            .zip(&pricers)
-            .map(|(&at, pricer)| {
-                let contract = &contracts[at];
-                let lines = lines.get(&contract.id).map_or(&[][..], Vec::as_slice);
-                ContractBudget::new(year, contract, pricer, lines)
-            })
-            .collect();
-        let places: HashMap<&str, usize> = shard
-            .positions
-            .iter()
-            .enumerate()
-            .map(|(i, &at)| (contracts[at].id.as_str(), i))
-            .collect();
-        // A contract's agreements mostly come one after another: its place is found
-        // again only when the contract changes. An agreement of a contract in the
-        // shard's range of ids that is not reported on (not in force in the year) is
-        // passed over.
-        let mut last: Option<(String, Option<usize>)> = None;
-        agreements::each_in_force_during(
-            conn,
-            year.start(),
-            year.end(),
-            &shard.contracts,
-            &mut |contract_id, agreement| {
-                let at = match &last {
-                    Some((id, at)) if *id == contract_id => *at,
-                    _ => {
-                        if let Some((_, Some(before))) = last {
-                            budgets[before].close();
-                        }
-                        let at = places.get(contract_id.as_str()).copied();
-                        last = Some((contract_id, at));
-                        at
-                    }
-                };
-                if let Some(at) = at {
-                    budgets[at].place(agreement);
-                }
-                Ok(())
-            },
-        )?;
-        Ok::<_, StoreError>(
-            shard
-                .positions
-                .iter()
-                .zip(budgets)
-                .map(|(&at, budget)| {
-                    let (tally, cohorts) = budget.finish();
-                    (at, tally, cohorts)
-                })
-                .collect(),
-        )
+        Ok::<_, StoreError>((versions, placed, lines))
     })?;
+    let priced = shard
+        .positions
+        .iter()
+        .map(|&at| {
+            let contract = &contracts[at];
+            let (tally, cohorts) = contract_tally(
+                year,
+                contract,
+                versions.get(&contract.id).map_or(&[][..], Vec::as_slice),
+                lines.get(&contract.id).map_or(&[][..], Vec::as_slice),
+                placed.get(&contract.id).map_or(&[][..], Vec::as_slice),
+            )?;
+            Ok((at, tally, cohorts))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
     Ok(PricedShard(priced))
 }
 
@@ -452,106 +400,76 @@ fn claimed_lines(
     Ok(by_contract)
 }
 
-/// One contract's figures for the year under way: its actuals counted when it is
-/// begun, each agreement priced as it is placed, its lines put in their cohorts and the
-/// variance split when it is finished.
-struct ContractBudget<'p, 'a> {
+/// One contract's figures for the year, and the same by cohort.
+fn contract_tally(
     year: FinancialYear,
-    lines: &'a [ActualLine],
-    pricer: &'p Pricer<'a, String>,
-    /// What the plans cost, kept while the contract's agreements are placed and let go
-    /// when the next contract's begin ([`Self::close`]): with a shard's thousand
-    /// contracts each keeping theirs to the end, a nation's report took 40% more work,
-    /// most of it the kernel handing out fresh pages.
-    prices: Option<PlanPrices<'p, 'a, String>>,
-    /// The first day committed: the day after the actuals.
-    from: NaiveDate,
-    tally: Tally,
-    mix: MixInputs,
-    /// A contract's people fall in a few cohorts: summed here, added to the rows once.
-    by_cohort: CohortTallies,
-    /// The cohort of each person placed on the contract in the year, for the claim
-    /// lines (none kept without them); a line of anyone else counts as `not_recorded`
-    /// and `commissioned`.
-    cohorts: HashMap<String, (&'static str, &'static str)>,
-}
-
-impl<'p, 'a> ContractBudget<'p, 'a> {
-    fn new(
-        year: FinancialYear,
-        contract: &dayops_domain::contract::Contract,
-        pricer: &'p Pricer<'a, String>,
-        lines: &'a [ActualLine],
-    ) -> Self {
-        let terms = &contract.terms;
-        let mut tally = Tally {
-            budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
-            ..Tally::default()
-        };
-        // The actuals as the spend report counts them: approved and pending, by month of
-        // service; commitments run from the day after.
-        let mut spend = SpendTotals::default();
-        for line in lines {
-            spend.add(
-                line.status,
-                period_index(year, line.date),
-                line.amount_pence,
-                line.period_end,
-            );
-        }
-        for (i, (approved, _, pending)) in spend.months.iter().enumerate() {
-            tally.actual[i] = approved + pending;
-        }
-        tally.actual_to = spend.claimed_to(year);
-        tally.run_rate = Some(spend.run_rate_forecast(year));
-        let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
-        // The actuals priced again at the baseline.
-        let mut mix = MixInputs::default();
-        if !lines.is_empty() {
-            let mut prices = PlanPrices::new(pricer, year, from);
-            for line in lines {
-                let baseline = prices
-                    .rates(line.date, line.item, &line.need_band, line.session_type)
-                    .map_or(line.amount_pence, |r| {
-                        dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
-                    });
-                mix.add_baseline_priced(&line.need_band, baseline);
-            }
-        }
-        ContractBudget {
-            year,
-            lines,
-            pricer,
-            // Kept from the first agreement: most contracts of a shard wait their turn.
-            prices: None,
-            from,
-            tally,
-            mix,
-            by_cohort: CohortTallies::default(),
-            cohorts: HashMap::new(),
-        }
+    contract: &dayops_domain::contract::Contract,
+    matrix: &[dayops_domain::matrix::MatrixVersion<String>],
+    lines: &[ActualLine],
+    placements: &[dayops_domain::agreement::Placement],
+) -> Result<(Tally, CohortTallies), StoreError> {
+    let terms = &contract.terms;
+    let baseline_date = year.start() - Days::new(1);
+    let pricer = Pricer::new(terms, matrix, baseline_date);
+    let mut tally = Tally {
+        budget: budget_for(&terms.budgets, terms.annual_budget_pence, year.0),
+        ..Tally::default()
+    };
+    // The cohort of each person placed on the contract in the year, for the claim lines
+    // (none to build without them); a line of anyone else counts as `not_recorded` and
+    // `commissioned`.
+    let cohorts: HashMap<&str, (&'static str, &'static str)> = placements
+        .iter()
+        .filter(|_| !lines.is_empty())
+        .map(|a| {
+            let reason = a
+                .primary_support_reason
+                .map_or("not_recorded", |r| r.as_str());
+            (a.person_ref.as_str(), (reason, a.funding.as_str()))
+        })
+        .collect();
+    let unplaced = ("not_recorded", Funding::default().as_str());
+    // The actuals as the spend report counts them: approved and pending, by month of
+    // service; commitments run from the day after.
+    let mut spend = SpendTotals::default();
+    for line in lines {
+        spend.add(
+            line.status,
+            period_index(year, line.date),
+            line.amount_pence,
+            line.period_end,
+        );
     }
-
-    /// Lets go of what the plans cost: kept again should another agreement come.
-    fn close(&mut self) {
-        self.prices = None;
+    for (i, (approved, _, pending)) in spend.months.iter().enumerate() {
+        tally.actual[i] = approved + pending;
     }
-
-    /// Adds an agreement in force in the year: its commitments, funded days and
-    /// baseline place, to the contract's figures and its cohort's.
-    fn place(&mut self, agreement: Placement) {
+    tally.actual_to = spend.claimed_to(year);
+    tally.run_rate = Some(spend.run_rate_forecast(year));
+    let from = tally.actual_to.map_or(year.start(), |to| to + Days::new(1));
+    let mut prices = PlanPrices::new(&pricer, year, from);
+    let mut mix = MixInputs::default();
+    // A contract's people fall in a few cohorts: summed here, added to the rows once.
+    let mut by_cohort = CohortTallies::default();
+    // The actuals by cohort, and priced again at the baseline.
+    for line in lines {
+        let (reason, funding) = cohorts
+            .get(line.person_ref.as_str())
+            .copied()
+            .unwrap_or(unplaced);
+        by_cohort.of(reason, funding).actual[period_index(year, line.date)] += line.amount_pence;
+        let baseline = prices
+            .rates(line.date, line.item, &line.need_band, line.session_type)
+            .map_or(line.amount_pence, |r| {
+                dayops_domain::claim::amount_of(line.quarters.max(0) as u64, r.baseline)
+            });
+        mix.add_baseline_priced(&line.need_band, baseline);
+    }
+    for agreement in placements {
         let reason = agreement
             .primary_support_reason
             .map_or("not_recorded", |r| r.as_str());
-        let funding = agreement.funding.as_str();
-        let tally = &mut self.tally;
-        let mix = &mut self.mix;
-        let person = self.by_cohort.of(reason, funding);
-        let (pricer, year, from) = (self.pricer, self.year, self.from);
-        let c = self
-            .prices
-            .get_or_insert_with(|| PlanPrices::new(pricer, year, from))
-            .commitment(&agreement, from);
+        let person = by_cohort.of(reason, agreement.funding.as_str());
+        let c = prices.commitment(agreement, from);
         for (band, priced) in &c.by_band {
             mix.add_baseline_priced(band, priced.baseline);
         }
@@ -559,49 +477,28 @@ impl<'p, 'a> ContractBudget<'p, 'a> {
             tally.committed[i] += pence;
             person.committed[i] += pence;
         }
-        for (band, days) in funded_days_by_band(&agreement, year.start(), year.end()) {
+        for (band, days) in funded_days_by_band(agreement, year.start(), year.end()) {
             tally.funded_days += days;
             person.funded_days += days;
             mix.add_funded_days(band, days);
         }
-        if let Some(band) = funded_band_on(&agreement, year.start() - Days::new(1)) {
+        if let Some(band) = funded_band_on(agreement, baseline_date) {
             tally.people_at_baseline += 1;
             person.people_at_baseline += 1;
             mix.add_baseline_person(band);
         }
-        if !self.lines.is_empty() {
-            self.cohorts.insert(agreement.person_ref, (reason, funding));
-        }
     }
-
-    /// The contract's figures, and the same by cohort, once every agreement is placed.
-    fn finish(mut self) -> (Tally, CohortTallies) {
-        let year = self.year;
-        let unplaced = ("not_recorded", Funding::default().as_str());
-        // The actuals by cohort.
-        for line in self.lines {
-            let (reason, funding) = self
-                .cohorts
-                .get(line.person_ref.as_str())
-                .copied()
-                .unwrap_or(unplaced);
-            self.by_cohort.of(reason, funding).actual[period_index(year, line.date)] +=
-                line.amount_pence;
-        }
-        let tally = &mut self.tally;
-        if let Some(budget) = tally.budget {
-            let forecast: i64 =
-                tally.actual.iter().sum::<i64>() + tally.committed.iter().sum::<i64>();
-            let split = split_variance(budget, forecast, &self.mix);
-            tally.variance = Some([
-                forecast - budget,
-                split.volume_pence,
-                split.mix_pence,
-                split.price_pence,
-            ]);
-        }
-        (self.tally, self.by_cohort)
+    if let Some(budget) = tally.budget {
+        let forecast: i64 = tally.actual.iter().sum::<i64>() + tally.committed.iter().sum::<i64>();
+        let split = split_variance(budget, forecast, &mix);
+        tally.variance = Some([
+            forecast - budget,
+            split.volume_pence,
+            split.mix_pence,
+            split.price_pence,
+        ]);
     }
+    Ok((tally, by_cohort))
 }
 
 /// The budget monitoring report of `year` from its contracts (in reference order) and
