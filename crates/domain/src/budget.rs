@@ -739,14 +739,14 @@ impl<'p, 'a, Id> PlanPrices<'p, 'a, Id> {
         let sessions = &agreement.planned_sessions;
         let slot = sums.slot(band);
         let periods = &mut sums.bands[slot].1;
-        match plan_bits(sessions) {
+        match plan_bits(sessions).map(|bits| (bits, at, range.0, range.1)) {
             // Looked up once: a nation's agreements mostly find their plan's rates kept.
-            Some(bits) => match self.plans.get(&(bits, at, range.0, range.1)) {
+            Some(key) => match self.plans.get(&key) {
                 Some(rates) => add_period_rates(rates, units, periods),
                 None => {
                     let rates = self.period_rates(sessions, (band, at), range);
                     add_period_rates(&rates, units, periods);
-                    self.plans.insert((bits, at, range.0, range.1), rates);
+                    self.plans.insert(key, rates);
                 }
             },
             None => {
