@@ -1,6 +1,7 @@
 //! Queries and reports at national scale: a database holding a nation's week of registers
 //! (2 million lines by default) and 200,000 agreements (100 a contract) beside a year of
-//! register, claim and workbook submissions for every contract. Prints, for the filtered
+//! register, claim and workbook submissions for every contract (one contract's registers
+//! have their lines all year, for the person whose timeline is asked for). Prints, for the filtered
 //! submissions query and every report (spend, budget monitoring for a year with claims and
 //! for one of commitments only, unit costs, reviews, KPIs with the registers' measures, a
 //! person's timeline), the time through the API beside the time of the same SQL run
@@ -44,6 +45,10 @@ use dayops_persistence::reports::{
 const RUNS: usize = 31;
 const BANDS: [&str; 4] = ["low", "medium", "high", "complex"];
 const CHUNK: usize = 1_000;
+/// The contract whose registers have lines in every week of the year, not only in the
+/// nation's week: a person's timeline is asked of one of its people, who has a year of
+/// attendance (260 lines) as someone placed all year would.
+const TIMELINE_CONTRACT: usize = 7;
 
 /// Rows gathered per table and written as multi-row INSERTs.
 struct Loader {
@@ -393,8 +398,15 @@ fn main() {
                 if rejected { "rejected" } else { "accepted" },
                 rejected.then_some("REG-002"),
             );
+            // The nation's week has lines in every contract's register; the other weeks
+            // only in the timeline's contract's, whose people so have a year of history.
+            let with_lines = w == 51 || ci == TIMELINE_CONTRACT;
             // Each register version's outcome measures, as the register write keeps them.
-            let people = if w == 51 { lines_each.div_ceil(5) } else { 0 };
+            let people = if with_lines {
+                lines_each.div_ceil(5)
+            } else {
+                0
+            };
             loader.add(
                 "register_week_measures",
                 "submission_id, version, attending, in_community, independence, social_inclusion, wellbeing, life_goals, employment_volunteering_education, community_networks",
@@ -407,8 +419,7 @@ fn main() {
                     format!("('{id}',1,'N{ci:05}-{person:05}',TRUE,FALSE,FALSE,FALSE,FALSE,FALSE,FALSE)"),
                 );
             }
-            if w == 51 {
-                // The nation's week: the lines of the last register of every contract.
+            if with_lines {
                 for n in 0..lines_each {
                     let date = monday + Days::new((n % 5) as u64);
                     let session = if n % 2 == 0 { "am" } else { "pm" };
@@ -586,7 +597,9 @@ fn main() {
     let cohort_weeks = register_cohort_weeks_sql(backend);
     let as_of = NaiveDate::from_ymd_opt(2026, 11, 30).unwrap();
     let (review_cutoff, enablement_cutoff) = review_cutoffs(as_of);
-    let person = "N00007-00003";
+    // A person who attends every week of the year, as most people placed do.
+    let person = format!("N{TIMELINE_CONTRACT:05}-00003");
+    let person = person.as_str();
     let (ever, never) = (q("0001-01-01"), q("9999-12-31"));
     let register_binds = [
         day(busy_quarter.start()),
@@ -709,8 +722,9 @@ fn main() {
 
     println!("backend      {}", bench.backend);
     println!(
-        "database     {contracts} contracts; {} register lines in the nation's week; {} agreements; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
+        "database     {contracts} contracts; {} register lines in the nation's week and {} in one contract's other weeks; {} agreements; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
         contracts * lines_each,
+        51 * lines_each,
         contracts * agreements_each,
         rows,
         load_time.as_secs_f64(),

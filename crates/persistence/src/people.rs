@@ -17,6 +17,7 @@ use dayops_domain::types::{
 };
 use dayops_domain::workbook::{OutcomeDomain, OutcomeStatus};
 
+use crate::day::{Day, OptionalDay};
 use crate::error::{from_json, vocab, StoreError};
 use crate::DbConnection;
 
@@ -155,11 +156,14 @@ struct PlacementSql {
     service_type: String,
     provider_id: String,
     provider_name: String,
+    #[diesel(deserialize_as = Day)]
     start_date: NaiveDate,
+    #[diesel(deserialize_as = OptionalDay)]
     end_date: Option<NaiveDate>,
     pathway: String,
     primary_support_reason: Option<String>,
     funding: String,
+    #[diesel(deserialize_as = OptionalDay)]
     care_plan_review_due: Option<NaiveDate>,
     need_bands: String,
     suspensions: String,
@@ -198,8 +202,10 @@ struct AttendanceSql {
     register_id: String,
     contract_id: String,
     provider_id: String,
+    #[diesel(deserialize_as = Day)]
     week_start: NaiveDate,
     register_status: String,
+    #[diesel(deserialize_as = Day)]
     date: NaiveDate,
     session_type: String,
     status: String,
@@ -243,12 +249,14 @@ struct ClaimLineSql {
     contract_id: String,
     provider_id: String,
     claim_status: String,
+    #[diesel(deserialize_as = Day)]
     date: NaiveDate,
     item: String,
     session_type: Option<String>,
     quarters: i64,
     need_band: String,
     amount_pence: i64,
+    #[diesel(deserialize_as = OptionalDay)]
     paid_on: Option<NaiveDate>,
     remittance_ref: Option<String>,
 }
