@@ -2,6 +2,13 @@
 //! (128 KiB, a 133 KB token say) with a bare `431` and no body, below every layer of
 //! ours; this stream swaps that answer for problem+json as it is written, so every error
 //! the service sends is a problem.
+//!
+//! Each connection sends without Nagle's delay (`TCP_NODELAY`). A compressed answer is
+//! written in pieces (its head, then its body once encoded, then the chunked ending),
+//! and with Nagle's algorithm the kernel held each later piece until the client
+//! acknowledged the earlier one, which a client waiting for the rest of an answer
+//! delays by up to 40 ms: one request in ten of a person's timeline with
+//! `Accept-Encoding: gzip` took 44 ms where the rest took 0.5.
 
 use std::io;
 use std::pin::Pin;
@@ -26,6 +33,10 @@ pub struct Connection {
 
 impl Connection {
     pub fn new(inner: TcpStream) -> Self {
+        if let Err(e) = inner.set_nodelay(true) {
+            // The answers still arrive, only later; not worth refusing the connection.
+            log::warn!("cannot turn Nagle's algorithm off on a connection: {e}");
+        }
         Connection {
             inner,
             replacing: None,
@@ -124,5 +135,26 @@ impl AsyncWrite for Connection {
             Poll::Ready(Ok(())) => Pin::new(&mut this.inner).poll_shutdown(cx),
             other => other,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn a_connection_sends_without_nagles_delay() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        let _client = std::net::TcpStream::connect(address).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        accepted.set_nonblocking(true).unwrap();
+        let stream = TcpStream::from_std(accepted).unwrap();
+        assert!(
+            !stream.nodelay().unwrap(),
+            "a fresh socket keeps Nagle's algorithm"
+        );
+        let connection = Connection::new(stream);
+        assert!(connection.inner.nodelay().unwrap());
     }
 }
