@@ -1,11 +1,11 @@
 //! Queries and reports at national scale: a database holding a nation's week of registers
 //! (2 million lines by default) and 200,000 agreements (100 a contract) beside a year of
 //! register, claim and workbook submissions for every contract (one contract's registers
-//! have their lines all year, for the person whose timeline is asked for). Prints, for the filtered
-//! submissions query and every report (spend, budget monitoring for a year with claims and
-//! for one of commitments only, unit costs, reviews, KPIs with the registers' measures, a
-//! person's timeline), the time through the API beside the time of the same SQL run
-//! directly on the same database, and their ratio.
+//! have their lines all year, for the person whose timeline is asked for). Prints, for
+//! the filtered submissions query and every report (spend, budget monitoring for a year
+//! with claims and for one of commitments only, unit costs, reviews, KPIs with the
+//! registers' measures, a person's timeline), the time through the API beside the time
+//! of the same SQL run directly on the same database, and their ratio.
 //!
 //! ```sh
 //! cargo run --release -p dayops-bench --bin report-bench -- [--contracts 2000] [--lines 1000] [--agreements 100] [--runs 31] [--only NAME] [--postgres postgres://postgres@127.0.0.1:5432/postgres]
