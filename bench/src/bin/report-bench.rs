@@ -49,6 +49,8 @@ const CHUNK: usize = 1_000;
 /// nation's week: a person's timeline is asked of one of its people, who has a year of
 /// attendance (260 lines) as someone placed all year would.
 const TIMELINE_CONTRACT: usize = 7;
+/// Weekly registers a contract posts in the year; the last is the nation's week.
+const WEEKS: u64 = 52;
 
 /// Rows gathered per table and written as multi-row INSERTs.
 struct Loader {
@@ -386,7 +388,7 @@ fn main() {
         matrix(&mut loader, contract);
         agreements(&mut loader, ci, contract, agreements_each);
         // A year of weekly registers; every tenth rejected with REG-002.
-        for w in 0..52u64 {
+        for w in 0..WEEKS {
             let monday = first_monday + Days::new(7 * w);
             let rejected = (ci + w as usize).is_multiple_of(10);
             let id = submission(
@@ -400,7 +402,7 @@ fn main() {
             );
             // The nation's week has lines in every contract's register; the other weeks
             // only in the timeline's contract's, whose people so have a year of history.
-            let with_lines = w == 51 || ci == TIMELINE_CONTRACT;
+            let with_lines = w == WEEKS - 1 || ci == TIMELINE_CONTRACT;
             // Each register version's outcome measures, as the register write keeps them.
             let people = if with_lines {
                 lines_each.div_ceil(5)
@@ -724,7 +726,7 @@ fn main() {
     println!(
         "database     {contracts} contracts; {} register lines in the nation's week and {} in one contract's other weeks; {} agreements; {} rows bulk-loaded in {:.0} s (reference data through the API in {:.0} s)",
         contracts * lines_each,
-        51 * lines_each,
+        (WEEKS as usize - 1) * lines_each,
         contracts * agreements_each,
         rows,
         load_time.as_secs_f64(),
